@@ -1,0 +1,1 @@
+"""Datasets: the RadioLocSeer sampling protocol, on-disk layout, generation and PyTorch loading."""
