@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from radioloc.errors import RadiolocError
-from radioloc.propagation.geodesic import convex_corners, dominant_paths
+from radioloc.propagation.geodesic import convex_corners, dominant_paths, pad_with_wall
 from radioloc.propagation.graylevel import NOISE_FLOOR_DB
 
 SPEED_OF_LIGHT = 299_792_458.0
@@ -81,7 +81,8 @@ class DominantPathSimulator:
             raise RadiolocError(f"obstacle map must be 2-D, got shape {obstacles.shape}")
         self.obstacles = np.ascontiguousarray(obstacles != 0, dtype=np.uint8)
         self.model = model or DominantPathModel()
-        self._corners = convex_corners(self.obstacles)
+        self._padded = pad_with_wall(self.obstacles)
+        self._corners = convex_corners(self._padded)
 
     def simulate(self, tx: tuple[int, int]) -> RadioMap:
         row, col = int(tx[0]), int(tx[1])
@@ -91,7 +92,7 @@ class DominantPathSimulator:
         if self.obstacles[row, col]:
             raise RadiolocError(f"transmitter ({row}, {col}) is inside an obstacle")
         length, deflection, bends = dominant_paths(
-            self.obstacles, self._corners, row, col, self.model.diffraction_db_per_rad
+            self._padded, self._corners, row, col, self.model.diffraction_db_per_rad
         )
         reachable = np.isfinite(length)
         safe_length = np.where(reachable, np.maximum(length, 1.0), 1.0)

@@ -31,16 +31,23 @@ _TIE_M = 1e-9
 
 
 @nb.njit(cache=True, inline="always")
-def _is_obstacle(obstacle, i, j):
-    h, w = obstacle.shape
-    if i < 0 or j < 0 or i >= h or j >= w:
-        return True  # the map edge is a wall: no path may run outside the map
-    return obstacle[i, j] != 0
+def _is_obstacle(padded, i, j):
+    # ``padded`` has a one-pixel wall around the map: no path may run outside the map.
+    return padded[i + 1, j + 1] != 0
 
 
-@nb.njit(cache=True)
+def pad_with_wall(obstacle: np.ndarray) -> np.ndarray:
+    """The obstacle map with a one-pixel wall around it, as :func:`segment_clear` expects."""
+    padded = np.ones((obstacle.shape[0] + 2, obstacle.shape[1] + 2), dtype=np.uint8)
+    padded[1:-1, 1:-1] = obstacle != 0
+    return padded
+
+
+@nb.njit(cache=True, error_model="numpy")
 def segment_clear(obstacle, p0, p1, q0, q1):
-    """Whether the segment from P to Q (doubled integer coordinates) avoids the obstacle interior."""
+    """Whether the segment from P to Q (doubled integer coordinates) avoids the obstacle interior.
+
+    ``obstacle`` is the map padded by :func:`pad_with_wall`."""
     d0 = q0 - p0
     d1 = q1 - p1
     if d0 == 0 and d1 == 0:
@@ -150,8 +157,10 @@ def segment_clear(obstacle, p0, p1, q0, q1):
 
 @nb.njit(cache=True)
 def convex_corners(obstacle):
-    """Boolean (H+1, W+1) mask of lattice points with exactly one obstacle pixel among the four around them."""
-    h, w = obstacle.shape
+    """Boolean (H+1, W+1) mask of lattice points with exactly one obstacle pixel among the four around them
+    (``obstacle`` padded by :func:`pad_with_wall`)."""
+    h = obstacle.shape[0] - 2
+    w = obstacle.shape[1] - 2
     out = np.zeros((h + 1, w + 1), dtype=np.bool_)
     for a in range(h + 1):
         for b in range(w + 1):
@@ -225,9 +234,10 @@ def _heap_pop(keys, vals, size):
 
 
 @nb.njit(cache=True)
-def _trace_shadow_ray(obstacle, cx, cy, dir_x, dir_y, out):
+def _trace_shadow_ray(obstacle, cx, cy, dir_x, dir_y, out, dist, done, base_len):
     """Pixels along the ray from corner C (doubled coordinates) in direction ``dir``, until it enters an
-    obstacle or leaves the map. Writes their indices to ``out`` and returns how many."""
+    obstacle, leaves the map, or reaches pixels already settled with a path shorter by 0.5 m than one via C
+    (beyond them C cannot be the better last bend). Writes their indices to ``out`` and returns how many."""
     h, w = obstacle.shape
     norm = math.sqrt(dir_x * dir_x + dir_y * dir_y)
     if norm == 0.0:
@@ -254,6 +264,9 @@ def _trace_shadow_ray(obstacle, cx, cy, dir_x, dir_y, out):
         if i < h and j < w and obstacle[i, j] != 0 and not on_edge:
             break
         if i != last_i or j != last_j:
+            pix = min(i, h - 1) * w + min(j, w - 1)
+            if t > 2.0 and done[pix] and dist[pix] + 0.5 < base_len + t:
+                break
             out[count, 0] = min(i, h - 1)
             out[count, 1] = min(j, w - 1)
             count += 1
@@ -263,18 +276,19 @@ def _trace_shadow_ray(obstacle, cx, cy, dir_x, dir_y, out):
     return count
 
 
-@nb.njit(cache=True)
-def dominant_paths(obstacle, corners, tx_row, tx_col, diffraction_per_rad):
+@nb.njit(cache=True, error_model="numpy")
+def dominant_paths(padded, corners, tx_row, tx_col, diffraction_per_rad):
     """Shortest paths from a transmitter at pixel ``(tx_row, tx_col)`` to every open pixel.
 
-    ``corners`` is :func:`convex_corners` of ``obstacle`` (computed once per map and shared by its
-    transmitters). Among paths of equal length the one with the smaller diffraction loss is kept, the loss
+    ``padded`` is the obstacle map padded by :func:`pad_with_wall`; ``corners`` is its :func:`convex_corners`
+    (both computed once per map and shared by its transmitters). Among paths of equal length the one with the smaller diffraction loss is kept, the loss
     being ``diffraction_per_rad`` times the sum of the deflection angles at the corners.
 
     Returns ``(length, deflection_loss, bends)`` per pixel: length in metres (``inf`` where unreachable or
     inside an obstacle), the summed diffraction loss, and the number of corners on the path (0 = line of
     sight).
     """
+    obstacle = padded[1:-1, 1:-1]
     h, w = obstacle.shape
     n_pix = h * w
     n_nodes = n_pix + (h + 1) * (w + 1)
@@ -345,31 +359,37 @@ def dominant_paths(obstacle, corners, tx_row, tx_col, diffraction_per_rad):
             # grazes a wall, and those pixels have no neighbour that already knows the corner.
             n_ray = 0
             if is_corner and ci == 1:
-                n_ray = _trace_shadow_ray(obstacle, cx, cy, in_x, in_y, ray_cells)
+                n_ray = _trace_shadow_ray(obstacle, cx, cy, in_x, in_y, ray_cells, dist, done, base_len)
             n_local = p_span * p_span + l_span * l_span
-            # Around each ray pixel: its 3 x 3 pixels and the 4 x 4 corners of that block.
-            for k in range(n_local + 25 * n_ray):
+            # Around each ray pixel: its 3 x 3 pixels and the 4 corners of the pixel itself.
+            for k in range(n_local + 13 * n_ray):
                 if k >= n_local:
-                    kr = (k - n_local) // 25
-                    kn = (k - n_local) % 25
+                    kr = (k - n_local) // 13
+                    kn = (k - n_local) % 13
                     if kn < 9:
                         ti = ray_cells[kr, 0] + kn // 3 - 1
                         tj = ray_cells[kr, 1] + kn % 3 - 1
                         if ti < 0 or tj < 0 or ti >= h or tj >= w or obstacle[ti, tj] != 0:
                             continue
                         target = ti * w + tj
+                        tx2 = 2 * ti
+                        ty2 = 2 * tj
                     else:
-                        a = ray_cells[kr, 0] + (kn - 9) // 4 - 1
-                        b = ray_cells[kr, 1] + (kn - 9) % 4 - 1
+                        a = ray_cells[kr, 0] + (kn - 9) // 2
+                        b = ray_cells[kr, 1] + (kn - 9) % 2
                         if a < 0 or b < 0 or a > h or b > w or not corners[a, b]:
                             continue
                         target = n_pix + a * (w + 1) + b
+                        tx2 = 2 * a - 1
+                        ty2 = 2 * b - 1
                 elif k < p_span * p_span:
                     ti = pi0 + k // p_span
                     tj = pj0 + k % p_span
                     if ti < 0 or tj < 0 or ti >= h or tj >= w or obstacle[ti, tj] != 0:
                         continue
                     target = ti * w + tj
+                    tx2 = 2 * ti
+                    ty2 = 2 * tj
                 else:
                     kk = k - p_span * p_span
                     a = la0 + kk // l_span
@@ -377,9 +397,10 @@ def dominant_paths(obstacle, corners, tx_row, tx_col, diffraction_per_rad):
                     if a < 0 or b < 0 or a > h or b > w or not corners[a, b]:
                         continue
                     target = n_pix + a * (w + 1) + b
+                    tx2 = 2 * a - 1
+                    ty2 = 2 * b - 1
                 if target == node or target == cand or done[target]:
                     continue
-                tx2, ty2 = _node_xy(target, n_pix, w)
                 ox = float(tx2 - cx)
                 oy = float(ty2 - cy)
                 seg = 0.5 * math.sqrt(ox * ox + oy * oy)
@@ -402,7 +423,7 @@ def dominant_paths(obstacle, corners, tx_row, tx_col, diffraction_per_rad):
                         visible = cache_ok[target, slot]
                         hit = True
                 if not hit:
-                    visible = segment_clear(obstacle, cx, cy, tx2, ty2)
+                    visible = segment_clear(padded, cx, cy, tx2, ty2)
                     slot = cache_next[target]
                     cache_cand[target, slot] = cand
                     cache_ok[target, slot] = visible
