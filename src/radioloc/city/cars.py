@@ -29,7 +29,8 @@ class CarConfig:
 
 
 def car_footprint(centre_row: float, centre_col: float, angle: float, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Pixels whose centre lies inside a 2 x 5 m rectangle; ``angle`` is the long axis (radians, from +row)."""
+    """Pixels whose centre lies strictly inside a 2 x 5 m rectangle; ``angle`` is the long axis (radians,
+    from +row). A rectangle placed at a random sub-pixel position covers 10 pixels on average."""
     reach = int(math.ceil(CAR_LENGTH_M / 2)) + 1
     r0, c0 = int(round(centre_row)), int(round(centre_col))
     rows, cols = np.mgrid[r0 - reach : r0 + reach + 1, c0 - reach : c0 + reach + 1]
@@ -37,7 +38,7 @@ def car_footprint(centre_row: float, centre_col: float, angle: float, size: int)
     dc = cols - centre_col
     along = dr * math.cos(angle) + dc * math.sin(angle)
     across = -dr * math.sin(angle) + dc * math.cos(angle)
-    inside = (np.abs(along) <= CAR_LENGTH_M / 2) & (np.abs(across) <= CAR_WIDTH_M / 2)
+    inside = (np.abs(along) < CAR_LENGTH_M / 2) & (np.abs(across) < CAR_WIDTH_M / 2)
     inside &= (rows >= 0) & (rows < size) & (cols >= 0) & (cols < size)
     return rows[inside], cols[inside]
 
@@ -66,7 +67,8 @@ def place_cars(buildings: np.ndarray, seed: int, config: CarConfig | None = None
         across_street = math.atan2(grad_c[r, c], grad_r[r, c])
         across = rng.random() < config.across_probability and half_width[r, c] >= 6.0
         angle = across_street if across else across_street + math.pi / 2
-        rows, cols = car_footprint(float(r), float(c), angle, size)
+        offset = rng.uniform(-0.5, 0.5, 2)
+        rows, cols = car_footprint(r + offset[0], c + offset[1], angle, size)
         if len(rows) < 6 or blocked[rows, cols].any():
             continue
         cars[rows, cols] = 1

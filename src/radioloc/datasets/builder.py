@@ -42,9 +42,8 @@ class DatasetConfig:
     model: DominantPathModel = field(default_factory=DominantPathModel)
 
     def to_dict(self) -> dict:
-        data = asdict(self)
-        data["simulations"] = list(self.simulations)
-        return data
+        """JSON-ready (tuples become lists), so a manifest read back compares equal."""
+        return json.loads(json.dumps(asdict(self)))
 
 
 def building_files(directory: Path) -> list[Path]:

@@ -413,8 +413,13 @@ def dominant_paths(padded, corners, tx_row, tx_col, diffraction_per_rad):
                     cross = in_x * oy - in_y * ox
                     dot = in_x * ox + in_y * oy
                     new_loss = base_loss + diffraction_per_rad * math.atan2(abs(cross), dot)
-                if new_len >= dist[target] - _TIE_M and new_loss >= loss[target]:
-                    continue
+                # Ties in length go to the smaller diffraction loss, then to fewer bends (a line-of-sight
+                # path that grazes a corner stays line of sight).
+                if new_len >= dist[target] - _TIE_M:
+                    if new_loss > loss[target] + 1e-12:
+                        continue
+                    if new_loss >= loss[target] - 1e-12 and base_bends >= bends[target]:
+                        continue
                 # Exact line of sight from the candidate bend, memoised per (target, candidate).
                 visible = False
                 hit = False
