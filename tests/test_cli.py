@@ -1,6 +1,8 @@
 import subprocess
 import sys
 
+import numpy as np
+
 from radioloc.cli import app
 from typer.testing import CliRunner
 
@@ -26,3 +28,24 @@ def test_errors_are_one_line_with_exit_code_2(small_dataset, tmp_path):
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "building folder not found" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_city_generate_and_import(tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(app, ["city", "generate", "--out", str(tmp_path / "maps"), "--count", "2", "--seed", "4"])
+    assert result.exit_code == 0, result.output
+    from radioloc.city import generate_city, load_building_png
+
+    np.testing.assert_array_equal(load_building_png(tmp_path / "maps" / "1.png"), generate_city(5).buildings)
+    geojson = tmp_path / "b.geojson"
+    geojson.write_text(
+        '{"type": "Feature", "properties": {"height": 12.5}, "geometry": {"type": "Polygon", '
+        '"coordinates": [[[100.5, 199.5], [110.5, 199.5], [110.5, 189.5], [100.5, 189.5], [100.5, 199.5]]]}}'
+    )
+    result = runner.invoke(app, ["city", "import", str(geojson), "--out", str(tmp_path / "b.png"), "--origin", "0,200"])
+    assert result.exit_code == 0, result.output
+    mask = load_building_png(tmp_path / "b.png")
+    rows, cols = np.nonzero(mask)
+    assert (rows.min(), rows.max(), cols.min(), cols.max()) == (1, 10, 101, 110)
+    heights = np.load(tmp_path / "b.heights.npz")["heights"]
+    assert heights[5, 105] == 12.5

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
+import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -15,7 +16,9 @@ from radioloc.errors import RadiolocError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="RSS localization with radio maps (LocUNet).")
 dataset_app = typer.Typer(no_args_is_help=True, help="Generate, inspect and load RadioLocSeer-layout datasets.")
+city_app = typer.Typer(no_args_is_help=True, help="Building maps: procedural generation and import.")
 app.add_typer(dataset_app, name="dataset")
+app.add_typer(city_app, name="city")
 console = Console()
 
 
@@ -63,6 +66,53 @@ def dataset_show(
     console.print(f"wrote {show_map(directory, map_id, target, bs_set=bs_set, sim=sim)}")
 
 
+def _parse_origin(origin: str | None) -> tuple[float, float] | None:
+    if origin is None:
+        return None
+    try:
+        x, y = (float(v) for v in origin.split(","))
+    except ValueError:
+        raise RadiolocError(f"--origin must be 'X,Y' in metres (the tile's north-west corner), got {origin!r}") from None
+    return x, y
+
+
+@city_app.command("generate")
+def city_generate(
+    out: Path = typer.Option(..., "--out", help="Folder for the building PNGs ({index}.png)."),
+    count: int = typer.Option(1, "--count", help="Number of maps."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the first map; map k uses seed + k."),
+) -> None:
+    """Write procedural building maps as 0/255 PNGs (usable with `dataset generate --buildings`)."""
+    from radioloc.city import generate_city
+    from radioloc.io import atomic_write_png
+
+    for k in range(count):
+        city = generate_city(seed + k)
+        atomic_write_png(out / f"{k}.png", city.buildings * 255)
+        console.print(f"{out / f'{k}.png'}: {city.style}, building coverage {city.coverage:.1%}")
+
+
+@city_app.command("import")
+def city_import(
+    source: Path = typer.Argument(..., help="GeoJSON footprints (metric CRS) or a building PNG."),
+    out: Path = typer.Option(..., "--out", help="Building PNG to write."),
+    origin: Optional[str] = typer.Option(None, "--origin", help="X,Y of the tile's north-west corner in metres (default: centred)."),
+) -> None:
+    """Rasterize building footprints onto a 256 x 256 m tile and write it as a 0/255 PNG."""
+    from radioloc.city import load_building_png, load_geojson_footprints
+    from radioloc.io import atomic_write_npz, atomic_write_png
+
+    if source.suffix.lower() == ".png":
+        buildings = load_building_png(source)
+    else:
+        city, heights = load_geojson_footprints(source, origin=_parse_origin(origin))
+        buildings = city.buildings
+        if np.isfinite(heights).any():
+            atomic_write_npz(out.with_suffix(".heights.npz"), heights=heights)
+    atomic_write_png(out, buildings * 255)
+    console.print(f"wrote {out}: building coverage {buildings.mean():.1%}")
+
+
 @app.command("demo")
 def demo(
     out: Path = typer.Option(Path("out/demo"), "--out", help="Output folder."),
@@ -77,7 +127,7 @@ def demo(
     data = out / "dataset"
     manifest = generate_dataset(data, DatasetConfig(maps=maps, seed=seed, simulations=("DPM", "DPMcars")))
     table = Table(title=f"demo dataset: {data}")
-    for column in ("map", "split", "style", "building coverage", "cars [px]", "seconds"):
+    for column in ("map", "split", "style", "building coverage", "car pixels", "seconds"):
         table.add_column(column)
     split_of = {m: name for name, ids in manifest["split"].items() for m in ids}
     from radioloc.datasets.builder import read_map_record
