@@ -107,9 +107,11 @@ def test_resume_after_a_kill_regenerates_only_missing_maps(small_dataset, tmp_pa
     # Simulate a run killed in the middle of map 2: its record and some of its files are missing.
     (copy / "maps" / "2.json").unlink()
     (copy / "DPM" / "true" / "2_3.png").unlink()
+    (copy / "DPM" / "true" / ".2_4.png.x1y2.tmp").write_bytes(b"half a png")
     kept = (copy / "DPM" / "true" / "0_0.png").stat().st_mtime_ns
     generate_dataset(copy, small_config(), workers=1, quiet=True)
     assert (copy / "DPM" / "true" / "0_0.png").stat().st_mtime_ns == kept
+    assert not list(copy.rglob("*.tmp"))
     for name in ("DPM/true/2_3.png", "DPMcars/toa/2.npz", "buildings/2.png"):
         assert (copy / name).read_bytes() == (root / name).read_bytes()
     record, original = read_map_record(copy, 2), read_map_record(root, 2)

@@ -168,6 +168,8 @@ def generate_dataset(root: str | Path, config: DatasetConfig, workers: int | Non
         raise RadiolocError(f"--sims: unknown simulation {', '.join(unknown)} (choose from {', '.join(layout.SIMULATIONS)})")
     root.mkdir(parents=True, exist_ok=True)
     _check_resume(root, config)
+    for stale in root.rglob(".*.tmp"):  # left by a run killed in the middle of a write
+        stale.unlink()
     manifest = {
         "radioloc_version": radioloc.__version__,
         "format": "RadioLocSeer layout (see radioloc.datasets.layout)",

@@ -11,11 +11,15 @@ edge between two obstacle pixels, or squeezes through the point where two obstac
 All tests are done in exact integer arithmetic on doubled coordinates (pixel centres even, corners odd), so
 results do not depend on floating-point rounding and are exactly equivariant under rotations and transposes.
 
+The map edge acts as a wall: no path runs outside the map.
+
 The search is a Dijkstra over pixel centres and convex corners in which every node inherits its candidate
 "last bend" (the transmitter or a corner) from the nodes around it, verified by an exact line-of-sight test.
-Because a shortest path reaching a pixel passes through the pixels before it along the same last segment,
-these candidates contain the true last bend; the result is checked against a brute-force visibility graph in
-the tests.
+A shortest path reaching a pixel passes through the pixels before it along its last segment, so these
+candidates contain the true last bend; the one exception, the thin shadow that starts far behind a corner
+when the incoming ray grazes a wall, is covered by handing each corner to the pixels along its shadow
+boundary. The tests check the result against a brute-force visibility graph: lengths agree exactly except
+on rare ties between two routes within millimetres of each other.
 """
 
 from __future__ import annotations
