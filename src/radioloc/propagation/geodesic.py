@@ -47,6 +47,39 @@ def pad_with_wall(obstacle: np.ndarray) -> np.ndarray:
     return padded
 
 
+@nb.njit(cache=True, inline="always")
+def _cell(padded, u, v, swap):
+    return _is_obstacle(padded, v, u) if swap else _is_obstacle(padded, u, v)
+
+
+@nb.njit(cache=True)
+def _clear_along_grid_line(padded, line, start, end, swap):
+    """A segment on the grid line ``line`` (odd doubled coordinate of one axis) from ``start`` to ``end``
+    (odd doubled coordinates of the other axis; ``swap`` exchanges the axes). Blocked where obstacles lie on
+    both sides of the line, or touch diagonally across it."""
+    lo = (line - 1) // 2
+    hi = (line + 1) // 2
+    step = 1 if end > start else -1
+    k = (start + 1) // 2 if step > 0 else (start - 1) // 2
+    k_end = (end - 1) // 2 if step > 0 else (end + 1) // 2
+    prev_lo = False
+    prev_hi = False
+    first = True
+    while True:
+        a = _cell(padded, lo, k, swap)
+        b = _cell(padded, hi, k, swap)
+        if a and b:
+            return False
+        if not first and ((prev_lo and b) or (prev_hi and a)):
+            return False
+        prev_lo = a
+        prev_hi = b
+        first = False
+        if k == k_end:
+            return True
+        k += step
+
+
 @nb.njit(cache=True, error_model="numpy")
 def segment_clear(obstacle, p0, p1, q0, q1):
     """Whether the segment from P to Q (doubled integer coordinates) avoids the obstacle interior.
@@ -56,54 +89,11 @@ def segment_clear(obstacle, p0, p1, q0, q1):
     d1 = q1 - p1
     if d0 == 0 and d1 == 0:
         return True
-    # A segment lying on a grid line (only possible between two corners): blocked where obstacles lie on
-    # both sides of the line, or where they touch diagonally across it.
+    # A segment lying on a grid line (only possible between two corners).
     if d0 == 0 and (p0 & 1) == 1:
-        lo = (p0 - 1) // 2
-        hi = (p0 + 1) // 2
-        step = 1 if d1 > 0 else -1
-        j = (p1 + step) // 2 if step > 0 else (p1 - 1) // 2
-        j_end = (q1 - 1) // 2 if step > 0 else (q1 + 1) // 2
-        prev_lo = False
-        prev_hi = False
-        first = True
-        while True:
-            a = _is_obstacle(obstacle, lo, j)
-            b = _is_obstacle(obstacle, hi, j)
-            if a and b:
-                return False
-            if not first and ((prev_lo and b) or (prev_hi and a)):
-                return False
-            prev_lo = a
-            prev_hi = b
-            first = False
-            if j == j_end:
-                break
-            j += step
-        return True
+        return _clear_along_grid_line(obstacle, p0, p1, q1, False)
     if d1 == 0 and (p1 & 1) == 1:
-        lo = (p1 - 1) // 2
-        hi = (p1 + 1) // 2
-        step = 1 if d0 > 0 else -1
-        i = (p0 + step) // 2 if step > 0 else (p0 - 1) // 2
-        i_end = (q0 - 1) // 2 if step > 0 else (q0 + 1) // 2
-        prev_lo = False
-        prev_hi = False
-        first = True
-        while True:
-            a = _is_obstacle(obstacle, i, lo)
-            b = _is_obstacle(obstacle, i, hi)
-            if a and b:
-                return False
-            if not first and ((prev_lo and b) or (prev_hi and a)):
-                return False
-            prev_lo = a
-            prev_hi = b
-            first = False
-            if i == i_end:
-                break
-            i += step
-        return True
+        return _clear_along_grid_line(obstacle, p1, p0, q0, True)
 
     s0 = 1 if d0 > 0 else (-1 if d0 < 0 else 0)
     s1 = 1 if d1 > 0 else (-1 if d1 < 0 else 0)
@@ -367,42 +357,38 @@ def dominant_paths(padded, corners, tx_row, tx_col, diffraction_per_rad):
             n_local = p_span * p_span + l_span * l_span
             # Around each ray pixel: its 3 x 3 pixels and the 4 corners of the pixel itself.
             for k in range(n_local + 13 * n_ray):
+                # (u, v) is a pixel (row, col) or a lattice point (a, b), depending on is_pixel.
                 if k >= n_local:
                     kr = (k - n_local) // 13
                     kn = (k - n_local) % 13
-                    if kn < 9:
-                        ti = ray_cells[kr, 0] + kn // 3 - 1
-                        tj = ray_cells[kr, 1] + kn % 3 - 1
-                        if ti < 0 or tj < 0 or ti >= h or tj >= w or obstacle[ti, tj] != 0:
-                            continue
-                        target = ti * w + tj
-                        tx2 = 2 * ti
-                        ty2 = 2 * tj
+                    is_pixel = kn < 9
+                    if is_pixel:
+                        u = ray_cells[kr, 0] + kn // 3 - 1
+                        v = ray_cells[kr, 1] + kn % 3 - 1
                     else:
-                        a = ray_cells[kr, 0] + (kn - 9) // 2
-                        b = ray_cells[kr, 1] + (kn - 9) % 2
-                        if a < 0 or b < 0 or a > h or b > w or not corners[a, b]:
-                            continue
-                        target = n_pix + a * (w + 1) + b
-                        tx2 = 2 * a - 1
-                        ty2 = 2 * b - 1
-                elif k < p_span * p_span:
-                    ti = pi0 + k // p_span
-                    tj = pj0 + k % p_span
-                    if ti < 0 or tj < 0 or ti >= h or tj >= w or obstacle[ti, tj] != 0:
-                        continue
-                    target = ti * w + tj
-                    tx2 = 2 * ti
-                    ty2 = 2 * tj
+                        u = ray_cells[kr, 0] + (kn - 9) // 2
+                        v = ray_cells[kr, 1] + (kn - 9) % 2
                 else:
-                    kk = k - p_span * p_span
-                    a = la0 + kk // l_span
-                    b = lb0 + kk % l_span
-                    if a < 0 or b < 0 or a > h or b > w or not corners[a, b]:
+                    is_pixel = k < p_span * p_span
+                    if is_pixel:
+                        u = pi0 + k // p_span
+                        v = pj0 + k % p_span
+                    else:
+                        kk = k - p_span * p_span
+                        u = la0 + kk // l_span
+                        v = lb0 + kk % l_span
+                if is_pixel:
+                    if u < 0 or v < 0 or u >= h or v >= w or obstacle[u, v] != 0:
                         continue
-                    target = n_pix + a * (w + 1) + b
-                    tx2 = 2 * a - 1
-                    ty2 = 2 * b - 1
+                    target = u * w + v
+                    tx2 = 2 * u
+                    ty2 = 2 * v
+                else:
+                    if u < 0 or v < 0 or u > h or v > w or not corners[u, v]:
+                        continue
+                    target = n_pix + u * (w + 1) + v
+                    tx2 = 2 * u - 1
+                    ty2 = 2 * v - 1
                 if target == node or target == cand or done[target]:
                     continue
                 ox = float(tx2 - cx)
