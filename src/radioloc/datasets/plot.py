@@ -17,7 +17,7 @@ from radioloc.io import atomic_write_bytes  # noqa: E402
 from radioloc.propagation.graylevel import NOISE_FLOOR_DB, gray_to_db  # noqa: E402
 
 
-def show_map(root: str | Path, map_id: int, out: str | Path, bs_set: int = 0, sim: str = "DPM") -> Path:
+def show_map(root: str | Path, map_id: int, out: str | Path, bs_set: int = 0, sim: str = "DPM", kind: str = "true") -> Path:
     root = Path(root)
     positions = layout.read_positions(root)
     n_maps, n_sets = positions.bs_sets.shape[:2]
@@ -47,12 +47,13 @@ def show_map(root: str | Path, map_id: int, out: str | Path, bs_set: int = 0, si
     ax.set_title(f"map {map_id}: buildings (blue), cars (red)")
     ax.legend(loc="lower right", fontsize=7)
     for k, (ax, tx) in enumerate(zip(axes.ravel()[1:], txs)):
-        gray = layout.read_gray_png(layout.radio_map_path(root, sim, "true", map_id, int(tx)))
+        gray = layout.read_gray_png(layout.radio_map_path(root, sim, kind, map_id, int(tx)))
         pathloss = np.where(gray > 0, gray_to_db(gray), np.nan)
         pathloss[buildings] = np.nan
         image = ax.imshow(pathloss, cmap="viridis", vmin=NOISE_FLOOR_DB, vmax=-47.84)
         ax.scatter([bs[k, 1]], [bs[k, 0]], s=60, c="red", marker="D", edgecolors="k")
-        ax.set_title(f"{sim} truth, BS {k + 1} (tx {tx}); white = building or below noise floor", fontsize=9)
+        label = "truth" if kind == "true" else "RadioUNet estimate"
+        ax.set_title(f"{sim} {label}, BS {k + 1} (tx {tx}); white = building or below noise floor", fontsize=9)
         fig.colorbar(image, ax=ax, fraction=0.046, label="pathloss [dB]")
     for ax in axes.ravel():
         ax.set_xlabel("col [m]")

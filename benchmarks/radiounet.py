@@ -1,0 +1,96 @@
+"""RadioUNet goals: RMSE against DPM truth on unseen maps, ms per map when batched, paper-preset training step.
+
+Usage: python benchmarks/radiounet.py [--model CKPT] [--data DIR] [--split all] [--json benchmarks/results/radiounet.json]
+Without --data it generates 20 fresh maps (seed 2024, never used for training) and evaluates on all of them.
+Goals (issue 3): CPU preset RMSE <= 2.5 dB on test maps; <= 20 ms per 256 x 256 map batched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from radioloc.datasets.builder import DatasetConfig, generate_dataset
+from radioloc.evaluation.radiomaps import evaluate_radiounet, predict_gray
+from radioloc.models.radiounet import RadioUNet, count_parameters, load_radiounet, preset_config
+from radioloc.training.radiounet import censored_mse
+from radioloc.training.runtime import Runtime
+
+
+def time_batched(model: RadioUNet, runtime: Runtime, batch: int = 16, repeats: int = 5) -> float:
+    buildings = np.zeros((256, 256), np.uint8)
+    buildings[60:120, 40:200] = 1
+    tx = np.tile(np.array([[30, 30]]), (batch, 1))
+    predict_gray(model, buildings, None, tx, runtime, batch)  # warm-up
+    started = time.perf_counter()
+    for _ in range(repeats):
+        predict_gray(model, buildings, None, tx, runtime, batch)
+    return 1000 * (time.perf_counter() - started) / (repeats * batch)
+
+
+def paper_training_step_seconds(runtime: Runtime) -> float:
+    model = runtime.prepare(RadioUNet(preset_config("paper")))
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+    buildings = torch.zeros(2, 1, 256, 256).contiguous(memory_format=torch.channels_last)
+    truth = torch.rand(2, 1, 256, 256)
+    tx = torch.tensor([[100.0, 100.0], [20.0, 200.0]])
+    started = time.perf_counter()
+    with runtime.autocast():
+        first, _ = model(buildings, tx, second=False, clamp=False)
+    loss = censored_mse(first.float(), truth)
+    loss.backward()
+    optimizer.step()
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=None)
+    parser.add_argument("--data", type=Path, default=None)
+    parser.add_argument("--split", default="all")
+    parser.add_argument("--json", type=Path, default=Path("benchmarks/results/radiounet.json"))
+    args = parser.parse_args()
+    data = args.data
+    if data is None:
+        data = Path(tempfile.mkdtemp(prefix="radioloc-bench-")) / "unseen"
+        generate_dataset(data, DatasetConfig(maps=20, seed=2024), quiet=True)
+    model = load_radiounet(args.model)
+    runtime = Runtime.pick()
+    quality = evaluate_radiounet(model, data, args.split, quiet=True)
+    ms = time_batched(runtime.prepare(model), runtime)
+    step = paper_training_step_seconds(runtime)
+    result = {
+        "benchmark": "radiounet",
+        "preset": model.config.preset,
+        "parameters": count_parameters(model),
+        "data": str(data),
+        "split": args.split,
+        "radio_maps": quality["radio_maps"],
+        "rmse_db_outdoor": round(quality["outdoor"]["rmse_db"], 3),
+        "mae_db_outdoor": round(quality["outdoor"]["mae_db"], 3),
+        "rmse_db_above_noise_floor": round(quality["above_noise_floor"]["rmse_db"], 3),
+        "mae_db_above_noise_floor": round(quality["above_noise_floor"]["mae_db"], 3),
+        "ms_per_map_batched": round(ms, 2),
+        "paper_preset_parameters": count_parameters(RadioUNet(preset_config("paper"))),
+        "paper_preset_training_step_seconds_batch2": round(step, 2),
+        "goals": {"rmse_db": 2.5, "ms_per_map": 20},
+    }
+    print(
+        f"RadioUNet '{result['preset']}' ({result['parameters']:,} parameters) on {result['radio_maps']} unseen radio maps: "
+        f"RMSE {result['rmse_db_outdoor']} dB, MAE {result['mae_db_outdoor']} dB (outdoor); "
+        f"above the noise floor RMSE {result['rmse_db_above_noise_floor']} dB, MAE {result['mae_db_above_noise_floor']} dB"
+    )
+    print(f"estimation: {result['ms_per_map_batched']} ms per map (batch 16, {runtime.describe()}); goal <= 20 ms")
+    print(f"paper preset: {result['paper_preset_parameters']:,} parameters, one training step (batch 2) {step:.1f} s")
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Metrics, experiments and figures."""

@@ -1,0 +1,1 @@
+"""Neural models: RadioUNet (radio-map estimation) and, later, LocUNet (localization)."""

@@ -1,0 +1,42 @@
+"""Model checkpoints: plain tensors and JSON-like metadata, loaded with ``torch.load(weights_only=True)`` so a
+checkpoint file can never run code."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from radioloc.errors import RadiolocError
+from radioloc.io import atomic_write_bytes
+
+FORMAT = "radioloc-checkpoint-1"
+
+
+def save_checkpoint(path: str | Path, kind: str, config: dict, state_dict: dict, **extra: Any) -> None:
+    payload = {"format": FORMAT, "kind": kind, "config": config, "state_dict": state_dict, **extra}
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def load_checkpoint(path: str | Path, kind: str) -> dict:
+    """Read a checkpoint and check that it holds a ``kind`` model (one-line errors otherwise)."""
+    path = Path(path)
+    if not path.is_file():
+        raise RadiolocError(f"{path}: checkpoint file not found")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for truncated or foreign files
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise RadiolocError(f"{path}: not a readable radioloc checkpoint ({first_line[:120]})") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise RadiolocError(f"{path}: not a radioloc checkpoint (no '{FORMAT}' header)")
+    if payload.get("kind") != kind:
+        raise RadiolocError(f"{path}: holds a {payload.get('kind')} model, expected a {kind} model")
+    for key in ("config", "state_dict"):
+        if key not in payload:
+            raise RadiolocError(f"{path}: checkpoint without '{key}'")
+    return payload

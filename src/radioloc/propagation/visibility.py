@@ -1,0 +1,151 @@
+"""A cheap visibility feature for learned radio-map estimators: for each cell of a coarse grid, how much of
+the straight line from the transmitter to the cell centre runs through buildings.
+
+This is not the dominant-path simulation: it marches the direct line in half-metre steps (nearest pixel),
+about 2 ms per map at 64 x 64 cells, and says nothing about the way around obstacles. It tells a small
+network where the line-of-sight region and the deep shadows are, which a CPU-sized UNet at coarse resolution
+struggles to infer from the building map alone.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba as nb
+import numpy as np
+
+
+@nb.njit(cache=True)
+def _obstruction(buildings, tx_row, tx_col, fold, out):
+    h, w = buildings.shape
+    g0 = h // fold
+    g1 = w // fold
+    offset = (fold - 1) / 2.0
+    for gi in range(g0):
+        for gj in range(g1):
+            r = gi * fold + offset
+            c = gj * fold + offset
+            dr = r - tx_row
+            dc = c - tx_col
+            length = math.sqrt(dr * dr + dc * dc)
+            steps = int(length / 0.5)
+            blocked = 0
+            for s in range(1, steps):
+                t = s / steps
+                i = int(math.floor(tx_row + t * dr + 0.5))
+                j = int(math.floor(tx_col + t * dc + 0.5))
+                if buildings[i, j] != 0:
+                    blocked += 1
+            out[0, gi, gj] = 1.0 if blocked == 0 else 0.0
+            out[1, gi, gj] = min(blocked * 0.5 / 64.0, 1.0)
+
+
+def obstruction_features(buildings: np.ndarray, tx_rows: np.ndarray, tx_cols: np.ndarray, fold: int) -> np.ndarray:
+    """(B, 2, H/fold, W/fold) float32: line-of-sight indicator and metres of building on the direct line / 64
+    (capped at 1), for a batch of building maps (B, H, W) and transmitter positions."""
+    b, h, w = buildings.shape
+    out = np.empty((b, 2, h // fold, w // fold), dtype=np.float32)
+    for k in range(b):
+        _obstruction(buildings[k], float(tx_rows[k]), float(tx_cols[k]), fold, out[k])
+    return out
+
+
+# Moves of the coarse search: 8 neighbours plus the 8 knight moves, so the grid metric is within 3 % of
+# Euclidean (8 neighbours alone are off by up to 8 %).
+_MOVES = np.array(
+    [(-1, 0), (1, 0), (0, -1), (0, 1), (-1, -1), (-1, 1), (1, -1), (1, 1), (-1, -2), (-1, 2), (1, -2), (1, 2), (-2, -1), (-2, 1), (2, -1), (2, 1)],
+    dtype=np.int64,
+)
+
+
+@nb.njit(cache=True)
+def _coarse_geodesic(blocked, start_i, start_j, moves):
+    """Shortest-path length (in cells) from the start cell over open cells; inf where unreachable."""
+    g0, g1 = blocked.shape
+    dist = np.full((g0, g1), np.inf)
+    done = np.zeros((g0, g1), dtype=np.bool_)
+    dist[start_i, start_j] = 0.0
+    # A binary heap of (distance, flat index) in two arrays.
+    keys = np.empty(g0 * g1 * 16 + 1)
+    vals = np.empty(g0 * g1 * 16 + 1, dtype=np.int64)
+    size = 1
+    keys[0] = 0.0
+    vals[0] = start_i * g1 + start_j
+    while size > 0:
+        key = keys[0]
+        node = vals[0]
+        size -= 1
+        last_key = keys[size]
+        last_val = vals[size]
+        pos = 0
+        while True:
+            child = 2 * pos + 1
+            if child >= size:
+                break
+            if child + 1 < size and keys[child + 1] < keys[child]:
+                child += 1
+            if keys[child] >= last_key:
+                break
+            keys[pos] = keys[child]
+            vals[pos] = vals[child]
+            pos = child
+        if size > 0:
+            keys[pos] = last_key
+            vals[pos] = last_val
+        i = node // g1
+        j = node % g1
+        if done[i, j] or key > dist[i, j]:
+            continue
+        done[i, j] = True
+        for m in range(moves.shape[0]):
+            di = moves[m, 0]
+            dj = moves[m, 1]
+            ni = i + di
+            nj = j + dj
+            if ni < 0 or nj < 0 or ni >= g0 or nj >= g1 or blocked[ni, nj]:
+                continue
+            if abs(di) + abs(dj) == 3:  # a knight move must not cut through the cells it passes
+                if blocked[i + (di // 2 if abs(di) == 2 else 0), j + (dj // 2 if abs(dj) == 2 else 0)]:
+                    continue
+                if blocked[i + (di if abs(di) == 1 else di // 2), j + (dj if abs(dj) == 1 else dj // 2)]:
+                    continue
+            elif abs(di) + abs(dj) == 2 and (blocked[i + di, j] and blocked[i, j + dj]):
+                continue
+            candidate = key + math.sqrt(di * di + dj * dj)
+            if candidate < dist[ni, nj]:
+                dist[ni, nj] = candidate
+                pos = size
+                size += 1
+                while pos > 0:
+                    up = (pos - 1) >> 1
+                    if keys[up] <= candidate:
+                        break
+                    keys[pos] = keys[up]
+                    vals[pos] = vals[up]
+                    pos = up
+                keys[pos] = candidate
+                vals[pos] = ni * g1 + nj
+    return dist
+
+
+def coarse_detour(buildings: np.ndarray, tx_rows: np.ndarray, tx_cols: np.ndarray, fold: int) -> np.ndarray:
+    """(B, 1, H/fold, W/fold) float32: how much longer the way around the buildings is than the straight line,
+    on a coarse grid (a cell is blocked when at least 3/4 of it is building), in metres / 32, capped at 2.
+
+    A rough stand-in for the dominant path's detour (4 m cells, grid metric within 3 %), about 1 ms per map."""
+    b, h, w = buildings.shape
+    g0, g1 = h // fold, w // fold
+    occupancy = buildings.reshape(b, g0, fold, g1, fold).mean(axis=(2, 4))
+    centres_r = (np.arange(g0) * fold + (fold - 1) / 2.0)[:, None]
+    centres_c = (np.arange(g1) * fold + (fold - 1) / 2.0)[None, :]
+    out = np.empty((b, 1, g0, g1), dtype=np.float32)
+    for k in range(b):
+        blocked = occupancy[k] >= 0.75
+        si, sj = int(tx_rows[k]) // fold, int(tx_cols[k]) // fold
+        blocked[si, sj] = False
+        cells = _coarse_geodesic(blocked, si, sj, _MOVES) * fold
+        straight = np.hypot(centres_r - tx_rows[k], centres_c - tx_cols[k])
+        start_offset = math.hypot(si * fold + (fold - 1) / 2.0 - tx_rows[k], sj * fold + (fold - 1) / 2.0 - tx_cols[k])
+        detour = np.where(np.isfinite(cells), cells + start_offset - straight, 64.0)
+        out[k, 0] = np.clip(detour / 32.0, 0.0, 2.0)
+    return out

@@ -1,0 +1,202 @@
+"""Train RadioUNet in two phases (first U, then the second U with the first frozen).
+
+An epoch is a fixed number of random (map, transmitter) samples, each under a random rotation/transposition
+of the scene (the dominant-path model is exactly equivariant to them). MSE on gray levels (censored at the
+noise floor, see :func:`censored_mse`), Adam, step decay
+(x0.1 at 2/3 of each phase), the best validation weights of each phase kept. ``last.pt`` is written after
+every epoch, so a killed run resumes where it stopped; ``best.pt`` is the model to use.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from radioloc.datasets.radiomaps import RadioMapSet, load_radio_maps
+from radioloc.errors import RadiolocError
+from radioloc.io import atomic_write_json
+from radioloc.models.checkpoint import load_checkpoint, save_checkpoint
+from radioloc.models.radiounet import RadioUNet, count_parameters, preset_config
+from radioloc.propagation.graylevel import DB_PER_GRAY
+from radioloc.training.runtime import Runtime
+
+
+@dataclass(frozen=True)
+class RadioUNetTrainConfig:
+    preset: str = "cpu"
+    sim: str = "DPM"
+    use_cars: bool = False
+    batch_size: int = 16
+    lr: float = 1e-3
+    epochs_first: int = 30
+    epochs_second: int = 12
+    samples_per_epoch: int = 4096
+    val_samples: int = 480
+    seed: int = 0
+
+    @staticmethod
+    def for_preset(preset: str, **overrides) -> "RadioUNetTrainConfig":
+        if preset == "paper":  # the published recipe: Adam 1e-4, 50 epochs per U, batch 15
+            base = dict(lr=1e-4, epochs_first=50, epochs_second=50, batch_size=15)
+        else:
+            base = {}
+        return RadioUNetTrainConfig(preset=preset, **{**base, **overrides})
+
+
+def dihedral(images: torch.Tensor, tx: torch.Tensor, k: int, transpose: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rotate (k x 90 degrees, as torch.rot90) and optionally transpose images (..., H, W) and (row, col) points."""
+    size = images.shape[-1]
+    if transpose:
+        images = images.transpose(-1, -2)
+        tx = tx[:, [1, 0]]
+    for _ in range(k):
+        images = torch.rot90(images, 1, dims=(-2, -1))
+        tx = torch.stack([size - 1 - tx[:, 1], tx[:, 0]], dim=1)
+    return images, tx
+
+
+def censored_mse(prediction: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
+    """MSE on gray / 255 where the truth is above the noise floor; where it is not (gray 0), only a
+    prediction above the floor is penalized. The stored truth says "at most the floor" there, nothing more."""
+    error = torch.where(truth > 0, prediction - truth, torch.relu(prediction))
+    return torch.mean(error**2)
+
+
+def make_batch(data: RadioMapSet, index: np.ndarray, runtime: Runtime) -> tuple[torch.Tensor, ...]:
+    slots, txs = data.pair(index)
+    buildings = torch.from_numpy(data.buildings[slots]).float().unsqueeze(1)
+    cars = torch.from_numpy(data.cars[slots]).float().unsqueeze(1)
+    truth = torch.from_numpy(data.truth[slots, txs]).float().unsqueeze(1) / 255.0
+    tx = torch.from_numpy(data.tx[slots, txs]).float()
+    to = dict(device=runtime.device, memory_format=torch.channels_last)
+    return buildings.to(**to), cars.to(**to), truth.to(**to), tx.to(runtime.device)
+
+
+def rmse_db(pred_gray: torch.Tensor, truth_gray: torch.Tensor, outdoor: torch.Tensor) -> tuple[float, int]:
+    """Sum of squared errors in dB over outdoor pixels, and their count (for pooling over batches)."""
+    err = (pred_gray.float() - truth_gray.float()) * 255.0 * DB_PER_GRAY
+    return float((err**2 * outdoor).sum()), int(outdoor.sum())
+
+
+@torch.no_grad()
+def validate(model: RadioUNet, data: RadioMapSet, index: np.ndarray, runtime: Runtime, second: bool, batch: int = 32) -> float:
+    model.eval()
+    sse, count = 0.0, 0
+    for start in range(0, len(index), batch):
+        buildings, cars, truth, tx = make_batch(data, index[start : start + batch], runtime)
+        with runtime.autocast():
+            first, second_map = model(buildings, tx, cars, second=second)
+        s, c = rmse_db(second_map if second else first, truth, buildings == 0)
+        sse += s
+        count += c
+    return float(np.sqrt(sse / max(count, 1)))
+
+
+def train_radiounet(data_dir: str | Path, out_dir: str | Path, config: RadioUNetTrainConfig, runtime: Runtime | None = None, quiet: bool = False) -> dict:
+    """Train (or resume) into ``out_dir``; returns the summary written to ``out_dir/summary.json``."""
+    out_dir = Path(out_dir)
+    runtime = runtime or Runtime.pick()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    config_path = out_dir / "train_config.json"
+    if config_path.exists() and json.loads(config_path.read_text()) != asdict(config):
+        raise RadiolocError(f"{out_dir}: holds a run with a different training configuration; choose another --out")
+    atomic_write_json(config_path, asdict(config))
+
+    torch.manual_seed(config.seed)
+    model_config = preset_config(config.preset, use_cars=config.use_cars)
+    model = runtime.prepare(RadioUNet(model_config))
+    train = load_radio_maps(data_dir, "train", config.sim, quiet=quiet)
+    val = load_radio_maps(data_dir, "val", config.sim, quiet=quiet)
+    rng = np.random.default_rng(config.seed)
+    val_index = np.random.default_rng(config.seed + 1).choice(len(val), size=min(config.val_samples, len(val)), replace=False)
+
+    state = {"phase": 1, "epoch": 0, "best": {"1": float("inf"), "2": float("inf")}, "history": [], "seconds": 0.0}
+    last_path, best_path = out_dir / "last.pt", out_dir / "best.pt"
+    optimizer = None
+    if last_path.exists():
+        payload = load_checkpoint(last_path, "radiounet-training")
+        model.load_state_dict(payload["state_dict"])
+        state = json.loads(payload["state"])
+        rng = np.random.default_rng(payload["rng_seed"])
+    phases = {1: config.epochs_first, 2: config.epochs_second}
+    started = time.perf_counter() - state["seconds"]
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*columns, disable=quiet) as progress:
+        while state["phase"] <= 2:
+            phase = state["phase"]
+            params = model.first.parameters() if phase == 1 else model.second.parameters()
+            for p in model.first.parameters():
+                p.requires_grad_(phase == 1)
+            if phase == 2 and state["epoch"] == 0:
+                model.reset_second_output()
+            optimizer = torch.optim.Adam(params, lr=config.lr)
+            scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=max(1, (2 * phases[phase]) // 3), gamma=0.1)
+            if last_path.exists():
+                payload = load_checkpoint(last_path, "radiounet-training")
+                if payload.get("optimizer_phase") == phase and "optimizer" in payload:
+                    optimizer.load_state_dict(payload["optimizer"])
+                    scheduler.load_state_dict(payload["scheduler"])
+            task = progress.add_task(f"phase {phase} ({'first' if phase == 1 else 'second'} U)", total=phases[phase], completed=state["epoch"], status="")
+            while state["epoch"] < phases[phase]:
+                model.train()
+                losses = []
+                for _ in range(config.samples_per_epoch // config.batch_size):
+                    index = rng.integers(0, len(train), size=config.batch_size)
+                    buildings, cars, truth, tx = make_batch(train, index, runtime)
+                    k, flip = int(rng.integers(4)), bool(rng.integers(2))
+                    stacked, tx = dihedral(torch.cat([buildings, cars, truth], dim=1), tx, k, flip)
+                    buildings, cars, truth = stacked[:, :1], stacked[:, 1:2], stacked[:, 2:3]
+                    with runtime.autocast():
+                        first, second = model(buildings, tx, cars, second=phase == 2, clamp=False)
+                    loss = censored_mse((first if phase == 1 else second).float(), truth)
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    optimizer.step()
+                    losses.append(float(loss.detach()))
+                scheduler.step()
+                val_rmse = validate(model, val, val_index, runtime, second=phase == 2)
+                state["epoch"] += 1
+                state["seconds"] = time.perf_counter() - started
+                train_rmse = float(np.sqrt(np.mean(losses))) * 255.0 * DB_PER_GRAY
+                state["history"].append({"phase": phase, "epoch": state["epoch"], "train_rmse_db_all_pixels": round(train_rmse, 3), "val_rmse_db": round(val_rmse, 3), "seconds": round(state["seconds"], 1)})
+                if val_rmse < state["best"][str(phase)]:
+                    state["best"][str(phase)] = val_rmse
+                    save_checkpoint(best_path, "radiounet", model_config.to_dict(), {k: v.cpu() for k, v in model.state_dict().items()}, val_rmse_db=val_rmse, phase=phase)
+                next_seed = int(rng.integers(2**63))
+                save_checkpoint(
+                    last_path,
+                    "radiounet-training",
+                    model_config.to_dict(),
+                    {k: v.cpu() for k, v in model.state_dict().items()},
+                    optimizer=optimizer.state_dict(),
+                    scheduler=scheduler.state_dict(),
+                    optimizer_phase=phase,
+                    state=json.dumps(state),
+                    rng_seed=next_seed,
+                )
+                rng = np.random.default_rng(next_seed)  # the same stream a resumed run continues with
+                progress.update(task, advance=1, status=f"val RMSE {val_rmse:.2f} dB (best {state['best'][str(phase)]:.2f})")
+            # The next phase starts from this phase's best weights.
+            best = load_checkpoint(best_path, "radiounet")
+            model.load_state_dict(best["state_dict"])
+            state["phase"] += 1
+            state["epoch"] = 0
+    summary = {
+        "preset": config.preset,
+        "parameters": count_parameters(model),
+        "runtime": runtime.describe(),
+        "train_maps": len(train.maps),
+        "val_maps": len(val.maps),
+        "best_val_rmse_db": state["best"],
+        "training_minutes": round(state["seconds"] / 60, 1),
+        "history": state["history"],
+        "checkpoint": str(best_path),
+    }
+    atomic_write_json(out_dir / "summary.json", summary)
+    return summary

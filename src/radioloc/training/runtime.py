@@ -1,0 +1,45 @@
+"""Device and precision: channels_last + bf16 autocast on CPUs with AVX512-BF16 (3-4x faster than fp32 here),
+fp32 channels_last on other CPUs, automatic mixed precision on CUDA."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+
+def cpu_has_bf16() -> bool:
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+@dataclass(frozen=True)
+class Runtime:
+    device: torch.device
+    dtype: torch.dtype | None  # autocast dtype, None = full precision
+
+    @staticmethod
+    def pick(device: str | None = None, precision: str = "auto") -> "Runtime":
+        dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        if precision == "fp32":
+            return Runtime(dev, None)
+        if dev.type == "cuda":
+            return Runtime(dev, torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16)
+        return Runtime(dev, torch.bfloat16 if cpu_has_bf16() else None)
+
+    def autocast(self):
+        if self.dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.dtype)
+
+    def prepare(self, module: torch.nn.Module) -> torch.nn.Module:
+        return module.to(self.device, memory_format=torch.channels_last)
+
+    def describe(self) -> str:
+        precision = {None: "fp32", torch.bfloat16: "bf16 autocast", torch.float16: "fp16 autocast"}[self.dtype]
+        return f"{self.device.type}, channels_last, {precision}, {torch.get_num_threads()} threads"

@@ -1,0 +1,103 @@
+"""RadioUNet: architecture, the free-space head, augmentation, censored loss, checkpoints."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from radioloc.errors import RadiolocError
+from radioloc.models.checkpoint import load_checkpoint, save_checkpoint
+from radioloc.models.radiounet import PRESETS, RadioUNet, count_parameters, load_radiounet, preset_config
+from radioloc.propagation import db_to_gray, free_space_loss_db
+from radioloc.training.radiounet import censored_mse, dihedral
+
+
+@pytest.mark.parametrize("preset", ["cpu", "cpu-small"])
+def test_cpu_presets_return_256_maps_in_range(preset):
+    model = RadioUNet(preset_config(preset)).eval()
+    buildings = torch.zeros(2, 1, 256, 256)
+    buildings[:, :, 100:140, 30:90] = 1
+    first, second = model(buildings, torch.tensor([[10.0, 20.0], [200.0, 250.0]]))
+    for out in (first, second):
+        assert out.shape == (2, 1, 256, 256)
+        assert out.min() >= 0 and out.max() <= 1
+        assert torch.all(out[:, :, 100:140, 30:90] == 0)  # buildings carry no value
+
+
+def test_paper_preset_matches_the_published_size_and_trains_one_step():
+    model = RadioUNet(preset_config("paper"))
+    assert 12e6 < count_parameters(model) < 14e6  # about 13.3 M published
+    assert PRESETS["paper"].first.widths == (6, 40, 50, 60, 100, 100, 150, 300, 500)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+    buildings = torch.zeros(1, 1, 256, 256)
+    truth = torch.rand(1, 1, 256, 256)
+    before = model.first.last.weight.detach().clone()
+    _, second = model(buildings, torch.tensor([[128.0, 128.0]]))
+    first, _ = model(buildings, torch.tensor([[128.0, 128.0]]), second=False)
+    loss = censored_mse(first, truth) + censored_mse(second, truth)
+    loss.backward()
+    optimizer.step()
+    assert not torch.equal(before, model.first.last.weight)
+
+
+def test_excess_head_with_zero_excess_is_free_space():
+    model = RadioUNet(preset_config("cpu-small")).eval()
+    with torch.no_grad():
+        for unet in (model.first, model.second):
+            unet.last.weight.zero_()
+            unet.last.bias.fill_(-40.0)  # softplus(-40) = 0: no loss above free space
+    tx = (100, 60)
+    _, gray = model(torch.zeros(1, 1, 256, 256), torch.tensor([tx], dtype=torch.float32))
+    rows, cols = np.mgrid[0:256, 0:256]
+    distance = np.maximum(np.hypot(rows - tx[0], cols - tx[1]), 1.0)
+    expected = db_to_gray(-free_space_loss_db(distance))
+    got = np.round(gray[0, 0].numpy() * 255)
+    assert np.abs(got - expected).max() <= 1
+
+
+def test_dihedral_moves_points_with_images():
+    image = torch.zeros(1, 1, 256, 256)
+    tx = torch.tensor([[30.0, 200.0]])
+    image[0, 0, 30, 200] = 1
+    for k in range(4):
+        for transpose in (False, True):
+            moved, moved_tx = dihedral(image, tx, k, transpose)
+            r, c = (int(v) for v in moved_tx[0])
+            assert moved[0, 0, r, c] == 1 and moved.sum() == 1
+
+
+def test_censored_mse():
+    truth = torch.tensor([0.5, 0.0, 0.0])
+    prediction = torch.tensor([0.7, -0.3, 0.2])
+    # above the floor: (0.2)^2; at the floor: predicted below it costs nothing, above it (0.2)^2
+    assert censored_mse(prediction, truth).item() == pytest.approx((0.04 + 0.0 + 0.04) / 3)
+
+
+def test_checkpoint_round_trip_and_errors(tmp_path):
+    model = RadioUNet(preset_config("cpu-small"))
+    path = tmp_path / "m.pt"
+    save_checkpoint(path, "radiounet", model.config.to_dict(), model.state_dict(), val_rmse_db=3.0)
+    loaded = load_radiounet(path)
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, loaded.state_dict()[key])
+    with pytest.raises(RadiolocError, match="preset 'cpu-small', expected 'cpu'"):
+        load_radiounet(path, preset="cpu")
+    with pytest.raises(RadiolocError, match="holds a radiounet model, expected a locunet model"):
+        load_checkpoint(path, "locunet")
+    other = RadioUNet(preset_config("cpu"))
+    save_checkpoint(tmp_path / "mixed.pt", "radiounet", model.config.to_dict(), other.state_dict())
+    with pytest.raises(RadiolocError, match="weights do not fit the 'cpu-small' preset"):
+        load_radiounet(tmp_path / "mixed.pt")
+    (tmp_path / "bad.pt").write_bytes(path.read_bytes()[:1000])
+    with pytest.raises(RadiolocError, match="bad.pt: not a readable radioloc checkpoint"):
+        load_radiounet(tmp_path / "bad.pt")
+    with pytest.raises(RadiolocError, match="checkpoint file not found"):
+        load_radiounet(tmp_path / "none.pt")
+    with pytest.raises(RadiolocError, match="unknown RadioUNet preset 'huge'"):
+        preset_config("huge")
+
+
+def test_shipped_model_loads():
+    model = load_radiounet()
+    assert model.config.preset == "cpu"

@@ -1,0 +1,69 @@
+"""Training, estimation and evaluation of RadioUNet end to end on the small test dataset."""
+
+import json
+
+import numpy as np
+import pytest
+
+from radioloc.datasets import layout
+from radioloc.errors import RadiolocError
+from radioloc.evaluation.radiomaps import evaluate_radiounet
+from radioloc.models.estimate import estimate_dataset
+from radioloc.models.radiounet import load_radiounet
+from radioloc.training.radiounet import RadioUNetTrainConfig, train_radiounet
+
+TINY = RadioUNetTrainConfig(preset="cpu-small", epochs_first=1, epochs_second=1, samples_per_epoch=16, batch_size=8, val_samples=8)
+
+
+@pytest.fixture(scope="module")
+def trained(small_dataset, tmp_path_factory):
+    root, _ = small_dataset
+    out = tmp_path_factory.mktemp("run")
+    summary = train_radiounet(root, out, TINY, quiet=True)
+    return out, summary
+
+
+def test_training_writes_checkpoints_and_resumes(trained, small_dataset):
+    out, summary = trained
+    assert [h["phase"] for h in summary["history"]] == [1, 2]
+    assert (out / "best.pt").exists() and (out / "last.pt").exists()
+    assert json.loads((out / "summary.json").read_text())["preset"] == "cpu-small"
+    # Running again finds the run finished and trains nothing more.
+    again = train_radiounet(small_dataset[0], out, TINY, quiet=True)
+    assert again["history"] == summary["history"]
+    with pytest.raises(RadiolocError, match="different training configuration"):
+        train_radiounet(small_dataset[0], out, RadioUNetTrainConfig(preset="cpu-small", seed=9), quiet=True)
+
+
+def test_estimate_writes_every_map_and_resumes(trained, small_dataset, tmp_path):
+    import shutil
+
+    out, _ = trained
+    root = tmp_path / "ds"
+    shutil.copytree(small_dataset[0], root)
+    stats = estimate_dataset(root, out / "best.pt", quiet=True)
+    files = sorted((root / "DPM" / "estimate").glob("*.png"))
+    assert len(files) == 3 * 12
+    assert stats["pixels"]["outdoor"]["pixels"] > 0 and np.isfinite(stats["pixels"]["outdoor"]["rmse_db"])
+    assert json.loads((root / "manifest.json").read_text())["estimates"]["DPM"]["model_sha256"] == stats["model_sha256"]
+    # the estimate keeps the gray convention: 0 inside buildings
+    buildings = layout.read_gray_png(layout.building_path(root, 0)) > 0
+    assert (layout.read_gray_png(root / "DPM" / "estimate" / "0_3.png")[buildings] == 0).all()
+    # resume: only the missing file is written again, with the same content
+    kept = (root / "DPM" / "estimate" / "0_0.png").stat().st_mtime_ns
+    content = (root / "DPM" / "estimate" / "1_5.png").read_bytes()
+    (root / "DPM" / "estimate" / "1_5.png").unlink()
+    again = estimate_dataset(root, out / "best.pt", quiet=True)
+    assert (root / "DPM" / "estimate" / "0_0.png").stat().st_mtime_ns == kept
+    assert (root / "DPM" / "estimate" / "1_5.png").read_bytes() == content
+    assert again["pixels"] == stats["pixels"]
+    with pytest.raises(RadiolocError, match="IRT2/true: missing folder"):
+        estimate_dataset(root, out / "best.pt", sim="IRT2", quiet=True)
+
+
+def test_evaluate_reports_metrics_and_figures(trained, small_dataset, tmp_path):
+    out, _ = trained
+    result = evaluate_radiounet(load_radiounet(out / "best.pt"), small_dataset[0], "test", figures=tmp_path, quiet=True)
+    assert result["radio_maps"] == 12 * len(json.loads((small_dataset[0] / "manifest.json").read_text())["split"]["test"])
+    assert result["outdoor"]["rmse_db"] >= result["outdoor"]["mae_db"] > 0
+    assert (tmp_path / "radiounet_test_examples.png").exists() and (tmp_path / "radiounet_test_histogram.png").exists()

@@ -1,0 +1,35 @@
+"""Coarse geometric features of the CPU RadioUNet: direct-line obstruction and detour."""
+
+import math
+
+import numpy as np
+
+from radioloc.propagation.visibility import coarse_detour, obstruction_features
+
+
+def test_open_map_is_all_line_of_sight_without_detour():
+    empty = np.zeros((1, 256, 256), np.uint8)
+    los = obstruction_features(empty, np.array([10]), np.array([20]), 4)
+    assert los.shape == (1, 2, 64, 64)
+    assert (los[0, 0] == 1).all() and (los[0, 1] == 0).all()
+    detour = coarse_detour(empty, np.array([10]), np.array([20]), 4)[0, 0] * 32
+    rows, cols = np.mgrid[0:64, 0:64] * 4 + 1.5
+    straight = np.hypot(rows - 10, cols - 20)
+    assert (detour <= 0.03 * straight + 4.0).all()  # grid metric within 3 % plus twice the start-cell offset
+
+
+def test_a_wall_casts_a_shadow_and_a_detour():
+    walled = np.zeros((1, 256, 256), np.uint8)
+    walled[0, 100:108, 0:100] = 1  # a wall from the west edge to col 100, 8 m thick
+    tx_row, tx_col = np.array([50]), np.array([60])
+    los = obstruction_features(walled, tx_row, tx_col, 4)[0]
+    detour = coarse_detour(walled, tx_row, tx_col, 4)[0, 0] * 32
+    behind = (150 // 4, 60 // 4)  # straight south of the Tx, behind the wall
+    assert los[0][behind] == 0 and los[1][behind] > 0
+    assert abs(los[1][behind] * 64 - 8.0) <= 0.5  # 8 m of wall on the direct line, sampled every 0.5 m
+    # the way around the east end of the wall (col 99.5)
+    centre = (behind[0] * 4 + 1.5, behind[1] * 4 + 1.5)
+    around = math.dist((50, 60), (99.5, 99.5)) + 9.0 + math.dist((108.5, 99.5), centre)
+    assert abs((detour[behind] + math.dist((50, 60), centre)) - around) < 0.05 * around
+    in_front = (80 // 4, 60 // 4)
+    assert los[0][in_front] == 1 and detour[in_front] < 3
