@@ -48,7 +48,8 @@ def test_excess_head_with_zero_excess_is_free_space():
             unet.last.weight.zero_()
             unet.last.bias.fill_(-40.0)  # softplus(-40) = 0: no loss above free space
     tx = (100, 60)
-    _, gray = model(torch.zeros(1, 1, 256, 256), torch.tensor([tx], dtype=torch.float32))
+    with torch.no_grad():
+        _, gray = model(torch.zeros(1, 1, 256, 256), torch.tensor([tx], dtype=torch.float32))
     rows, cols = np.mgrid[0:256, 0:256]
     distance = np.maximum(np.hypot(rows - tx[0], cols - tx[1]), 1.0)
     expected = db_to_gray(-free_space_loss_db(distance))

@@ -164,7 +164,7 @@ def evaluate_radiounet_command(
 
     result = evaluate_radiounet(load_radiounet(model), data, split, sim, figures=figures)
     table = Table(title=f"RadioUNet '{result['preset']}' vs {sim} truth, {split} split ({result['radio_maps']} radio maps)")
-    for column in ("pixels", "RMSE [dB]", "MAE [dB]", "count"):
+    for column in ("pixels", "RMSE (dB)", "MAE (dB)", "count"):
         table.add_column(column)
     for name in ("outdoor", "above_noise_floor"):
         row = result[name]
@@ -188,7 +188,7 @@ def dataset_estimate(
 
     stats = estimate_dataset(directory, model, sim=sim, batch_size=batch_size)
     table = Table(title=f"RadioUNet estimate - {sim} truth on {directory}")
-    for column in ("where", "RMSE [dB]", "MAE [dB]", "count"):
+    for column in ("where", "RMSE (dB)", "MAE (dB)", "count"):
         table.add_column(column)
     for where in ("pixels", "at_ue_positions"):
         for name in ("outdoor", "above_noise_floor"):
