@@ -33,3 +33,17 @@ def test_a_wall_casts_a_shadow_and_a_detour():
     assert abs((detour[behind] + math.dist((50, 60), centre)) - around) < 0.05 * around
     in_front = (80 // 4, 60 // 4)
     assert los[0][in_front] == 1 and detour[in_front] < 3
+
+
+def test_coarse_dominant_path_excess():
+    from radioloc.propagation.visibility import coarse_dominant_path_excess
+
+    empty = np.zeros((1, 256, 256), np.uint8)
+    assert coarse_dominant_path_excess(empty, np.array([10]), np.array([20]), 4).max() < 1e-6
+    walled = np.zeros((1, 256, 256), np.uint8)
+    walled[0, 100:108, 0:100] = 1
+    excess = coarse_dominant_path_excess(walled, np.array([50]), np.array([60]), 4)[0, 0] * 30
+    assert excess[80 // 4, 60 // 4] < 1e-4  # in front of the wall
+    behind = excess[150 // 4, 60 // 4]
+    assert 10 < behind < 60  # around the wall's end: a bend of several tens of degrees at 30 dB per 90
+    assert excess[150 // 4, 200 // 4] < behind  # the shadow fades away from the wall

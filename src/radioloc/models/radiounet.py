@@ -39,7 +39,7 @@ from torch.nn import functional as F
 
 from radioloc.errors import RadiolocError
 from radioloc.propagation.graylevel import DB_PER_GRAY, MAX_PATHLOSS_DB, NOISE_FLOOR_DB
-from radioloc.propagation.visibility import coarse_detour, obstruction_features
+from radioloc.propagation.visibility import coarse_detour, coarse_dominant_path_excess, obstruction_features
 
 _C = 299_792_458.0
 
@@ -62,6 +62,7 @@ class RadioUNetConfig:
     head: str = "gray"  # "gray": output is gray / 255; "excess": output is dB of loss above free space
     visibility: bool = False  # add the direct-line obstruction feature (radioloc.propagation.visibility)
     detour: bool = False  # add the coarse detour feature (radioloc.propagation.visibility.coarse_detour)
+    coarse_dpm: bool = False  # add the coarse dominant-path excess loss (visibility.coarse_dominant_path_excess)
     use_cars: bool = False
     frequency_hz: float = 5.9e9
 
@@ -98,6 +99,7 @@ PRESETS: dict[str, RadioUNetConfig] = {
         head="excess",
         visibility=True,
         detour=True,
+        coarse_dpm=True,
     ),
     "cpu-small": RadioUNetConfig(
         preset="cpu-small",
@@ -181,7 +183,7 @@ class RadioUNet(nn.Module):
         # Inputs: building (and car) map, one-hot Tx, and (for the excess head) the normalized Tx distance.
         in_maps = maps + 1 + (1 if config.head == "excess" else 0)
         fold2 = config.fold**2
-        extra = (2 if config.visibility else 0) + (1 if config.detour else 0)
+        extra = (2 if config.visibility else 0) + (1 if config.detour else 0) + (1 if config.coarse_dpm else 0)
         self.first = UNet(in_maps * fold2 + extra, fold2, config.first)
         self.second = UNet((in_maps + 1) * fold2 + extra, fold2, config.second)
         self.reset_second_output()
@@ -223,7 +225,7 @@ class RadioUNet(nn.Module):
         features, distance = self._features(obstacles, tx)
         fold = self.config.fold
         folded = F.pixel_unshuffle(features, fold) if fold > 1 else features
-        if self.config.visibility or self.config.detour:
+        if self.config.visibility or self.config.detour or self.config.coarse_dpm:
             mask = (buildings[:, 0] > 0.5).to(torch.uint8).cpu().numpy()
             rows, cols = tx[:, 0].cpu().numpy(), tx[:, 1].cpu().numpy()
             coarse = []
@@ -231,6 +233,8 @@ class RadioUNet(nn.Module):
                 coarse.append(obstruction_features(mask, rows, cols, fold))
             if self.config.detour:
                 coarse.append(coarse_detour(mask, rows, cols, fold))
+            if self.config.coarse_dpm:
+                coarse.append(coarse_dominant_path_excess(mask, rows, cols, fold))
             extra = torch.from_numpy(np.concatenate(coarse, axis=1)).to(folded.device, folded.dtype)
             folded = torch.cat([folded, extra], dim=1)
         first_raw = self.first(folded)
