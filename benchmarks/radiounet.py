@@ -20,7 +20,7 @@ from radioloc.datasets.builder import DatasetConfig, generate_dataset
 from radioloc.evaluation.radiomaps import evaluate_radiounet, predict_gray
 from radioloc.models.radiounet import RadioUNet, count_parameters, load_radiounet, preset_config
 from radioloc.training.radiounet import censored_mse
-from radioloc.training.runtime import Runtime
+from radioloc.models.runtime import Runtime
 
 
 def time_batched(model: RadioUNet, runtime: Runtime, batch: int = 16, repeats: int = 5) -> float:

@@ -137,7 +137,7 @@ def train_radiounet_command(
     """Train RadioUNet in two phases (first U, then the second U with the first frozen)."""
     from radioloc.models.radiounet import preset_config
     from radioloc.training.radiounet import RadioUNetTrainConfig, train_radiounet
-    from radioloc.training.runtime import Runtime
+    from radioloc.models.runtime import Runtime
 
     preset_config(preset)  # fail fast on an unknown preset
     overrides = {k: v for k, v in dict(epochs_first=epochs_first, epochs_second=epochs_second, samples_per_epoch=samples_per_epoch, batch_size=batch_size, lr=lr).items() if v is not None}

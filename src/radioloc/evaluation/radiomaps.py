@@ -14,7 +14,7 @@ from radioloc.datasets.radiomaps import error_summary, load_radio_maps, pathloss
 from radioloc.evaluation.figures import save_figure
 from radioloc.models.radiounet import RadioUNet
 from radioloc.propagation.graylevel import NOISE_FLOOR_DB, MAX_PATHLOSS_DB, gray_to_db
-from radioloc.training.runtime import Runtime
+from radioloc.models.runtime import Runtime
 
 
 @torch.no_grad()

@@ -1,1 +1,1 @@
-"""Neural models: RadioUNet (radio-map estimation) and, later, LocUNet (localization)."""
+"""Neural models (RadioUNet; LocUNet to come), their checkpoints and the device/precision runtime."""

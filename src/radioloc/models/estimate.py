@@ -18,7 +18,7 @@ from radioloc.datasets.radiomaps import error_summary, pathloss_difference_db
 from radioloc.errors import RadiolocError
 from radioloc.io import atomic_write_json, atomic_write_png
 from radioloc.models.radiounet import SHIPPED_WEIGHTS, load_radiounet
-from radioloc.training.runtime import Runtime
+from radioloc.models.runtime import Runtime
 
 
 def _sha256(path: Path) -> str:

@@ -181,7 +181,7 @@ def _node_xy(node, n_pix, w):
 
 
 @nb.njit(cache=True)
-def _heap_push(keys, vals, size, key, val):
+def heap_push(keys, vals, size, key, val):
     if size >= keys.shape[0]:
         new_keys = np.empty(keys.shape[0] * 2, dtype=keys.dtype)
         new_vals = np.empty(vals.shape[0] * 2, dtype=vals.dtype)
@@ -203,7 +203,7 @@ def _heap_push(keys, vals, size, key, val):
 
 
 @nb.njit(cache=True)
-def _heap_pop(keys, vals, size):
+def heap_pop(keys, vals, size):
     top_key = keys[0]
     top_val = vals[0]
     size -= 1
@@ -305,10 +305,10 @@ def dominant_paths(padded, corners, tx_row, tx_col, diffraction_per_rad):
     keys = np.empty(4096, dtype=np.float64)
     vals = np.empty(4096, dtype=np.int64)
     size = 0
-    keys, vals, size = _heap_push(keys, vals, size, 0.0, tx)
+    keys, vals, size = heap_push(keys, vals, size, 0.0, tx)
 
     while size > 0:
-        key, node, size = _heap_pop(keys, vals, size)
+        key, node, size = heap_pop(keys, vals, size)
         if done[node] or key > dist[node] + _TIE_M:
             continue
         done[node] = True
@@ -429,7 +429,7 @@ def dominant_paths(padded, corners, tx_row, tx_col, diffraction_per_rad):
                 loss[target] = new_loss
                 parent[target] = cand
                 bends[target] = base_bends
-                keys, vals, size = _heap_push(keys, vals, size, new_len, target)
+                keys, vals, size = heap_push(keys, vals, size, new_len, target)
 
     length = dist[:n_pix].reshape(h, w).copy()
     deflection_loss = loss[:n_pix].reshape(h, w).copy()

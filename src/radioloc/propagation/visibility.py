@@ -17,7 +17,7 @@ import math
 import numba as nb
 import numpy as np
 
-from radioloc.propagation.geodesic import _heap_pop, _heap_push
+from radioloc.propagation.geodesic import heap_pop, heap_push
 
 
 @nb.njit(cache=True)
@@ -72,9 +72,9 @@ def _coarse_geodesic(blocked, start_i, start_j, moves):
     dist[start_i, start_j] = 0.0
     keys = np.empty(1024)
     vals = np.empty(1024, dtype=np.int64)
-    keys, vals, size = _heap_push(keys, vals, 0, 0.0, start_i * g1 + start_j)
+    keys, vals, size = heap_push(keys, vals, 0, 0.0, start_i * g1 + start_j)
     while size > 0:
-        key, node, size = _heap_pop(keys, vals, size)
+        key, node, size = heap_pop(keys, vals, size)
         i = node // g1
         j = node % g1
         if done[i, j] or key > dist[i, j]:
@@ -97,7 +97,7 @@ def _coarse_geodesic(blocked, start_i, start_j, moves):
             candidate = key + math.sqrt(di * di + dj * dj)
             if candidate < dist[ni, nj]:
                 dist[ni, nj] = candidate
-                keys, vals, size = _heap_push(keys, vals, size, candidate, ni * g1 + nj)
+                keys, vals, size = heap_push(keys, vals, size, candidate, ni * g1 + nj)
     return dist
 
 

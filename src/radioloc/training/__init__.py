@@ -1,1 +1,1 @@
-"""Training loops (RadioUNet, LocUNet) and the runtime they share (device, precision, checkpoints)."""
+"""Training loops (RadioUNet; LocUNet to come)."""

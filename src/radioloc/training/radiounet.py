@@ -24,7 +24,7 @@ from radioloc.io import atomic_write_json
 from radioloc.models.checkpoint import load_checkpoint, save_checkpoint
 from radioloc.models.radiounet import RadioUNet, count_parameters, preset_config
 from radioloc.propagation.graylevel import DB_PER_GRAY
-from radioloc.training.runtime import Runtime
+from radioloc.models.runtime import Runtime
 
 
 @dataclass(frozen=True)
