@@ -17,7 +17,8 @@ import numpy as np
 import torch
 
 from radioloc.datasets.builder import DatasetConfig, generate_dataset
-from radioloc.evaluation.radiomaps import evaluate_radiounet, predict_gray
+from radioloc.evaluation.radiomaps import evaluate_radiounet
+from radioloc.models.estimate import predict_gray
 from radioloc.models.radiounet import RadioUNet, count_parameters, load_radiounet, preset_config
 from radioloc.training.radiounet import censored_mse
 from radioloc.models.runtime import Runtime

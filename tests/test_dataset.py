@@ -1,7 +1,6 @@
 """Dataset generation end to end (small protocol): layout, positions, loader, resume and bad input."""
 
 import json
-import pickle
 import shutil
 
 import numpy as np

@@ -1,6 +1,5 @@
 """RadioUNet: architecture, the free-space head, augmentation, censored loss, checkpoints."""
 
-import math
 
 import numpy as np
 import pytest

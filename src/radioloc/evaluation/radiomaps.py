@@ -7,29 +7,14 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
-import torch
 from rich.progress import Progress
 
 from radioloc.datasets.radiomaps import error_summary, load_radio_maps, pathloss_difference_db
 from radioloc.evaluation.figures import save_figure
+from radioloc.models.estimate import predict_gray
 from radioloc.models.radiounet import RadioUNet
 from radioloc.propagation.graylevel import NOISE_FLOOR_DB, MAX_PATHLOSS_DB, gray_to_db
 from radioloc.models.runtime import Runtime
-
-
-@torch.no_grad()
-def predict_gray(model: RadioUNet, buildings: np.ndarray, cars: np.ndarray | None, tx: np.ndarray, runtime: Runtime, batch_size: int = 16) -> np.ndarray:
-    """uint8 gray estimates (n, 256, 256) for one map and n transmitters."""
-    out = np.empty((len(tx), *buildings.shape), dtype=np.uint8)
-    for start in range(0, len(tx), batch_size):
-        n = len(tx[start : start + batch_size])
-        b = torch.from_numpy(buildings).float().expand(n, 1, *buildings.shape).contiguous(memory_format=torch.channels_last)
-        c = None if cars is None else torch.from_numpy(cars).float().expand(n, 1, *buildings.shape).contiguous(memory_format=torch.channels_last)
-        t = torch.from_numpy(tx[start : start + n]).float()
-        with runtime.autocast():
-            _, gray = model(b.to(runtime.device), t.to(runtime.device), None if c is None else c.to(runtime.device))
-        out[start : start + n] = torch.round(gray.float().squeeze(1) * 255).clamp(0, 255).to(torch.uint8).cpu().numpy()
-    return out
 
 
 def evaluate_radiounet(model: RadioUNet, data_dir: str | Path, split: str = "test", sim: str = "DPM", figures: Path | None = None, quiet: bool = False) -> dict:

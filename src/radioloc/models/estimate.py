@@ -17,12 +17,27 @@ from radioloc.datasets import layout
 from radioloc.datasets.radiomaps import error_summary, pathloss_difference_db
 from radioloc.errors import RadiolocError
 from radioloc.io import atomic_write_json, atomic_write_png
-from radioloc.models.radiounet import SHIPPED_WEIGHTS, load_radiounet
+from radioloc.models.radiounet import SHIPPED_WEIGHTS, RadioUNet, load_radiounet
 from radioloc.models.runtime import Runtime
 
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@torch.no_grad()
+def predict_gray(model: RadioUNet, buildings: np.ndarray, cars: np.ndarray | None, tx: np.ndarray, runtime: Runtime, batch_size: int = 16) -> np.ndarray:
+    """uint8 gray estimates (n, 256, 256) for one map and n transmitters."""
+    out = np.empty((len(tx), *buildings.shape), dtype=np.uint8)
+    for start in range(0, len(tx), batch_size):
+        n = len(tx[start : start + batch_size])
+        b = torch.from_numpy(buildings).float().expand(n, 1, *buildings.shape).contiguous(memory_format=torch.channels_last)
+        c = None if cars is None else torch.from_numpy(cars).float().expand(n, 1, *buildings.shape).contiguous(memory_format=torch.channels_last)
+        t = torch.from_numpy(tx[start : start + n]).float()
+        with runtime.autocast():
+            _, gray = model(b.to(runtime.device), t.to(runtime.device), None if c is None else c.to(runtime.device))
+        out[start : start + n] = torch.round(gray.float().squeeze(1) * 255).clamp(0, 255).to(torch.uint8).cpu().numpy()
+    return out
 
 
 def estimate_dataset(root: str | Path, model_path: str | Path | None = None, sim: str = "DPM", batch_size: int = 16, quiet: bool = False) -> dict:
@@ -51,15 +66,9 @@ def estimate_dataset(root: str | Path, model_path: str | Path | None = None, sim
             todo = [tx for tx in range(n_tx) if not paths[tx].exists()]
             for tx in set(range(n_tx)) - set(todo):
                 estimates[tx] = layout.read_gray_png(paths[tx])
-            for start in range(0, len(todo), batch_size):
-                chunk = todo[start : start + batch_size]
-                b = torch.from_numpy(buildings).float().expand(len(chunk), 1, *buildings.shape).contiguous(memory_format=torch.channels_last)
-                c = None if cars is None else torch.from_numpy(cars).float().expand(len(chunk), 1, *cars.shape).contiguous(memory_format=torch.channels_last)
-                tx = torch.from_numpy(positions.candidates[map_id, chunk]).float()
-                with torch.no_grad(), runtime.autocast():
-                    _, gray = model(b.to(runtime.device), tx.to(runtime.device), None if c is None else c.to(runtime.device))
-                levels = torch.round(gray.float().squeeze(1) * 255).clamp(0, 255).to(torch.uint8).cpu().numpy()
-                for k, t in enumerate(chunk):
+            if todo:
+                levels = predict_gray(model, buildings.astype(np.uint8), None if cars is None else cars.astype(np.uint8), positions.candidates[map_id, todo], runtime, batch_size)
+                for k, t in enumerate(todo):
                     estimates[t] = levels[k]
                     atomic_write_png(paths[t], levels[k])
             outdoor = ~buildings
