@@ -22,6 +22,8 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/dpm_speed.py
 	$(BIN)/python benchmarks/dataset_generation.py
+	$(BIN)/python benchmarks/radiounet.py
+	$(BIN)/python benchmarks/locunet.py
 
 clean:
 	rm -rf $(VENV) out

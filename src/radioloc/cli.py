@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 from typing import Optional
 
@@ -19,7 +18,7 @@ dataset_app = typer.Typer(no_args_is_help=True, help="Generate, inspect and load
 city_app = typer.Typer(no_args_is_help=True, help="Building maps: procedural generation and import.")
 app.add_typer(dataset_app, name="dataset")
 train_app = typer.Typer(no_args_is_help=True, help="Train models.")
-evaluate_app = typer.Typer(no_args_is_help=True, help="Evaluate models.")
+evaluate_app = typer.Typer(help="Evaluate localizers (radioloc evaluate --model ...) and radio-map estimators (radioloc evaluate radiounet).")
 app.add_typer(city_app, name="city")
 app.add_typer(train_app, name="train")
 app.add_typer(evaluate_app, name="evaluate")
@@ -148,6 +147,96 @@ def train_radiounet_command(
     console.print(f"best validation RMSE {summary['best_val_rmse_db']['2']:.2f} dB after {summary['training_minutes']} min; weights: {summary['checkpoint']}")
 
 
+@train_app.command("locunet")
+def train_locunet_command(
+    data: Path = typer.Option(..., "--data", help="Dataset with radio maps (its train/val splits are used)."),
+    out: Path = typer.Option(..., "--out", help="Run folder (best.pt, last.pt, summary.json); an unfinished run resumes."),
+    preset: str = typer.Option("cpu", "--preset", help="cpu, cpu-fine or paper."),
+    estimate: str = typer.Option("estimate", "--estimate", help="Radio maps the model sees: estimate (nominal: RadioUNet), true, or noisy:SIGMA_DB."),
+    epochs: Optional[int] = typer.Option(None, "--epochs"),
+    samples_per_epoch: Optional[int] = typer.Option(None, "--samples-per-epoch", help="Random queries per epoch (0 = the whole split)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size"),
+    lr: Optional[float] = typer.Option(None, "--lr"),
+    activation: Optional[str] = typer.Option(None, "--activation", help="Before the centre of mass: leaky_relu, relu, softmax, sigmoid."),
+    loss: Optional[str] = typer.Option(None, "--loss", help="mae or mse."),
+    city_map: bool = typer.Option(True, "--city-map/--no-city-map", help="Give the model the building map."),
+    tx_maps: bool = typer.Option(True, "--tx-maps/--no-tx-maps", help="Give the model the BS positions."),
+    seed: int = typer.Option(0, "--seed"),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu or cuda (default: cuda when available)."),
+) -> None:
+    """Train LocUNet on a dataset (nominal scenario by default: DPM truth reported, RadioUNet estimates seen)."""
+    from radioloc.datasets.localization import parse_estimate
+    from radioloc.models.runtime import Runtime
+    from radioloc.training.locunet import LocUNetTrainConfig, train_locunet
+
+    parse_estimate(estimate)
+    config = LocUNetTrainConfig.for_preset(
+        preset, estimate=estimate, seed=seed, epochs=epochs, samples_per_epoch=samples_per_epoch, batch_size=batch_size, lr=lr,
+        activation=activation, loss=loss, city_map=city_map, tx_maps=tx_maps,
+    )  # fmt: skip
+    config.model_config()  # fail fast on an unknown preset or option
+    runtime = Runtime.pick(device)
+    console.print(f"training LocUNet '{preset}' on {data} ({estimate} radio maps; {runtime.describe()})")
+    summary = train_locunet(data, out, config, runtime)
+    console.print(f"best validation MAE {summary['best_val_mae_m']:.2f} m after {summary['training_minutes']} min; weights: {summary['checkpoint']}")
+
+
+@evaluate_app.callback(invoke_without_command=True)
+def evaluate_command(
+    ctx: typer.Context,
+    model: Optional[str] = typer.Option(None, "--model", help="Comma-separated: locunet (shipped), a LocUNet checkpoint, knn, knn-cond, adaptive-knn."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Dataset folder."),
+    split: str = typer.Option("test", "--split"),
+    estimate: str = typer.Option("estimate", "--estimate", help="Radio maps the localizers see: estimate, true, or noisy:SIGMA_DB."),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Evaluate a random subset of this many queries."),
+    figures: Optional[Path] = typer.Option(None, "--figures", help="Folder for the error CDF and example figures."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write mae, rmse, n and the details to this JSON file."),
+) -> None:
+    """Localization errors (MAE, RMSE, median, p90 in metres) with 5 BSs and with 3-BS subsets, by number of BSs
+    above the noise floor; error CDF and Fig. 3-style figures."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if model is None or data is None:
+        console.print(ctx.get_help())
+        raise typer.Exit(0 if model is None and data is None else 2)
+    from radioloc.evaluation.experiment import evaluate_models
+
+    evaluate_models([m.strip() for m in model.split(",") if m.strip()], data, split, estimate, limit, figures, json_out, console=console)
+    if json_out:
+        console.print(f"report: {json_out}")
+
+
+def _parse_list(text: str, kind, option: str) -> list:
+    try:
+        return [kind(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise RadiolocError(f"{option}: expected comma-separated numbers, got {text!r}") from None
+
+
+@app.command("locate")
+def locate_command(
+    data: Path = typer.Option(..., "--data", help="Dataset folder holding the city map and the BS radio maps."),
+    map_id: int = typer.Option(..., "--map", help="Map id."),
+    bs: str = typer.Option(..., "--bs", help="Comma-separated candidate BS ids (1 to 5)."),
+    pathloss: str = typer.Option(..., "--pathloss", help="Comma-separated reported pathloss in dB, one per BS (e.g. -92.5,-101)."),
+    model: Optional[Path] = typer.Option(None, "--model", help="LocUNet checkpoint (default: the shipped model)."),
+    estimate: str = typer.Option("estimate", "--estimate", help="Radio maps the model sees: estimate, true, noisy:SIGMA_DB."),
+) -> None:
+    """Locate one UE from the pathloss it reports for 1 to 5 BSs."""
+    from radioloc.datasets.localization import LocalizationData, Queries, load_localization
+    from radioloc.training.locunet import LocUNetLocalizer
+
+    ids = _parse_list(bs, int, "--bs")
+    values = _parse_list(pathloss, float, "--pathloss")
+    if len(ids) != len(values):
+        raise RadiolocError(f"--bs lists {len(ids)} BSs but --pathloss {len(values)} values")
+    localizer = LocUNetLocalizer.load(model)
+    scene_data = load_localization(data, "custom", estimate, maps=[map_id])
+    queries = Queries.from_reports([0], [ids], [values], scene_data.scenes, field_name="--bs/--pathloss")
+    row, col = localizer.predict(LocalizationData(scene_data.scenes, queries, scene_data.source))[0]
+    console.print(f"map {map_id}: estimated position row {row:.1f} m, col {col:.1f} m ({localizer.ms_per_query:.1f} ms)")
+
+
 @evaluate_app.command("radiounet")
 def evaluate_radiounet_command(
     data: Path = typer.Option(..., "--data", help="Dataset with the simulated truth."),
@@ -202,47 +291,14 @@ def dataset_estimate(
 @app.command("demo")
 def demo(
     out: Path = typer.Option(Path("out/demo"), "--out", help="Output folder."),
-    maps: int = typer.Option(6, "--maps", help="Maps in the small demo dataset."),
+    maps: int = typer.Option(12, "--maps", help="Maps in the demo's localization dataset (with the shipped models)."),
     seed: int = typer.Option(0, "--seed"),
+    train: bool = typer.Option(False, "--train", help="Run the whole pipeline from scratch at small scale (about 30 min): train RadioUNet and LocUNet too."),
 ) -> None:
-    """The main job: generate a small dataset (DPM and DPM with cars), estimate its radio maps with the shipped
-    RadioUNet, and draw maps, estimates and the estimation error."""
-    from radioloc.datasets.builder import DatasetConfig, generate_dataset, read_map_record
-    from radioloc.datasets.plot import show_map
-    from radioloc.evaluation.radiomaps import draw_difference_histogram
-    from radioloc.models.estimate import estimate_dataset
+    """The main job: a fresh small dataset, RadioUNet estimates, LocUNet against kNN, figures and timings."""
+    from radioloc.evaluation.demo import DemoConfig, run_demo
 
-    timings = {}
-    started = time.perf_counter()
-    data = out / "dataset"
-    manifest = generate_dataset(data, DatasetConfig(maps=maps, seed=seed, simulations=("DPM", "DPMcars")))
-    timings["dataset"] = time.perf_counter() - started
-    table = Table(title=f"demo dataset: {data}")
-    for column in ("map", "split", "style", "building coverage", "car pixels", "seconds"):
-        table.add_column(column)
-    split_of = {m: name for name, ids in manifest["split"].items() for m in ids}
-    for map_id in manifest["maps"]:
-        record = read_map_record(data, map_id)
-        table.add_row(str(map_id), split_of[map_id], record["style"], f"{record['building_coverage']:.1%}", str(record["cars"]), f"{record['seconds']:.1f}")
-    console.print(table)
-
-    step = time.perf_counter()
-    stats = estimate_dataset(data)
-    timings["RadioUNet estimates"] = time.perf_counter() - step
-    pixels = stats["pixels"]
-    console.print(
-        f"RadioUNet estimate vs DPM truth: RMSE {pixels['outdoor']['rmse_db']:.2f} dB, MAE {pixels['outdoor']['mae_db']:.2f} dB "
-        f"over outdoor pixels (paper: 1.66 / 0.87 dB)"
-    )
-    step = time.perf_counter()
-    figures = [draw_difference_histogram(stats["difference_sample_db"], pixels, out / "figures" / "estimate_error_DPM.png", "RadioUNet estimate - DPM truth (demo maps)")]
-    for map_id in manifest["maps"]:
-        figures.append(show_map(data, map_id, out / "figures" / f"map_{map_id}.png"))
-        figures.append(show_map(data, map_id, out / "figures" / f"map_{map_id}_cars.png", sim="DPMcars"))
-        figures.append(show_map(data, map_id, out / "figures" / f"map_{map_id}_estimate.png", kind="estimate"))
-    timings["figures"] = time.perf_counter() - step
-    console.print(f"figures: {out / 'figures'} ({len(figures)} PNGs)")
-    console.print("time: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in timings.items()) + f"; total {time.perf_counter() - started:.1f} s")
+    run_demo(out, DemoConfig(maps=maps, seed=seed, train=train), console)
 
 
 def main() -> None:

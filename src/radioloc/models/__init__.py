@@ -1,1 +1,1 @@
-"""Neural models (RadioUNet; LocUNet to come), their checkpoints and the device/precision runtime."""
+"""Neural models (RadioUNet, LocUNet), their checkpoints and the device/precision runtime."""

@@ -1,1 +1,1 @@
-"""Training loops (RadioUNet; LocUNet to come)."""
+"""Training loops (RadioUNet, LocUNet)."""

@@ -1,0 +1,1 @@
+"""Classical localizers LocUNet must beat: kNN fingerprinting (plain, conditional, adaptive)."""

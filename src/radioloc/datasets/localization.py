@@ -1,0 +1,257 @@
+"""Localization data: the scenes a localizer sees and the queries it answers.
+
+A *scene* is one city map with its candidate base stations and the radio map of each, as the localizer knows
+it (estimated, true or noisy). A *query* is one UE report: which BSs (candidate ids) and the pathloss (dB)
+measured for each. Both come from one dataset split, so every localizer (learned or classical) is fitted and
+evaluated on the same arrays:
+
+- nominal scenario (``estimate="estimate"``): the UE reports the DPM truth at its pixel, the localizer sees
+  the RadioUNet estimates ``DPM/estimate``;
+- ``estimate="true"``: perfect radio maps;
+- ``estimate="noisy:SIGMA"``: the truth plus i.i.d. Gaussian error of SIGMA dB per pixel (the map-mismatch
+  model of the MLSP 2023 localization competition), drawn once per radio map from the dataset seed.
+
+Pathloss follows :mod:`radioloc.propagation.graylevel` (negative dB); a BS is *detectable* when its
+pathloss at the UE is above the noise floor. A BS that is not detectable is reported at the noise floor
+(as RadioLocSeer's gray level 0); a BS absent from a query has id -1 and NaN pathloss.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from rich.progress import Progress
+
+from radioloc.datasets import layout
+from radioloc.datasets.protocol import split_maps
+from radioloc.errors import RadiolocError
+from radioloc.propagation.graylevel import DB_PER_GRAY, NOISE_FLOOR_DB
+
+MAX_BS = 5
+# Reported pathloss outside this range cannot come from a phone (gain convention: -95 dB, not 95 dB).
+MIN_REPORTED_DB = -250.0
+MAX_REPORTED_DB = 0.0
+
+
+@dataclass
+class SceneBank:
+    """City maps and the radio maps a localizer sees, one slot per map."""
+
+    map_ids: list[int]
+    buildings: np.ndarray  # (M, 256, 256) uint8 0/1
+    bs_positions: np.ndarray  # (M, n_bs, 2) int row, col of every candidate BS
+    radio_maps: np.ndarray  # (M, n_bs, 256, 256) uint8 gray levels (0 = not detectable or building)
+
+    @property
+    def n_bs(self) -> int:
+        return self.bs_positions.shape[1]
+
+    def radio_maps_db(self, slot: int) -> np.ndarray:
+        """(n_bs, 256, 256) float32 pathloss in dB of one map, the noise floor where not detectable."""
+        return (NOISE_FLOOR_DB + self.radio_maps[slot].astype(np.float32) * np.float32(DB_PER_GRAY)).astype(np.float32)
+
+
+@dataclass
+class Queries:
+    """UE reports. ``bs_ids`` -1 and ``pathloss_db`` NaN mark BSs absent from a query."""
+
+    map_slot: np.ndarray  # (n,) int slot into the SceneBank
+    bs_ids: np.ndarray  # (n, k<=5) int candidate ids, -1 = absent
+    pathloss_db: np.ndarray  # (n, k) float32, the noise floor when not detectable, NaN when absent
+    position: np.ndarray  # (n, 2) float true row, col in metres (NaN when unknown)
+    bs_set: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # (n,) dataset set index
+    ue: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # (n,) dataset UE index
+
+    def __len__(self) -> int:
+        return len(self.map_slot)
+
+    @staticmethod
+    def from_reports(map_slot, bs_ids, pathloss_db, scenes: "SceneBank", field_name: str = "query") -> "Queries":
+        """Queries from user reports, checked (one-line errors) and padded to 5 BSs; positions unknown (NaN)."""
+        slots = np.atleast_1d(np.asarray(map_slot, dtype=np.int64))
+        ids, pathloss = validate_queries(np.atleast_2d(bs_ids), np.atleast_2d(pathloss_db), scenes.n_bs, field_name)
+        if len(slots) != len(ids):
+            raise RadiolocError(f"{field_name}: {len(slots)} map slots for {len(ids)} queries")
+        if ((slots < 0) | (slots >= len(scenes.map_ids))).any():
+            raise RadiolocError(f"{field_name}: map slot out of range 0..{len(scenes.map_ids) - 1}")
+        pad = MAX_BS - ids.shape[1]
+        if pad > 0:
+            ids = np.pad(ids, ((0, 0), (0, pad)), constant_values=-1)
+            pathloss = np.pad(pathloss, ((0, 0), (0, pad)), constant_values=np.nan)
+        return Queries(slots, ids, pathloss, np.full((len(ids), 2), np.nan))
+
+    def subset(self, index: np.ndarray) -> "Queries":
+        index = np.asarray(index)
+        return Queries(
+            self.map_slot[index],
+            self.bs_ids[index],
+            self.pathloss_db[index],
+            self.position[index],
+            self.bs_set[index] if len(self.bs_set) else self.bs_set,
+            self.ue[index] if len(self.ue) else self.ue,
+        )
+
+    def first_bs(self, count: int) -> "Queries":
+        """The same queries with only their first ``count`` BSs (the paper's 3-BS subsets); the rest absent."""
+        if not 1 <= count <= self.bs_ids.shape[1]:
+            raise RadiolocError(f"count must be 1..{self.bs_ids.shape[1]}, got {count}")
+        ids = self.bs_ids.copy()
+        pathloss = self.pathloss_db.copy()
+        ids[:, count:] = -1
+        pathloss[:, count:] = np.nan
+        return Queries(self.map_slot, ids, pathloss, self.position, self.bs_set, self.ue)
+
+    def detectable(self) -> np.ndarray:
+        """(n, k) bool: present and above the noise floor."""
+        return (self.bs_ids >= 0) & (np.nan_to_num(self.pathloss_db, nan=-np.inf) > NOISE_FLOOR_DB + 1e-3)
+
+    def n_detectable(self) -> np.ndarray:
+        return self.detectable().sum(axis=1)
+
+
+@dataclass
+class LocalizationData:
+    scenes: SceneBank
+    queries: Queries
+    source: dict  # what was loaded: root, split, sims, estimate kind
+
+    def subset(self, index: np.ndarray) -> "LocalizationData":
+        return LocalizationData(self.scenes, self.queries.subset(index), self.source)
+
+    def with_queries(self, queries: Queries) -> "LocalizationData":
+        return LocalizationData(self.scenes, queries, self.source)
+
+
+def validate_queries(bs_ids: np.ndarray, pathloss_db: np.ndarray, n_bs: int, field_name: str = "query") -> tuple[np.ndarray, np.ndarray]:
+    """Check user-supplied reports; returns (ids int64, pathloss float32 clipped to the noise floor).
+
+    One-line errors for: no BS or more than 5, unknown BS ids, NaN or out-of-range pathloss."""
+    ids = np.asarray(bs_ids)
+    pathloss = np.asarray(pathloss_db, dtype=np.float64)
+    if ids.ndim != 2 or pathloss.shape != ids.shape:
+        raise RadiolocError(f"{field_name}: bs ids and pathloss must be (n, k) arrays of the same shape, got {ids.shape} and {pathloss.shape}")
+    if not np.issubdtype(ids.dtype, np.integer):
+        raise RadiolocError(f"{field_name}: bs ids must be integers")
+    present = ids >= 0
+    counts = present.sum(axis=1)
+    if ids.shape[1] > MAX_BS or (counts > MAX_BS).any():
+        raise RadiolocError(f"{field_name}: at most {MAX_BS} BSs per query, got {int(max(ids.shape[1], counts.max()))}")
+    if (counts < 1).any():
+        raise RadiolocError(f"{field_name} {int(np.argmax(counts < 1))}: no BS (at least 1 is needed)")
+    bad_id = present & (ids >= n_bs) | (ids < -1)
+    if bad_id.any():
+        q, j = np.argwhere(bad_id)[0]
+        raise RadiolocError(f"{field_name} {q}: unknown BS id {int(ids[q, j])} (this scene has ids 0..{n_bs - 1})")
+    ordered = np.sort(np.where(present, ids, -1 - np.arange(ids.shape[1])[None, :]), axis=1)
+    repeated = (ordered[:, 1:] == ordered[:, :-1]).any(axis=1)
+    if repeated.any():
+        raise RadiolocError(f"{field_name} {int(np.argmax(repeated))}: BS id listed twice")
+    reported = pathloss[present]
+    if np.isnan(reported).any():
+        q = int(np.argwhere(present & np.isnan(pathloss))[0, 0])
+        raise RadiolocError(f"{field_name} {q}: pathloss is NaN")
+    outside = present & ((pathloss < MIN_REPORTED_DB) | (pathloss > MAX_REPORTED_DB))
+    if outside.any():
+        q, j = np.argwhere(outside)[0]
+        raise RadiolocError(
+            f"{field_name} {q}: pathloss {pathloss[q, j]:g} dB out of range [{MIN_REPORTED_DB:g}, {MAX_REPORTED_DB:g}] "
+            "(pathloss is negative dB, e.g. -95)"
+        )
+    clipped = np.where(present, np.maximum(np.nan_to_num(pathloss, nan=NOISE_FLOOR_DB), NOISE_FLOOR_DB), np.nan)
+    return ids.astype(np.int64), clipped.astype(np.float32)
+
+
+def parse_estimate(estimate: str) -> tuple[str, float]:
+    """``estimate``, ``true`` or ``noisy:SIGMA`` -> (kind, sigma_db)."""
+    if estimate in ("estimate", "true"):
+        return estimate, 0.0
+    if estimate.startswith("noisy:"):
+        try:
+            sigma = float(estimate.split(":", 1)[1])
+        except ValueError:
+            sigma = -1.0
+        if not np.isfinite(sigma) or sigma <= 0:
+            raise RadiolocError(f"--estimate noisy:SIGMA needs a positive SIGMA in dB, got {estimate!r}")
+        return "noisy", sigma
+    raise RadiolocError(f"--estimate must be 'estimate', 'true' or 'noisy:SIGMA_DB', got {estimate!r}")
+
+
+def _splits(root: Path, n_maps: int) -> dict[str, list[int]]:
+    manifest = layout.read_manifest(root)
+    if manifest is not None:
+        return {name: list(ids) for name, ids in manifest["split"].items()}
+    return split_maps(n_maps)
+
+
+def load_localization(
+    root: str | Path,
+    split: str,
+    estimate: str = "estimate",
+    sim: str = "DPM",
+    measurement_sim: str | None = None,
+    noise_seed: int = 0,
+    quiet: bool = True,
+    maps: list[int] | None = None,
+) -> LocalizationData:
+    """Every (map, BS set, UE) query of a split, with the radio maps the localizer sees.
+
+    ``sim`` names the simulation of the radio maps (``DPM``), ``measurement_sim`` the one whose truth the UE
+    reports (default: the same). ``maps`` (map ids) replaces the split's maps."""
+    root = Path(root)
+    if not root.is_dir():
+        raise RadiolocError(f"{root}: dataset folder not found")
+    kind, sigma = parse_estimate(estimate)
+    measurement_sim = measurement_sim or sim
+    positions = layout.read_positions(root)
+    if positions.candidates is None:
+        raise RadiolocError(f"{root / 'TxRx.mat'}: no candidate BS positions (candRow/candCol)")
+    n_maps = positions.ue.shape[0]
+    if maps is None:
+        splits = _splits(root, n_maps)
+        if split not in splits:
+            raise RadiolocError(f"split must be one of {', '.join(splits)}, got {split!r}")
+        maps = splits[split]
+    elif any(not 0 <= m < n_maps for m in maps):
+        raise RadiolocError(f"{root}: map ids must be 0..{n_maps - 1}, got {maps}")
+    if not maps:
+        raise RadiolocError(f"{root}: the {split} split has no maps")
+    folder_kind = "estimate" if kind == "estimate" else "true"
+    for folder in (root / sim / folder_kind, root / measurement_sim / "true"):
+        if not folder.is_dir():
+            hint = " (run `radioloc dataset estimate DIR` first)" if folder_kind == "estimate" and folder.name == "estimate" else ""
+            raise RadiolocError(f"{folder}: missing folder, this dataset has no such radio maps{hint}")
+    n_bs = positions.candidates.shape[1]
+    n_sets, k = positions.bs_sets.shape[1:]
+    n_ue = positions.ue.shape[1]
+    radio_maps = np.empty((len(maps), n_bs, 256, 256), dtype=np.uint8)
+    buildings = np.empty((len(maps), 256, 256), dtype=np.uint8)
+    measured = np.empty((len(maps), n_bs, n_ue), dtype=np.uint8)
+    with Progress(disable=quiet) as progress:
+        task = progress.add_task(f"loading {split} ({sim}/{estimate})", total=len(maps))
+        for slot, map_id in enumerate(maps):
+            buildings[slot] = layout.read_gray_png(layout.building_path(root, map_id)) != 0
+            rows, cols = positions.ue[map_id, :, 0], positions.ue[map_id, :, 1]
+            rng = np.random.default_rng([noise_seed, map_id])
+            for tx in range(n_bs):
+                truth = layout.read_gray_png(layout.radio_map_path(root, measurement_sim, "true", map_id, tx))
+                measured[slot, tx] = truth[rows, cols]
+                if kind == "estimate" or sim != measurement_sim:
+                    seen = layout.read_gray_png(layout.radio_map_path(root, sim, folder_kind, map_id, tx))
+                else:
+                    seen = truth
+                if kind == "noisy":
+                    noisy = seen.astype(np.float32) + rng.normal(0.0, sigma / DB_PER_GRAY, seen.shape).astype(np.float32)
+                    seen = np.where(buildings[slot] != 0, 0, np.clip(np.round(noisy), 0, 255)).astype(np.uint8)
+                radio_maps[slot, tx] = seen
+            progress.advance(task)
+    scenes = SceneBank(map_ids=list(maps), buildings=buildings, bs_positions=positions.candidates[maps], radio_maps=radio_maps)
+    slot, bs_set, ue = (a.ravel() for a in np.meshgrid(np.arange(len(maps)), np.arange(n_sets), np.arange(n_ue), indexing="ij"))
+    bs_ids = positions.bs_sets[np.asarray(maps)[slot], bs_set]  # (n, k)
+    gray = measured[slot[:, None], bs_ids, ue[:, None]]
+    pathloss = (NOISE_FLOOR_DB + gray.astype(np.float32) * np.float32(DB_PER_GRAY)).astype(np.float32)
+    position = positions.ue[np.asarray(maps)[slot], ue].astype(np.float64)
+    queries = Queries(slot.astype(np.int64), bs_ids.astype(np.int64), pathloss, position, bs_set.astype(np.int64), ue.astype(np.int64))
+    source = {"root": str(root), "split": split, "sim": sim, "measurement_sim": measurement_sim, "estimate": estimate, "bs_per_set": int(k)}
+    return LocalizationData(scenes, queries, source)

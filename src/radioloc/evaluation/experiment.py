@@ -1,0 +1,136 @@
+"""One experiment runner for every localizer: load a split, fit what needs fitting on the training split, evaluate
+with 5 BSs and with the first 3 BSs of every set, and write the JSON report and the figures."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from radioloc.baselines.knn import BASELINES, make_baseline
+from radioloc.datasets.localization import LocalizationData, load_localization
+from radioloc.errors import RadiolocError
+from radioloc.evaluation.localization import SettingResult, by_detectable, draw_error_cdf, draw_locunet_example, error_stats, run_setting
+from radioloc.io import atomic_write_json
+from radioloc.models.localizer import Localizer
+from radioloc.training.locunet import LocUNetLocalizer
+
+SETTINGS = (("5bs", 5), ("3bs", 3))
+
+
+def resolve_model(spec: str) -> tuple[str, Localizer, bool]:
+    """(label, localizer, needs fitting) for ``locunet`` (the shipped model), a checkpoint path or a baseline name."""
+    if spec == "locunet":
+        return "locunet", LocUNetLocalizer.load(None), False
+    if spec in BASELINES:
+        return spec, make_baseline(spec), True
+    path = Path(spec)
+    if path.suffix == ".pt" or path.exists():
+        localizer = LocUNetLocalizer.load(path)
+        return f"locunet:{path.name}", localizer, False
+    raise RadiolocError(f"--model {spec!r}: not 'locunet', a baseline ({', '.join(BASELINES)}) or a checkpoint file")
+
+
+def evaluate_models(
+    specs: list[str],
+    data_dir: str | Path,
+    split: str = "test",
+    estimate: str = "estimate",
+    limit: int | None = None,
+    figures: Path | None = None,
+    json_path: Path | None = None,
+    examples: int = 3,
+    seed: int = 0,
+    train: LocalizationData | None = None,
+    test: LocalizationData | None = None,
+    console: Console | None = None,
+) -> dict:
+    console = console or Console()
+    if not specs:
+        raise RadiolocError("--model: name at least one model")
+    models = [resolve_model(spec) for spec in specs]
+    test = test or load_localization(data_dir, split, estimate)
+    if limit is not None and limit < len(test.queries):
+        pick = np.sort(np.random.default_rng(seed).choice(len(test.queries), size=limit, replace=False))
+        test = test.subset(pick)
+    if any(needs_fit for _, _, needs_fit in models) and train is None:
+        train = load_localization(data_dir, "train", estimate)
+    report: dict = {"data": test.source, "split": split, "queries": len(test.queries), "models": {}}
+    results: list[SettingResult] = []
+    for label, localizer, needs_fit in models:
+        entry = {}
+        for setting, count in SETTINGS:
+            started = time.perf_counter()
+            if needs_fit:  # the paper fits k separately for 5 and for 3 BSs
+                fit_data = train if count >= train.queries.bs_ids.shape[1] else train.with_queries(train.queries.first_bs(count))
+                localizer.fit(fit_data)
+            result = run_setting(localizer, test, setting, count)
+            result.name = label
+            entry[setting] = {**result.to_dict(), "seconds": round(time.perf_counter() - started, 2)}
+            results.append(result)
+        report["models"][label] = entry
+    first = report["models"][models[0][0]]["5bs"]
+    report = {"mae": first["mae"], "rmse": first["rmse"], "n": first["n"], "model": models[0][0], **report}
+    print_comparison(report, console)
+    if figures is not None:
+        figures.mkdir(parents=True, exist_ok=True)
+        written = [str(draw_error_cdf(results, figures / f"error_cdf_{split}.png", f"localization error, {split} split ({estimate} radio maps)"))]
+        others = {r.name: r.estimates for r in results if r.setting == "5bs" and not isinstance(_localizer(models, r.name), LocUNetLocalizer)}
+        for label, localizer, _ in models:
+            if isinstance(localizer, LocUNetLocalizer):
+                encoder = localizer.encoder_for(test)
+                for i, query in enumerate(_example_queries(test, examples, seed)):
+                    out = figures / f"example_{label.replace(':', '_')}_{i}.png"
+                    written.append(str(draw_locunet_example(localizer.model, encoder, test, query, out, others)))
+        report["figures"] = written
+    if json_path is not None:
+        atomic_write_json(json_path, report)
+    return report
+
+
+def _localizer(models, label):
+    return next(loc for name, loc, _ in models if name == label)
+
+
+def _example_queries(test: LocalizationData, count: int, seed: int) -> list[int]:
+    """Spread over maps: one query from each of the first maps, chosen at random."""
+    rng = np.random.default_rng(seed + 7)
+    picks = []
+    for slot in np.unique(test.queries.map_slot)[:count]:
+        candidates = np.flatnonzero(test.queries.map_slot == slot)
+        picks.append(int(rng.choice(candidates)))
+    return picks
+
+
+def print_comparison(report: dict, console: Console) -> None:
+    table = Table(title=f"localization, {report['split']} split, {report['queries']} queries ({report['data']['estimate']} radio maps)")
+    for column in ("model", "BSs", "MAE (m)", "RMSE (m)", "median (m)", "p90 (m)", "ms/query", "fitted"):
+        table.add_column(column, justify="right" if column not in ("model", "fitted") else "left")
+    for label, entry in report["models"].items():
+        for setting, r in entry.items():
+            fitted = {k: v for k, v in r["fitted"].items() if k in ("k", "k_by_detectable_bs", "delta_db", "mean_k", "preset")}
+            fitted_text = ", ".join(f"{k}={_short(v)}" for k, v in fitted.items())
+            table.add_row(label, setting[0], f"{r['mae']:.2f}", f"{r['rmse']:.2f}", f"{r['median']:.2f}", f"{r['p90']:.2f}", f"{r['ms_per_query']:.2f}", fitted_text)
+    console.print(table)
+    counts = Table(title="MAE (m) by number of BSs above the noise floor at the UE, 5 BSs (share of queries)")
+    counts.add_column("model")
+    for c in range(6):
+        counts.add_column(str(c), justify="right")
+    for label, entry in report["models"].items():
+        row = entry["5bs"]["by_detectable_bs"]
+        counts.add_row(label, *[f"{row[str(c)]['mae']:.1f} ({100 * row[str(c)]['share']:.0f}%)" if row[str(c)]["n"] else "-" for c in range(6)])
+    console.print(counts)
+
+
+def _short(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.2f}"
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{k}:{v}" for k, v in value.items()) + "}"
+    return str(value)
+
+
+__all__ = ["evaluate_models", "resolve_model", "error_stats", "by_detectable"]

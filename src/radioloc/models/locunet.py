@@ -1,0 +1,372 @@
+"""LocUNet (Yapar, Levie, Kutyniok, Caire): a UNet whose quasi-heatmap is reduced to a position by a
+centre-of-mass layer.
+
+The network (:class:`LocUNet`) follows the paper's Table I: Conv -> LeakyReLU(0.2) -> AvgPool down; bilinear x2
+upsampling -> Conv -> LeakyReLU up, each decoder layer reading the previous decoder output concatenated with the
+mirrored encoder output; the network input is concatenated again in the last two layers. Table I lists, per
+layer, the filter of the convolution *leaving* that layer; read that way every even filter sits on an
+upsampling step and the 4 x 4 deepest layer works out. With 16 input channels this reading has 29.5 M parameters
+(the notes quote "about 22.3 M"; no reading of the table we tried gives that number exactly, see the model
+card and the issue note).
+
+The last layer's activation (LeakyReLU by default, so the quasi-heatmap may be negative; ReLU, softmax or
+sigmoid for the ablation of Table IX) feeds :func:`center_of_mass`: ``mu = sum(coord * H) / (sum(H) + 1e-7)``.
+
+Presets:
+
+- ``paper``: Table I exactly, 256 x 256 input in the paper's encoding (for each BS its radio map then a constant
+  image of the measured pathloss, all gray / 255; then the 5 one-hot Tx images; then the building map).
+- ``cpu`` (default) and ``cpu-fine``: the same kind of UNet, narrower and shallower, at 32 x 32 internal
+  resolution: inputs are pooled to 4 m cells (64 x 64, ``cpu``) or 2 m cells (128 x 128, ``cpu-fine``) and
+  folded losslessly (pixel unshuffle) to 32 x 32; the heatmap is unfolded back to the input cells, so positions
+  come out in metres on the 256 m map with sub-cell precision. They use the residual encoding (notes, section 3): per BS ``(map - p_j) / 10 dB``
+  clipped to +-4, the kNN cost map (cell means), the RMS residual of each cell's best-fitting 1 m pixel (what
+  kNN ranks by; cell means blur it at shadow edges), the building mask and the Tx positions.
+
+A BS that is not detectable is reported at the noise floor (the paper's gray level 0); a BS absent from a
+query (fewer than 5) contributes all-zero channels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numba as nb
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from radioloc.datasets.localization import MAX_BS, LocalizationData, SceneBank
+from radioloc.errors import RadiolocError
+from radioloc.models.checkpoint import load_checkpoint
+from radioloc.propagation.graylevel import DB_PER_GRAY, NOISE_FLOOR_DB
+
+KIND = "locunet"
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+SHIPPED_WEIGHTS = WEIGHTS_DIR / "locunet_cpu.pt"
+ACTIVATIONS = ("leaky_relu", "relu", "softmax", "sigmoid")
+LOSSES = ("mae", "mse")
+ENCODINGS = ("paper", "residual")
+RESIDUAL_SCALE_DB = 10.0
+RESIDUAL_CLIP = 4.0
+
+# Table I, one row per encoder layer 1..14: (channels, filter of the convolution producing it, avg-pool after it)
+PAPER_ENCODER = (
+    (20, 3, False), (50, 5, True), (60, 5, True), (70, 5, False), (90, 5, True), (100, 5, False), (120, 5, True),
+    (120, 3, False), (135, 5, False), (150, 5, True), (225, 5, False), (300, 5, True), (400, 5, False), (500, 5, True),
+)  # fmt: skip
+# Filters of the decoder convolutions producing the mirrors of layers 13, 12, ..., 1 (Table I layers 14..26)
+PAPER_DECODER_KERNELS = (4, 5, 4, 5, 4, 5, 3, 6, 5, 6, 5, 6, 6)
+
+
+@dataclass(frozen=True)
+class LocUNetConfig:
+    preset: str
+    encoder: tuple[tuple[int, int, bool], ...]
+    decoder_kernels: tuple[int, ...]
+    final_width: int = 20
+    final_kernel: int = 5
+    encoding: str = "paper"  # paper | residual
+    input_size: int = 256  # cells per side of the (pooled) input and of the heatmap
+    fold: int = 1  # pixel (un)shuffle factor: internal resolution = input_size / fold
+    city_map: bool = True
+    tx_maps: bool = True
+    activation: str = "leaky_relu"
+    loss: str = "mae"
+    max_bs: int = MAX_BS
+    best_fit: bool = False  # residual encoding: add the RMS residual of the best-fitting 1 m pixel of each cell
+
+    def __post_init__(self):
+        if self.activation not in ACTIVATIONS:
+            raise RadiolocError(f"activation must be one of {', '.join(ACTIVATIONS)}, got {self.activation!r}")
+        if self.loss not in LOSSES:
+            raise RadiolocError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
+        if self.encoding not in ENCODINGS:
+            raise RadiolocError(f"encoding must be one of {', '.join(ENCODINGS)}, got {self.encoding!r}")
+        if len(self.decoder_kernels) != len(self.encoder) - 1:
+            raise RadiolocError("decoder_kernels needs one filter per encoder layer but the deepest")
+        if 256 % self.input_size or self.input_size % self.fold:
+            raise RadiolocError(f"input_size {self.input_size} must divide 256 and be divisible by fold {self.fold}")
+
+    @property
+    def cell_m(self) -> float:
+        return 256 / self.input_size
+
+    @property
+    def in_channels(self) -> int:
+        """Channels of the (unfolded) input image."""
+        if self.encoding == "paper":
+            channels = 2 * self.max_bs
+        else:
+            channels = self.max_bs + 1 + (1 if self.best_fit else 0)  # residual per BS, cost map, best fit
+        channels += self.max_bs if (self.tx_maps and self.encoding == "paper") else (1 if self.tx_maps else 0)
+        return channels + (1 if self.city_map else 0)
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["encoder"] = [list(layer) for layer in self.encoder]
+        data["decoder_kernels"] = list(self.decoder_kernels)
+        return data
+
+    @staticmethod
+    def from_dict(data: dict) -> "LocUNetConfig":
+        data = dict(data)
+        data["encoder"] = tuple((int(c), int(k), bool(p)) for c, k, p in data["encoder"])
+        data["decoder_kernels"] = tuple(int(k) for k in data["decoder_kernels"])
+        return LocUNetConfig(**data)
+
+
+PRESETS: dict[str, LocUNetConfig] = {
+    "paper": LocUNetConfig(preset="paper", encoder=PAPER_ENCODER, decoder_kernels=PAPER_DECODER_KERNELS),
+    "cpu": LocUNetConfig(
+        preset="cpu",
+        encoder=((32, 3, False), (48, 3, True), (64, 3, False), (96, 3, True), (128, 3, True)),
+        decoder_kernels=(3, 3, 3, 3),
+        final_width=32,
+        final_kernel=3,
+        encoding="residual",
+        input_size=64,
+        fold=2,
+        best_fit=True,
+    ),
+    "cpu-fine": LocUNetConfig(
+        preset="cpu-fine",
+        encoder=((32, 3, False), (48, 3, True), (64, 3, False), (96, 3, True), (128, 3, True)),
+        decoder_kernels=(3, 3, 3, 3),
+        final_width=32,
+        final_kernel=3,
+        encoding="residual",
+        input_size=128,
+        fold=4,
+        best_fit=True,
+    ),
+}
+
+
+def preset_config(name: str, **overrides) -> LocUNetConfig:
+    if name not in PRESETS:
+        raise RadiolocError(f"unknown LocUNet preset {name!r} (choose from {', '.join(PRESETS)})")
+    return replace(PRESETS[name], **{k: v for k, v in overrides.items() if v is not None})
+
+
+def _conv(in_channels: int, out_channels: int, kernel: int) -> nn.Conv2d:
+    # 'same' padding also for the table's even filters (asymmetric by one pixel)
+    return nn.Conv2d(in_channels, out_channels, kernel, padding="same")
+
+
+class LocUNet(nn.Module):
+    """Input image (B, in_channels, S, S) -> position (B, 2) in metres, S = ``config.input_size``."""
+
+    def __init__(self, config: LocUNetConfig):
+        super().__init__()
+        self.config = config
+        fold2 = config.fold * config.fold
+        in_channels = config.in_channels * fold2
+        self.encoder = nn.ModuleList()
+        channels = in_channels
+        for width, kernel, _ in config.encoder:
+            self.encoder.append(_conv(channels, width, kernel))
+            channels = width
+        widths = [width for width, _, _ in config.encoder]
+        self.decoder = nn.ModuleList()
+        for i in range(len(widths) - 2, -1, -1):  # mirror of encoder layer i (0-based), deepest first
+            source = widths[i + 1] if i == len(widths) - 2 else widths[i + 1] * 2
+            self.decoder.append(_conv(source, widths[i], config.decoder_kernels[len(widths) - 2 - i]))
+        self.penultimate = _conv(widths[0] * 2 + in_channels, config.final_width, config.final_kernel)
+        self.last = _conv(config.final_width + in_channels, fold2, config.final_kernel)
+        size = config.input_size
+        coords = (torch.arange(size, dtype=torch.float32) + 0.5) * config.cell_m - 0.5  # cell centres in metres
+        self.register_buffer("rows", coords.view(1, size, 1), persistent=False)
+        self.register_buffer("cols", coords.view(1, 1, size), persistent=False)
+
+    def heatmap(self, inputs: torch.Tensor) -> torch.Tensor:
+        """The quasi-heatmap (B, S, S) after the last activation, in float32."""
+        fold = self.config.fold
+        x0 = F.pixel_unshuffle(inputs, fold) if fold > 1 else inputs
+        skips = []
+        x = x0
+        for conv, (_, _, pool) in zip(self.encoder, self.config.encoder):
+            x = F.leaky_relu_(conv(x), 0.2)
+            if pool:
+                x = F.avg_pool2d(x, 2)
+            skips.append(x)
+        pools = [pool for _, _, pool in self.config.encoder]
+        n = len(skips)
+        for step, conv in enumerate(self.decoder):
+            i = n - 2 - step  # producing the mirror of encoder layer i
+            if step > 0:
+                x = torch.cat([x, skips[i + 1]], dim=1)
+            if pools[i + 1]:
+                x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+            x = F.leaky_relu_(conv(x), 0.2)
+        x0 = x0.to(x.dtype)  # under autocast: concatenate in bf16, not promoted to fp32
+        x = F.leaky_relu_(self.penultimate(torch.cat([x, skips[0], x0], dim=1)), 0.2)
+        raw = self.last(torch.cat([x, x0], dim=1))
+        raw = (F.pixel_shuffle(raw, fold) if fold > 1 else raw).squeeze(1).float()
+        activation = self.config.activation
+        if activation == "leaky_relu":
+            return F.leaky_relu(raw, 0.2)
+        if activation == "relu":
+            return F.relu(raw)
+        if activation == "sigmoid":
+            return torch.sigmoid(raw)
+        b, h, w = raw.shape
+        return torch.softmax(raw.reshape(b, -1), dim=1).reshape(b, h, w)
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return center_of_mass(self.heatmap(inputs), self.rows, self.cols)
+
+
+def center_of_mass(heatmap: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+    """(B, H, W) quasi-heatmap -> (B, 2) ``sum(coord * H) / (sum(H) + 1e-7)``; negative values allowed."""
+    total = heatmap.sum(dim=(1, 2)) + 1e-7
+    row = (heatmap * rows).sum(dim=(1, 2)) / total
+    col = (heatmap * cols).sum(dim=(1, 2)) / total
+    return torch.stack([row, col], dim=1)
+
+
+def count_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def pool_to_cells(gray: np.ndarray, buildings: np.ndarray, factor: int) -> tuple[np.ndarray, np.ndarray]:
+    """Average radio maps (..., 256, 256) gray levels over ``factor`` x ``factor`` cells, outdoor pixels only
+    (a cell inside buildings stays 0), and the building fraction per cell. Gray levels are linear in dB, so
+    this is the mean pathloss in dB."""
+    if factor == 1:
+        return gray.astype(np.float32), buildings.astype(np.float32)
+    h, w = gray.shape[-2:]
+    outdoor = (buildings == 0).astype(np.float32)
+    shape_cells = (h // factor, factor, w // factor, factor)
+    weight = outdoor.reshape(*outdoor.shape[:-2], *shape_cells).sum(axis=(-3, -1))
+    values = (gray.astype(np.float32) * outdoor[..., None, :, :] if gray.ndim == buildings.ndim + 1 else gray * outdoor)
+    summed = values.reshape(*values.shape[:-2], *shape_cells).sum(axis=(-3, -1))
+    weight_b = weight[..., None, :, :] if gray.ndim == buildings.ndim + 1 else weight
+    pooled = np.where(weight_b > 0, summed / np.maximum(weight_b, 1.0), 0.0).astype(np.float32)
+    return pooled, (1.0 - weight / (factor * factor)).astype(np.float32)
+
+
+@nb.njit(parallel=True, cache=True)
+def _min_pooled_rms(maps, slot, ids, levels, factor, out):
+    """out[q, ci, cj] = min over the cell's pixels of sqrt(mean over present BSs of (map - level)^2), gray units."""
+    n, k = ids.shape
+    cells = out.shape[1]
+    for q in nb.prange(n):
+        count = 0
+        for j in range(k):
+            if ids[q, j] >= 0:
+                count += 1
+        for ci in range(cells):
+            for cj in range(cells):
+                best = np.inf
+                for di in range(factor):
+                    for dj in range(factor):
+                        i = ci * factor + di
+                        jj = cj * factor + dj
+                        cost = 0.0
+                        for j in range(k):
+                            b = ids[q, j]
+                            if b >= 0:
+                                d = np.float32(maps[slot[q], b, i, jj]) - levels[q, j]
+                                cost += d * d
+                        if cost < best:
+                            best = cost
+                out[q, ci, cj] = np.sqrt(best / max(count, 1))
+
+
+class InputEncoder:
+    """Assembles LocUNet input images for queries, from radio maps cached once per scene at the model's cell
+    size (the part of the work that does not depend on the query)."""
+
+    def __init__(self, config: LocUNetConfig, scenes: SceneBank, device: torch.device | str = "cpu"):
+        self.config = config
+        self.scenes = scenes
+        factor = 256 // config.input_size
+        maps, buildings = pool_to_cells(scenes.radio_maps, scenes.buildings, factor)
+        self.device = torch.device(device)
+        self.maps = torch.from_numpy(maps).to(self.device)  # (M, n_bs, S, S) gray levels (float)
+        self.buildings = torch.from_numpy(buildings).to(self.device)  # (M, S, S) building fraction
+        self.bs_cells = torch.from_numpy(
+            np.clip(np.floor(scenes.bs_positions / factor).astype(np.int64), 0, config.input_size - 1)
+        ).to(self.device)  # (M, n_bs, 2)
+
+    def encode(self, map_slot: np.ndarray | torch.Tensor, bs_ids: np.ndarray | torch.Tensor, pathloss_db: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """(B, in_channels, S, S) float32 for queries given as arrays (ids -1 / NaN = absent BS)."""
+        cfg = self.config
+        slot = torch.as_tensor(np.asarray(map_slot), device=self.device).long()
+        ids = torch.as_tensor(np.asarray(bs_ids), device=self.device).long()
+        levels = (torch.as_tensor(np.asarray(pathloss_db, dtype=np.float32), device=self.device) - NOISE_FLOOR_DB) / DB_PER_GRAY
+        b, k = ids.shape
+        if k > cfg.max_bs:
+            raise RadiolocError(f"at most {cfg.max_bs} BSs per query, got {k}")
+        present = ids >= 0
+        safe_ids = torch.where(present, ids, torch.zeros_like(ids))
+        levels = torch.where(present, torch.nan_to_num(levels, nan=0.0), torch.zeros_like(levels))
+        maps = self.maps[slot[:, None], safe_ids]  # (B, k, S, S)
+        weight = present.to(maps.dtype)[:, :, None, None]
+        size = cfg.input_size
+        channels = []
+        if cfg.encoding == "paper":
+            pair = torch.stack([maps / 255.0, (levels / 255.0)[:, :, None, None].expand(b, k, size, size)], dim=2) * weight[:, :, None]
+            channels.append(pair.reshape(b, 2 * k, size, size))
+            if k < cfg.max_bs:
+                channels.append(maps.new_zeros(b, 2 * (cfg.max_bs - k), size, size))
+        else:
+            residual = torch.clamp((maps - levels[:, :, None, None]) * (DB_PER_GRAY / RESIDUAL_SCALE_DB), -RESIDUAL_CLIP, RESIDUAL_CLIP) * weight
+            channels.append(residual)
+            if k < cfg.max_bs:
+                channels.append(maps.new_zeros(b, cfg.max_bs - k, size, size))
+            n_present = weight.sum(dim=1, keepdim=True).clamp(min=1.0)
+            channels.append(((residual**2).sum(dim=1, keepdim=True) / n_present).clamp(max=RESIDUAL_CLIP**2) / RESIDUAL_CLIP)
+            if cfg.best_fit:
+                channels.append(self._best_fit(slot, ids, levels, present))
+        if cfg.tx_maps:
+            cells = self.bs_cells[slot[:, None], safe_ids]  # (B, k, 2)
+            tx = maps.new_zeros(b, cfg.max_bs if cfg.encoding == "paper" else 1, size * size)
+            flat = cells[..., 0] * size + cells[..., 1]
+            channel = torch.arange(k, device=self.device).expand(b, k) if cfg.encoding == "paper" else torch.zeros_like(flat)
+            tx[torch.arange(b, device=self.device)[:, None].expand(b, k)[present], channel[present], flat[present]] = 1.0
+            channels.append(tx.view(b, -1, size, size))
+        if cfg.city_map:
+            channels.append(self.buildings[slot][:, None])
+        return torch.cat(channels, dim=1)
+
+    def _best_fit(self, slot: torch.Tensor, ids: torch.Tensor, levels: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+        """(B, 1, S, S): per cell, the RMS residual (10 dB units, clipped at 4) of its best-fitting 1 m pixel,
+        what kNN ranks pixels by; cell means blur it at shadow edges."""
+        b = slot.shape[0]
+        size = self.config.input_size
+        out = np.empty((b, size, size), dtype=np.float32)
+        ids_np = torch.where(present, ids, torch.full_like(ids, -1)).cpu().numpy()
+        _min_pooled_rms(self.scenes.radio_maps, slot.cpu().numpy(), ids_np, levels.cpu().numpy().astype(np.float32), 256 // size, out)
+        scaled = np.minimum(out * np.float32(DB_PER_GRAY / RESIDUAL_SCALE_DB), RESIDUAL_CLIP)
+        return torch.from_numpy(scaled).to(self.device)[:, None]
+
+    def encode_data(self, data: LocalizationData, index: np.ndarray | None = None) -> torch.Tensor:
+        q = data.queries if index is None else data.queries.subset(index)
+        return self.encode(q.map_slot, q.bs_ids, q.pathloss_db)
+
+
+def load_locunet(path: str | Path | None = None, preset: str | None = None) -> LocUNet:
+    """A trained LocUNet from a checkpoint (the shipped CPU model when ``path`` is None); ``preset``, when
+    given, must match the checkpoint's."""
+    path = Path(path) if path is not None else SHIPPED_WEIGHTS
+    payload = load_checkpoint(path, KIND)
+    try:
+        config = LocUNetConfig.from_dict(payload["config"])
+    except (TypeError, KeyError, ValueError) as exc:
+        raise RadiolocError(f"{path}: invalid LocUNet config ({exc})") from None
+    if preset is not None and config.preset != preset:
+        raise RadiolocError(f"{path}: checkpoint of preset {config.preset!r}, expected {preset!r}")
+    model = LocUNet(config)
+    try:
+        model.load_state_dict(payload["state_dict"])
+    except RuntimeError as exc:
+        raise RadiolocError(f"{path}: weights do not fit the {config.preset!r} preset ({str(exc).splitlines()[0]})") from None
+    model.eval()
+    return model
+
+
+__all__ = ["LocUNet", "LocUNetConfig", "InputEncoder", "PRESETS", "center_of_mass", "load_locunet", "preset_config"]

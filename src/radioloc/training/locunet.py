@@ -1,0 +1,291 @@
+"""Train LocUNet, and the LocUNet localizer (fit = train, predict = batched inference).
+
+An epoch is ``samples_per_epoch`` random training queries (0 = the whole split, the paper's epoch). Each
+batch is assembled on the fly from radio maps cached at the model's cell size, under a random rotation or
+transposition of the scene (the problem is equivariant to them). With probability ``subset_probability`` a
+query keeps only a random 1-4 of its BSs, so one model answers queries with 1 to 5 BSs.
+
+The ``paper`` preset defaults to the published recipe (Adam lr 1e-5, x0.1 after 30 epochs, 50 epochs, batch 15,
+MAE loss); the CPU presets use Adam with a one-cycle schedule (peak 1e-3) and gradient clipping at norm 1,
+which converges on this 2-core machine (notes, section 3). ``last.pt`` is written at every validation, so a
+killed run resumes where it stopped; ``best.pt`` holds the best validation weights.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from radioloc.datasets.localization import LocalizationData, load_localization
+from radioloc.errors import RadiolocError
+from radioloc.io import atomic_write_json
+from radioloc.models.checkpoint import load_checkpoint, save_checkpoint
+from radioloc.models.localizer import Localizer
+from radioloc.models.locunet import KIND, InputEncoder, LocUNet, count_parameters, load_locunet, preset_config
+from radioloc.models.runtime import Runtime
+
+
+@dataclass(frozen=True)
+class LocUNetTrainConfig:
+    preset: str = "cpu"
+    estimate: str = "estimate"  # estimate | true | noisy:SIGMA
+    sim: str = "DPM"
+    batch_size: int = 32
+    lr: float = 1e-3
+    schedule: str = "onecycle"  # onecycle | step
+    step_epochs: int = 30  # step schedule: x0.1 after this many epochs
+    epochs: int = 16
+    samples_per_epoch: int = 40960  # 0 = the whole training split
+    val_queries: int = 3000
+    grad_clip: float = 1.0
+    subset_probability: float = 0.3
+    augment: bool = True
+    activation: str = "leaky_relu"
+    loss: str = "mae"
+    city_map: bool = True
+    tx_maps: bool = True
+    seed: int = 0
+
+    @staticmethod
+    def for_preset(preset: str, **overrides) -> "LocUNetTrainConfig":
+        if preset == "paper":  # the published recipe
+            base = dict(lr=1e-5, schedule="step", step_epochs=30, epochs=50, batch_size=15, samples_per_epoch=0, grad_clip=0.0)
+        else:
+            base = {}
+        return LocUNetTrainConfig(preset=preset, **{**base, **{k: v for k, v in overrides.items() if v is not None}})
+
+    def model_config(self):
+        return preset_config(self.preset, activation=self.activation, loss=self.loss, city_map=self.city_map, tx_maps=self.tx_maps)
+
+
+def dihedral_batch(inputs: torch.Tensor, position: torch.Tensor, k: int, transpose: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rotate by k x 90 degrees (as torch.rot90) and optionally transpose input images (B, C, S, S) and the
+    positions (B, 2) in metres on the 256 m map (cell centres map onto cell centres: row -> 255 - row)."""
+    if transpose:
+        inputs = inputs.transpose(-1, -2)
+        position = position[:, [1, 0]]
+    for _ in range(k):
+        inputs = torch.rot90(inputs, 1, dims=(-2, -1))
+        position = torch.stack([255.0 - position[:, 1], position[:, 0]], dim=1)
+    return inputs, position
+
+
+def random_subsets(bs_ids: np.ndarray, pathloss: np.ndarray, probability: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Drop BSs at random: with ``probability`` a query keeps a random 1..k-1 of its k BSs."""
+    ids, values = bs_ids.copy(), pathloss.copy()
+    n, k = ids.shape
+    if probability <= 0 or k < 2:
+        return ids, values
+    chosen = rng.random(n) < probability
+    keep = rng.integers(1, k, size=n)
+    order = np.argsort(rng.random((n, k)), axis=1)
+    rank = np.empty_like(order)
+    np.put_along_axis(rank, order, np.arange(k)[None, :].repeat(n, 0), axis=1)
+    drop = chosen[:, None] & (rank >= keep[:, None])
+    ids[drop] = -1
+    values[drop] = np.nan
+    return ids, values
+
+
+def localization_loss(estimate: torch.Tensor, truth: torch.Tensor, kind: str) -> torch.Tensor:
+    """Mean Euclidean distance (MAE, metres) or mean squared distance (MSE, m^2)."""
+    squared = ((estimate - truth) ** 2).sum(dim=1)
+    return squared.mean() if kind == "mse" else torch.sqrt(squared + 1e-9).mean()
+
+
+@torch.no_grad()
+def predict_positions(model: LocUNet, encoder: InputEncoder, data: LocalizationData, runtime: Runtime, batch: int = 64) -> np.ndarray:
+    model.eval()
+    out = np.empty((len(data.queries), 2), dtype=np.float64)
+    q = data.queries
+    for start in range(0, len(q), batch):
+        stop = min(start + batch, len(q))
+        inputs = encoder.encode(q.map_slot[start:stop], q.bs_ids[start:stop], q.pathloss_db[start:stop])
+        inputs = inputs.to(runtime.dtype or torch.float32).contiguous(memory_format=torch.channels_last)
+        with runtime.autocast():
+            out[start:stop] = model(inputs).float().cpu().numpy()
+    return out
+
+
+def _mae(estimate: np.ndarray, truth: np.ndarray) -> float:
+    return float(np.mean(np.hypot(estimate[:, 0] - truth[:, 0], estimate[:, 1] - truth[:, 1])))
+
+
+def train_locunet(
+    data: str | Path | tuple[LocalizationData, LocalizationData],
+    out_dir: str | Path,
+    config: LocUNetTrainConfig,
+    runtime: Runtime | None = None,
+    quiet: bool = False,
+) -> dict:
+    """Train (or resume) into ``out_dir`` from a dataset folder (or already loaded train and val data);
+    returns the summary written to ``out_dir/summary.json``."""
+    out_dir = Path(out_dir)
+    runtime = runtime or Runtime.pick()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    config_path = out_dir / "train_config.json"
+    if config_path.exists() and json.loads(config_path.read_text()) != asdict(config):
+        raise RadiolocError(f"{out_dir}: holds a run with a different training configuration; choose another --out")
+    atomic_write_json(config_path, asdict(config))
+    if isinstance(data, tuple):
+        train, val = data
+    else:
+        train = load_localization(data, "train", config.estimate, config.sim, quiet=quiet)
+        val = load_localization(data, "val", config.estimate, config.sim, quiet=quiet)
+    if len(train.queries) == 0 or len(val.queries) == 0:
+        raise RadiolocError("LocUNet training needs queries in both the train and the val split")
+
+    torch.manual_seed(config.seed)
+    model_config = config.model_config()
+    model = runtime.prepare(LocUNet(model_config))
+    train_encoder = InputEncoder(model_config, train.scenes, runtime.device)
+    val_encoder = InputEncoder(model_config, val.scenes, runtime.device)
+    val_index = np.sort(np.random.default_rng(config.seed + 1).choice(len(val.queries), size=min(config.val_queries, len(val.queries)), replace=False))
+    val_data = val.subset(val_index)
+
+    per_epoch = config.samples_per_epoch or len(train.queries)
+    steps_per_epoch = max(1, per_epoch // config.batch_size)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    if config.schedule == "onecycle":
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=steps_per_epoch * config.epochs, pct_start=0.1)
+    elif config.schedule == "step":
+        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=steps_per_epoch * config.step_epochs, gamma=0.1)
+    else:
+        raise RadiolocError(f"schedule must be 'onecycle' or 'step', got {config.schedule!r}")
+
+    # fp16 autocast (CUDA without bf16) needs loss scaling; bf16 and fp32 do not
+    scaler = torch.amp.GradScaler(runtime.device.type, enabled=runtime.dtype == torch.float16)
+    state = {"epoch": 0, "best_val_mae_m": float("inf"), "history": [], "seconds": 0.0}
+    rng = np.random.default_rng(config.seed)
+    last_path, best_path = out_dir / "last.pt", out_dir / "best.pt"
+    if last_path.exists():
+        payload = load_checkpoint(last_path, KIND + "-training")
+        model.load_state_dict(payload["state_dict"])
+        optimizer.load_state_dict(payload["optimizer"])
+        scheduler.load_state_dict(payload["scheduler"])
+        state = json.loads(payload["state"])
+        rng = np.random.default_rng(payload["rng_seed"])
+    started = time.perf_counter() - state["seconds"]
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TimeRemainingColumn())
+    q = train.queries
+    with Progress(*columns, disable=quiet) as progress:
+        task = progress.add_task(f"LocUNet {config.preset}", total=config.epochs * steps_per_epoch, completed=state["epoch"] * steps_per_epoch, status="")
+        while state["epoch"] < config.epochs:
+            model.train()
+            losses = []
+            for _ in range(steps_per_epoch):
+                index = rng.integers(0, len(q), size=config.batch_size)
+                ids, pathloss = random_subsets(q.bs_ids[index], q.pathloss_db[index], config.subset_probability, rng)
+                inputs = train_encoder.encode(q.map_slot[index], ids, pathloss)
+                position = torch.from_numpy(q.position[index]).float().to(runtime.device)
+                if config.augment:
+                    inputs, position = dihedral_batch(inputs, position, int(rng.integers(4)), bool(rng.integers(2)))
+                inputs = inputs.contiguous(memory_format=torch.channels_last)
+                with runtime.autocast():
+                    estimate = model(inputs)
+                loss = localization_loss(estimate.float(), position, config.loss)
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                if config.grad_clip > 0:
+                    scaler.unscale_(optimizer)
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+                scaler.step(optimizer)
+                scaler.update()
+                scheduler.step()
+                losses.append(float(loss.detach()))
+                progress.advance(task)
+            val_mae = _mae(predict_positions(model, val_encoder, val_data, runtime), val_data.queries.position)
+            state["epoch"] += 1
+            state["seconds"] = time.perf_counter() - started
+            state["history"].append({"epoch": state["epoch"], "train_loss": round(float(np.mean(losses)), 3), "val_mae_m": round(val_mae, 3), "seconds": round(state["seconds"], 1)})
+            if val_mae < state["best_val_mae_m"]:
+                state["best_val_mae_m"] = val_mae
+                save_checkpoint(best_path, KIND, model_config.to_dict(), {k: v.cpu() for k, v in model.state_dict().items()}, val_mae_m=val_mae, epoch=state["epoch"])
+            next_seed = int(rng.integers(2**63))
+            save_checkpoint(
+                last_path,
+                KIND + "-training",
+                model_config.to_dict(),
+                {k: v.cpu() for k, v in model.state_dict().items()},
+                optimizer=optimizer.state_dict(),
+                scheduler=scheduler.state_dict(),
+                state=json.dumps(state),
+                rng_seed=next_seed,
+            )
+            rng = np.random.default_rng(next_seed)  # the stream a resumed run continues with
+            progress.update(task, status=f"epoch {state['epoch']}/{config.epochs} val MAE {val_mae:.2f} m (best {state['best_val_mae_m']:.2f})")
+    summary = {
+        "preset": config.preset,
+        "parameters": count_parameters(model),
+        "runtime": runtime.describe(),
+        "data": train.source,
+        "train_queries": len(train.queries),
+        "val_queries_used": len(val_data.queries),
+        "best_val_mae_m": state["best_val_mae_m"],
+        "training_minutes": round(state["seconds"] / 60, 1),
+        "history": state["history"],
+        "checkpoint": str(best_path),
+    }
+    atomic_write_json(out_dir / "summary.json", summary)
+    return summary
+
+
+class LocUNetLocalizer(Localizer):
+    """LocUNet behind the common interface: ``fit`` trains (into ``out_dir``), ``predict`` localizes.
+    ``LocUNetLocalizer.load(path)`` (None = the shipped CPU model) gives a fitted one."""
+
+    name = "locunet"
+
+    def __init__(self, config: LocUNetTrainConfig | None = None, out_dir: str | Path | None = None, runtime: Runtime | None = None, quiet: bool = True):
+        self.config = config or LocUNetTrainConfig()
+        self.out_dir = out_dir
+        self.runtime = runtime or Runtime.pick()
+        self.quiet = quiet
+        self.model: LocUNet | None = None
+        self.checkpoint: str | None = None
+        self.ms_per_query = float("nan")
+        self._encoder: tuple[int, InputEncoder] | None = None
+
+    @classmethod
+    def load(cls, path: str | Path | None = None, runtime: Runtime | None = None) -> "LocUNetLocalizer":
+        localizer = cls(runtime=runtime)
+        localizer.model = localizer.runtime.prepare(load_locunet(path))
+        localizer.checkpoint = str(path) if path is not None else "shipped"
+        return localizer
+
+    def fit(self, train: LocalizationData, val: LocalizationData | None = None) -> "LocUNetLocalizer":
+        if val is None:
+            raise RadiolocError("LocUNet: fit needs a validation split (best-validation weights)")
+        if self.out_dir is None:
+            raise RadiolocError("LocUNet: fit needs out_dir for its checkpoints")
+        train_locunet((train, val), self.out_dir, self.config, self.runtime, quiet=self.quiet)
+        self.checkpoint = str(Path(self.out_dir) / "best.pt")
+        self.model = self.runtime.prepare(load_locunet(self.checkpoint))
+        return self
+
+    def encoder_for(self, data: LocalizationData) -> InputEncoder:
+        """Radio maps cached at the model's cell size, reused while the scenes stay the same."""
+        if self._encoder is None or self._encoder[0] != id(data.scenes):
+            self._encoder = (id(data.scenes), InputEncoder(self.model.config, data.scenes, self.runtime.device))
+        return self._encoder[1]
+
+    def predict(self, data: LocalizationData) -> np.ndarray:
+        if self.model is None:
+            raise RadiolocError("LocUNet: call fit or load first")
+        encoder = self.encoder_for(data)
+        start = time.perf_counter()
+        out = predict_positions(self.model, encoder, data, self.runtime)
+        self.ms_per_query = 1000.0 * (time.perf_counter() - start) / max(len(data.queries), 1)
+        return out
+
+    def describe(self) -> dict:
+        info = {"name": self.name, "checkpoint": self.checkpoint}
+        if self.model is not None:
+            info.update(preset=self.model.config.preset, parameters=count_parameters(self.model))
+        return info

@@ -1,0 +1,172 @@
+"""Localization end to end on the small session dataset: loading queries, LocUNet training and resume, the
+common localizer interface, evaluation reports and CLI errors."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from radioloc.baselines.knn import KNNLocalizer
+from radioloc.cli import app
+from radioloc.datasets import layout
+from radioloc.datasets.localization import load_localization, validate_queries
+from radioloc.errors import RadiolocError
+from radioloc.evaluation.localization import by_detectable, error_stats
+from radioloc.propagation.graylevel import DB_PER_GRAY, NOISE_FLOOR_DB
+from radioloc.training.locunet import LocUNetLocalizer, LocUNetTrainConfig, train_locunet
+
+TINY = dict(epochs=2, samples_per_epoch=64, batch_size=16, val_queries=20)
+
+
+def test_queries_report_the_truth_at_the_ue(small_dataset):
+    root, manifest = small_dataset
+    data = load_localization(root, "train", estimate="true")
+    positions = layout.read_positions(root)
+    map_id = manifest["split"]["train"][0]
+    n_sets, n_ue = positions.bs_sets.shape[1], positions.ue.shape[1]
+    assert len(data.queries) == len(manifest["split"]["train"]) * n_sets * n_ue
+    q = 2 * n_ue + 7  # set 2, UE 7 of the first training map
+    assert (data.queries.bs_set[q], data.queries.ue[q]) == (2, 7)
+    np.testing.assert_array_equal(data.queries.bs_ids[q], positions.bs_sets[map_id, 2])
+    np.testing.assert_array_equal(data.queries.position[q], positions.ue[map_id, 7])
+    row, col = positions.ue[map_id, 7]
+    for j, tx in enumerate(positions.bs_sets[map_id, 2]):
+        truth = layout.read_gray_png(layout.radio_map_path(root, "DPM", "true", map_id, int(tx)))
+        assert data.queries.pathloss_db[q, j] == pytest.approx(NOISE_FLOOR_DB + truth[row, col] * DB_PER_GRAY, abs=1e-4)
+        np.testing.assert_array_equal(data.scenes.radio_maps[0, tx], truth)
+    three = data.queries.first_bs(3)
+    assert (three.bs_ids[:, 3:] == -1).all() and np.isnan(three.pathloss_db[:, 3:]).all()
+
+
+def test_noisy_maps_have_the_requested_error(small_dataset):
+    root, _ = small_dataset
+    true = load_localization(root, "train", estimate="true")
+    noisy = load_localization(root, "train", estimate="noisy:4", noise_seed=3)
+    again = load_localization(root, "train", estimate="noisy:4", noise_seed=3)
+    np.testing.assert_array_equal(noisy.scenes.radio_maps, again.scenes.radio_maps)  # seeded
+    t = true.scenes.radio_maps.astype(float)
+    inside = (t > 60) & (t < 190)  # far from the clipping at 0 and 255
+    diff = (noisy.scenes.radio_maps.astype(float) - t)[inside] * DB_PER_GRAY
+    assert abs(diff.std() - 4.0) < 0.2 and abs(diff.mean()) < 0.1
+    np.testing.assert_array_equal(noisy.queries.pathloss_db, true.queries.pathloss_db)  # the UE still reports the truth
+
+
+def test_missing_estimates_and_bad_estimate_option(small_dataset):
+    root, _ = small_dataset
+    with pytest.raises(RadiolocError, match="dataset estimate"):
+        load_localization(root, "test")
+    with pytest.raises(RadiolocError, match="noisy:SIGMA"):
+        load_localization(root, "test", estimate="noisy:-1")
+    with pytest.raises(RadiolocError, match="split must be one of"):
+        load_localization(root, "holdout", estimate="true")
+
+
+@pytest.mark.parametrize(
+    "ids, pathloss, message",
+    [
+        ([[0, 1]], [[-90.0, np.nan]], "pathloss is NaN"),
+        ([[0, 1]], [[-90.0, 95.0]], "out of range"),
+        ([[0, 99]], [[-90.0, -80.0]], "unknown BS id 99"),
+        ([[0, 1, 2, 3, 4, 5]], [[-90.0] * 6], "at most 5 BSs"),
+        ([[-1, -1]], [[np.nan, np.nan]], "no BS"),
+        ([[3, 3]], [[-90.0, -91.0]], "listed twice"),
+    ],
+)
+def test_query_validation(ids, pathloss, message):
+    with pytest.raises(RadiolocError, match=message):
+        validate_queries(np.array(ids), np.array(pathloss), n_bs=12)
+
+
+def test_query_validation_clips_to_the_noise_floor():
+    ids, pathloss = validate_queries(np.array([[0, 1, -1]]), np.array([[-200.0, -90.0, np.nan]]), n_bs=12)
+    assert pathloss[0, 0] == pytest.approx(NOISE_FLOOR_DB) and pathloss[0, 1] == pytest.approx(-90.0) and np.isnan(pathloss[0, 2])
+
+
+def test_error_statistics():
+    stats = error_stats(np.array([3.0, 4.0]))
+    assert stats == {"mae": 3.5, "rmse": pytest.approx(np.sqrt(12.5)), "median": 3.5, "p90": pytest.approx(3.9), "n": 2}
+    table = by_detectable(np.array([1.0, 2.0, 6.0]), np.array([5, 5, 1]))
+    assert table["5"]["mae"] == 1.5 and table["1"]["n"] == 1 and table["0"]["n"] == 0 and table["5"]["share"] == pytest.approx(2 / 3)
+
+
+@pytest.fixture(scope="module")
+def trained(small_dataset, tmp_path_factory):
+    root, _ = small_dataset
+    out = tmp_path_factory.mktemp("locunet")
+    config = LocUNetTrainConfig.for_preset("cpu", estimate="true", **TINY)
+    return out, config, train_locunet(root, out, config, quiet=True)
+
+
+def test_training_writes_checkpoints_and_resumes(trained, small_dataset):
+    root, _ = small_dataset
+    out, config, summary = trained
+    assert (out / "best.pt").exists() and (out / "last.pt").exists()
+    assert len(summary["history"]) == 2 and np.isfinite(summary["best_val_mae_m"])
+    again = train_locunet(root, out, config, quiet=True)  # finished: resuming trains nothing more
+    assert again["history"] == summary["history"]
+    with pytest.raises(RadiolocError, match="different training configuration"):
+        train_locunet(root, out, LocUNetTrainConfig.for_preset("cpu", estimate="true", **{**TINY, "epochs": 3}), quiet=True)
+
+
+def test_localizers_share_one_interface(trained, small_dataset):
+    root, _ = small_dataset
+    out, _, _ = trained
+    train = load_localization(root, "train", estimate="true")
+    test = load_localization(root, "test", estimate="true")
+    for localizer in (LocUNetLocalizer.load(out / "best.pt"), KNNLocalizer(grid=(1, 4, 16)).fit(train)):
+        estimate = localizer.predict(test)
+        assert estimate.shape == (len(test.queries), 2) and np.isfinite(estimate).all()
+        assert localizer.ms_per_query > 0 and "name" in localizer.describe()
+
+
+def test_evaluate_cli_writes_the_report(trained, small_dataset, tmp_path):
+    root, _ = small_dataset
+    out, _, _ = trained
+    report_path = tmp_path / "report.json"
+    result = CliRunner().invoke(
+        app,
+        ["evaluate", "--model", f"{out / 'best.pt'},knn", "--data", str(root), "--estimate", "true", "--json", str(report_path), "--figures", str(tmp_path / "fig")],
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(report_path.read_text())
+    test_queries = load_localization(root, "test", estimate="true").queries
+    assert report["n"] == len(test_queries) and report["mae"] > 0 and report["rmse"] >= report["mae"]
+    knn = report["models"]["knn"]
+    assert set(knn) == {"5bs", "3bs"} and knn["5bs"]["n"] == len(test_queries)
+    assert sum(row["n"] for row in knn["5bs"]["by_detectable_bs"].values()) == len(test_queries)
+    assert (tmp_path / "fig" / "error_cdf_test.png").read_bytes()[:4] == b"\x89PNG"
+    assert any("example_" in f for f in report["figures"])
+
+
+def test_cli_errors_are_one_line(small_dataset, tmp_path):
+    root, _ = small_dataset
+    for args, message in (
+        (["evaluate", "--model", "svm", "--data", str(root)], "--model 'svm'"),
+        (["evaluate", "--model", "knn", "--data", str(root)], "dataset estimate"),
+        (["evaluate", "--model", str(tmp_path / "nothing.pt"), "--data", str(root)], "checkpoint file not found"),
+        (["train", "locunet", "--data", str(root), "--out", str(tmp_path / "r"), "--preset", "gpu"], "unknown LocUNet preset"),
+    ):
+        result = subprocess.run([sys.executable, "-m", "radioloc.cli", *args], capture_output=True, text=True)
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.count("\n") == 1 and message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_locate_cli(trained, small_dataset):
+    root, _ = small_dataset
+    out, _, _ = trained
+    args = ["locate", "--data", str(root), "--map", "0", "--model", str(out / "best.pt"), "--estimate", "true"]
+    result = CliRunner().invoke(app, [*args, "--bs", "0,3", "--pathloss=-90,-110.5"])
+    assert result.exit_code == 0, result.output
+    assert "estimated position" in result.output
+    for extra, message in (
+        (["--bs", "0,3", "--pathloss=-90,nan"], "pathloss is NaN"),
+        (["--bs", "0,30", "--pathloss=-90,-100"], "unknown BS id 30"),
+        (["--bs", "0,1,2,3,4,5", "--pathloss=-90,-90,-90,-90,-90,-90"], "at most 5 BSs"),
+        (["--bs", "0,3", "--pathloss=-90"], "--pathloss 1 values"),
+        (["--bs", "0", "--pathloss=20"], "out of range"),
+    ):
+        failed = subprocess.run([sys.executable, "-m", "radioloc.cli", *args, *extra], capture_output=True, text=True)
+        assert failed.returncode == 2 and failed.stderr.count("\n") == 1 and message in failed.stderr, failed.stderr

@@ -1,0 +1,219 @@
+import numpy as np
+import pytest
+import torch
+
+from radioloc.datasets.localization import LocalizationData, Queries, SceneBank
+from radioloc.errors import RadiolocError
+from radioloc.models.checkpoint import save_checkpoint
+from radioloc.models.locunet import (
+    PAPER_DECODER_KERNELS,
+    PAPER_ENCODER,
+    InputEncoder,
+    LocUNet,
+    center_of_mass,
+    count_parameters,
+    load_locunet,
+    preset_config,
+)
+from radioloc.propagation.graylevel import DB_PER_GRAY, NOISE_FLOOR_DB
+from radioloc.training.locunet import dihedral_batch, localization_loss, random_subsets
+
+
+def coords(size=256, cell=1.0):
+    c = (torch.arange(size, dtype=torch.float32) + 0.5) * cell - 0.5
+    return c.view(1, size, 1), c.view(1, 1, size)
+
+
+def test_center_of_mass_of_known_heatmaps():
+    rows, cols = coords()
+    heat = torch.zeros(3, 256, 256)
+    heat[0, 10, 200] = 1.0  # one hot pixel: its own position
+    heat[1, 0, 0] = heat[1, 100, 50] = 2.0  # two equal peaks: the midpoint
+    heat[2, 40, 40] = 2.0  # negative values allowed: (2 * a - 1 * b) / (2 - 1)
+    heat[2, 60, 10] = -1.0
+    com = center_of_mass(heat, rows, cols)
+    np.testing.assert_allclose(com.numpy(), [[10, 200], [50, 25], [20, 70]], atol=1e-4)
+    np.testing.assert_allclose(center_of_mass(-heat, rows, cols).numpy(), com.numpy(), atol=1e-4)  # sign invariant
+
+
+def test_cell_centres_in_metres():
+    rows, _ = coords(64, 4.0)
+    assert rows[0, 0, 0] == pytest.approx(1.5) and rows[0, -1, 0] == pytest.approx(253.5)  # mean of pixels 0..3 / 252..255
+
+
+def paper_parameter_count(in_channels: int) -> int:
+    """Table I read as in radioloc.models.locunet, counted independently of the module."""
+    conv = lambda i, o, k: i * o * k * k + o  # noqa: E731
+    widths = [20, 50, 60, 70, 90, 100, 120, 120, 135, 150, 225, 300, 400, 500]
+    kernels_in = [3, 5, 5, 5, 5, 5, 5, 3, 5, 5, 5, 5, 5, 5]
+    total = sum(conv(i, o, k) for i, o, k in zip([in_channels] + widths[:-1], widths, kernels_in))
+    dec_kernels = [4, 5, 4, 5, 4, 5, 3, 6, 5, 6, 5, 6, 6]
+    prev = 500
+    for step, out in enumerate(reversed(widths[:-1])):
+        source = prev if step == 0 else prev + widths[len(widths) - 1 - step]
+        total += conv(source, out, dec_kernels[step])
+        prev = out
+    return total + conv(20 + 20 + in_channels, 20, 5) + conv(20 + in_channels, 1, 5)
+
+
+def test_paper_preset_follows_table_one():
+    config = preset_config("paper")
+    assert config.in_channels == 16 and config.input_size == 256 and config.fold == 1
+    model = LocUNet(config)
+    assert [(c.out_channels, c.kernel_size[0]) for c in model.encoder] == [(w, k) for w, k, _ in PAPER_ENCODER]
+    assert [c.kernel_size[0] for c in model.decoder] == list(PAPER_DECODER_KERNELS)
+    assert [c.out_channels for c in model.decoder] == [400, 300, 225, 150, 135, 120, 120, 100, 90, 70, 60, 50, 20]
+    assert model.penultimate.in_channels == 20 + 20 + 16 and model.last.in_channels == 20 + 16
+    assert count_parameters(model) == paper_parameter_count(16)
+    # resolutions of Table I: 256 at layer 1, down to 2 x 2 at layer 14
+    sizes = []
+    hooks = [c.register_forward_hook(lambda m, i, o: sizes.append(o.shape[-1])) for c in model.encoder]
+    with torch.no_grad():
+        out = model(torch.rand(1, 16, 256, 256))
+    for h in hooks:
+        h.remove()
+    pooled = [s // 2 if p else s for s, (_, _, p) in zip(sizes, PAPER_ENCODER)]
+    assert pooled == [256, 128, 64, 64, 32, 32, 16, 16, 16, 8, 8, 4, 4, 2]
+    assert out.shape == (1, 2) and torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("preset", ["cpu", "cpu-fine"])
+def test_cpu_presets_answer_in_metres(preset):
+    config = preset_config(preset, activation="softmax")
+    model = LocUNet(config).eval()
+    with torch.no_grad():
+        out = model(torch.randn(4, config.in_channels, config.input_size, config.input_size))
+    half = config.cell_m / 2
+    assert out.shape == (4, 2)
+    assert (out >= half - 0.5 - 1e-3).all() and (out <= 255.5 - half + 1e-3).all()  # a convex combination of cell centres
+
+
+def test_ablation_options_change_the_inputs():
+    assert preset_config("paper", city_map=False).in_channels == 15
+    assert preset_config("paper", tx_maps=False).in_channels == 11
+    assert preset_config("paper", tx_maps=False, city_map=False).in_channels == 10
+    with pytest.raises(RadiolocError, match="activation"):
+        preset_config("cpu", activation="tanh")
+    with pytest.raises(RadiolocError, match="unknown LocUNet preset"):
+        preset_config("gpu")
+
+
+def toy_scene():
+    maps = np.zeros((1, 3, 256, 256), np.uint8)
+    maps[0, 0] = 100
+    maps[0, 1, :, :128] = 200  # left half 200, right half 0 (not detectable)
+    maps[0, 2] = 50
+    buildings = np.zeros((1, 256, 256), np.uint8)
+    buildings[0, :4, :4] = 1
+    return SceneBank([7], buildings, np.array([[[10, 10], [100, 20], [250, 250]]]), maps)
+
+
+def gray_db(gray):
+    return NOISE_FLOOR_DB + gray * DB_PER_GRAY
+
+
+def test_residual_encoding_values():
+    scene = toy_scene()
+    config = preset_config("cpu")  # 4 m cells
+    encoder = InputEncoder(config, scene)
+    ids = np.array([[0, 1, -1]])
+    pathloss = np.array([[gray_db(90), NOISE_FLOOR_DB, np.nan]], dtype=np.float32)
+    x = encoder.encode(np.array([0]), ids, pathloss)[0].numpy()
+    assert x.shape == (config.in_channels, 64, 64) and config.in_channels == 9
+    np.testing.assert_allclose(x[0, 1:], 10 * DB_PER_GRAY / 10, rtol=1e-4)  # (100 - 90) gray = 3.1 dB -> 0.311
+    assert x[0, 0, 0] == pytest.approx(-90 * DB_PER_GRAY / 10, rel=1e-4)  # an all-building cell reads as the floor
+    np.testing.assert_allclose(x[1, 1:, :32], 4.0)  # 200 gray above the floor = 62 dB, clipped at +4
+    np.testing.assert_allclose(x[1, :, 32:], 0.0)  # not detectable where the map is at the floor: consistent
+    assert np.all(x[2:5] == 0)  # absent BS and unused slots
+    np.testing.assert_allclose(x[5], (x[0] ** 2 + x[1] ** 2) / 2 / 4.0, rtol=1e-5)  # mean squared residual / 4
+    tx = x[7]
+    assert tx.sum() == 2 and tx[2, 2] == 1 and tx[25, 5] == 1  # BS 0 and 1 at their 4 m cells, not the absent BS 2
+    assert x[8, 0, 0] == 1.0 and x[8, 1, 1] == 0.0  # building fraction
+
+
+def test_paper_encoding_values():
+    scene = toy_scene()
+    encoder = InputEncoder(preset_config("paper"), scene)
+    x = encoder.encode(np.array([0]), np.array([[2, 0]]), np.array([[gray_db(40), gray_db(120)]], dtype=np.float32))[0].numpy()
+    assert x.shape == (16, 256, 256)
+    np.testing.assert_allclose(x[0, 100, 100], 50 / 255, rtol=1e-5)
+    np.testing.assert_allclose(x[1], 40 / 255, rtol=1e-4)  # constant image of the measured gray level
+    np.testing.assert_allclose(x[3], 120 / 255, rtol=1e-4)
+    assert np.all(x[4:10] == 0)  # three absent BSs
+    assert x[10, 250, 250] == 1 and x[11, 10, 10] == 1 and x[10].sum() == 1 and np.all(x[12:15] == 0)
+    np.testing.assert_array_equal(x[15], scene.buildings[0])
+
+
+def test_dihedral_moves_images_and_positions_together():
+    size = 64
+    for k in range(4):
+        for transpose in (False, True):
+            images = torch.zeros(1, 1, size, size)
+            images[0, 0, 5, 40] = 1
+            position = torch.tensor([[5 * 4 + 1.5, 40 * 4 + 1.5]])
+            out_images, out_pos = dihedral_batch(images, position, k, transpose)
+            i, j = np.unravel_index(int(out_images[0, 0].argmax()), (size, size))
+            np.testing.assert_allclose(out_pos[0].numpy(), [i * 4 + 1.5, j * 4 + 1.5])
+
+
+def test_random_subsets_keep_at_least_one_bs():
+    rng = np.random.default_rng(0)
+    ids = np.tile(np.arange(5), (1000, 1))
+    pathloss = np.full((1000, 5), -100.0, np.float32)
+    new_ids, new_pl = random_subsets(ids, pathloss, 0.5, rng)
+    kept = (new_ids >= 0).sum(axis=1)
+    assert kept.min() >= 1 and 0.4 < (kept < 5).mean() < 0.6
+    assert np.array_equal(np.isnan(new_pl), new_ids < 0)
+    same_ids, _ = random_subsets(ids, pathloss, 0.0, rng)
+    assert np.array_equal(same_ids, ids)
+
+
+def test_losses():
+    estimate = torch.tensor([[0.0, 0.0], [3.0, 4.0]])
+    truth = torch.zeros(2, 2)
+    assert localization_loss(estimate, truth, "mae").item() == pytest.approx(2.5, rel=1e-4)
+    assert localization_loss(estimate, truth, "mse").item() == pytest.approx(12.5)
+
+
+def test_checkpoint_errors(tmp_path):
+    model = LocUNet(preset_config("cpu"))
+    good = tmp_path / "cpu.pt"
+    save_checkpoint(good, "locunet", model.config.to_dict(), model.state_dict())
+    assert count_parameters(load_locunet(good)) == count_parameters(model)
+    with pytest.raises(RadiolocError, match="expected 'paper'"):
+        load_locunet(good, preset="paper")
+    other = tmp_path / "radiounet.pt"
+    save_checkpoint(other, "radiounet", {}, {})
+    with pytest.raises(RadiolocError, match="expected a locunet model"):
+        load_locunet(other)
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(good.read_bytes()[:1000])
+    with pytest.raises(RadiolocError, match="not a readable radioloc checkpoint"):
+        load_locunet(truncated)
+    misfit = tmp_path / "misfit.pt"
+    save_checkpoint(misfit, "locunet", preset_config("cpu-fine").to_dict(), model.state_dict())
+    with pytest.raises(RadiolocError, match="do not fit"):
+        load_locunet(misfit)
+
+
+def test_shipped_model_loads_and_localizes():
+    from radioloc.training.locunet import LocUNetLocalizer
+
+    localizer = LocUNetLocalizer.load(None)
+    scene = toy_scene()
+    queries = Queries(np.zeros(2, np.int64), np.array([[0, 1, 2], [0, 1, -1]]), np.array([[-90.0, -80.0, -100.0], [-90.0, -80.0, np.nan]], np.float32), np.zeros((2, 2)))
+    estimate = localizer.predict(LocalizationData(scene, queries, {}))
+    assert estimate.shape == (2, 2) and np.isfinite(estimate).all()
+
+
+def test_best_fit_channel_is_the_best_pixel_of_each_cell():
+    scene = toy_scene()
+    scene.radio_maps[0, 0, 21, 22] = 90  # one 1 m pixel in 4 m cell (5, 5) fits exactly
+    config = preset_config("cpu")
+    assert config.best_fit
+    x = InputEncoder(config, scene).encode(np.array([0]), np.array([[0]]), np.array([[gray_db(90)]], dtype=np.float32))[0].numpy()
+    assert x.shape[0] == config.in_channels == 9
+    fit = x[6]
+    assert fit[5, 5] == pytest.approx(0.0, abs=1e-4)  # the exact pixel
+    assert fit[5, 6] == pytest.approx(10 * DB_PER_GRAY / 10, rel=1e-4)  # elsewhere 10 gray levels off
+    assert x[0, 5, 5] == pytest.approx((100 - 10 / 16 - 90) * DB_PER_GRAY / 10, rel=1e-4)  # the cell mean blurs it
