@@ -170,3 +170,23 @@ def test_locate_cli(trained, small_dataset):
     ):
         failed = subprocess.run([sys.executable, "-m", "radioloc.cli", *args, *extra], capture_output=True, text=True)
         assert failed.returncode == 2 and failed.stderr.count("\n") == 1 and message in failed.stderr, failed.stderr
+
+
+def test_fine_tuning_starts_from_the_given_weights(trained, small_dataset, tmp_path):
+    import torch
+
+    from radioloc.models.locunet import LocUNet, load_locunet, preset_config
+
+    root, _ = small_dataset
+    out, _, _ = trained
+    config = LocUNetTrainConfig.for_preset("cpu", estimate="true", init=str(out / "best.pt"), **{**TINY, "epochs": 1, "lr": 1e-12})
+    train_locunet(root, tmp_path / "tuned", config, quiet=True)
+    start, tuned = load_locunet(out / "best.pt"), load_locunet(tmp_path / "tuned" / "best.pt")
+    for a, b in zip(start.state_dict().values(), tuned.state_dict().values()):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)  # lr ~0: still the initial weights
+    other = tmp_path / "fine.pt"
+    from radioloc.models.checkpoint import save_checkpoint
+
+    save_checkpoint(other, "locunet", preset_config("cpu-fine").to_dict(), LocUNet(preset_config("cpu-fine")).state_dict())
+    with pytest.raises(RadiolocError, match="another model configuration"):
+        train_locunet(root, tmp_path / "bad", LocUNetTrainConfig.for_preset("cpu", estimate="true", init=str(other), **TINY), quiet=True)

@@ -161,6 +161,7 @@ def train_locunet_command(
     loss: Optional[str] = typer.Option(None, "--loss", help="mae or mse."),
     city_map: bool = typer.Option(True, "--city-map/--no-city-map", help="Give the model the building map."),
     tx_maps: bool = typer.Option(True, "--tx-maps/--no-tx-maps", help="Give the model the BS positions."),
+    init: Optional[Path] = typer.Option(None, "--init", help="Start from this LocUNet checkpoint (fine-tuning; same preset)."),
     seed: int = typer.Option(0, "--seed"),
     device: Optional[str] = typer.Option(None, "--device", help="cpu or cuda (default: cuda when available)."),
 ) -> None:
@@ -172,7 +173,7 @@ def train_locunet_command(
     parse_estimate(estimate)
     config = LocUNetTrainConfig.for_preset(
         preset, estimate=estimate, seed=seed, epochs=epochs, samples_per_epoch=samples_per_epoch, batch_size=batch_size, lr=lr,
-        activation=activation, loss=loss, city_map=city_map, tx_maps=tx_maps,
+        activation=activation, loss=loss, city_map=city_map, tx_maps=tx_maps, init=str(init) if init else None,
     )  # fmt: skip
     config.model_config()  # fail fast on an unknown preset or option
     runtime = Runtime.pick(device)

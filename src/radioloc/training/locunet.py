@@ -50,6 +50,7 @@ class LocUNetTrainConfig:
     loss: str = "mae"
     city_map: bool = True
     tx_maps: bool = True
+    init: str | None = None  # start from this LocUNet checkpoint's weights (fine-tuning); same model config
     seed: int = 0
 
     @staticmethod
@@ -164,6 +165,11 @@ def train_locunet(
     state = {"epoch": 0, "best_val_mae_m": float("inf"), "history": [], "seconds": 0.0}
     rng = np.random.default_rng(config.seed)
     last_path, best_path = out_dir / "last.pt", out_dir / "best.pt"
+    if config.init and not last_path.exists():
+        start = load_locunet(config.init)
+        if start.config != model_config:
+            raise RadiolocError(f"{config.init}: --init checkpoint has another model configuration than preset {config.preset!r}")
+        model.load_state_dict(start.state_dict())
     if last_path.exists():
         payload = load_checkpoint(last_path, KIND + "-training")
         model.load_state_dict(payload["state_dict"])
