@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -40,3 +40,21 @@ def load_checkpoint(path: str | Path, kind: str) -> dict:
         if key not in payload:
             raise RadiolocError(f"{path}: checkpoint without '{key}'")
     return payload
+
+
+def load_model(path: Path, kind: str, label: str, config_from_dict: Callable[[dict], Any], build: Callable[[Any], torch.nn.Module], preset: str | None = None) -> torch.nn.Module:
+    """A model in eval mode from a ``kind`` checkpoint: config rebuilt with ``config_from_dict``, module with
+    ``build``; ``preset``, when given, must match the checkpoint's. One-line errors for every mismatch."""
+    payload = load_checkpoint(path, kind)
+    try:
+        config = config_from_dict(payload["config"])
+    except (TypeError, KeyError, ValueError) as exc:
+        raise RadiolocError(f"{path}: malformed {label} configuration ({exc})") from None
+    if preset is not None and config.preset != preset:
+        raise RadiolocError(f"{path}: checkpoint of preset {config.preset!r}, expected {preset!r}")
+    model = build(config)
+    try:
+        model.load_state_dict(payload["state_dict"])
+    except RuntimeError as exc:
+        raise RadiolocError(f"{path}: weights do not fit the {config.preset!r} preset ({str(exc).splitlines()[0]})") from None
+    return model.eval()

@@ -40,7 +40,7 @@ from torch import nn
 
 from radioloc.datasets.localization import MAX_BS, LocalizationData, SceneBank
 from radioloc.errors import RadiolocError
-from radioloc.models.checkpoint import load_checkpoint
+from radioloc.models.checkpoint import load_model
 from radioloc.propagation.graylevel import DB_PER_GRAY, NOISE_FLOOR_DB
 
 KIND = "locunet"
@@ -353,20 +353,7 @@ def load_locunet(path: str | Path | None = None, preset: str | None = None) -> L
     """A trained LocUNet from a checkpoint (the shipped CPU model when ``path`` is None); ``preset``, when
     given, must match the checkpoint's."""
     path = Path(path) if path is not None else SHIPPED_WEIGHTS
-    payload = load_checkpoint(path, KIND)
-    try:
-        config = LocUNetConfig.from_dict(payload["config"])
-    except (TypeError, KeyError, ValueError) as exc:
-        raise RadiolocError(f"{path}: invalid LocUNet config ({exc})") from None
-    if preset is not None and config.preset != preset:
-        raise RadiolocError(f"{path}: checkpoint of preset {config.preset!r}, expected {preset!r}")
-    model = LocUNet(config)
-    try:
-        model.load_state_dict(payload["state_dict"])
-    except RuntimeError as exc:
-        raise RadiolocError(f"{path}: weights do not fit the {config.preset!r} preset ({str(exc).splitlines()[0]})") from None
-    model.eval()
-    return model
+    return load_model(path, KIND, "LocUNet", LocUNetConfig.from_dict, LocUNet, preset)
 
 
 __all__ = ["LocUNet", "LocUNetConfig", "InputEncoder", "PRESETS", "center_of_mass", "load_locunet", "preset_config"]

@@ -268,19 +268,7 @@ def load_radiounet(path: str | Path | None = None, preset: str | None = None) ->
     """A RadioUNet from a checkpoint (the shipped CPU model when ``path`` is None).
 
     ``preset``, when given, must match the checkpoint's preset."""
-    from radioloc.models.checkpoint import load_checkpoint
+    from radioloc.models.checkpoint import load_model
 
     path = Path(path) if path is not None else SHIPPED_WEIGHTS
-    payload = load_checkpoint(path, "radiounet")
-    try:
-        config = RadioUNetConfig.from_dict(payload["config"])
-    except (TypeError, KeyError, ValueError) as exc:
-        raise RadiolocError(f"{path}: malformed RadioUNet configuration ({exc})") from None
-    if preset is not None and config.preset != preset:
-        raise RadiolocError(f"{path}: checkpoint of preset {config.preset!r}, expected {preset!r}")
-    model = RadioUNet(config)
-    try:
-        model.load_state_dict(payload["state_dict"])
-    except RuntimeError as exc:
-        raise RadiolocError(f"{path}: weights do not fit the {config.preset!r} preset ({str(exc).splitlines()[0]})") from None
-    return model.eval()
+    return load_model(path, "radiounet", "RadioUNet", RadioUNetConfig.from_dict, RadioUNet, preset)
