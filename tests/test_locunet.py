@@ -217,3 +217,13 @@ def test_best_fit_channel_is_the_best_pixel_of_each_cell():
     assert fit[5, 5] == pytest.approx(0.0, abs=1e-4)  # the exact pixel
     assert fit[5, 6] == pytest.approx(10 * DB_PER_GRAY / 10, rel=1e-4)  # elsewhere 10 gray levels off
     assert x[0, 5, 5] == pytest.approx((100 - 10 / 16 - 90) * DB_PER_GRAY / 10, rel=1e-4)  # the cell mean blurs it
+
+
+def test_paper_preset_trains_with_the_published_recipe():
+    from radioloc.training.locunet import LocUNetTrainConfig
+
+    config = LocUNetTrainConfig.for_preset("paper")
+    assert (config.lr, config.schedule, config.step_epochs, config.epochs, config.batch_size, config.samples_per_epoch, config.loss) == (
+        1e-5, "step", 30, 50, 15, 0, "mae",
+    )  # fmt: skip
+    assert LocUNetTrainConfig.for_preset("paper", epochs=3).epochs == 3

@@ -197,9 +197,11 @@ def evaluate_command(
     above the noise floor; error CDF and Fig. 3-style figures."""
     if ctx.invoked_subcommand is not None:
         return
-    if model is None or data is None:
+    if model is None and data is None:
         console.print(ctx.get_help())
-        raise typer.Exit(0 if model is None and data is None else 2)
+        raise typer.Exit(0)
+    if model is None or data is None:
+        raise RadiolocError("radioloc evaluate needs both --model and --data")
     from radioloc.evaluation.experiment import evaluate_models
 
     evaluate_models([m.strip() for m in model.split(",") if m.strip()], data, split, estimate, limit, figures, json_out, console=console)

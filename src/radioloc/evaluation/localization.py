@@ -122,7 +122,7 @@ def draw_locunet_example(
     for name, positions in (others or {}).items():
         p = positions[query]
         ax.plot(p[1], p[0], next(markers), ms=6, label=f"{name} ({np.hypot(*(p - truth)):.1f} m)")
-    ax.legend(fontsize=7, loc="lower left")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
     ax.set_title(f"map {scenes.map_ids[slot]}, set {int(q.bs_set[query]) if len(q.bs_set) else '-'}", fontsize=9)
     for a in axes.flat:
         a.set_xticks([])
