@@ -78,7 +78,8 @@ def evaluate_models(
     if figures is not None:
         figures.mkdir(parents=True, exist_ok=True)
         written = [str(draw_error_cdf(results, figures / f"error_cdf_{split}.png", f"localization error, {split} split ({estimate} radio maps)"))]
-        others = {r.name: r.estimates for r in results if r.setting == "5bs" and not isinstance(_localizer(models, r.name), LocUNetLocalizer)}
+        learned = {label for label, localizer, _ in models if isinstance(localizer, LocUNetLocalizer)}
+        others = {r.name: r.estimates for r in results if r.setting == "5bs" and r.name not in learned}
         for label, localizer, _ in models:
             if isinstance(localizer, LocUNetLocalizer):
                 encoder = localizer.encoder_for(test)
@@ -89,10 +90,6 @@ def evaluate_models(
     if json_path is not None:
         atomic_write_json(json_path, report)
     return report
-
-
-def _localizer(models, label):
-    return next(loc for name, loc, _ in models if name == label)
 
 
 def _example_queries(test: LocalizationData, count: int, seed: int) -> list[int]:

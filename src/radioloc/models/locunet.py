@@ -232,19 +232,16 @@ def count_parameters(module: nn.Module) -> int:
 
 
 def pool_to_cells(gray: np.ndarray, buildings: np.ndarray, factor: int) -> tuple[np.ndarray, np.ndarray]:
-    """Average radio maps (..., 256, 256) gray levels over ``factor`` x ``factor`` cells, outdoor pixels only
-    (a cell inside buildings stays 0), and the building fraction per cell. Gray levels are linear in dB, so
-    this is the mean pathloss in dB."""
+    """Average radio maps (M, n_bs, 256, 256) gray levels over ``factor`` x ``factor`` cells, outdoor pixels only
+    (a cell inside buildings stays 0), and the building fraction per cell (M, S, S). Gray levels are linear in
+    dB, so this is the mean pathloss in dB."""
     if factor == 1:
         return gray.astype(np.float32), buildings.astype(np.float32)
-    h, w = gray.shape[-2:]
+    m, n_bs, h, w = gray.shape
     outdoor = (buildings == 0).astype(np.float32)
-    shape_cells = (h // factor, factor, w // factor, factor)
-    weight = outdoor.reshape(*outdoor.shape[:-2], *shape_cells).sum(axis=(-3, -1))
-    values = (gray.astype(np.float32) * outdoor[..., None, :, :] if gray.ndim == buildings.ndim + 1 else gray * outdoor)
-    summed = values.reshape(*values.shape[:-2], *shape_cells).sum(axis=(-3, -1))
-    weight_b = weight[..., None, :, :] if gray.ndim == buildings.ndim + 1 else weight
-    pooled = np.where(weight_b > 0, summed / np.maximum(weight_b, 1.0), 0.0).astype(np.float32)
+    weight = outdoor.reshape(m, h // factor, factor, w // factor, factor).sum(axis=(2, 4))
+    summed = (gray * outdoor[:, None]).reshape(m, n_bs, h // factor, factor, w // factor, factor).sum(axis=(3, 5))
+    pooled = np.where(weight[:, None] > 0, summed / np.maximum(weight[:, None], 1.0), 0.0).astype(np.float32)
     return pooled, (1.0 - weight / (factor * factor)).astype(np.float32)
 
 

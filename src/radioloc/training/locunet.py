@@ -85,9 +85,7 @@ def random_subsets(bs_ids: np.ndarray, pathloss: np.ndarray, probability: float,
         return ids, values
     chosen = rng.random(n) < probability
     keep = rng.integers(1, k, size=n)
-    order = np.argsort(rng.random((n, k)), axis=1)
-    rank = np.empty_like(order)
-    np.put_along_axis(rank, order, np.arange(k)[None, :].repeat(n, 0), axis=1)
+    rank = np.argsort(np.argsort(rng.random((n, k)), axis=1), axis=1)  # a random order of each query's BSs
     drop = chosen[:, None] & (rank >= keep[:, None])
     ids[drop] = -1
     values[drop] = np.nan
