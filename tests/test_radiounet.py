@@ -7,7 +7,7 @@ import torch
 
 from radioloc.errors import RadiolocError
 from radioloc.models.checkpoint import load_checkpoint, save_checkpoint
-from radioloc.models.radiounet import PRESETS, RadioUNet, count_parameters, load_radiounet, preset_config
+from radioloc.models.radiounet import PRESETS, RadioUNet, RadioUNetConfig, count_parameters, load_radiounet, preset_config
 from radioloc.propagation import db_to_gray, free_space_loss_db
 from radioloc.training.radiounet import censored_mse, dihedral
 
@@ -22,6 +22,17 @@ def test_cpu_presets_return_256_maps_in_range(preset):
         assert out.shape == (2, 1, 256, 256)
         assert out.min() >= 0 and out.max() <= 1
         assert torch.all(out[:, :, 100:140, 30:90] == 0)  # buildings carry no value
+
+
+def test_coarse_dpm_cells_must_tile_the_internal_cells():
+    config = preset_config("cpu")
+    assert config.coarse_dpm_cell == 2 and config.fold == 4
+    model = RadioUNet(config)
+    # (buildings, one-hot Tx, Tx distance) x 4 x 4 pixels, 2 obstruction channels, 2 x 2 coarse-DPM cells
+    assert model.first.encoder[0].in_channels == 3 * 16 + 2 + 4 + 16  # + the grid shifted by 1 px, per pixel
+    bad = RadioUNetConfig(**{**config.__dict__, "coarse_dpm_cell": 3})
+    with pytest.raises(RadiolocError, match="coarse_dpm_cell 3 must divide the fold 4"):
+        RadioUNet(bad)
 
 
 def test_paper_preset_matches_the_published_size_and_trains_one_step():

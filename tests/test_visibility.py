@@ -47,3 +47,32 @@ def test_coarse_dominant_path_excess():
     behind = excess[150 // 4, 60 // 4]
     assert 10 < behind < 60  # around the wall's end: a bend of several tens of degrees at 30 dB per 90
     assert excess[150 // 4, 200 // 4] < behind  # the shadow fades away from the wall
+
+
+def test_coarse_cells_block_from_the_chosen_building_fraction():
+    from radioloc.propagation.visibility import coarse_dominant_path_excess
+
+    wall = np.zeros((1, 256, 256), np.uint8)
+    wall[0, 101, 0:200] = 1  # 1 m thick: each 2 m cell it crosses is half building
+    tx, behind = (np.array([50]), np.array([60])), (150 // 2, 60 // 2)
+    half = coarse_dominant_path_excess(wall, *tx, 2, blocked_fraction=0.5)[0, 0] * 30
+    three_quarters = coarse_dominant_path_excess(wall, *tx, 2, blocked_fraction=0.75)[0, 0] * 30
+    assert half[behind] > 10  # a wall: the way around its east end bends
+    assert three_quarters[behind] < 1e-4  # too thin to block a 2 m cell
+
+
+def test_batched_features_equal_one_map_at_a_time():
+    from radioloc.propagation.visibility import coarse_dominant_path_excess
+
+    rng = np.random.default_rng(3)
+    maps = np.zeros((4, 256, 256), np.uint8)
+    for k in range(4):
+        for _ in range(12):
+            r, c = rng.integers(0, 230, size=2)
+            maps[k, r : r + 20, c : c + 20] = 1
+    rows, cols = np.array([5, 250, 128, 3]), np.array([5, 3, 250, 128])
+    maps[np.arange(4), rows, cols] = 0
+    for feature in (obstruction_features, coarse_detour, coarse_dominant_path_excess):
+        batch = feature(maps, rows, cols, 4)
+        single = np.concatenate([feature(maps[k : k + 1], rows[k : k + 1], cols[k : k + 1], 4) for k in range(4)])
+        np.testing.assert_array_equal(batch, single)

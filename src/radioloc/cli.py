@@ -28,23 +28,40 @@ console = Console()
 def _parse_sims(sims: str) -> tuple[str, ...]:
     names = tuple(s.strip() for s in sims.split(",") if s.strip())
     if not names:
-        raise RadiolocError("--sims: give at least one simulation, e.g. DPM or DPM,DPMcars")
+        raise RadiolocError("--sims: give at least one simulation, e.g. DPM or DPM,DPMcars,IRT2,IRT2cars")
     return names
 
 
 @dataset_app.command("generate")
 def dataset_generate(
-    out: Path = typer.Option(..., "--out", help="Dataset folder (created; an unfinished one is resumed)."),
-    maps: int = typer.Option(99, "--maps", help="Number of procedural city maps."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the whole dataset."),
+    out: Path = typer.Option(..., "--out", help="Dataset folder (created; an unfinished one is resumed, an existing one gets the missing --sims)."),
+    maps: Optional[int] = typer.Option(None, "--maps", help="Number of procedural city maps (default 99, or the existing dataset's)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the whole dataset (default 0, or the existing dataset's)."),
+    candidates: Optional[int] = typer.Option(None, "--candidates", help="Candidate BS positions per map (default 80, the paper's; 30 for the CPU-scale robustness dataset)."),
     buildings: Optional[Path] = typer.Option(None, "--buildings", help="Folder of 256x256 building PNGs to use instead of procedural maps."),
-    sims: str = typer.Option("DPM", "--sims", help="Simulations, comma separated: DPM, DPMcars."),
+    sims: str = typer.Option("DPM", "--sims", help="Simulations, comma separated: DPM, DPMcars, IRT2, IRT2cars (ray traced, Sionna RT). DPM is always made."),
+    rays: Optional[int] = typer.Option(None, "--rays", help="Rays per transmitter for IRT2/IRT2cars (default 2,000,000)."),
     workers: Optional[int] = typer.Option(None, "--workers", help="Worker processes (default: all cores)."),
 ) -> None:
     """Generate a dataset: city maps, cars, radio maps, ToA, positions (resumable)."""
-    from radioloc.datasets.builder import DatasetConfig, generate_dataset
+    from radioloc.datasets.builder import DatasetConfig, existing_config, generate_dataset
+    from radioloc.datasets.protocol import ProtocolConfig
+    from radioloc.propagation.raytracing import RayTracingConfig
 
-    config = DatasetConfig(maps=maps, seed=seed, simulations=_parse_sims(sims), buildings_dir=str(buildings) if buildings else None)
+    base = existing_config(out) or DatasetConfig(buildings_dir=str(buildings) if buildings else None)
+    protocol = base.protocol if candidates is None else ProtocolConfig(**{**base.protocol.__dict__, "candidates_per_map": candidates})
+    raytracing = base.raytracing if rays is None else RayTracingConfig(**{**base.raytracing.__dict__, "samples_per_tx": rays})
+    config = DatasetConfig(
+        **{
+            **base.__dict__,
+            "maps": base.maps if maps is None else maps,
+            "seed": base.seed if seed is None else seed,
+            "simulations": _parse_sims(sims),
+            "buildings_dir": str(buildings) if buildings else base.buildings_dir,
+            "protocol": protocol,
+            "raytracing": raytracing,
+        }
+    )
     manifest = generate_dataset(out, config, workers=workers)
     split = manifest["split"]
     console.print(
@@ -119,6 +136,34 @@ def city_import(
     console.print(f"wrote {out}: building coverage {buildings.mean():.1%}")
 
 
+@city_app.command("tiles")
+def city_tiles(
+    source: str = typer.Argument(..., help="A bundled Sionna RT scene (munich, etoile, florence, san_francisco), a Mitsuba scene XML, or an OpenStreetMap .osm.pbf / .osm file."),
+    out: Path = typer.Option(..., "--out", help="Folder for the tiles: {name}_{k}.png, {name}_{k}.heights.npz, tiles.json, figures/overview.png."),
+    min_coverage: float = typer.Option(0.1, "--min-coverage", help="Keep tiles with at least this building coverage."),
+    max_coverage: float = typer.Option(0.6, "--max-coverage", help="... and at most this one."),
+) -> None:
+    """Cut real city geometry into 256 x 256 m building maps with their heights (usable with `dataset generate --buildings`)."""
+    from radioloc.city.real import cut_tiles, osm_height_map, scene_height_map
+    from radioloc.datasets.plot import draw_city_tiles
+    from radioloc.io import atomic_write_json, atomic_write_npz, atomic_write_png
+
+    is_osm = source.endswith((".osm.pbf", ".pbf", ".osm"))
+    city = osm_height_map(source) if is_osm else scene_height_map(source)
+    tiles = cut_tiles(city, min_coverage=min_coverage, max_coverage=max_coverage)
+    if not tiles:
+        raise RadiolocError(f"{source}: no 256 x 256 m tile with building coverage in [{min_coverage}, {max_coverage}]")
+    name = Path(source).name.split(".")[0] if is_osm or source.endswith(".xml") else source
+    index = []
+    for k, tile in enumerate(tiles):
+        atomic_write_npz(out / f"{name}_{k}.heights.npz", heights=tile["heights"])
+        atomic_write_png(out / f"{name}_{k}.png", tile["buildings"] * 255)
+        index.append({"file": f"{name}_{k}.png", "origin_xy": tile["origin"], "coverage": round(tile["coverage"], 3)})
+    atomic_write_json(out / "tiles.json", {"source": city.source, "tiles": index})
+    overview = draw_city_tiles(city, tiles, out / "figures" / "overview.png")
+    console.print(f"wrote {len(tiles)} tiles of {city.source} to {out} (overview: {overview})")
+
+
 @train_app.command("radiounet")
 def train_radiounet_command(
     data: Path = typer.Option(..., "--data", help="Dataset with the simulation to learn (its train/val splits are used)."),
@@ -153,6 +198,7 @@ def train_locunet_command(
     out: Path = typer.Option(..., "--out", help="Run folder (best.pt, last.pt, summary.json); an unfinished run resumes."),
     preset: str = typer.Option("cpu", "--preset", help="cpu, cpu-fine or paper."),
     estimate: str = typer.Option("estimate", "--estimate", help="Radio maps the model sees: estimate (nominal: RadioUNet), true, or noisy:SIGMA_DB."),
+    measurement: str = typer.Option("DPM", "--measurement", help="Simulation whose truth the UEs report: DPM (nominal), DPMcars, IRT2, IRT2cars (robustness)."),
     epochs: Optional[int] = typer.Option(None, "--epochs"),
     samples_per_epoch: Optional[int] = typer.Option(None, "--samples-per-epoch", help="Random queries per epoch (0 = the whole split)."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size"),
@@ -172,12 +218,12 @@ def train_locunet_command(
 
     parse_estimate(estimate)
     config = LocUNetTrainConfig.for_preset(
-        preset, estimate=estimate, seed=seed, epochs=epochs, samples_per_epoch=samples_per_epoch, batch_size=batch_size, lr=lr,
+        preset, estimate=estimate, measurement=measurement, seed=seed, epochs=epochs, samples_per_epoch=samples_per_epoch, batch_size=batch_size, lr=lr,
         activation=activation, loss=loss, city_map=city_map, tx_maps=tx_maps, init=str(init) if init else None,
     )  # fmt: skip
     config.model_config()  # fail fast on an unknown preset or option
     runtime = Runtime.pick(device)
-    console.print(f"training LocUNet '{preset}' on {data} ({estimate} radio maps; {runtime.describe()})")
+    console.print(f"training LocUNet '{preset}' on {data} ({estimate} radio maps, {measurement} measurements; {runtime.describe()})")
     summary = train_locunet(data, out, config, runtime)
     console.print(f"best validation MAE {summary['best_val_mae_m']:.2f} m after {summary['training_minutes']} min; weights: {summary['checkpoint']}")
 
@@ -189,6 +235,7 @@ def evaluate_command(
     data: Optional[Path] = typer.Option(None, "--data", help="Dataset folder."),
     split: str = typer.Option("test", "--split"),
     estimate: str = typer.Option("estimate", "--estimate", help="Radio maps the localizers see: estimate, true, or noisy:SIGMA_DB."),
+    measurement: str = typer.Option("DPM", "--measurement", help="Simulation whose truth the UEs report: DPM (nominal), DPMcars, IRT2, IRT2cars (robustness)."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Evaluate a random subset of this many queries."),
     figures: Optional[Path] = typer.Option(None, "--figures", help="Folder for the error CDF and example figures."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write mae, rmse, n and the details to this JSON file."),
@@ -204,7 +251,8 @@ def evaluate_command(
         raise RadiolocError("radioloc evaluate needs both --model and --data")
     from radioloc.evaluation.experiment import evaluate_models
 
-    evaluate_models([m.strip() for m in model.split(",") if m.strip()], data, split, estimate, limit, figures, json_out, console=console)
+    specs = [m.strip() for m in model.split(",") if m.strip()]
+    evaluate_models(specs, data, split, estimate, limit, figures, json_out, console=console, measurement=measurement)
     if json_out:
         console.print(f"report: {json_out}")
 

@@ -3,6 +3,11 @@
 The unit of work is one map (its 80 transmitters). Maps run in parallel worker processes; each map's files
 are written atomically and its record ``maps/{map}.json`` last, so a killed run resumes at the first
 incomplete map and never shows a half-written file.
+
+Ray-traced simulations (``IRT2``, ``IRT2cars``) run after the maps exist, in this process (Sionna RT uses
+every core itself and keeps its compiled kernels for the whole run), map by map; a map's record lists the
+simulations it holds, so asking an existing dataset for more simulations adds only the missing ones, and a
+killed run loses no finished radio map.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from radioloc.errors import RadiolocError
 from radioloc.io import atomic_write_json, atomic_write_npz, atomic_write_png
 from radioloc.propagation import DominantPathModel, DominantPathSimulator, db_to_gray
 from radioloc.propagation.graylevel import conversion_record
+from radioloc.propagation.raytracing import RayTracingConfig
 
 
 @dataclass(frozen=True)
@@ -40,10 +46,30 @@ class DatasetConfig:
     cars: CarConfig = field(default_factory=CarConfig)
     protocol: ProtocolConfig = field(default_factory=ProtocolConfig)
     model: DominantPathModel = field(default_factory=DominantPathModel)
+    raytracing: RayTracingConfig = field(default_factory=RayTracingConfig)
 
     def to_dict(self) -> dict:
         """JSON-ready (tuples become lists), so a manifest read back compares equal."""
         return json.loads(json.dumps(asdict(self)))
+
+
+def existing_config(root: str | Path) -> DatasetConfig | None:
+    """The configuration of the dataset already in ``root`` (None when there is none), so a command that adds
+    simulations to it needs no other settings."""
+    root = Path(root)
+    manifest = layout.read_manifest(root) if (root / "manifest.json").exists() else None
+    if not manifest or "config" not in manifest:
+        return None
+    data = dict(manifest["config"])
+    parts = {"city": CityConfig, "cars": CarConfig, "protocol": ProtocolConfig, "model": DominantPathModel, "raytracing": RayTracingConfig}
+    try:
+        for key, kind in parts.items():
+            if key in data:
+                data[key] = kind(**{k: tuple(v) if isinstance(v, list) else v for k, v in data[key].items()})
+        data["simulations"] = tuple(data["simulations"])
+        return DatasetConfig(**data)
+    except (TypeError, KeyError) as exc:
+        raise RadiolocError(f"{root / 'manifest.json'}: unreadable dataset configuration ({exc})") from None
 
 
 def building_files(directory: Path) -> list[Path]:
@@ -67,6 +93,9 @@ def build_map(root: Path, map_id: int, config: DatasetConfig, building_file: Pat
     if building_file is not None:
         buildings = load_building_png(building_file)
         style = f"file:{building_file.name}"
+        heights_file = building_file.with_suffix(".heights.npz")  # written beside real-city tiles
+        if heights_file.exists():
+            atomic_write_npz(layout.heights_path(root, map_id), heights=read_heights(heights_file, buildings.shape))
     else:
         city = generate_city(_map_seed(config.seed, map_id, 0), config.city)
         buildings, style = city.buildings, city.style
@@ -76,19 +105,9 @@ def build_map(root: Path, map_id: int, config: DatasetConfig, building_file: Pat
     candidates = sample_candidates(free, rng, config.protocol, where)
 
     detectable = None
-    for sim in config.simulations:
-        obstacles = buildings | cars if sim.endswith("cars") else buildings
-        simulator = DominantPathSimulator(obstacles, config.model)
-        toa = np.empty((len(candidates), *buildings.shape), dtype=np.float32)
-        los = np.empty((len(candidates), *buildings.shape), dtype=bool)
-        above = np.empty((len(candidates), *buildings.shape), dtype=bool)
-        for tx, (row, col) in enumerate(candidates):
-            radio_map = simulator.simulate((row, col))
-            atomic_write_png(layout.radio_map_path(root, sim, "true", map_id, tx), db_to_gray(radio_map.pathloss_db))
-            toa[tx] = radio_map.toa_ns
-            los[tx] = radio_map.line_of_sight
-            above[tx] = np.nan_to_num(radio_map.pathloss_db, nan=-np.inf) > config.model.noise_floor_db
-        atomic_write_npz(layout.toa_path(root, sim, map_id), toa_ns=toa, line_of_sight=los)
+    dominant = [sim for sim in config.simulations if sim not in layout.RAY_TRACED]
+    for sim in dominant:
+        above = simulate_dominant_paths(root, map_id, sim, buildings, cars, candidates, config.model)
         if detectable is None:
             detectable = above  # UEs are drawn with the first simulation (DPM): the nominal truth
 
@@ -104,10 +123,84 @@ def build_map(root: Path, map_id: int, config: DatasetConfig, building_file: Pat
         "candidates": candidates.tolist(),
         "bs_sets": sets.tolist(),
         "ues": ues.tolist(),
+        "simulations": dominant,
         "seconds": round(time.perf_counter() - started, 3),
     }
     atomic_write_json(layout.map_record_path(root, map_id), record)
     return record
+
+
+def simulate_dominant_paths(
+    root: Path, map_id: int, sim: str, buildings: np.ndarray, cars: np.ndarray, candidates: np.ndarray, model: DominantPathModel
+) -> np.ndarray:
+    """Write one map's ``sim`` radio maps and ToA; returns where each transmitter is above the noise floor."""
+    obstacles = buildings | cars if sim.endswith("cars") else buildings
+    simulator = DominantPathSimulator(obstacles, model)
+    toa = np.empty((len(candidates), *buildings.shape), dtype=np.float32)
+    los = np.empty((len(candidates), *buildings.shape), dtype=bool)
+    above = np.empty((len(candidates), *buildings.shape), dtype=bool)
+    for tx, (row, col) in enumerate(candidates):
+        radio_map = simulator.simulate((row, col))
+        atomic_write_png(layout.radio_map_path(root, sim, "true", map_id, tx), db_to_gray(radio_map.pathloss_db))
+        toa[tx] = radio_map.toa_ns
+        los[tx] = radio_map.line_of_sight
+        above[tx] = np.nan_to_num(radio_map.pathloss_db, nan=-np.inf) > model.noise_floor_db
+    atomic_write_npz(layout.toa_path(root, sim, map_id), toa_ns=toa, line_of_sight=los)
+    return above
+
+
+def read_heights(path: Path, shape: tuple[int, int]) -> np.ndarray:
+    """A building height map (metres, NaN = unknown) from an ``.npz`` with a ``heights`` array."""
+    try:
+        with np.load(path) as data:
+            heights = np.asarray(data["heights"], dtype=np.float32)
+    except (OSError, ValueError, KeyError) as exc:
+        raise RadiolocError(f"{path}: not a height map ({exc})") from None
+    if heights.shape != shape:
+        raise RadiolocError(f"{path}: height map must be {shape[0]} x {shape[1]}, got {heights.shape[0]} x {heights.shape[1]}")
+    return heights
+
+
+def _map_inputs(root: Path, map_id: int) -> tuple[dict, np.ndarray, np.ndarray, np.ndarray | None]:
+    record = read_map_record(root, map_id)
+    buildings = (layout.read_gray_png(layout.building_path(root, map_id)) > 0).astype(np.uint8)
+    cars = (layout.read_gray_png(layout.cars_path(root, map_id)) > 0).astype(np.uint8)
+    heights_file = layout.heights_path(root, map_id)
+    heights = read_heights(heights_file, buildings.shape) if heights_file.exists() else None
+    return record, buildings, cars, heights
+
+
+def add_dominant_paths(root: Path, map_id: int, sims: list[str], model: DominantPathModel) -> None:
+    """Add dominant-path simulations to a finished map (worker task)."""
+    record, buildings, cars, _ = _map_inputs(root, map_id)
+    candidates = np.asarray(record["candidates"], dtype=np.int64)
+    for sim in sims:
+        simulate_dominant_paths(root, map_id, sim, buildings, cars, candidates, model)
+        record["simulations"] = [*record["simulations"], sim]
+        atomic_write_json(layout.map_record_path(root, map_id), record)
+
+
+def add_ray_traced(root: Path, map_id: int, sims: list[str], tracer, on_radio_map=None) -> None:
+    """Add ray-traced simulations to a finished map; radio maps already on disk are kept, not redone."""
+    record, buildings, cars, heights = _map_inputs(root, map_id)
+    candidates = np.asarray(record["candidates"], dtype=np.int64)
+    for sim in sims:
+        todo = [tx for tx in range(len(candidates)) if not layout.radio_map_path(root, sim, "true", map_id, tx).exists()]
+        if todo:
+            scene = tracer.scene(buildings, cars if sim.endswith("cars") else None, heights)
+            for start in range(0, len(todo), RAY_TRACING_BATCH):
+                chunk = todo[start : start + RAY_TRACING_BATCH]
+                pathloss = scene.pathloss(candidates[chunk])
+                for tx, radio_map in zip(chunk, pathloss):
+                    atomic_write_png(layout.radio_map_path(root, sim, "true", map_id, tx), db_to_gray(radio_map))
+                if on_radio_map is not None:
+                    on_radio_map(len(chunk))
+        record["simulations"] = [*record["simulations"], sim]
+        atomic_write_json(layout.map_record_path(root, map_id), record)
+
+
+# Transmitters solved together in one ray-tracing call (one kernel launch; memory grows with it).
+RAY_TRACING_BATCH = 8
 
 
 def _positions_from_records(records: list[dict]) -> dict[str, np.ndarray]:
@@ -128,18 +221,24 @@ def _positions_from_records(records: list[dict]) -> dict[str, np.ndarray]:
     }
 
 
-def _check_resume(root: Path, config: DatasetConfig) -> None:
+def _check_resume(root: Path, config: DatasetConfig) -> dict | None:
+    """The manifest of the dataset already in ``root`` (None if there is none), if ``config`` may continue it:
+    every setting must match, except the simulations (missing ones are added)."""
     manifest = layout.read_manifest(root) if (root / "manifest.json").exists() else None
     if manifest is None:
-        return
+        return None
     previous = manifest.get("config", {})
     current = config.to_dict()
+    ray_traced_before = any(sim in layout.RAY_TRACED for sim in previous.get("simulations", []))
     for key, value in current.items():
+        if key == "simulations" or (key == "raytracing" and not ray_traced_before):
+            continue
         if previous.get(key) != value:
             raise RadiolocError(
                 f"{root}: already holds a dataset generated with a different '{key}' "
                 f"({previous.get(key)!r} there, {value!r} now); choose another --out folder"
             )
+    return manifest
 
 
 def _warm_up_kernels() -> None:
@@ -166,8 +265,15 @@ def generate_dataset(root: str | Path, config: DatasetConfig, workers: int | Non
     unknown = [s for s in config.simulations if s not in layout.SIMULATIONS]
     if unknown:
         raise RadiolocError(f"--sims: unknown simulation {', '.join(unknown)} (choose from {', '.join(layout.SIMULATIONS)})")
+    previous = _check_resume(root, config) if root.is_dir() else None
+    # DPM is always there and first: the UEs are drawn where the nominal truth reaches them.
+    wanted = ["DPM", *(previous["config"]["simulations"] if previous else []), *config.simulations]
+    config = DatasetConfig(**{**config.__dict__, "simulations": tuple(dict.fromkeys(wanted))})
+    if any(sim in layout.RAY_TRACED for sim in config.simulations):
+        from radioloc.sionna_runtime import sionna_rt
+
+        sionna_rt()  # fail fast, before any work, when the ray tracer cannot run here
     root.mkdir(parents=True, exist_ok=True)
-    _check_resume(root, config)
     for stale in root.rglob(".*.tmp"):  # left by a run killed in the middle of a write
         stale.unlink()
     manifest = {
@@ -184,7 +290,8 @@ def generate_dataset(root: str | Path, config: DatasetConfig, workers: int | Non
     atomic_write_json(root / "manifest.json", manifest)
 
     pending = [m for m in range(len(files)) if not layout.map_record_path(root, m).exists()]
-    workers = max(1, min(workers or os.cpu_count() or 1, len(pending) or 1))
+    requested_workers = workers or os.cpu_count() or 1
+    workers = max(1, min(requested_workers, len(pending) or 1))
     started = time.perf_counter()
     if pending:
         _warm_up_kernels()
@@ -204,11 +311,46 @@ def generate_dataset(root: str | Path, config: DatasetConfig, workers: int | Non
                         for future in done:
                             future.result()  # re-raises a worker's error; finished maps stay on disk
                             progress.advance(task)
+    legacy = previous["config"]["simulations"] if previous else list(config.simulations)
+    _complete_simulations(root, config, len(files), requested_workers, quiet, legacy)
     records = [read_map_record(root, m) for m in range(len(files))]
     layout.write_positions(root, _positions_from_records(records))
     manifest.update(complete=True, generation_seconds=round(time.perf_counter() - started, 1), workers=workers)
     atomic_write_json(root / "manifest.json", manifest)
     return manifest
+
+
+def _complete_simulations(root: Path, config: DatasetConfig, n_maps: int, workers: int, quiet: bool, legacy: list[str]) -> None:
+    """Add to every finished map the simulations of ``config`` it does not hold yet (``legacy``: what the
+    maps of a dataset made before records listed their simulations hold)."""
+    missing = {}
+    for m in range(n_maps):
+        record = read_map_record(root, m)
+        if "simulations" not in record:  # written before records listed them: it holds the dataset's
+            record["simulations"] = list(legacy)
+            atomic_write_json(layout.map_record_path(root, m), record)
+        held = record["simulations"]
+        missing[m] = [s for s in config.simulations if s not in held]
+    dominant = {m: [s for s in sims if s not in layout.RAY_TRACED] for m, sims in missing.items()}
+    dominant = {m: sims for m, sims in dominant.items() if sims}
+    if dominant:
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(max_workers=max(1, min(workers, len(dominant))), mp_context=context) as pool:
+            for future in [pool.submit(add_dominant_paths, root, m, sims, config.model) for m, sims in dominant.items()]:
+                future.result()
+    traced = {m: [s for s in sims if s in layout.RAY_TRACED] for m, sims in missing.items()}
+    traced = {m: sims for m, sims in traced.items() if sims}
+    if not traced:
+        return
+    from radioloc.propagation.raytracing import RayTracer
+
+    tracer = RayTracer(config.raytracing)
+    total = sum(len(read_map_record(root, m)["candidates"]) * len(sims) for m, sims in traced.items())
+    columns = (TextColumn("[bold]ray-traced radio maps"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*columns, disable=quiet) as progress:
+        task = progress.add_task("ray tracing", total=total)
+        for m, sims in traced.items():
+            add_ray_traced(root, m, sims, tracer, on_radio_map=lambda n: progress.advance(task, n))
 
 
 def read_map_record(root: Path, map_id: int) -> dict:

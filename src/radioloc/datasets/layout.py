@@ -6,6 +6,8 @@
       manifest.json                  radioloc only: version, every parameter and seed, split, gray conversion
       buildings/{map}.png            0/255 building mask
       cars/{map}.png                 0/255 car mask
+      heights/{map}.npz              radioloc only, when known (real cities): heights (256, 256) float32 metres,
+                                     NaN = unknown; the ray tracer uses them instead of the default 25 m
       {SIM}/true/{map}_{tx}.png      simulated pathloss, gray levels (radioloc.propagation.graylevel)
       {SIM}/estimate/{map}_{tx}.png  radio-map estimates (RadioUNet), same convention
       {SIM}/toa/{map}.npz            radioloc only: toa_ns (n_tx, 256, 256) float32 (NaN = no path) and
@@ -16,7 +18,8 @@
                                      (n_maps x 80) and mapIds
       maps/{map}.json                radioloc only: per-map record, written last (marks the map complete)
 
-SIM is ``DPM`` or ``DPMcars`` (dominant path without / with cars); later simulators add their own folders.
+SIM is ``DPM`` or ``DPMcars`` (dominant path without / with cars), ``IRT2`` or ``IRT2cars`` (Sionna RT ray
+tracing, :mod:`radioloc.propagation.raytracing`, without / with cars; no ``toa`` folder).
 The real data set ships its positions as ``my_fileCorr.npy`` (a pickled dict with the same keys); it is read
 only when no ``TxRx.mat`` exists.
 """
@@ -35,12 +38,17 @@ from radioloc.city.grid import MAP_SIZE
 from radioloc.errors import RadiolocError
 from radioloc.io import atomic_write_bytes
 
-SIMULATIONS = ("DPM", "DPMcars")
+SIMULATIONS = ("DPM", "DPMcars", "IRT2", "IRT2cars")
+RAY_TRACED = ("IRT2", "IRT2cars")
 POSITION_KEYS = ("rxx", "rxy", "antList", "antX", "antY")
 
 
 def building_path(root: Path, map_id: int) -> Path:
     return root / "buildings" / f"{map_id}.png"
+
+
+def heights_path(root: Path, map_id: int) -> Path:
+    return root / "heights" / f"{map_id}.npz"
 
 
 def cars_path(root: Path, map_id: int) -> Path:

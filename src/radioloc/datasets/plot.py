@@ -65,3 +65,25 @@ def show_map(root: str | Path, map_id: int, out: str | Path, bs_set: int = 0, si
     out = Path(out)
     atomic_write_bytes(out, buffer.getvalue())
     return out
+
+
+def draw_city_tiles(city, tiles: list[dict], out: str | Path) -> Path:
+    """A whole imported city (building heights, north up) with the kept 256 x 256 m tiles outlined and numbered."""
+    fig, ax = plt.subplots(figsize=(10, 10 * city.buildings.shape[0] / max(city.buildings.shape[1], 1)))
+    h, w = city.buildings.shape
+    extent = (city.x_left, city.x_left + w, city.y_top - h, city.y_top)
+    image = ax.imshow(np.where(city.buildings == 1, np.nan_to_num(city.heights, nan=1.0), np.nan), cmap="magma", extent=extent)
+    fig.colorbar(image, ax=ax, fraction=0.03, label="building height [m] (1 = unknown)")
+    for k, tile in enumerate(tiles):
+        x, y = tile["origin"]
+        size = tile["buildings"].shape[0]
+        ax.add_patch(plt.Rectangle((x, y - size), size, size, fill=False, edgecolor="tab:cyan", linewidth=1.5))
+        ax.text(x + size / 2, y - size / 2, str(k), color="tab:cyan", ha="center", va="center", fontsize=12)
+    ax.set_title(f"{city.source}: {len(tiles)} tiles of 256 x 256 m")
+    ax.set_xlabel("x [m]")
+    ax.set_ylabel("y [m]")
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=70, bbox_inches="tight")
+    plt.close(fig)
+    atomic_write_bytes(Path(out), buffer.getvalue())
+    return Path(out)

@@ -47,17 +47,18 @@ def evaluate_models(
     train: LocalizationData | None = None,
     test: LocalizationData | None = None,
     console: Console | None = None,
+    measurement: str = "DPM",
 ) -> dict:
     console = console or Console()
     if not specs:
         raise RadiolocError("--model: name at least one model")
     models = [resolve_model(spec) for spec in specs]
-    test = test or load_localization(data_dir, split, estimate)
+    test = test or load_localization(data_dir, split, estimate, measurement_sim=measurement)
     if limit is not None and limit < len(test.queries):
         pick = np.sort(np.random.default_rng(seed).choice(len(test.queries), size=limit, replace=False))
         test = test.subset(pick)
     if any(needs_fit for _, _, needs_fit in models) and train is None:
-        train = load_localization(data_dir, "train", estimate)
+        train = load_localization(data_dir, "train", estimate, measurement_sim=measurement)
     report: dict = {"data": test.source, "split": split, "queries": len(test.queries), "models": {}}
     results: list[SettingResult] = []
     for label, localizer, needs_fit in models:

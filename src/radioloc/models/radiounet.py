@@ -39,7 +39,7 @@ from torch.nn import functional as F
 
 from radioloc.errors import RadiolocError
 from radioloc.propagation.graylevel import DB_PER_GRAY, MAX_PATHLOSS_DB, NOISE_FLOOR_DB
-from radioloc.propagation.visibility import coarse_detour, coarse_dominant_path_excess, obstruction_features
+from radioloc.propagation.visibility import cells_to_pixels, coarse_detour, coarse_dominant_path_excess, obstruction_features
 
 _C = 299_792_458.0
 
@@ -63,6 +63,9 @@ class RadioUNetConfig:
     visibility: bool = False  # add the direct-line obstruction feature (radioloc.propagation.visibility)
     detour: bool = False  # add the coarse detour feature (radioloc.propagation.visibility.coarse_detour)
     coarse_dpm: bool = False  # add the coarse dominant-path excess loss (visibility.coarse_dominant_path_excess)
+    coarse_dpm_cell: int = 0  # its cell size in pixels (0: the fold); finer cells are folded into channels
+    coarse_dpm_blocked: float = 0.5  # a coarse cell is a building from this fraction of building pixels
+    coarse_dpm_offsets: tuple[int, ...] = (0,)  # one coarse-DPM input per grid shifted by this many pixels
     use_cars: bool = False
     frequency_hz: float = 5.9e9
 
@@ -74,6 +77,8 @@ class RadioUNetConfig:
         data = dict(data)
         data["first"] = UNetSpec(**{k: tuple(v) for k, v in data["first"].items()})
         data["second"] = UNetSpec(**{k: tuple(v) for k, v in data["second"].items()})
+        if "coarse_dpm_offsets" in data:
+            data["coarse_dpm_offsets"] = tuple(data["coarse_dpm_offsets"])
         return RadioUNetConfig(**data)
 
 
@@ -98,8 +103,10 @@ PRESETS: dict[str, RadioUNetConfig] = {
         fold=4,
         head="excess",
         visibility=True,
-        detour=True,
         coarse_dpm=True,
+        coarse_dpm_cell=2,
+        coarse_dpm_blocked=0.75,
+        coarse_dpm_offsets=(0, 1),
     ),
     "cpu-small": RadioUNetConfig(
         preset="cpu-small",
@@ -183,10 +190,31 @@ class RadioUNet(nn.Module):
         # Inputs: building (and car) map, one-hot Tx, and (for the excess head) the normalized Tx distance.
         in_maps = maps + 1 + (1 if config.head == "excess" else 0)
         fold2 = config.fold**2
-        extra = (2 if config.visibility else 0) + (1 if config.detour else 0) + (1 if config.coarse_dpm else 0)
+        extra = (2 if config.visibility else 0) + (1 if config.detour else 0) + (self.coarse_dpm_channels() if config.coarse_dpm else 0)
         self.first = UNet(in_maps * fold2 + extra, fold2, config.first)
         self.second = UNet((in_maps + 1) * fold2 + extra, fold2, config.second)
         self.reset_second_output()
+
+    def coarse_dpm_channels(self) -> int:
+        """Input channels of the coarse-DPM feature: unshifted cells folded into the internal cells (1 per
+        cell, or (fold / cell)^2), shifted grids on the pixel grid (fold^2 each)."""
+        fold, cell = self.config.fold, self.config.coarse_dpm_cell or self.config.fold
+        if fold % cell:
+            raise RadiolocError(f"coarse_dpm_cell {cell} must divide the fold {fold}")
+        return sum((fold // cell) ** 2 if offset == 0 else fold**2 for offset in self.config.coarse_dpm_offsets)
+
+    def _coarse_dpm(self, mask: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> list[np.ndarray]:
+        fold, cell = self.config.fold, self.config.coarse_dpm_cell or self.config.fold
+        out = []
+        for offset in self.config.coarse_dpm_offsets:
+            cells = coarse_dominant_path_excess(mask, rows, cols, cell, blocked_fraction=self.config.coarse_dpm_blocked, offset=offset)
+            if offset == 0:
+                per_cell = fold // cell
+                out.append(F.pixel_unshuffle(torch.from_numpy(cells), per_cell).numpy() if per_cell > 1 else cells)
+            else:
+                pixels = cells_to_pixels(cells, cell, offset, mask.shape[-1])
+                out.append(F.pixel_unshuffle(torch.from_numpy(pixels), fold).numpy())
+        return out
 
     def reset_second_output(self) -> None:
         """The second U refines the first: its output is added to the first one's, so with a zeroed last
@@ -234,7 +262,7 @@ class RadioUNet(nn.Module):
             if self.config.detour:
                 coarse.append(coarse_detour(mask, rows, cols, fold))
             if self.config.coarse_dpm:
-                coarse.append(coarse_dominant_path_excess(mask, rows, cols, fold))
+                coarse.extend(self._coarse_dpm(mask, rows, cols))
             extra = torch.from_numpy(np.concatenate(coarse, axis=1)).to(folded.device, folded.dtype)
             folded = torch.cat([folded, extra], dim=1)
         first_raw = self.first(folded)

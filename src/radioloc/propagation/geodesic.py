@@ -149,7 +149,7 @@ def segment_clear(obstacle, p0, p1, q0, q1):
             j += s1
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def convex_corners(obstacle):
     """Boolean (H+1, W+1) mask of lattice points with exactly one obstacle pixel among the four around them
     (``obstacle`` padded by :func:`pad_with_wall`)."""
@@ -270,7 +270,7 @@ def _trace_shadow_ray(obstacle, cx, cy, dir_x, dir_y, out, dist, done, base_len)
     return count
 
 
-@nb.njit(cache=True, error_model="numpy")
+@nb.njit(cache=True, error_model="numpy", nogil=True)
 def dominant_paths(padded, corners, tx_row, tx_col, diffraction_per_rad):
     """Shortest paths from a transmitter at pixel ``(tx_row, tx_col)`` to every open pixel.
 

@@ -13,14 +13,32 @@ deep the shadows are, which a CPU-sized UNet at coarse resolution struggles to i
 from __future__ import annotations
 
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numba as nb
 import numpy as np
 
-from radioloc.propagation.geodesic import heap_pop, heap_push
+from radioloc.propagation.geodesic import convex_corners, dominant_paths, heap_pop, heap_push, pad_with_wall
+
+_POOL: ThreadPoolExecutor | None = None
 
 
-@nb.njit(cache=True)
+def _each_map(work, count: int) -> None:
+    """``work(k)`` for every map k of a batch, one thread per core: the numba kernels release the GIL, so a
+    batch's features cost about 1 / cores of doing them one after the other."""
+    global _POOL
+    if count == 1 or (os.cpu_count() or 1) == 1:
+        for k in range(count):
+            work(k)
+        return
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=os.cpu_count(), thread_name_prefix="radioloc-features")
+    for _ in _POOL.map(work, range(count)):
+        pass
+
+
+@nb.njit(cache=True, nogil=True)
 def _obstruction(buildings, tx_row, tx_col, fold, out):
     h, w = buildings.shape
     g0 = h // fold
@@ -50,8 +68,7 @@ def obstruction_features(buildings: np.ndarray, tx_rows: np.ndarray, tx_cols: np
     (capped at 1), for a batch of building maps (B, H, W) and transmitter positions."""
     b, h, w = buildings.shape
     out = np.empty((b, 2, h // fold, w // fold), dtype=np.float32)
-    for k in range(b):
-        _obstruction(buildings[k], float(tx_rows[k]), float(tx_cols[k]), fold, out[k])
+    _each_map(lambda k: _obstruction(buildings[k], float(tx_rows[k]), float(tx_cols[k]), fold, out[k]), b)
     return out
 
 
@@ -63,7 +80,7 @@ _MOVES = np.array(
 )
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def _coarse_geodesic(blocked, start_i, start_j, moves):
     """Shortest-path length (in cells) from the start cell over open cells; inf where unreachable."""
     g0, g1 = blocked.shape
@@ -112,7 +129,8 @@ def coarse_detour(buildings: np.ndarray, tx_rows: np.ndarray, tx_cols: np.ndarra
     centres_r = (np.arange(g0) * fold + (fold - 1) / 2.0)[:, None]
     centres_c = (np.arange(g1) * fold + (fold - 1) / 2.0)[None, :]
     out = np.empty((b, 1, g0, g1), dtype=np.float32)
-    for k in range(b):
+
+    def one_map(k: int) -> None:
         blocked = occupancy[k] >= 0.75
         si, sj = int(tx_rows[k]) // fold, int(tx_cols[k]) // fold
         blocked[si, sj] = False
@@ -121,28 +139,43 @@ def coarse_detour(buildings: np.ndarray, tx_rows: np.ndarray, tx_cols: np.ndarra
         start_offset = math.hypot(si * fold + (fold - 1) / 2.0 - tx_rows[k], sj * fold + (fold - 1) / 2.0 - tx_cols[k])
         detour = np.where(np.isfinite(cells), cells + start_offset - straight, 64.0)
         out[k, 0] = np.clip(detour / 32.0, 0.0, 2.0)
+
+    _each_map(one_map, b)
     return out
 
 
 def coarse_dominant_path_excess(
-    buildings: np.ndarray, tx_rows: np.ndarray, tx_cols: np.ndarray, fold: int, diffraction_db_per_90deg: float = 30.0
+    buildings: np.ndarray,
+    tx_rows: np.ndarray,
+    tx_cols: np.ndarray,
+    fold: int,
+    diffraction_db_per_90deg: float = 30.0,
+    blocked_fraction: float = 0.5,
+    offset: int = 0,
 ) -> np.ndarray:
-    """(B, 1, H/fold, W/fold) float32: the dominant-path loss above free space, in units of 30 dB (capped at 2),
-    simulated on the coarse grid (a cell is blocked when at least half of it is building).
+    """(B, 1, G, G) float32: the dominant-path loss above free space, in units of 30 dB (capped at 2),
+    simulated on a grid of ``fold`` x ``fold`` cells (a cell is blocked when at least ``blocked_fraction`` of
+    it is building). ``offset`` shifts the grid by that many pixels down and right (cell ``(a, b)`` then covers
+    pixels from ``a * fold - offset``; what lies outside the map counts as building, the map edge being a wall);
+    G = ceil((H + offset) / fold). :func:`cells_to_pixels` puts the cells back on the pixel grid.
 
-    The exact shortest-path search of :mod:`radioloc.propagation.geodesic` on 4 m cells: about 2 ms per map,
-    it gets the shadows' shape right and their edges wrong by up to a cell."""
-    from radioloc.propagation.geodesic import convex_corners, dominant_paths, pad_with_wall
-
+    The exact shortest-path search of :mod:`radioloc.propagation.geodesic` on coarse cells: it gets the shadows'
+    shape right and their edges wrong by up to a cell. About 2 ms per map on 4 m cells, 7 ms on 2 m cells (one
+    core). Measured against the 1 m truth on 100 radio maps (outdoor pixels, gray grid): 2 m cells blocked from
+    3/4 give 3.9 dB RMSE, from 1/2 5.4 dB (that closes narrow gaps), fully blocked only 4.8 dB; the mean of
+    the grid and the grid shifted by one pixel 3.4 dB (their cell-edge errors fall in different places)."""
     b, h, w = buildings.shape
-    g0, g1 = h // fold, w // fold
-    occupancy = buildings.reshape(b, g0, fold, g1, fold).mean(axis=(2, 4))
+    g0, g1 = -(-(h + offset) // fold), -(-(w + offset) // fold)
+    padded_map = np.ones((b, g0 * fold, g1 * fold), dtype=np.float32)
+    padded_map[:, offset : offset + h, offset : offset + w] = buildings
+    occupancy = padded_map.reshape(b, g0, fold, g1, fold).mean(axis=(2, 4))
     rows, cols = np.mgrid[0:g0, 0:g1]
     per_rad = diffraction_db_per_90deg / (math.pi / 2)
     out = np.empty((b, 1, g0, g1), dtype=np.float32)
-    for k in range(b):
-        blocked = (occupancy[k] >= 0.5).astype(np.uint8)
-        si, sj = int(tx_rows[k]) // fold, int(tx_cols[k]) // fold
+
+    def one_map(k: int) -> None:
+        blocked = (occupancy[k] >= blocked_fraction - 1e-9).astype(np.uint8)
+        si, sj = (int(tx_rows[k]) + offset) // fold, (int(tx_cols[k]) + offset) // fold
         blocked[si, sj] = 0
         padded = pad_with_wall(blocked)
         length, deflection, _ = dominant_paths(padded, convex_corners(padded), si, sj, per_rad)
@@ -150,4 +183,12 @@ def coarse_dominant_path_excess(
         excess = 20.0 * np.log10(np.maximum(length, 1.0) / straight) + deflection
         excess = np.where(np.isfinite(excess), excess, 60.0)
         out[k, 0] = np.clip(excess / 30.0, 0.0, 2.0)
+
+    _each_map(one_map, b)
     return out
+
+
+def cells_to_pixels(cells: np.ndarray, fold: int, offset: int, size: int) -> np.ndarray:
+    """(B, C, G, G) cell values of a grid shifted by ``offset`` -> (B, C, size, size), each pixel its cell's."""
+    pixels = np.repeat(np.repeat(cells, fold, axis=2), fold, axis=3)
+    return np.ascontiguousarray(pixels[:, :, offset : offset + size, offset : offset + size])

@@ -36,6 +36,7 @@ class LocUNetTrainConfig:
     preset: str = "cpu"
     estimate: str = "estimate"  # estimate | true | noisy:SIGMA
     sim: str = "DPM"
+    measurement: str = "DPM"  # the simulation whose truth the UE reports (IRT2cars: the robustness scenario)
     batch_size: int = 32
     lr: float = 1e-3
     schedule: str = "onecycle"  # onecycle | step
@@ -135,8 +136,8 @@ def train_locunet(
     if isinstance(data, tuple):
         train, val = data
     else:
-        train = load_localization(data, "train", config.estimate, config.sim, quiet=quiet)
-        val = load_localization(data, "val", config.estimate, config.sim, quiet=quiet)
+        train = load_localization(data, "train", config.estimate, config.sim, config.measurement, quiet=quiet)
+        val = load_localization(data, "val", config.estimate, config.sim, config.measurement, quiet=quiet)
     if len(train.queries) == 0 or len(val.queries) == 0:
         raise RadiolocError("LocUNet training needs queries in both the train and the val split")
 
