@@ -172,3 +172,27 @@ def test_bad_inputs(small_dataset, tmp_path):
         RadioLocDataset(tmp_path / "pngs")
     with pytest.raises(RadiolocError, match="dataset folder not found"):
         RadioLocDataset(tmp_path / "nowhere")
+
+
+def test_existing_dataset_gets_only_the_missing_simulations(tmp_path):
+    import json as json_module
+
+    from radioloc.datasets import layout
+    from radioloc.datasets.builder import DatasetConfig, generate_dataset
+    from radioloc.datasets.protocol import ProtocolConfig
+
+    protocol = ProtocolConfig(candidates_per_map=6, sets_per_map=2, ues_per_map=5)
+    root = tmp_path / "ds"
+    generate_dataset(root, DatasetConfig(maps=2, seed=3, protocol=protocol), workers=1, quiet=True)
+    dpm_file = layout.radio_map_path(root, "DPM", "true", 0, 0)
+    before = dpm_file.stat().st_mtime_ns
+    record_path = layout.map_record_path(root, 1)
+    legacy = json_module.loads(record_path.read_text())
+    del legacy["simulations"]  # a map written before records listed their simulations
+    record_path.write_text(json_module.dumps(legacy))
+    manifest = generate_dataset(root, DatasetConfig(maps=2, seed=3, protocol=protocol, simulations=("DPMcars",)), workers=1, quiet=True)
+    assert manifest["simulations"] == ["DPM", "DPMcars"] and manifest["complete"]
+    assert dpm_file.stat().st_mtime_ns == before  # nothing already written is redone
+    for m in (0, 1):
+        assert json_module.loads(layout.map_record_path(root, m).read_text())["simulations"] == ["DPM", "DPMcars"]
+        assert layout.radio_map_path(root, "DPMcars", "true", m, 5).exists() and layout.toa_path(root, "DPMcars", m).exists()

@@ -190,3 +190,19 @@ def test_fine_tuning_starts_from_the_given_weights(trained, small_dataset, tmp_p
     save_checkpoint(other, "locunet", preset_config("cpu-fine").to_dict(), LocUNet(preset_config("cpu-fine")).state_dict())
     with pytest.raises(RadiolocError, match="another model configuration"):
         train_locunet(root, tmp_path / "bad", LocUNetTrainConfig.for_preset("cpu", estimate="true", init=str(other), **TINY), quiet=True)
+
+
+def test_out_of_distribution_matrix_over_measurements(small_dataset, tmp_path):
+    root, _ = small_dataset
+    report_path = tmp_path / "ood.json"
+    result = CliRunner().invoke(
+        app,
+        ["evaluate", "--model", "knn", "--data", str(root), "--estimate", "true", "--measurement", "DPM,DPMcars", "--json", str(report_path)],
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(report_path.read_text())
+    assert set(report["matrix_mae_m"]["knn"]) == {"DPM", "DPMcars"}
+    for sim in ("DPM", "DPMcars"):
+        assert report["measurements"][sim]["data"]["measurement_sim"] == sim
+        assert report["matrix_mae_m"]["knn"][sim]["5bs"] == report["measurements"][sim]["models"]["knn"]["5bs"]["mae"]
+    assert report["mae"] == report["matrix_mae_m"]["knn"]["DPM"]["5bs"] and report["n"] > 0

@@ -2,6 +2,7 @@
 
 CI installs Debian's libllvm19, so these run there (``.ci/run``)."""
 
+import json
 import os
 import subprocess
 import sys
@@ -90,3 +91,29 @@ def test_missing_or_wrong_libllvm_says_what_to_install(tmp_path, library, messag
     lines = [line for line in result.stderr.strip().splitlines() + result.stdout.strip().splitlines() if line.strip()]
     assert len(lines) == 1 and message in lines[0] and "apt-get install libllvm19" in lines[0]
     assert not out.exists()  # failed before any work
+
+
+def test_ray_traced_simulations_are_added_to_a_dataset_with_heights(tmp_path):
+    from radioloc.datasets import layout
+    from radioloc.datasets.builder import DatasetConfig, generate_dataset
+    from radioloc.datasets.protocol import ProtocolConfig
+    from radioloc.io import atomic_write_npz, atomic_write_png
+
+    tiles = tmp_path / "tiles"
+    buildings = np.zeros((256, 256), np.uint8)
+    buildings[100:140, 60:200] = 1
+    atomic_write_png(tiles / "0.png", buildings * 255)
+    atomic_write_npz(tiles / "0.heights.npz", heights=np.where(buildings == 1, 12.0, np.nan).astype(np.float32))
+    protocol = ProtocolConfig(candidates_per_map=6, sets_per_map=2, ues_per_map=5)
+    root = tmp_path / "ds"
+    config = DatasetConfig(buildings_dir=str(tiles), protocol=protocol, simulations=("IRT2", "IRT2cars"), raytracing=RayTracingConfig(samples_per_tx=200_000))
+    manifest = generate_dataset(root, config, workers=1, quiet=True)
+    assert manifest["simulations"] == ["DPM", "IRT2", "IRT2cars"]
+    assert json.loads(layout.map_record_path(root, 0).read_text())["simulations"] == ["DPM", "IRT2", "IRT2cars"]
+    with np.load(layout.heights_path(root, 0)) as data:
+        assert np.nanmax(data["heights"]) == 12.0
+    for sim in ("IRT2", "IRT2cars"):
+        gray = layout.read_gray_png(layout.radio_map_path(root, sim, "true", 0, 5))
+        assert gray.shape == (256, 256) and gray.max() > 100 and (gray[buildings == 1] == 0).all()
+    cars = layout.read_gray_png(layout.cars_path(root, 0)) > 0
+    assert (layout.read_gray_png(layout.radio_map_path(root, "IRT2cars", "true", 0, 0))[cars] == 0).all()

@@ -235,7 +235,7 @@ def evaluate_command(
     data: Optional[Path] = typer.Option(None, "--data", help="Dataset folder."),
     split: str = typer.Option("test", "--split"),
     estimate: str = typer.Option("estimate", "--estimate", help="Radio maps the localizers see: estimate, true, or noisy:SIGMA_DB."),
-    measurement: str = typer.Option("DPM", "--measurement", help="Simulation whose truth the UEs report: DPM (nominal), DPMcars, IRT2, IRT2cars (robustness)."),
+    measurement: str = typer.Option("DPM", "--measurement", help="Simulation whose truth the UEs report: DPM (nominal), DPMcars, IRT2, IRT2cars (robustness); several, comma separated, give the Table V matrix."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Evaluate a random subset of this many queries."),
     figures: Optional[Path] = typer.Option(None, "--figures", help="Folder for the error CDF and example figures."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write mae, rmse, n and the details to this JSON file."),
@@ -249,10 +249,14 @@ def evaluate_command(
         raise typer.Exit(0)
     if model is None or data is None:
         raise RadiolocError("radioloc evaluate needs both --model and --data")
-    from radioloc.evaluation.experiment import evaluate_models
+    from radioloc.evaluation.experiment import evaluate_across_measurements, evaluate_models
 
     specs = [m.strip() for m in model.split(",") if m.strip()]
-    evaluate_models(specs, data, split, estimate, limit, figures, json_out, console=console, measurement=measurement)
+    measurements = _parse_sims(measurement)
+    if len(measurements) == 1:
+        evaluate_models(specs, data, split, estimate, limit, figures, json_out, console=console, measurement=measurements[0])
+    else:
+        evaluate_across_measurements(specs, data, list(measurements), split, estimate, limit, figures, json_out, console=console)
     if json_out:
         console.print(f"report: {json_out}")
 
