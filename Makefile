@@ -25,6 +25,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/dataset_generation.py
 	$(BIN)/python benchmarks/radiounet.py
 	$(BIN)/python benchmarks/locunet.py
+	$(BIN)/python benchmarks/raytracing.py
 
 clean:
 	rm -rf $(VENV) out

@@ -345,7 +345,11 @@ def _complete_simulations(root: Path, config: DatasetConfig, n_maps: int, worker
     from radioloc.propagation.raytracing import RayTracer
 
     tracer = RayTracer(config.raytracing)
-    total = sum(len(read_map_record(root, m)["candidates"]) * len(sims) for m, sims in traced.items())
+    total = sum(
+        sum(not layout.radio_map_path(root, sim, "true", m, tx).exists() for tx in range(len(read_map_record(root, m)["candidates"])))
+        for m, sims in traced.items()
+        for sim in sims
+    )
     columns = (TextColumn("[bold]ray-traced radio maps"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
     with Progress(*columns, disable=quiet) as progress:
         task = progress.add_task("ray tracing", total=total)
