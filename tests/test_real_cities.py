@@ -1,6 +1,9 @@
 """Real city geometry: triangle rasterization, OSM buildings with heights, Sionna's bundled scenes, tiling."""
 
+import json
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -85,3 +88,25 @@ def test_sionna_scene_becomes_a_city_with_heights():
     assert len(cut_tiles(city)) >= 3
     with pytest.raises(RadiolocError, match="neither a bundled Sionna scene"):
         scene_height_map("atlantis")
+
+
+def test_city_tiles_command_writes_tiles_usable_as_building_maps(tmp_path):
+    from typer.testing import CliRunner
+
+    from radioloc.city import load_building_png
+    from radioloc.cli import app
+
+    out = tmp_path / "etoile"
+    result = CliRunner().invoke(app, ["city", "tiles", "etoile", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    index = json.loads((out / "tiles.json").read_text())
+    assert index["source"] == "sionna:etoile" and len(index["tiles"]) >= 3
+    first = index["tiles"][0]
+    buildings = load_building_png(out / first["file"])
+    with np.load(out / first["file"].replace(".png", ".heights.npz")) as data:
+        heights = data["heights"]
+    assert abs(buildings.mean() - first["coverage"]) < 1e-3
+    assert np.isfinite(heights[buildings == 1]).all() and np.isnan(heights[buildings == 0]).all()
+    assert (out / "figures" / "overview.png").stat().st_size > 10_000
+    bad = subprocess.run([sys.executable, "-m", "radioloc.cli", "city", "tiles", "etoile", "--out", str(out), "--min-coverage", "0.95"], capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and "no 256 x 256 m tile" in bad.stderr
