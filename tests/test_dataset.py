@@ -196,3 +196,36 @@ def test_existing_dataset_gets_only_the_missing_simulations(tmp_path):
     for m in (0, 1):
         assert json_module.loads(layout.map_record_path(root, m).read_text())["simulations"] == ["DPM", "DPMcars"]
         assert layout.radio_map_path(root, "DPMcars", "true", m, 5).exists() and layout.toa_path(root, "DPMcars", m).exists()
+
+
+def test_ray_tracing_resumes_without_redoing_finished_radio_maps(tmp_path):
+    """add_ray_traced after a kill: radio maps already on disk are kept, only the rest is solved."""
+    import json as json_module
+
+    from radioloc.datasets import layout
+    from radioloc.datasets.builder import DatasetConfig, add_ray_traced, generate_dataset
+    from radioloc.datasets.protocol import ProtocolConfig
+    from radioloc.io import atomic_write_png
+
+    root = tmp_path / "ds"
+    generate_dataset(root, DatasetConfig(maps=1, seed=4, protocol=ProtocolConfig(candidates_per_map=6, sets_per_map=2, ues_per_map=5)), workers=1, quiet=True)
+    done = layout.radio_map_path(root, "IRT2", "true", 0, 1)
+    atomic_write_png(done, np.full((256, 256), 7, np.uint8))  # finished before the kill
+
+    class FakeScene:
+        solved = []
+
+        def pathloss(self, txs):
+            FakeScene.solved.extend(map(tuple, txs))
+            return np.full((len(txs), 256, 256), -80.0, np.float32)
+
+    class FakeTracer:
+        def scene(self, buildings, cars, heights):
+            assert cars is None and heights is None
+            return FakeScene()
+
+    add_ray_traced(root, 0, ["IRT2"], FakeTracer())
+    candidates = json_module.loads(layout.map_record_path(root, 0).read_text())["candidates"]
+    assert FakeScene.solved == [tuple(c) for k, c in enumerate(candidates) if k != 1]
+    assert (layout.read_gray_png(done) == 7).all()
+    assert json_module.loads(layout.map_record_path(root, 0).read_text())["simulations"] == ["DPM", "IRT2"]
