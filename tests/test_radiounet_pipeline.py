@@ -59,6 +59,12 @@ def test_estimate_writes_every_map_and_resumes(trained, small_dataset, tmp_path)
     assert again["pixels"] == stats["pixels"]
     with pytest.raises(RadiolocError, match="IRT2/true: missing folder"):
         estimate_dataset(root, out / "best.pt", sim="IRT2", quiet=True)
+    # another model replaces every estimate rather than mixing with the first model's
+    other = estimate_dataset(root, None, quiet=True)  # the shipped model
+    assert other["model_sha256"] != stats["model_sha256"]
+    assert (root / "DPM" / "estimate" / "0_0.png").stat().st_mtime_ns != kept
+    assert other["pixels"] != stats["pixels"]
+    assert json.loads((root / "DPM" / "estimate" / "model.json").read_text())["model_sha256"] == other["model_sha256"]
 
 
 def test_evaluate_reports_metrics_and_figures(trained, small_dataset, tmp_path):

@@ -1,12 +1,14 @@
 """Write RadioUNet estimates for every map and transmitter of a dataset: ``{SIM}/estimate/{map}_{tx}.png``.
 
-Batched, resumable (maps whose estimates all exist are skipped) and atomic per file. Returns the
+Batched, resumable (estimates already written by the same model are kept; another model's are replaced) and
+atomic per file. Returns the
 estimate-minus-truth statistics (the paper's Fig. 2) over outdoor pixels and at the UE positions.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +57,14 @@ def estimate_dataset(root: str | Path, model_path: str | Path | None = None, sim
     runtime = Runtime.pick()
     model = runtime.prepare(model)
     n_tx = positions.candidates.shape[1]
+    # Estimates on disk are reused (a killed run resumes) only if this very model wrote them.
+    model_sha = _sha256(model_path)
+    marker = root / sim / "estimate" / "model.json"
+    previous = json.loads(marker.read_text()).get("model_sha256") if marker.exists() else manifest.get("estimates", {}).get(sim, {}).get("model_sha256")
+    if previous is not None and previous != model_sha:  # another model's estimates: start over
+        for stale in (root / sim / "estimate").glob("*.png"):
+            stale.unlink()
+    atomic_write_json(marker, {"model": str(model_path), "model_sha256": model_sha})
     diffs, above, ue_diffs, ue_above = [], [], [], []
     with Progress(disable=quiet) as progress:
         task = progress.add_task(f"estimating {sim}", total=len(manifest["maps"]))
@@ -88,7 +98,7 @@ def estimate_dataset(root: str | Path, model_path: str | Path | None = None, sim
     stats = {
         "simulation": sim,
         "model": str(model_path),
-        "model_sha256": _sha256(model_path),
+        "model_sha256": model_sha,
         "pixels": error_summary(diff_all, above_all),
         "at_ue_positions": error_summary(np.concatenate(ue_diffs), np.concatenate(ue_above)),
     }
