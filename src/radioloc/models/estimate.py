@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -29,16 +30,29 @@ def _sha256(path: Path) -> str:
 
 @torch.no_grad()
 def predict_gray(model: RadioUNet, buildings: np.ndarray, cars: np.ndarray | None, tx: np.ndarray, runtime: Runtime, batch_size: int = 16) -> np.ndarray:
-    """uint8 gray estimates (n, 256, 256) for one map and n transmitters."""
+    """uint8 gray estimates (n, 256, 256) for one map and n transmitters. The next batch's geometry features
+    (NumPy/numba, GIL released) are computed in a thread while the network runs on the current batch."""
     out = np.empty((len(tx), *buildings.shape), dtype=np.uint8)
-    for start in range(0, len(tx), batch_size):
-        n = len(tx[start : start + batch_size])
-        b = torch.from_numpy(buildings).float().expand(n, 1, *buildings.shape).contiguous(memory_format=torch.channels_last)
-        c = None if cars is None else torch.from_numpy(cars).float().expand(n, 1, *buildings.shape).contiguous(memory_format=torch.channels_last)
-        t = torch.from_numpy(tx[start : start + n]).float()
-        with runtime.autocast():
-            _, gray = model(b.to(runtime.device), t.to(runtime.device), None if c is None else c.to(runtime.device))
-        out[start : start + n] = torch.round(gray.float().squeeze(1) * 255).clamp(0, 255).to(torch.uint8).cpu().numpy()
+    starts = list(range(0, len(tx), batch_size))
+    mask = np.ascontiguousarray(buildings != 0, dtype=np.uint8)
+
+    def geometry(start: int):
+        chunk = tx[start : start + batch_size]
+        return model.geometry_features(np.broadcast_to(mask, (len(chunk), *mask.shape)), chunk[:, 0], chunk[:, 1])
+
+    with ThreadPoolExecutor(max_workers=1) as prefetch:
+        pending = prefetch.submit(geometry, starts[0]) if starts else None
+        for i, start in enumerate(starts):
+            features = pending.result()
+            if i + 1 < len(starts):
+                pending = prefetch.submit(geometry, starts[i + 1])
+            n = len(tx[start : start + batch_size])
+            b = torch.from_numpy(buildings).float().expand(n, 1, *buildings.shape).contiguous(memory_format=torch.channels_last)
+            c = None if cars is None else torch.from_numpy(cars).float().expand(n, 1, *buildings.shape).contiguous(memory_format=torch.channels_last)
+            t = torch.from_numpy(tx[start : start + n]).float()
+            with runtime.autocast():
+                _, gray = model(b.to(runtime.device), t.to(runtime.device), None if c is None else c.to(runtime.device), geometry=features)
+            out[start : start + n] = torch.round(gray.float().squeeze(1) * 255).clamp(0, 255).to(torch.uint8).cpu().numpy()
     return out
 
 

@@ -246,25 +246,41 @@ class RadioUNet(nn.Module):
             gray = torch.clamp(gray, 0.0, 1.0)
         return gray * (1.0 - buildings)
 
-    def forward(self, buildings: torch.Tensor, tx: torch.Tensor, cars: torch.Tensor | None = None, second: bool = True, clamp: bool = True):
+    def geometry_features(self, buildings: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray | None:
+        """The coarse geometry input channels (B, C, H / fold, W / fold) float32 for building masks (B, H, W)
+        and Tx pixels, or None when the preset uses none. Pure NumPy/numba, so a caller may compute the next
+        batch's while the network runs on this one (:func:`radioloc.models.estimate.predict_gray`)."""
+        fold = self.config.fold
+        coarse = []
+        if self.config.visibility:
+            coarse.append(obstruction_features(buildings, rows, cols, fold))
+        if self.config.detour:
+            coarse.append(coarse_detour(buildings, rows, cols, fold))
+        if self.config.coarse_dpm:
+            coarse.extend(self._coarse_dpm(buildings, rows, cols))
+        return np.concatenate(coarse, axis=1) if coarse else None
+
+    def forward(
+        self,
+        buildings: torch.Tensor,
+        tx: torch.Tensor,
+        cars: torch.Tensor | None = None,
+        second: bool = True,
+        clamp: bool = True,
+        geometry: np.ndarray | None = None,
+    ):
         """Radio maps as gray / 255. ``clamp=False`` keeps values below the noise floor negative (for the
-        censored training loss, which needs a gradient there)."""
+        censored training loss, which needs a gradient there). ``geometry``: :meth:`geometry_features` of these
+        inputs when already computed."""
         obstacles = buildings if cars is None or not self.config.use_cars else torch.cat([buildings, cars], dim=1)
         features, distance = self._features(obstacles, tx)
         fold = self.config.fold
         folded = F.pixel_unshuffle(features, fold) if fold > 1 else features
-        if self.config.visibility or self.config.detour or self.config.coarse_dpm:
+        if geometry is None and (self.config.visibility or self.config.detour or self.config.coarse_dpm):
             mask = (buildings[:, 0] > 0.5).to(torch.uint8).cpu().numpy()
-            rows, cols = tx[:, 0].cpu().numpy(), tx[:, 1].cpu().numpy()
-            coarse = []
-            if self.config.visibility:
-                coarse.append(obstruction_features(mask, rows, cols, fold))
-            if self.config.detour:
-                coarse.append(coarse_detour(mask, rows, cols, fold))
-            if self.config.coarse_dpm:
-                coarse.extend(self._coarse_dpm(mask, rows, cols))
-            extra = torch.from_numpy(np.concatenate(coarse, axis=1)).to(folded.device, folded.dtype)
-            folded = torch.cat([folded, extra], dim=1)
+            geometry = self.geometry_features(mask, tx[:, 0].cpu().numpy(), tx[:, 1].cpu().numpy())
+        if geometry is not None:
+            folded = torch.cat([folded, torch.from_numpy(geometry).to(folded.device, folded.dtype)], dim=1)
         first_raw = self.first(folded)
         first_map = F.pixel_shuffle(first_raw, fold) if fold > 1 else first_raw
         first_gray = self._to_gray(first_map, distance, buildings, clamp)
