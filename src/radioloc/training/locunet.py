@@ -110,7 +110,9 @@ def predict_positions(model: LocUNet, encoder: InputEncoder, data: LocalizationD
         inputs = inputs.to(runtime.dtype or torch.float32).contiguous(memory_format=torch.channels_last)
         with runtime.autocast():
             out[start:stop] = model(inputs).float().cpu().numpy()
-    return out
+    # The centre of mass of a heatmap with negative values can leave the map when its sum nears zero (seen: one
+    # query in 20,000 thousands of metres off); the UE is on the map, so the nearest point of the map is closer.
+    return np.clip(out, 0.0, data.scenes.buildings.shape[-1] - 1.0)
 
 
 def _mae(estimate: np.ndarray, truth: np.ndarray) -> float:
