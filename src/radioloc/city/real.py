@@ -155,6 +155,19 @@ def osm_buildings(path: str | Path) -> list[tuple[Polygon, float, tuple[float, f
     return found
 
 
+def _paint(image: np.ndarray, polygon: Polygon, value: float) -> None:
+    """Set the pixels whose centre lies inside ``polygon`` (x = col, y = row), testing only its bounding box:
+    an extract has thousands of buildings on a grid of millions of pixels."""
+    minx, miny, maxx, maxy = polygon.bounds
+    j0, j1 = max(math.ceil(minx), 0), min(math.floor(maxx), image.shape[1] - 1)
+    i0, i1 = max(math.ceil(miny), 0), min(math.floor(maxy), image.shape[0] - 1)
+    if j1 < j0 or i1 < i0:
+        return
+    rows, cols = np.mgrid[i0 : i1 + 1, j0 : j1 + 1]
+    inside = shapely.contains_xy(polygon, cols.ravel().astype(float), rows.ravel().astype(float)).reshape(rows.shape)
+    image[i0 : i1 + 1, j0 : j1 + 1][inside] = value
+
+
 def osm_height_map(path: str | Path) -> HeightMap:
     """The height map of the buildings of an OSM extract, in metres east / north of its centre."""
     found = osm_buildings(path)
@@ -178,7 +191,7 @@ def osm_height_map(path: str | Path) -> HeightMap:
     heights = np.full((size, size), np.nan, dtype=np.float32)
     for polygon, h in grid:
         if np.isfinite(h):
-            heights[rasterize([polygon], size) != 0] = h
+            _paint(heights, polygon, h)
     return HeightMap(buildings, heights, float(x_left), float(y_top), f"osm:{Path(path).name}")
 
 
