@@ -9,7 +9,8 @@ from radioloc.errors import RadiolocError
 from radioloc.models.checkpoint import load_checkpoint, save_checkpoint
 from radioloc.models.radiounet import PRESETS, RadioUNet, RadioUNetConfig, count_parameters, load_radiounet, preset_config
 from radioloc.propagation import db_to_gray, free_space_loss_db
-from radioloc.training.radiounet import censored_mse, dihedral
+from radioloc.datasets.radiomaps import RadioMapSet
+from radioloc.training.radiounet import CoarseDPMCache, augmented_geometry, censored_mse, dihedral
 
 
 @pytest.mark.parametrize("preset", ["cpu", "cpu-small"])
@@ -78,6 +79,37 @@ def test_dihedral_moves_points_with_images():
             moved, moved_tx = dihedral(image, tx, k, transpose)
             r, c = (int(v) for v in moved_tx[0])
             assert moved[0, 0, r, c] == 1 and moved.sum() == 1
+
+
+def test_cached_coarse_dpm_rotated_with_the_map_equals_the_rotated_maps_own():
+    """Training keeps the coarse-DPM cells of the stored orientation and rotates them with the augmentation;
+    the network must see exactly what it would see computed on the rotated map."""
+    rng = np.random.default_rng(3)
+    buildings = np.zeros((2, 256, 256), dtype=np.uint8)
+    for _ in range(12):
+        r, c = rng.integers(0, 220, size=2)
+        buildings[0, r : r + rng.integers(8, 36), c : c + rng.integers(8, 36)] = 1
+    buildings[1, 60:90, 100:200] = 1
+    tx = np.array([[[17, 201], [128, 40]], [[30, 150], [200, 201]]])
+    for m in range(2):
+        buildings[m, tx[m, :, 0], tx[m, :, 1]] = 0
+    data = RadioMapSet(maps=[0, 1], buildings=buildings, cars=np.zeros_like(buildings), tx=tx, truth=np.zeros((2, 2, 256, 256), dtype=np.uint8))
+    model = RadioUNet(preset_config("cpu"))
+    cache = CoarseDPMCache(model, data)
+    index = np.array([0, 3, 1, 3])
+    cells = cache.cells(index)
+    assert cache.filled.tolist() == [True, True, False, True]
+    maps = torch.from_numpy(buildings[[0, 1, 0, 1]]).float().unsqueeze(1)
+    points = torch.from_numpy(tx.reshape(-1, 2)[index]).float()
+    obstruction = 2  # the first channels: line of sight and metres through buildings (rounded half-metre steps)
+    for k in range(4):
+        for transpose in (False, True):
+            rotated, rotated_tx = dihedral(maps, points, k, transpose)
+            from_cache = augmented_geometry(model, rotated, rotated_tx, cells, k, transpose)
+            direct = augmented_geometry(model, rotated, rotated_tx, None)
+            assert from_cache.shape == direct.shape == (4, 2 + 4 + 16, 64, 64)
+            assert np.abs(from_cache[:, obstruction:] - direct[:, obstruction:]).max() < 2e-3  # float16 storage
+            assert np.array_equal(from_cache[:, :obstruction], direct[:, :obstruction])
 
 
 def test_censored_mse():

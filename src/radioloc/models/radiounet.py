@@ -206,16 +206,26 @@ class RadioUNet(nn.Module):
             raise RadiolocError(f"coarse_dpm_cell {cell} must divide the fold {fold}")
         return sum((fold // cell) ** 2 if offset == 0 else fold**2 for offset in self.config.coarse_dpm_offsets)
 
-    def _coarse_dpm(self, mask: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> list[np.ndarray]:
+    def coarse_dpm_cells(self, buildings: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> list[np.ndarray]:
+        """The coarse-DPM input on its own grids, one (B, 1, G, G) float32 array per grid offset, for building
+        masks (B, H, W) and Tx pixels. The costly part of the features (about 5 ms a map and grid); exactly
+        equivariant to rotations and transposes of the map, so a trainer may keep it and rotate it."""
+        cell = self.config.coarse_dpm_cell or self.config.fold
+        return [
+            coarse_dominant_path_excess(buildings, rows, cols, cell, blocked_fraction=self.config.coarse_dpm_blocked, offset=offset)
+            for offset in self.config.coarse_dpm_offsets
+        ]
+
+    def _fold_coarse_dpm(self, grids: list[np.ndarray], size: int) -> list[np.ndarray]:
         fold, cell = self.config.fold, self.config.coarse_dpm_cell or self.config.fold
         out = []
-        for offset in self.config.coarse_dpm_offsets:
-            cells = coarse_dominant_path_excess(mask, rows, cols, cell, blocked_fraction=self.config.coarse_dpm_blocked, offset=offset)
+        for offset, cells in zip(self.config.coarse_dpm_offsets, grids):
+            cells = np.ascontiguousarray(cells, dtype=np.float32)
             if offset == 0:
                 per_cell = fold // cell
                 out.append(F.pixel_unshuffle(torch.from_numpy(cells), per_cell).numpy() if per_cell > 1 else cells)
             else:
-                pixels = cells_to_pixels(cells, cell, offset, mask.shape[-1])
+                pixels = cells_to_pixels(cells, cell, offset, size)
                 out.append(F.pixel_unshuffle(torch.from_numpy(pixels), fold).numpy())
         return out
 
@@ -249,10 +259,13 @@ class RadioUNet(nn.Module):
             gray = torch.clamp(gray, 0.0, 1.0)
         return gray * (1.0 - buildings)
 
-    def geometry_features(self, buildings: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray | None:
+    def geometry_features(
+        self, buildings: np.ndarray, rows: np.ndarray, cols: np.ndarray, dpm_cells: list[np.ndarray] | None = None
+    ) -> np.ndarray | None:
         """The coarse geometry input channels (B, C, H / fold, W / fold) float32 for building masks (B, H, W)
         and Tx pixels, or None when the preset uses none. Pure NumPy/numba, so a caller may compute the next
-        batch's while the network runs on this one (:func:`radioloc.models.estimate.predict_gray`)."""
+        batch's while the network runs on this one (:func:`radioloc.models.estimate.predict_gray`).
+        ``dpm_cells``: :meth:`coarse_dpm_cells` of these inputs when already known."""
         fold = self.config.fold
         coarse = []
         if self.config.visibility:
@@ -260,7 +273,8 @@ class RadioUNet(nn.Module):
         if self.config.detour:
             coarse.append(coarse_detour(buildings, rows, cols, fold))
         if self.config.coarse_dpm:
-            coarse.extend(self._coarse_dpm(buildings, rows, cols))
+            grids = dpm_cells if dpm_cells is not None else self.coarse_dpm_cells(buildings, rows, cols)
+            coarse.extend(self._fold_coarse_dpm(grids, buildings.shape[-1]))
         return np.concatenate(coarse, axis=1) if coarse else None
 
     def forward(
@@ -284,6 +298,12 @@ class RadioUNet(nn.Module):
             geometry = self.geometry_features(mask, tx[:, 0].cpu().numpy(), tx[:, 1].cpu().numpy())
         if geometry is not None:
             folded = torch.cat([folded, torch.from_numpy(geometry).to(folded.device, folded.dtype)], dim=1)
+        # The UNets concatenate these inputs into their last layers: in the autocast dtype and channels_last
+        # those concatenations are plain copies; in fp32 / NCHW each one costs a cast and a layout change
+        # (half the network's time on the CPU). The convolutions would cast them to this dtype anyway.
+        folded = folded.contiguous(memory_format=torch.channels_last)
+        if torch.is_autocast_enabled(folded.device.type):
+            folded = folded.to(torch.get_autocast_dtype(folded.device.type))
         first_raw = self.first(folded)
         first_map = F.pixel_shuffle(first_raw, fold) if fold > 1 else first_raw
         first_gray = self._to_gray(first_map, distance, buildings, clamp)
