@@ -52,9 +52,11 @@ def main() -> None:
     console = Console()
     root = ensure_dataset(args.data)
     test = load_localization(root, "test")
-    report = evaluate_models([args.model, "knn", "knn-cond", "adaptive-knn"], root, "test", limit=args.limit, test=test, console=console)
+    specs = [args.model, args.model + ":network", "knn", "knn-cond", "adaptive-knn"]
+    report = evaluate_models(specs, root, "test", limit=args.limit, test=test, console=console)
     model_name = report["model"]
     models = report["models"]
+    network = models[model_name + ":network"]
     ratio5 = models[model_name]["5bs"]["mae"] / models["knn"]["5bs"]["mae"]
     ratio3 = models[model_name]["3bs"]["mae"] / models["knn"]["3bs"]["mae"]
 
@@ -70,6 +72,8 @@ def main() -> None:
         "locunet_mae_3bs_m": models[model_name]["3bs"]["mae"],
         "knn_mae_3bs_m": models["knn"]["3bs"]["mae"],
         "mae_ratio_3bs": ratio3,
+        "network_only_mae_5bs_m": network["5bs"]["mae"],
+        "network_only_mae_3bs_m": network["3bs"]["mae"],
         "single_query_ms": single_ms,
         "batched_queries_per_s": batched_qps,
         "goals": {
@@ -84,6 +88,7 @@ def main() -> None:
         f"LocUNet / kNN MAE: 5 BSs {models[model_name]['5bs']['mae']:.2f} / {models['knn']['5bs']['mae']:.2f} m = {ratio5:.2f} (goal <= 0.6); "
         f"3 BSs {models[model_name]['3bs']['mae']:.2f} / {models['knn']['3bs']['mae']:.2f} m = {ratio3:.2f} (goal < 1)"
     )
+    console.print(f"LocUNet without its local refinement (the network alone): 5 BSs {network['5bs']['mae']:.2f} m, 3 BSs {network['3bs']['mae']:.2f} m")
     console.print(f"one query {single_ms:.2f} ms (goal <= 5); batched {batched_qps:.0f} queries/s (goal >= 1000), input assembly included")
     console.print(json.dumps(result["goals"]))
     atomic_write_json(args.json, result)

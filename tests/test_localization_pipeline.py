@@ -16,6 +16,7 @@ from radioloc.datasets.localization import load_localization, validate_queries
 from radioloc.errors import RadiolocError
 from radioloc.evaluation.localization import by_detectable, error_stats
 from radioloc.propagation.graylevel import DB_PER_GRAY, NOISE_FLOOR_DB
+from radioloc.models.locunet import load_locunet
 from radioloc.training.locunet import LocUNetLocalizer, LocUNetTrainConfig, train_locunet
 
 TINY = dict(epochs=2, samples_per_epoch=64, batch_size=16, val_queries=20)
@@ -107,6 +108,12 @@ def test_training_writes_checkpoints_and_resumes(trained, small_dataset):
     assert len(summary["history"]) == 2 and np.isfinite(summary["best_val_mae_m"])
     again = train_locunet(root, out, config, quiet=True)  # finished: resuming trains nothing more
     assert again["history"] == summary["history"]
+    # the refinement chosen on validation is the grid's best and travels with the weights
+    refinement = summary["refinement"]
+    assert refinement["val_mae_m"] == min(refinement["grid"].values())
+    assert refinement["grid"]["0 m, k=0"] == pytest.approx(summary["best_val_mae_m"], abs=1e-3)  # no refinement = the network
+    model = load_locunet(out / "best.pt")
+    assert (model.config.refine_radius_m, model.config.refine_k) == (refinement["radius_m"], refinement["k"])
     with pytest.raises(RadiolocError, match="different training configuration"):
         train_locunet(root, out, LocUNetTrainConfig.for_preset("cpu", estimate="true", **{**TINY, "epochs": 3}), quiet=True)
 

@@ -14,6 +14,7 @@ from radioloc.models.locunet import (
     count_parameters,
     load_locunet,
     preset_config,
+    refine_positions,
 )
 from radioloc.propagation.graylevel import DB_PER_GRAY, NOISE_FLOOR_DB
 from radioloc.training.locunet import dihedral_batch, localization_loss, random_subsets
@@ -217,6 +218,30 @@ def test_best_fit_channel_is_the_best_pixel_of_each_cell():
     assert fit[5, 5] == pytest.approx(0.0, abs=1e-4)  # the exact pixel
     assert fit[5, 6] == pytest.approx(10 * DB_PER_GRAY / 10, rel=1e-4)  # elsewhere 10 gray levels off
     assert x[0, 5, 5] == pytest.approx((100 - 10 / 16 - 90) * DB_PER_GRAY / 10, rel=1e-4)  # the cell mean blurs it
+
+
+def test_refinement_moves_to_the_best_fitting_outdoor_pixels_near_the_answer():
+    scene = toy_scene()  # BS 0 reads 100 everywhere
+    maps = scene.radio_maps
+    maps[0, 0, 60, 70] = 90  # exact fit, 5 m from the start below
+    maps[0, 0, 63, 66] = 91  # the next best, 1 gray level off
+    maps[0, 0, 200, 200] = 90  # an exact fit far away: outside the radius, ignored
+    scene.buildings[0, 57, 68] = 1
+    maps[0, 0, 57, 68] = 90  # an exact fit inside a building: the UE is outdoors, ignored
+    start = np.array([[60.0, 65.0], [100.0, 100.0]])
+    ids, slot = np.array([[0, -1], [0, -1]]), np.array([0, 0])
+    pathloss = np.array([[gray_db(90), np.nan]] * 2, dtype=np.float32)
+    one = refine_positions(scene, slot, ids, pathloss, start, radius_m=6.0, k=1)
+    assert one[0].tolist() == [60.0, 70.0]
+    two = refine_positions(scene, slot, ids, pathloss, start, radius_m=6.0, k=2)
+    assert two[0].tolist() == [61.5, 68.0]  # the centroid of the two best
+    # no outstanding pixel near the second start: the k first of the equally good pixels in the disc
+    assert np.hypot(*(two[1] - start[1])) <= 6.0
+    too_small = refine_positions(scene, slot, ids, pathloss, start, radius_m=4.0, k=1)
+    assert too_small[0].tolist() == [63.0, 66.0]  # the exact fit is 5 m away, beyond 4 m
+    assert refine_positions(scene, slot, ids, pathloss, start, radius_m=0.0, k=8) is start  # off
+    scene.buildings[0] = 1  # no outdoor pixel anywhere: the answer stays
+    assert refine_positions(scene, slot, ids, pathloss, start, radius_m=6.0, k=4).tolist() == start.tolist()
 
 
 def test_paper_preset_trains_with_the_published_recipe():

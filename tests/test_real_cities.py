@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from radioloc.city.real import EARTH_RADIUS_M, HeightMap, _rasterize_triangles, cut_tiles, osm_height_map, parse_height, scene_height_map
+from radioloc.city.real import EARTH_RADIUS_M, HeightMap, _rasterize_triangles, cut_tiles, geojson_height_map, osm_height_map, parse_height, scene_height_map
 from radioloc.errors import RadiolocError
 
 
@@ -68,6 +68,35 @@ def test_bad_osm_file_is_one_line(tmp_path):
     (tmp_path / "broken.osm").write_text("<osm><node id=")
     with pytest.raises(RadiolocError, match="broken.osm"):
         osm_height_map(tmp_path / "broken.osm")
+
+
+def _rectangle(x, y, w, d):
+    return [[[x, y], [x + w, y], [x + w, y + d], [x, y + d], [x, y]]]
+
+
+def test_geojson_city_in_metres_and_in_lonlat(tmp_path):
+    metric = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"height": 18}, "geometry": {"type": "Polygon", "coordinates": _rectangle(1000, 5000, 40, 20)}},
+        {"type": "Feature", "properties": {"building:levels": 3}, "geometry": {"type": "Polygon", "coordinates": _rectangle(1100, 5100, 10, 30)}},
+    ]}  # fmt: skip
+    (tmp_path / "metric.geojson").write_text(json.dumps(metric))
+    city = geojson_height_map(tmp_path / "metric.geojson", coordinates="metres")
+    assert (city.x_left, city.y_top) == (1000.0, 5130.0)  # the grid's north-west corner
+    assert city.buildings.shape == (130, 130) and int(city.buildings.sum()) == 40 * 20 + 10 * 30
+    assert int((city.heights == 18).sum()) == 800 and int((city.heights == 9).sum()) == 300
+    assert city.buildings[129, 0] == 1 and city.buildings[0, 100] == 1  # south-west building, north-east one
+    # the same footprints in longitude / latitude near Munich: the same areas, within rasterization error
+    lon0, lat0 = 11.575, 48.137
+    per_lon, per_lat = math.radians(1) * EARTH_RADIUS_M * math.cos(math.radians(lat0)), math.radians(1) * EARTH_RADIUS_M
+    for feature in metric["features"]:
+        feature["geometry"]["coordinates"] = [[[lon0 + x / per_lon, lat0 + y / per_lat] for x, y in ring] for ring in feature["geometry"]["coordinates"]]
+    (tmp_path / "lonlat.geojson").write_text(json.dumps(metric))
+    city = geojson_height_map(tmp_path / "lonlat.geojson")
+    assert abs(int(city.buildings.sum()) - 1100) < 0.05 * 1100 and abs(int((city.heights == 18).sum()) - 800) < 40
+    with pytest.raises(RadiolocError, match="metric.geojson: coordinates outside longitude / latitude ranges"):
+        geojson_height_map(tmp_path / "metric.geojson")
+    with pytest.raises(RadiolocError, match="coordinates must be 'lonlat' or 'metres'"):
+        geojson_height_map(tmp_path / "metric.geojson", coordinates="utm")
 
 
 def test_tiles_keep_the_coverage_range_and_their_origin():

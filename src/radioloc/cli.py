@@ -138,22 +138,29 @@ def city_import(
 
 @city_app.command("tiles")
 def city_tiles(
-    source: str = typer.Argument(..., help="A bundled Sionna RT scene (munich, etoile, florence, san_francisco), a Mitsuba scene XML, or an OpenStreetMap .osm.pbf / .osm file."),
+    source: str = typer.Argument(..., help="A bundled Sionna RT scene (munich, etoile, florence, san_francisco), a Mitsuba scene XML, an OpenStreetMap .osm.pbf / .osm file, or GeoJSON footprints (.geojson / .json)."),
     out: Path = typer.Option(..., "--out", help="Folder for the tiles: {name}_{k}.png, {name}_{k}.heights.npz, tiles.json, figures/overview.png."),
     min_coverage: float = typer.Option(0.1, "--min-coverage", help="Keep tiles with at least this building coverage."),
     max_coverage: float = typer.Option(0.6, "--max-coverage", help="... and at most this one."),
+    coordinates: str = typer.Option("lonlat", "--coordinates", help="GeoJSON only: lonlat (RFC 7946, WGS 84) or metres (a projected CRS, x east, y north)."),
 ) -> None:
     """Cut real city geometry into 256 x 256 m building maps with their heights (usable with `dataset generate --buildings`)."""
-    from radioloc.city.real import cut_tiles, osm_height_map, scene_height_map
+    from radioloc.city.real import cut_tiles, geojson_height_map, osm_height_map, scene_height_map
     from radioloc.datasets.plot import draw_city_tiles
     from radioloc.io import atomic_write_json, atomic_write_npz, atomic_write_png
 
     is_osm = source.endswith((".osm.pbf", ".pbf", ".osm"))
-    city = osm_height_map(source) if is_osm else scene_height_map(source)
+    is_geojson = source.endswith((".geojson", ".json"))
+    if is_osm:
+        city = osm_height_map(source)
+    elif is_geojson:
+        city = geojson_height_map(source, coordinates)
+    else:
+        city = scene_height_map(source)
     tiles = cut_tiles(city, min_coverage=min_coverage, max_coverage=max_coverage)
     if not tiles:
         raise RadiolocError(f"{source}: no 256 x 256 m tile with building coverage in [{min_coverage}, {max_coverage}]")
-    name = Path(source).name.split(".")[0] if is_osm or source.endswith(".xml") else source
+    name = Path(source).name.split(".")[0] if is_osm or is_geojson or source.endswith(".xml") else source
     index = []
     for k, tile in enumerate(tiles):
         atomic_write_npz(out / f"{name}_{k}.heights.npz", heights=tile["heights"])
@@ -231,7 +238,7 @@ def train_locunet_command(
 @evaluate_app.callback(invoke_without_command=True)
 def evaluate_command(
     ctx: typer.Context,
-    model: Optional[str] = typer.Option(None, "--model", help="Comma-separated: locunet (shipped), a LocUNet checkpoint, knn, knn-cond, adaptive-knn."),
+    model: Optional[str] = typer.Option(None, "--model", help="Comma-separated: locunet (shipped), a LocUNet checkpoint (either with :network appended: without the local refinement), knn, knn-cond, adaptive-knn."),
     data: Optional[Path] = typer.Option(None, "--data", help="Dataset folder."),
     split: str = typer.Option("test", "--split"),
     estimate: str = typer.Option("estimate", "--estimate", help="Radio maps the localizers see: estimate, true, or noisy:SIGMA_DB."),

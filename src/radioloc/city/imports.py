@@ -5,8 +5,9 @@ PNG: a 256 x 256 image, 8-bit gray (``L``) or 1-bit (``1``); nonzero pixels are 
 GeoJSON: a FeatureCollection (or a single Feature / geometry) of Polygon or MultiPolygon footprints with
 coordinates in metres (a projected CRS such as UTM, not longitude/latitude). The 256 x 256 m tile starts at
 ``origin = (x_min, y_max)``, its north-west corner: ``col = x - x_min`` and ``row = y_max - y`` (north up).
-Without an origin the tile is centred on the footprints' bounding box. An optional numeric ``height``
-property per feature is kept as a height map.
+Without an origin the tile is centred on the footprints' bounding box. An optional numeric ``height`` (or
+``building:levels``, 3 m each) property per feature is kept as a height map. Whole cities in GeoJSON, metric or
+longitude/latitude, are cut into tiles by :mod:`radioloc.city.real`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from shapely.geometry import Polygon, shape
 from radioloc.city.generator import CityMap, rasterize
 from radioloc.city.grid import MAP_SIZE
 from radioloc.errors import RadiolocError
+
+METRES_PER_LEVEL = 3.0
 
 
 def load_building_png(path: str | Path, size: int = MAP_SIZE) -> np.ndarray:
@@ -57,10 +60,9 @@ def _polygons_of(geometry, where: str) -> list[Polygon]:
     return list(getattr(geom, "geoms", [geom]))
 
 
-def load_geojson_footprints(
-    path: str | Path, origin: tuple[float, float] | None = None, size: int = MAP_SIZE
-) -> tuple[CityMap, np.ndarray]:
-    """Rasterize GeoJSON footprints onto a ``size`` x ``size`` m tile; returns the map and a height map (NaN = unknown)."""
+def read_geojson_footprints(path: str | Path) -> list[tuple[Polygon, float]]:
+    """(footprint, height in metres or NaN) of every Polygon / MultiPolygon part of a GeoJSON file, in the file's
+    coordinates. Heights from a numeric ``height`` property, else ``building:levels`` x 3 m."""
     path = Path(path)
     try:
         data = json.loads(path.read_text())
@@ -84,16 +86,24 @@ def load_geojson_footprints(
         where = f"{path}: feature {index}"
         if not isinstance(feature, dict) or not isinstance(feature.get("geometry"), dict):
             raise RadiolocError(f"{where}: missing 'geometry'")
-        height = (feature.get("properties") or {}).get("height")
+        properties = feature.get("properties") or {}
+        height, levels = properties.get("height"), properties.get("building:levels")
         try:
-            height = float(height) if height is not None else float("nan")
+            height = float(height) if height is not None else float(levels) * METRES_PER_LEVEL if levels is not None else float("nan")
         except (TypeError, ValueError):
-            raise RadiolocError(f"{where}: 'height' must be a number, got {height!r}") from None
+            raise RadiolocError(f"{where}: 'height' / 'building:levels' must be a number, got {height if height is not None else levels!r}") from None
         for polygon in _polygons_of(feature["geometry"], where):
             footprints.append((polygon, height))
     if not footprints:
         raise RadiolocError(f"{path}: no building footprints")
+    return footprints
 
+
+def load_geojson_footprints(
+    path: str | Path, origin: tuple[float, float] | None = None, size: int = MAP_SIZE
+) -> tuple[CityMap, np.ndarray]:
+    """Rasterize GeoJSON footprints onto a ``size`` x ``size`` m tile; returns the map and a height map (NaN = unknown)."""
+    footprints = read_geojson_footprints(path)
     if origin is None:
         minx, miny, maxx, maxy = shapely.union_all([p for p, _ in footprints]).bounds
         origin = ((minx + maxx) / 2 - size / 2, (miny + maxy) / 2 + size / 2)

@@ -7,6 +7,8 @@
 - :func:`osm_height_map`: building ways and multipolygon relations of an ``.osm.pbf`` / ``.osm`` file (pyosmium),
   projected to metres around the extract's centre (equirectangular: under 1 cm of error across a few km),
   heights from ``height`` or ``building:levels`` x 3 m (NaN where unknown).
+- :func:`geojson_height_map`: footprints of a GeoJSON file, longitude / latitude (RFC 7946) or metric, with
+  ``height`` or ``building:levels`` properties.
 - :func:`cut_tiles`: tiles of a height map (north up: row = y_top - y, col = x - x_left), keeping those whose
   building coverage is in a range (so there are streets to put base stations and users in).
 """
@@ -25,11 +27,11 @@ from shapely.geometry import Polygon
 
 from radioloc.city.generator import rasterize
 from radioloc.city.grid import MAP_SIZE
+from radioloc.city.imports import METRES_PER_LEVEL, read_geojson_footprints
 from radioloc.errors import RadiolocError
 
 BUNDLED_SCENES = ("munich", "etoile", "florence", "san_francisco")
 MIN_BUILDING_HEIGHT_M = 2.0
-METRES_PER_LEVEL = 3.0
 EARTH_RADIUS_M = 6_371_008.8
 
 
@@ -130,8 +132,8 @@ def parse_height(tags: dict) -> float:
     return float("nan")
 
 
-def osm_buildings(path: str | Path) -> list[tuple[Polygon, float, tuple[float, float]]]:
-    """(footprint in lon/lat, height, centroid) of every building area in an OSM file."""
+def osm_buildings(path: str | Path) -> list[tuple[Polygon, float]]:
+    """(footprint in lon/lat, height) of every building area in an OSM file."""
     import osmium
 
     path = Path(path)
@@ -173,26 +175,46 @@ def osm_height_map(path: str | Path) -> HeightMap:
     found = osm_buildings(path)
     if not found:
         raise RadiolocError(f"{path}: no building areas in this OSM file")
-    lon0, lat0 = shapely.union_all([p for p, _ in found]).centroid.coords[0]
-    scale_x = math.radians(1) * EARTH_RADIUS_M * math.cos(math.radians(lat0))
-    scale_y = math.radians(1) * EARTH_RADIUS_M
-    projected = [
-        (shapely.transform(p, lambda ll: np.column_stack([(ll[:, 0] - lon0) * scale_x, (ll[:, 1] - lat0) * scale_y])), h)
-        for p, h in found
-    ]
-    minx, miny, maxx, maxy = shapely.union_all([p for p, _ in projected]).bounds
+    return footprint_height_map(found, lonlat=True, source=f"osm:{Path(path).name}")
+
+
+def geojson_height_map(path: str | Path, coordinates: str = "lonlat") -> HeightMap:
+    """The height map of the footprints of a GeoJSON file: ``coordinates`` ``lonlat`` (RFC 7946: WGS 84
+    longitude, latitude; projected like OSM extracts) or ``metres`` (a projected CRS, x east, y north)."""
+    if coordinates not in ("lonlat", "metres"):
+        raise RadiolocError(f"coordinates must be 'lonlat' or 'metres', got {coordinates!r}")
+    footprints = read_geojson_footprints(path)
+    if coordinates == "lonlat":
+        minx, miny, maxx, maxy = shapely.union_all([p for p, _ in footprints]).bounds
+        if minx < -180 or maxx > 180 or miny < -90 or maxy > 90:
+            raise RadiolocError(f"{path}: coordinates outside longitude / latitude ranges (x {minx:.0f}..{maxx:.0f}, y {miny:.0f}..{maxy:.0f}); for a projected CRS in metres use --coordinates metres")
+    return footprint_height_map(footprints, lonlat=coordinates == "lonlat", source=f"geojson:{Path(path).name}")
+
+
+def footprint_height_map(footprints: list[tuple[Polygon, float]], lonlat: bool, source: str) -> HeightMap:
+    """Rasterize (footprint, height) pairs on a 1 m grid covering them all; longitude / latitude footprints are
+    first projected to metres east / north of their centre (equirectangular: under 1 cm of error across a few km)."""
+    if lonlat:
+        lon0, lat0 = shapely.union_all([p for p, _ in footprints]).centroid.coords[0]
+        scale_x = math.radians(1) * EARTH_RADIUS_M * math.cos(math.radians(lat0))
+        scale_y = math.radians(1) * EARTH_RADIUS_M
+        footprints = [
+            (shapely.transform(p, lambda ll: np.column_stack([(ll[:, 0] - lon0) * scale_x, (ll[:, 1] - lat0) * scale_y])), h)
+            for p, h in footprints
+        ]
+    minx, miny, maxx, maxy = shapely.union_all([p for p, _ in footprints]).bounds
     x_left, y_top = math.floor(minx), math.ceil(maxy)
     width, height = int(math.ceil(maxx) - x_left), int(y_top - math.floor(miny))
     size = max(width, height)
     # to grid coordinates (x = col, y = row) of a square grid, then rasterize as GeoJSON footprints are
     # pixel [i, j] is centred on (x_left + j + 0.5, y_top - i - 0.5), as for Sionna scenes
-    grid = [(shapely.transform(p, lambda xy: np.column_stack([xy[:, 0] - x_left - 0.5, y_top - xy[:, 1] - 0.5])), h) for p, h in projected]
+    grid = [(shapely.transform(p, lambda xy: np.column_stack([xy[:, 0] - x_left - 0.5, y_top - xy[:, 1] - 0.5])), h) for p, h in footprints]
     buildings = rasterize([p for p, _ in grid], size)
     heights = np.full((size, size), np.nan, dtype=np.float32)
     for polygon, h in grid:
         if np.isfinite(h):
             _paint(heights, polygon, h)
-    return HeightMap(buildings, heights, float(x_left), float(y_top), f"osm:{Path(path).name}")
+    return HeightMap(buildings, heights, float(x_left), float(y_top), source)
 
 
 def cut_tiles(city: HeightMap, size: int = MAP_SIZE, min_coverage: float = 0.1, max_coverage: float = 0.6) -> list[dict]:

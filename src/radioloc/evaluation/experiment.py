@@ -21,17 +21,24 @@ from radioloc.training.locunet import LocUNetLocalizer
 SETTINGS = (("5bs", 5), ("3bs", 3))
 
 
+NETWORK_ONLY = ":network"
+
+
 def resolve_model(spec: str) -> tuple[str, Localizer, bool]:
-    """(label, localizer, needs fitting) for ``locunet`` (the shipped model), a checkpoint path or a baseline name."""
-    if spec == "locunet":
-        return "locunet", LocUNetLocalizer.load(None), False
+    """(label, localizer, needs fitting) for ``locunet`` (the shipped model), a checkpoint path or a baseline name.
+    A LocUNet spec ending in ``:network`` (``locunet:network``) leaves out the model's local refinement."""
+    refine = not spec.endswith(NETWORK_ONLY)
+    name = spec[: -len(NETWORK_ONLY)] if not refine else spec
+    suffix = "" if refine else NETWORK_ONLY
+    if name == "locunet":
+        return "locunet" + suffix, LocUNetLocalizer.load(None, refine=refine), False
     if spec in BASELINES:
         return spec, make_baseline(spec), True
-    path = Path(spec)
+    path = Path(name)
     if path.suffix == ".pt" or path.exists():
-        localizer = LocUNetLocalizer.load(path)
-        return f"locunet:{path.name}", localizer, False
-    raise RadiolocError(f"--model {spec!r}: not 'locunet', a baseline ({', '.join(BASELINES)}) or a checkpoint file")
+        localizer = LocUNetLocalizer.load(path, refine=refine)
+        return f"locunet:{path.name}{suffix}", localizer, False
+    raise RadiolocError(f"--model {spec!r}: not 'locunet', a baseline ({', '.join(BASELINES)}) or a checkpoint file (optionally with '{NETWORK_ONLY}')")
 
 
 def evaluate_models(

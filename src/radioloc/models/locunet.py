@@ -77,6 +77,10 @@ class LocUNetConfig:
     loss: str = "mae"
     max_bs: int = MAX_BS
     best_fit: bool = False  # residual encoding: add the RMS residual of the best-fitting 1 m pixel of each cell
+    # Local fingerprint refinement of the centre of mass (:func:`refine_positions`; 0 = off). Not part of the
+    # network: chosen on the validation split after training and stored with the weights.
+    refine_radius_m: float = 0.0
+    refine_k: int = 0
 
     def __post_init__(self):
         if self.activation not in ACTIVATIONS:
@@ -87,6 +91,8 @@ class LocUNetConfig:
             raise RadiolocError(f"encoding must be one of {', '.join(ENCODINGS)}, got {self.encoding!r}")
         if len(self.decoder_kernels) != len(self.encoder) - 1:
             raise RadiolocError("decoder_kernels needs one filter per encoder layer but the deepest")
+        if self.refine_radius_m < 0 or self.refine_k < 0:
+            raise RadiolocError(f"refine_radius_m and refine_k must be >= 0, got {self.refine_radius_m} and {self.refine_k}")
         if 256 % self.input_size or self.input_size % self.fold:
             raise RadiolocError(f"input_size {self.input_size} must divide 256 and be divisible by fold {self.fold}")
 
@@ -273,6 +279,72 @@ def _min_pooled_rms(maps, slot, ids, levels, factor, out):
                 out[q, ci, cj] = np.sqrt(best / max(count, 1))
 
 
+@nb.njit(parallel=True, cache=True)
+def _refine_near(maps, buildings, slot, ids, levels, start, radius, k, out):
+    """out[q] = centroid of the k outdoor pixels within ``radius`` of start[q] of lowest squared residual over
+    the query's BSs (ties: the earlier pixel); start[q] where the disc holds no outdoor pixel."""
+    n, n_bs = ids.shape
+    h, w = buildings.shape[1], buildings.shape[2]
+    for q in nb.prange(n):
+        best_cost = np.full(k, np.inf)
+        best_row = np.zeros(k)
+        best_col = np.zeros(k)
+        r0, c0 = start[q, 0], start[q, 1]
+        lo_i, hi_i = max(0, int(np.ceil(r0 - radius))), min(h - 1, int(np.floor(r0 + radius)))
+        lo_j, hi_j = max(0, int(np.ceil(c0 - radius))), min(w - 1, int(np.floor(c0 + radius)))
+        for i in range(lo_i, hi_i + 1):
+            for j in range(lo_j, hi_j + 1):
+                if (i - r0) ** 2 + (j - c0) ** 2 > radius * radius or buildings[slot[q], i, j] != 0:
+                    continue
+                cost = 0.0
+                for b in range(n_bs):
+                    if ids[q, b] >= 0:
+                        d = np.float32(maps[slot[q], ids[q, b], i, j]) - levels[q, b]
+                        cost += d * d
+                if cost >= best_cost[k - 1]:
+                    continue
+                pos = k - 1  # insertion into the sorted list of the k best so far
+                while pos > 0 and best_cost[pos - 1] > cost:
+                    best_cost[pos] = best_cost[pos - 1]
+                    best_row[pos] = best_row[pos - 1]
+                    best_col[pos] = best_col[pos - 1]
+                    pos -= 1
+                best_cost[pos] = cost
+                best_row[pos] = i
+                best_col[pos] = j
+        count = 0
+        row = 0.0
+        col = 0.0
+        for m in range(k):
+            if best_cost[m] < np.inf:
+                count += 1
+                row += best_row[m]
+                col += best_col[m]
+        if count == 0:
+            out[q, 0], out[q, 1] = r0, c0
+        else:
+            out[q, 0], out[q, 1] = row / count, col / count
+
+
+def refine_positions(scenes: SceneBank, map_slot: np.ndarray, bs_ids: np.ndarray, pathloss_db: np.ndarray, positions: np.ndarray, radius_m: float, k: int) -> np.ndarray:
+    """Local fingerprint refinement of LocUNet's answers: the centroid of the ``k`` outdoor 1 m pixels within
+    ``radius_m`` of each position whose radio-map values (the maps the localizer sees) best fit the reports.
+
+    The CPU presets reason on 2-4 m cells and their centre of mass is a smooth average: they find the right
+    neighbourhood more often than kNN does (which searches the whole map and lands in far look-alike spots), but
+    place the UE within it less sharply than the best-fitting pixels. Searching only near LocUNet's answer keeps
+    the first and adds the second. Ids -1 / NaN pathloss = absent BS."""
+    if k <= 0 or radius_m <= 0:
+        return positions
+    levels = ((np.asarray(pathloss_db, dtype=np.float64) - NOISE_FLOOR_DB) / DB_PER_GRAY).astype(np.float32)
+    out = np.empty((len(positions), 2), dtype=np.float64)
+    _refine_near(
+        scenes.radio_maps, scenes.buildings, np.asarray(map_slot, dtype=np.int64), np.asarray(bs_ids, dtype=np.int64),
+        levels, np.ascontiguousarray(positions, dtype=np.float64), float(radius_m), int(k), out,
+    )  # fmt: skip
+    return out
+
+
 class InputEncoder:
     """Assembles LocUNet input images for queries, from radio maps cached once per scene at the model's cell
     size (the part of the work that does not depend on the query)."""
@@ -353,4 +425,4 @@ def load_locunet(path: str | Path | None = None, preset: str | None = None) -> L
     return load_model(path, KIND, "LocUNet", LocUNetConfig.from_dict, LocUNet, preset)
 
 
-__all__ = ["LocUNet", "LocUNetConfig", "InputEncoder", "PRESETS", "center_of_mass", "load_locunet", "preset_config"]
+__all__ = ["LocUNet", "LocUNetConfig", "InputEncoder", "PRESETS", "center_of_mass", "load_locunet", "preset_config", "refine_positions"]

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +27,7 @@ from radioloc.errors import RadiolocError
 from radioloc.io import atomic_write_json
 from radioloc.models.checkpoint import load_checkpoint, save_checkpoint
 from radioloc.models.localizer import Localizer
-from radioloc.models.locunet import KIND, InputEncoder, LocUNet, count_parameters, load_locunet, preset_config
+from radioloc.models.locunet import KIND, InputEncoder, LocUNet, count_parameters, load_locunet, preset_config, refine_positions
 from radioloc.models.runtime import Runtime
 
 
@@ -100,7 +100,8 @@ def localization_loss(estimate: torch.Tensor, truth: torch.Tensor, kind: str) ->
 
 
 @torch.no_grad()
-def predict_positions(model: LocUNet, encoder: InputEncoder, data: LocalizationData, runtime: Runtime, batch: int = 64) -> np.ndarray:
+def predict_positions(model: LocUNet, encoder: InputEncoder, data: LocalizationData, runtime: Runtime, batch: int = 64, refine: bool = True) -> np.ndarray:
+    """(n, 2) positions in metres; ``refine=False`` skips the model's local refinement (the network alone)."""
     model.eval()
     out = np.empty((len(data.queries), 2), dtype=np.float64)
     q = data.queries
@@ -112,7 +113,26 @@ def predict_positions(model: LocUNet, encoder: InputEncoder, data: LocalizationD
             out[start:stop] = model(inputs).float().cpu().numpy()
     # The centre of mass of a heatmap with negative values can leave the map when its sum nears zero (seen: one
     # query in 20,000 thousands of metres off); the UE is on the map, so the nearest point of the map is closer.
-    return np.clip(out, 0.0, data.scenes.buildings.shape[-1] - 1.0)
+    out = np.clip(out, 0.0, data.scenes.buildings.shape[-1] - 1.0)
+    if refine:
+        out = refine_positions(data.scenes, q.map_slot, q.bs_ids, q.pathloss_db, out, model.config.refine_radius_m, model.config.refine_k)
+    return out
+
+
+REFINE_RADII_M = (0.0, 4.0, 6.0, 8.0, 12.0, 16.0)
+REFINE_KS = (1, 2, 4, 8, 16, 32)
+
+
+def tune_refinement(model: LocUNet, encoder: InputEncoder, data: LocalizationData, runtime: Runtime) -> tuple[float, int, dict]:
+    """The refinement (radius, k) of lowest MAE on ``data`` (radius 0 = none), and every pair's MAE."""
+    raw = predict_positions(model, encoder, data, runtime, refine=False)
+    q = data.queries
+    table = {}
+    for radius in REFINE_RADII_M:
+        for k in REFINE_KS if radius > 0 else (0,):
+            table[f"{radius:g} m, k={k}"] = (radius, k, _mae(refine_positions(data.scenes, q.map_slot, q.bs_ids, q.pathloss_db, raw, radius, k), q.position))
+    radius, k, _ = min(table.values(), key=lambda entry: entry[2])
+    return radius, k, {name: round(mae, 3) for name, (_, _, mae) in table.items()}
 
 
 def _mae(estimate: np.ndarray, truth: np.ndarray) -> float:
@@ -168,7 +188,7 @@ def train_locunet(
     last_path, best_path = out_dir / "last.pt", out_dir / "best.pt"
     if config.init and not last_path.exists():
         start = load_locunet(config.init)
-        if start.config != model_config:
+        if replace(start.config, refine_radius_m=0.0, refine_k=0) != model_config:
             raise RadiolocError(f"{config.init}: --init checkpoint has another model configuration than preset {config.preset!r}")
         model.load_state_dict(start.state_dict())
     if last_path.exists():
@@ -227,6 +247,12 @@ def train_locunet(
             )
             rng = np.random.default_rng(next_seed)  # the stream a resumed run continues with
             progress.update(task, status=f"epoch {state['epoch']}/{config.epochs} val MAE {val_mae:.2f} m (best {state['best_val_mae_m']:.2f})")
+    # The refinement is chosen like kNN's k, on the validation queries, and stored with the best weights.
+    best = load_checkpoint(best_path, KIND)
+    model.load_state_dict(best["state_dict"])
+    radius, k, refine_table = tune_refinement(model, val_encoder, val_data, runtime)
+    tuned = replace(model_config, refine_radius_m=radius, refine_k=k)
+    save_checkpoint(best_path, KIND, tuned.to_dict(), best["state_dict"], val_mae_m=state["best_val_mae_m"], epoch=best.get("epoch"), refined_val_mae_m=refine_table[f"{radius:g} m, k={k}"])
     summary = {
         "preset": config.preset,
         "parameters": count_parameters(model),
@@ -235,6 +261,7 @@ def train_locunet(
         "train_queries": len(train.queries),
         "val_queries_used": len(val_data.queries),
         "best_val_mae_m": state["best_val_mae_m"],
+        "refinement": {"radius_m": radius, "k": k, "val_mae_m": refine_table[f"{radius:g} m, k={k}"], "grid": refine_table},
         "training_minutes": round(state["seconds"] / 60, 1),
         "history": state["history"],
         "checkpoint": str(best_path),
@@ -259,9 +286,12 @@ class LocUNetLocalizer(Localizer):
         self.ms_per_query = float("nan")
         self._encoder: tuple[int, InputEncoder] | None = None
 
+    refine: bool = True  # False: the network's centre of mass alone, without the model's local refinement
+
     @classmethod
-    def load(cls, path: str | Path | None = None, runtime: Runtime | None = None) -> "LocUNetLocalizer":
+    def load(cls, path: str | Path | None = None, runtime: Runtime | None = None, refine: bool = True) -> "LocUNetLocalizer":
         localizer = cls(runtime=runtime)
+        localizer.refine = refine
         localizer.model = localizer.runtime.prepare(load_locunet(path))
         localizer.checkpoint = str(path) if path is not None else "shipped"
         return localizer
@@ -287,12 +317,13 @@ class LocUNetLocalizer(Localizer):
             raise RadiolocError("LocUNet: call fit or load first")
         encoder = self.encoder_for(data)
         start = time.perf_counter()
-        out = predict_positions(self.model, encoder, data, self.runtime)
+        out = predict_positions(self.model, encoder, data, self.runtime, refine=self.refine)
         self.ms_per_query = 1000.0 * (time.perf_counter() - start) / max(len(data.queries), 1)
         return out
 
     def describe(self) -> dict:
         info = {"name": self.name, "checkpoint": self.checkpoint}
         if self.model is not None:
-            info.update(preset=self.model.config.preset, parameters=count_parameters(self.model))
+            refine = {"radius_m": self.model.config.refine_radius_m, "k": self.model.config.refine_k} if self.refine and self.model.config.refine_k else None
+            info.update(preset=self.model.config.preset, parameters=count_parameters(self.model), refinement=refine)
         return info
