@@ -119,7 +119,7 @@ def predict_positions(model: LocUNet, encoder: InputEncoder, data: LocalizationD
     return out
 
 
-REFINE_RADII_M = (0.0, 4.0, 6.0, 8.0, 12.0, 16.0)
+REFINE_RADII_M = (0.0, 4.0, 8.0, 12.0, 16.0, 24.0)
 REFINE_KS = (1, 2, 4, 8, 16, 32)
 
 
