@@ -23,6 +23,9 @@ Presets:
   clipped to +-4, the kNN cost map (cell means), the RMS residual of each cell's best-fitting 1 m pixel (what
   kNN ranks by; cell means blur it at shadow edges), the building mask and the Tx positions.
 
+After the network, :func:`refine_positions` may move the centre of mass to the best-fitting 1 m pixels near it
+(radius and k in the config, chosen on validation after training; 0 = off, as for the ``paper`` preset).
+
 A BS that is not detectable is reported at the noise floor (the paper's gray level 0); a BS absent from a
 query (fewer than 5) contributes all-zero channels.
 """
