@@ -220,8 +220,12 @@ def test_positions_stay_on_the_map(small_dataset, monkeypatch):
 
     root, _ = small_dataset
     data = load_localization(root, "test", estimate="true")
-    localizer = LocUNetLocalizer.load(None)
+    localizer = LocUNetLocalizer.load(None, refine=False)
     # a quasi-heatmap whose sum nears zero sends the centre of mass far off the map
     monkeypatch.setattr(type(localizer.model), "forward", lambda self, x: torch.tensor([[1e6, -3e5]]).expand(x.shape[0], 2))
     positions = localizer.predict(data)
     np.testing.assert_array_equal(positions, np.tile([[255.0, 0.0]], (len(data.queries), 1)))
+    localizer.refine = True  # the refinement searches near the clipped answer: still on the map, near the corner
+    refined = localizer.predict(data)
+    radius = localizer.model.config.refine_radius_m
+    assert radius > 0 and np.all(np.hypot(refined[:, 0] - 255.0, refined[:, 1]) <= radius)
