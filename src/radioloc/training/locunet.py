@@ -123,16 +123,16 @@ REFINE_RADII_M = (0.0, 4.0, 8.0, 12.0, 16.0, 24.0)
 REFINE_KS = (1, 2, 4, 8, 16, 32)
 
 
-def tune_refinement(model: LocUNet, encoder: InputEncoder, data: LocalizationData, runtime: Runtime) -> tuple[float, int, dict]:
-    """The refinement (radius, k) of lowest MAE on ``data`` (radius 0 = none), and every pair's MAE."""
+def tune_refinement(model: LocUNet, encoder: InputEncoder, data: LocalizationData, runtime: Runtime) -> tuple[float, int, float, dict]:
+    """The refinement (radius, k) of lowest MAE on ``data`` (radius 0 = none), that MAE, and every pair's MAE."""
     raw = predict_positions(model, encoder, data, runtime, refine=False)
     q = data.queries
     table = {}
     for radius in REFINE_RADII_M:
         for k in REFINE_KS if radius > 0 else (0,):
             table[f"{radius:g} m, k={k}"] = (radius, k, _mae(refine_positions(data.scenes, q.map_slot, q.bs_ids, q.pathloss_db, raw, radius, k), q.position))
-    radius, k, _ = min(table.values(), key=lambda entry: entry[2])
-    return radius, k, {name: round(mae, 3) for name, (_, _, mae) in table.items()}
+    radius, k, mae = min(table.values(), key=lambda entry: entry[2])
+    return radius, k, round(mae, 3), {name: round(mae, 3) for name, (_, _, mae) in table.items()}
 
 
 def _mae(estimate: np.ndarray, truth: np.ndarray) -> float:
@@ -250,9 +250,9 @@ def train_locunet(
     # The refinement is chosen like kNN's k, on the validation queries, and stored with the best weights.
     best = load_checkpoint(best_path, KIND)
     model.load_state_dict(best["state_dict"])
-    radius, k, refine_table = tune_refinement(model, val_encoder, val_data, runtime)
+    radius, k, refined_mae, refine_table = tune_refinement(model, val_encoder, val_data, runtime)
     tuned = replace(model_config, refine_radius_m=radius, refine_k=k)
-    save_checkpoint(best_path, KIND, tuned.to_dict(), best["state_dict"], val_mae_m=state["best_val_mae_m"], epoch=best.get("epoch"), refined_val_mae_m=refine_table[f"{radius:g} m, k={k}"])
+    save_checkpoint(best_path, KIND, tuned.to_dict(), best["state_dict"], val_mae_m=state["best_val_mae_m"], epoch=best.get("epoch"), refined_val_mae_m=refined_mae)
     summary = {
         "preset": config.preset,
         "parameters": count_parameters(model),
@@ -261,7 +261,7 @@ def train_locunet(
         "train_queries": len(train.queries),
         "val_queries_used": len(val_data.queries),
         "best_val_mae_m": state["best_val_mae_m"],
-        "refinement": {"radius_m": radius, "k": k, "val_mae_m": refine_table[f"{radius:g} m, k={k}"], "grid": refine_table},
+        "refinement": {"radius_m": radius, "k": k, "val_mae_m": refined_mae, "grid": refine_table},
         "training_minutes": round(state["seconds"] / 60, 1),
         "history": state["history"],
         "checkpoint": str(best_path),
@@ -285,8 +285,7 @@ class LocUNetLocalizer(Localizer):
         self.checkpoint: str | None = None
         self.ms_per_query = float("nan")
         self._encoder: tuple[int, InputEncoder] | None = None
-
-    refine: bool = True  # False: the network's centre of mass alone, without the model's local refinement
+        self.refine = True  # False: the network's centre of mass alone, without the model's local refinement
 
     @classmethod
     def load(cls, path: str | Path | None = None, runtime: Runtime | None = None, refine: bool = True) -> "LocUNetLocalizer":
