@@ -238,7 +238,7 @@ def train_locunet_command(
 @evaluate_app.callback(invoke_without_command=True)
 def evaluate_command(
     ctx: typer.Context,
-    model: Optional[str] = typer.Option(None, "--model", help="Comma-separated: locunet (shipped), a LocUNet checkpoint (either with :network appended: without the local refinement), knn, knn-cond, adaptive-knn."),
+    model: Optional[str] = typer.Option(None, "--model", help="Comma-separated: locunet or locunet-robust (shipped), a LocUNet checkpoint (either with :network appended: without the local refinement), knn, knn-cond, adaptive-knn."),
     data: Optional[Path] = typer.Option(None, "--data", help="Dataset folder."),
     split: str = typer.Option("test", "--split"),
     estimate: str = typer.Option("estimate", "--estimate", help="Radio maps the localizers see: estimate, true, or noisy:SIGMA_DB."),
@@ -281,7 +281,7 @@ def locate_command(
     map_id: int = typer.Option(..., "--map", help="Map id."),
     bs: str = typer.Option(..., "--bs", help="Comma-separated candidate BS ids (1 to 5)."),
     pathloss: str = typer.Option(..., "--pathloss", help="Comma-separated reported pathloss in dB, one per BS (e.g. -92.5,-101)."),
-    model: Optional[Path] = typer.Option(None, "--model", help="LocUNet checkpoint (default: the shipped model)."),
+    model: Optional[Path] = typer.Option(None, "--model", help="LocUNet checkpoint or shipped model: locunet (default), locunet-robust."),
     estimate: str = typer.Option("estimate", "--estimate", help="Radio maps the model sees: estimate, true, noisy:SIGMA_DB."),
 ) -> None:
     """Locate one UE from the pathloss it reports for 1 to 5 BSs."""

@@ -16,6 +16,7 @@ from radioloc.errors import RadiolocError
 from radioloc.evaluation.localization import SettingResult, by_detectable, draw_error_cdf, draw_locunet_example, error_stats, run_setting
 from radioloc.io import atomic_write_json
 from radioloc.models.localizer import Localizer
+from radioloc.models.locunet import SHIPPED_MODELS
 from radioloc.training.locunet import LocUNetLocalizer
 
 SETTINGS = (("5bs", 5), ("3bs", 3))
@@ -25,20 +26,24 @@ NETWORK_ONLY = ":network"
 
 
 def resolve_model(spec: str) -> tuple[str, Localizer, bool]:
-    """(label, localizer, needs fitting) for ``locunet`` (the shipped model), a checkpoint path or a baseline name.
-    A LocUNet spec ending in ``:network`` (``locunet:network``) leaves out the model's local refinement."""
+    """(label, localizer, needs fitting) for a shipped LocUNet (``locunet``, ``locunet-robust``), a checkpoint path
+    or a baseline name. A LocUNet spec ending in ``:network`` (``locunet:network``) leaves out the model's local
+    refinement."""
     refine = not spec.endswith(NETWORK_ONLY)
     name = spec[: -len(NETWORK_ONLY)] if not refine else spec
     suffix = "" if refine else NETWORK_ONLY
-    if name == "locunet":
-        return "locunet" + suffix, LocUNetLocalizer.load(None, refine=refine), False
+    if name in SHIPPED_MODELS:
+        return name + suffix, LocUNetLocalizer.load(name, refine=refine), False
     if spec in BASELINES:
         return spec, make_baseline(spec), True
     path = Path(name)
     if path.suffix == ".pt" or path.exists():
         localizer = LocUNetLocalizer.load(path, refine=refine)
         return f"locunet:{path.name}{suffix}", localizer, False
-    raise RadiolocError(f"--model {spec!r}: not 'locunet', a baseline ({', '.join(BASELINES)}) or a checkpoint file (optionally with '{NETWORK_ONLY}')")
+    raise RadiolocError(
+        f"--model {spec!r}: not a shipped model ({', '.join(SHIPPED_MODELS)}), a baseline ({', '.join(BASELINES)}) "
+        f"or a checkpoint file (optionally with '{NETWORK_ONLY}')"
+    )
 
 
 def evaluate_models(

@@ -49,6 +49,11 @@ from radioloc.propagation.graylevel import DB_PER_GRAY, NOISE_FLOOR_DB
 KIND = "locunet"
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 SHIPPED_WEIGHTS = WEIGHTS_DIR / "locunet_cpu.pt"
+# The shipped models by the name the command line knows them by (each has a model card beside it)
+SHIPPED_MODELS = {
+    "locunet": SHIPPED_WEIGHTS,  # nominal scenario: UEs report the dominant-path truth
+    "locunet-robust": WEIGHTS_DIR / "locunet_robust_cpu.pt",  # robustness scenario: ray-traced truth with cars
+}
 ACTIVATIONS = ("leaky_relu", "relu", "softmax", "sigmoid")
 LOSSES = ("mae", "mse")
 ENCODINGS = ("paper", "residual")
@@ -421,11 +426,22 @@ class InputEncoder:
         return self.encode(q.map_slot, q.bs_ids, q.pathloss_db)
 
 
+def locunet_weights(spec: str | Path | None) -> Path:
+    """The checkpoint file for a shipped model's name (``locunet``, ``locunet-robust``; None = ``locunet``) or a
+    path."""
+    if spec is None:
+        return SHIPPED_WEIGHTS
+    return SHIPPED_MODELS.get(str(spec), Path(spec))
+
+
 def load_locunet(path: str | Path | None = None, preset: str | None = None) -> LocUNet:
-    """A trained LocUNet from a checkpoint (the shipped CPU model when ``path`` is None); ``preset``, when
-    given, must match the checkpoint's."""
-    path = Path(path) if path is not None else SHIPPED_WEIGHTS
+    """A trained LocUNet from a checkpoint or a shipped model's name (the shipped nominal CPU model when ``path``
+    is None); ``preset``, when given, must match the checkpoint's."""
+    path = locunet_weights(path)
     return load_model(path, KIND, "LocUNet", LocUNetConfig.from_dict, LocUNet, preset)
 
 
-__all__ = ["LocUNet", "LocUNetConfig", "InputEncoder", "PRESETS", "center_of_mass", "load_locunet", "preset_config", "refine_positions"]
+__all__ = [
+    "LocUNet", "LocUNetConfig", "InputEncoder", "PRESETS", "SHIPPED_MODELS", "center_of_mass", "load_locunet", "locunet_weights",
+    "preset_config", "refine_positions",
+]  # fmt: skip

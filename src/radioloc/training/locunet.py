@@ -27,7 +27,7 @@ from radioloc.errors import RadiolocError
 from radioloc.io import atomic_write_json
 from radioloc.models.checkpoint import load_checkpoint, save_checkpoint
 from radioloc.models.localizer import Localizer
-from radioloc.models.locunet import KIND, InputEncoder, LocUNet, count_parameters, load_locunet, preset_config, refine_positions
+from radioloc.models.locunet import KIND, InputEncoder, LocUNet, count_parameters, load_locunet, locunet_weights, preset_config, refine_positions
 from radioloc.models.runtime import Runtime
 
 
@@ -272,7 +272,8 @@ def train_locunet(
 
 class LocUNetLocalizer(Localizer):
     """LocUNet behind the common interface: ``fit`` trains (into ``out_dir``), ``predict`` localizes.
-    ``LocUNetLocalizer.load(path)`` (None = the shipped CPU model) gives a fitted one."""
+    ``LocUNetLocalizer.load(path)`` (a checkpoint or a shipped model's name; None = the shipped nominal model)
+    gives a fitted one."""
 
     name = "locunet"
 
@@ -292,7 +293,7 @@ class LocUNetLocalizer(Localizer):
         localizer = cls(runtime=runtime)
         localizer.refine = refine
         localizer.model = localizer.runtime.prepare(load_locunet(path))
-        localizer.checkpoint = str(path) if path is not None else "shipped"
+        localizer.checkpoint = str(locunet_weights(path))
         return localizer
 
     def fit(self, train: LocalizationData, val: LocalizationData | None = None) -> "LocUNetLocalizer":
