@@ -26,6 +26,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/radiounet.py
 	$(BIN)/python benchmarks/locunet.py
 	$(BIN)/python benchmarks/raytracing.py
+	$(BIN)/python benchmarks/robustness.py
 
 clean:
 	rm -rf $(VENV) out

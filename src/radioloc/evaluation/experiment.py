@@ -39,7 +39,9 @@ def resolve_model(spec: str) -> tuple[str, Localizer, bool]:
     path = Path(name)
     if path.suffix == ".pt" or path.exists():
         localizer = LocUNetLocalizer.load(path, refine=refine)
-        return f"locunet:{path.name}{suffix}", localizer, False
+        # training runs all write best.pt: their folder tells them apart
+        shown = f"{path.parent.name}/{path.name}" if path.name in ("best.pt", "last.pt") and path.parent.name else path.name
+        return f"locunet:{shown}{suffix}", localizer, False
     raise RadiolocError(
         f"--model {spec!r}: not a shipped model ({', '.join(SHIPPED_MODELS)}), a baseline ({', '.join(BASELINES)}) "
         f"or a checkpoint file (optionally with '{NETWORK_ONLY}')"
@@ -65,6 +67,10 @@ def evaluate_models(
     if not specs:
         raise RadiolocError("--model: name at least one model")
     models = [resolve_model(spec) for spec in specs]
+    labels = [label for label, _, _ in models]
+    for label in labels:
+        if labels.count(label) > 1:
+            raise RadiolocError(f"--model: two models would both be reported as {label!r}; give each checkpoint its own file name")
     test = test or load_localization(data_dir, split, estimate, measurement_sim=measurement)
     if limit is not None and limit < len(test.queries):
         pick = np.sort(np.random.default_rng(seed).choice(len(test.queries), size=limit, replace=False))
@@ -131,7 +137,7 @@ def evaluate_across_measurements(
         for label in reports[measurements[0]]["models"]
     }
     table = Table(title=f"MAE (m) by the truth the UEs report ({split} split, {estimate} radio maps): 5 BSs / 3 BSs")
-    table.add_column("model")
+    table.add_column("model", no_wrap=True)
     for sim in measurements:
         table.add_column(sim, justify="right")
     for label, row in matrix.items():
@@ -158,7 +164,8 @@ def _example_queries(test: LocalizationData, count: int, seed: int) -> list[int]
 def print_comparison(report: dict, console: Console) -> None:
     table = Table(title=f"localization, {report['split']} split, {report['queries']} queries ({report['data']['estimate']} radio maps)")
     for column in ("model", "BSs", "MAE (m)", "RMSE (m)", "median (m)", "p90 (m)", "ms/query", "fitted"):
-        table.add_column(column, justify="right" if column not in ("model", "fitted") else "left")
+        # on a narrow terminal the fitted parameters wrap, the model names stay whole
+        table.add_column(column, justify="right" if column not in ("model", "fitted") else "left", no_wrap=column == "model")
     for label, entry in report["models"].items():
         for setting, r in entry.items():
             fitted = {k: v for k, v in r["fitted"].items() if k in ("k", "k_by_detectable_bs", "delta_db", "mean_k", "preset")}
@@ -166,7 +173,7 @@ def print_comparison(report: dict, console: Console) -> None:
             table.add_row(label, setting[0], f"{r['mae']:.2f}", f"{r['rmse']:.2f}", f"{r['median']:.2f}", f"{r['p90']:.2f}", f"{r['ms_per_query']:.2f}", fitted_text)
     console.print(table)
     counts = Table(title="MAE (m) by number of BSs above the noise floor at the UE, 5 BSs (share of queries)")
-    counts.add_column("model")
+    counts.add_column("model", no_wrap=True)
     for c in range(6):
         counts.add_column(str(c), justify="right")
     for label, entry in report["models"].items():
