@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -8,6 +10,7 @@ from radioloc.models.checkpoint import save_checkpoint
 from radioloc.models.locunet import (
     PAPER_DECODER_KERNELS,
     PAPER_ENCODER,
+    WEIGHTS_DIR,
     InputEncoder,
     LocUNet,
     center_of_mass,
@@ -197,10 +200,13 @@ def test_checkpoint_errors(tmp_path):
         load_locunet(misfit)
 
 
-def test_shipped_model_loads_and_localizes():
+@pytest.mark.parametrize("name", [None, "locunet", "locunet-robust"])
+def test_shipped_model_loads_and_localizes(name):
     from radioloc.training.locunet import LocUNetLocalizer
 
-    localizer = LocUNetLocalizer.load(None)
+    localizer = LocUNetLocalizer.load(name)
+    assert localizer.model.config.preset == "cpu" and Path(localizer.checkpoint).parent == WEIGHTS_DIR
+    assert (WEIGHTS_DIR / (Path(localizer.checkpoint).stem + ".md")).exists()  # every shipped model has its card
     scene = toy_scene()
     queries = Queries(np.zeros(2, np.int64), np.array([[0, 1, 2], [0, 1, -1]]), np.array([[-90.0, -80.0, -100.0], [-90.0, -80.0, np.nan]], np.float32), np.zeros((2, 2)))
     estimate = localizer.predict(LocalizationData(scene, queries, {}))
@@ -252,3 +258,26 @@ def test_paper_preset_trains_with_the_published_recipe():
         1e-5, "step", 30, 50, 15, 0, "mae",
     )  # fmt: skip
     assert LocUNetTrainConfig.for_preset("paper", epochs=3).epochs == 3
+
+
+def test_unknown_model_spec_names_what_is_accepted():
+    from radioloc.evaluation.experiment import resolve_model
+
+    with pytest.raises(RadiolocError, match="locunet-robust") as info:
+        resolve_model("locunet-robustt")
+    assert "knn" in str(info.value) and len(str(info.value).splitlines()) == 1
+    label, localizer, needs_fit = resolve_model("locunet-robust:network")
+    assert label == "locunet-robust:network" and not localizer.refine and not needs_fit
+
+
+def test_evaluation_labels_tell_training_runs_apart(tmp_path):
+    from radioloc.evaluation.experiment import evaluate_models, resolve_model
+
+    runs = []
+    for name in ("run_a", "run_b"):
+        (tmp_path / name).mkdir()
+        runs.append(tmp_path / name / "best.pt")
+        runs[-1].write_bytes((WEIGHTS_DIR / "locunet_cpu.pt").read_bytes())
+    assert [resolve_model(str(run))[0] for run in runs] == ["locunet:run_a/best.pt", "locunet:run_b/best.pt"]
+    with pytest.raises(RadiolocError, match="two models would both be reported as 'locunet'"):
+        evaluate_models(["locunet", "locunet"], tmp_path / "no-dataset")
