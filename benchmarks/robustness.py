@@ -46,6 +46,11 @@ def mae(report: dict, label: str, setting: str) -> float:
     return report["models"][label][setting]["mae"]
 
 
+def mae_rows(report: dict) -> dict:
+    """{model: {"5bs": MAE, "3bs": MAE}} of an evaluation report."""
+    return {label: {setting: mae(report, label, setting) for setting in ("5bs", "3bs")} for label in report["models"]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="locunet-robust", help="the robustness model: locunet-robust (shipped) or a checkpoint")
@@ -75,7 +80,7 @@ def main() -> None:
         "locunet_mae_3bs_m": mae(table3, label, "3bs"),
         "knn_mae_3bs_m": mae(table3, "knn", "3bs"),
         "mae_ratio_3bs": ratio3,
-        "table3_robustness": {name: {s: entry[s]["mae"] for s in ("5bs", "3bs")} for name, entry in table3["models"].items()},
+        "table3_robustness": mae_rows(table3),
         "table5_mae_m": table5["matrix_mae_m"],
         "goals": {"mae_ratio_5bs<=0.45": ratio5 <= 0.45, "ahead_of_knn_3bs": ratio3 < 1.0},
         "reports": {"table3": table3, "table5": table5},
@@ -85,7 +90,7 @@ def main() -> None:
         for truth, specs in (("DPM", ["locunet", "knn"]), (ROBUST, [args.model, "locunet", "knn"])):
             console.rule(f"real-city tiles {args.real}, UEs report {truth}")
             report = evaluate_models(specs, args.real, "test", limit=args.limit, console=console, measurement=truth)
-            real[truth] = {name: {s: entry[s]["mae"] for s in ("5bs", "3bs")} for name, entry in report["models"].items()}
+            real[truth] = mae_rows(report)
         result["real_city"] = {"data": str(args.real), "mae_m": real}
     console.print(
         f"robustness scenario, LocUNet / kNN MAE: 5 BSs {result['locunet_mae_5bs_m']:.2f} / {result['knn_mae_5bs_m']:.2f} m = {ratio5:.2f} "
