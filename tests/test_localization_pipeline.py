@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from radioloc.baselines.knn import KNNLocalizer
 from radioloc.cli import app
 from radioloc.datasets import layout
-from radioloc.datasets.localization import load_localization, validate_queries
+from radioloc.datasets.localization import SceneBank, concat_localization, load_localization, validate_queries
 from radioloc.errors import RadiolocError
 from radioloc.evaluation.localization import by_detectable, error_stats
 from radioloc.propagation.graylevel import DB_PER_GRAY, NOISE_FLOOR_DB
@@ -40,6 +40,26 @@ def test_queries_report_the_truth_at_the_ue(small_dataset):
         np.testing.assert_array_equal(data.scenes.radio_maps[0, tx], truth)
     three = data.queries.first_bs(3)
     assert (three.bs_ids[:, 3:] == -1).all() and np.isnan(three.pathloss_db[:, 3:]).all()
+
+
+def test_joined_datasets_keep_every_query_on_its_own_map(small_dataset):
+    root, _ = small_dataset
+    first, second = load_localization(root, "train", estimate="true"), load_localization(root, "test", estimate="true")
+    joined = concat_localization([first, second])
+    n1 = len(first.queries)
+    assert len(joined.queries) == n1 + len(second.queries)
+    assert joined.scenes.map_ids == first.scenes.map_ids + second.scenes.map_ids
+    assert [part["split"] for part in joined.source["parts"]] == ["train", "test"]
+    # a query of the second part sees the radio maps of its own map, now in a later slot
+    q = len(second.queries) - 1
+    slot = joined.queries.map_slot[n1 + q]
+    assert slot == second.queries.map_slot[q] + len(first.scenes.map_ids)
+    np.testing.assert_array_equal(joined.scenes.radio_maps[slot], second.scenes.radio_maps[second.queries.map_slot[q]])
+    np.testing.assert_array_equal(joined.queries.pathloss_db[n1 + q], second.queries.pathloss_db[q])
+    np.testing.assert_array_equal(joined.queries.position[:n1], first.queries.position)
+    fewer = SceneBank(second.scenes.map_ids, second.scenes.buildings, second.scenes.bs_positions[:, :3], second.scenes.radio_maps[:, :3])
+    with pytest.raises(RadiolocError, match="different numbers of candidate BSs"):
+        concat_localization([first, second.__class__(fewer, second.queries, second.source)])
 
 
 def test_noisy_maps_have_the_requested_error(small_dataset):

@@ -81,7 +81,7 @@ def test_paper_preset_follows_table_one():
     assert out.shape == (1, 2) and torch.isfinite(out).all()
 
 
-@pytest.mark.parametrize("preset", ["cpu", "cpu-fine"])
+@pytest.mark.parametrize("preset", ["cpu", "cpu-deep", "cpu-fine"])
 def test_cpu_presets_answer_in_metres(preset):
     config = preset_config(preset, activation="softmax")
     model = LocUNet(config).eval()

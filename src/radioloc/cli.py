@@ -201,9 +201,9 @@ def train_radiounet_command(
 
 @train_app.command("locunet")
 def train_locunet_command(
-    data: Path = typer.Option(..., "--data", help="Dataset with radio maps (its train/val splits are used)."),
+    data: str = typer.Option(..., "--data", help="Dataset with radio maps (its train/val splits are used); comma-separated folders: their splits joined."),
     out: Path = typer.Option(..., "--out", help="Run folder (best.pt, last.pt, summary.json); an unfinished run resumes."),
-    preset: str = typer.Option("cpu", "--preset", help="cpu, cpu-fine or paper."),
+    preset: str = typer.Option("cpu", "--preset", help="cpu, cpu-deep, cpu-fine or paper."),
     estimate: str = typer.Option("estimate", "--estimate", help="Radio maps the model sees: estimate (nominal: RadioUNet), true, or noisy:SIGMA_DB."),
     measurement: str = typer.Option("DPM", "--measurement", help="Simulation whose truth the UEs report: DPM (nominal), DPMcars, IRT2, IRT2cars (robustness)."),
     epochs: Optional[int] = typer.Option(None, "--epochs"),
@@ -231,7 +231,8 @@ def train_locunet_command(
     config.model_config()  # fail fast on an unknown preset or option
     runtime = Runtime.pick(device)
     console.print(f"training LocUNet '{preset}' on {data} ({estimate} radio maps, {measurement} measurements; {runtime.describe()})")
-    summary = train_locunet(data, out, config, runtime)
+    folders = [Path(part) for part in data.split(",") if part.strip()]
+    summary = train_locunet(folders[0] if len(folders) == 1 else folders, out, config, runtime)
     console.print(f"best validation MAE {summary['best_val_mae_m']:.2f} m after {summary['training_minutes']} min; weights: {summary['checkpoint']}")
 
 

@@ -255,3 +255,35 @@ def load_localization(
     queries = Queries(slot.astype(np.int64), bs_ids.astype(np.int64), pathloss, position, bs_set.astype(np.int64), ue.astype(np.int64))
     source = {"root": str(root), "split": split, "sim": sim, "measurement_sim": measurement_sim, "estimate": estimate, "bs_per_set": int(k)}
     return LocalizationData(scenes, queries, source)
+
+
+def concat_localization(parts: list[LocalizationData]) -> LocalizationData:
+    """One LocalizationData from several (e.g. the train splits of datasets generated with different seeds):
+    scenes stacked, each part's map slots shifted past the previous parts'. The parts must have the same number
+    of candidate BSs; ``source["parts"]`` lists what each one was."""
+    if not parts:
+        raise RadiolocError("concat_localization: no data to join")
+    if len(parts) == 1:
+        return parts[0]
+    n_bs = {part.scenes.n_bs for part in parts}
+    if len(n_bs) > 1:
+        roots = ", ".join(f"{part.source.get('root', '?')}: {part.scenes.n_bs}" for part in parts)
+        raise RadiolocError(f"datasets to join have different numbers of candidate BSs ({roots})")
+    offsets = np.cumsum([0] + [len(part.scenes.map_ids) for part in parts[:-1]])
+    scenes = SceneBank(
+        map_ids=[m for part in parts for m in part.scenes.map_ids],
+        buildings=np.concatenate([part.scenes.buildings for part in parts]),
+        bs_positions=np.concatenate([part.scenes.bs_positions for part in parts]),
+        radio_maps=np.concatenate([part.scenes.radio_maps for part in parts]),
+    )
+    queries = [part.queries for part in parts]
+    joined = Queries(
+        np.concatenate([q.map_slot + offset for q, offset in zip(queries, offsets)]),
+        np.concatenate([q.bs_ids for q in queries]),
+        np.concatenate([q.pathloss_db for q in queries]),
+        np.concatenate([q.position for q in queries]),
+        np.concatenate([q.bs_set for q in queries]),
+        np.concatenate([q.ue for q in queries]),
+    )
+    source = {**{key: value for key, value in parts[0].source.items() if key != "root"}, "parts": [part.source for part in parts]}
+    return LocalizationData(scenes, joined, source)

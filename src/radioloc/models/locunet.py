@@ -145,6 +145,19 @@ PRESETS: dict[str, LocUNetConfig] = {
         fold=2,
         best_fit=True,
     ),
+    # Two more pooled levels (down to 2 x 2 cells of 32 m) and 4x the parameters at 0.85x the training speed:
+    # for the robustness scenario, where the answer depends on which BSs are heard across the whole map.
+    "cpu-deep": LocUNetConfig(
+        preset="cpu-deep",
+        encoder=((32, 3, False), (48, 3, True), (64, 3, False), (96, 3, True), (128, 3, False), (192, 3, True), (256, 3, True)),
+        decoder_kernels=(3, 3, 3, 3, 3, 3),
+        final_width=32,
+        final_kernel=3,
+        encoding="residual",
+        input_size=64,
+        fold=2,
+        best_fit=True,
+    ),
     "cpu-fine": LocUNetConfig(
         preset="cpu-fine",
         encoder=((32, 3, False), (48, 3, True), (64, 3, False), (96, 3, True), (128, 3, True)),

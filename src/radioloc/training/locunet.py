@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from radioloc.datasets.localization import LocalizationData, load_localization
+from radioloc.datasets.localization import LocalizationData, concat_localization, load_localization
 from radioloc.errors import RadiolocError
 from radioloc.io import atomic_write_json
 from radioloc.models.checkpoint import load_checkpoint, save_checkpoint
@@ -140,14 +140,15 @@ def _mae(estimate: np.ndarray, truth: np.ndarray) -> float:
 
 
 def train_locunet(
-    data: str | Path | tuple[LocalizationData, LocalizationData],
+    data: str | Path | list[str | Path] | tuple[LocalizationData, LocalizationData],
     out_dir: str | Path,
     config: LocUNetTrainConfig,
     runtime: Runtime | None = None,
     quiet: bool = False,
 ) -> dict:
-    """Train (or resume) into ``out_dir`` from a dataset folder (or already loaded train and val data);
-    returns the summary written to ``out_dir/summary.json``."""
+    """Train (or resume) into ``out_dir`` from a dataset folder, a list of them (their train splits joined, and
+    their val splits), or already loaded (train, val) data; returns the summary written to
+    ``out_dir/summary.json``."""
     out_dir = Path(out_dir)
     runtime = runtime or Runtime.pick()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -158,8 +159,11 @@ def train_locunet(
     if isinstance(data, tuple):
         train, val = data
     else:
-        train = load_localization(data, "train", config.estimate, config.sim, config.measurement, quiet=quiet)
-        val = load_localization(data, "val", config.estimate, config.sim, config.measurement, quiet=quiet)
+        roots = [data] if isinstance(data, (str, Path)) else data
+        train, val = (
+            concat_localization([load_localization(root, split, config.estimate, config.sim, config.measurement, quiet=quiet) for root in roots])
+            for split in ("train", "val")
+        )
     if len(train.queries) == 0 or len(val.queries) == 0:
         raise RadiolocError("LocUNet training needs queries in both the train and the val split")
 
