@@ -211,12 +211,22 @@ def test_fine_tuning_starts_from_the_given_weights(trained, small_dataset, tmp_p
     start, tuned = load_locunet(out / "best.pt"), load_locunet(tmp_path / "tuned" / "best.pt")
     for a, b in zip(start.state_dict().values(), tuned.state_dict().values()):
         torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)  # lr ~0: still the initial weights
+    # a cpu checkpoint grows into the deeper preset and starts from the same answers
+    deep = LocUNetTrainConfig.for_preset("cpu-deep", estimate="true", init=str(out / "best.pt"), **{**TINY, "epochs": 1, "lr": 1e-12})
+    train_locunet(root, tmp_path / "deep", deep, quiet=True)
+    grown = load_locunet(tmp_path / "deep" / "best.pt").eval()
+    assert grown.config.preset == "cpu-deep"
+    inputs = torch.randn(2, start.config.in_channels, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(grown.heatmap(inputs), start.eval().heatmap(inputs), atol=1e-4, rtol=1e-4)
     other = tmp_path / "fine.pt"
     from radioloc.models.checkpoint import save_checkpoint
 
     save_checkpoint(other, "locunet", preset_config("cpu-fine").to_dict(), LocUNet(preset_config("cpu-fine")).state_dict())
     with pytest.raises(RadiolocError, match="another model configuration"):
         train_locunet(root, tmp_path / "bad", LocUNetTrainConfig.for_preset("cpu", estimate="true", init=str(other), **TINY), quiet=True)
+    with pytest.raises(RadiolocError, match="does not grow into it"):
+        train_locunet(root, tmp_path / "bad2", LocUNetTrainConfig.for_preset("cpu-deep", estimate="true", init=str(other), **TINY), quiet=True)
 
 
 def test_out_of_distribution_matrix_over_measurements(small_dataset, tmp_path):

@@ -15,6 +15,7 @@ from radioloc.models.locunet import (
     LocUNet,
     center_of_mass,
     count_parameters,
+    grow_locunet,
     load_locunet,
     preset_config,
     refine_positions,
@@ -198,6 +199,22 @@ def test_checkpoint_errors(tmp_path):
     save_checkpoint(misfit, "locunet", preset_config("cpu-fine").to_dict(), model.state_dict())
     with pytest.raises(RadiolocError, match="do not fit"):
         load_locunet(misfit)
+
+
+def test_a_cpu_model_grows_into_cpu_deep_with_the_same_answers():
+    torch.manual_seed(0)
+    small = LocUNet(preset_config("cpu")).eval()
+    grown = grow_locunet(small, preset_config("cpu-deep")).eval()
+    assert count_parameters(grown) > 3 * count_parameters(small)
+    inputs = torch.randn(3, small.config.in_channels, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(grown.heatmap(inputs), small.heatmap(inputs))
+        # the new levels are wired in: once their zero weights move, the answer changes
+        grown.decoder[2].weight[:, :128] += 0.05
+        assert not torch.allclose(grown.heatmap(inputs), small.heatmap(inputs))
+    for target, source in (("cpu-deep", "cpu-fine"), ("cpu", "cpu"), ("cpu", "cpu-deep")):
+        with pytest.raises(RadiolocError, match="does not extend"):
+            grow_locunet(LocUNet(preset_config(source)), preset_config(target))
 
 
 @pytest.mark.parametrize("name", [None, "locunet", "locunet-robust"])

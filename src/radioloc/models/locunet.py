@@ -32,7 +32,7 @@ query (fewer than 5) contributes all-zero channels.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import numba as nb
@@ -145,11 +145,12 @@ PRESETS: dict[str, LocUNetConfig] = {
         fold=2,
         best_fit=True,
     ),
-    # Two more pooled levels (down to 2 x 2 cells of 32 m) and 4x the parameters at 0.85x the training speed:
-    # for the robustness scenario, where the answer depends on which BSs are heard across the whole map.
+    # ``cpu`` with two more pooled levels below it (2 x 2, then 1 x 1 cells: the whole map), 4x the parameters at
+    # nearly the same speed: for the robustness scenario, where the answer depends on which BSs are heard across
+    # the map. A ``cpu`` checkpoint grows into it exactly (:func:`grow_locunet`).
     "cpu-deep": LocUNetConfig(
         preset="cpu-deep",
-        encoder=((32, 3, False), (48, 3, True), (64, 3, False), (96, 3, True), (128, 3, False), (192, 3, True), (256, 3, True)),
+        encoder=((32, 3, False), (48, 3, True), (64, 3, False), (96, 3, True), (128, 3, True), (192, 3, True), (256, 3, True)),
         decoder_kernels=(3, 3, 3, 3, 3, 3),
         final_width=32,
         final_kernel=3,
@@ -244,6 +245,42 @@ class LocUNet(nn.Module):
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         return center_of_mass(self.heatmap(inputs), self.rows, self.cols)
+
+
+def grow_locunet(source: LocUNet, config: LocUNetConfig) -> LocUNet:
+    """A LocUNet of ``config`` that computes exactly what ``source`` computes, when ``config`` only adds encoder
+    levels below the source's deepest one (``cpu`` -> ``cpu-deep``).
+
+    The shared layers keep their weights; the decoder convolution that used to read only the source's deepest
+    features now also reads the new levels' output through weights set to zero, so the grown network starts from
+    the source's answers and the new levels join in as those weights move away from zero."""
+    small, n_small, n_big = source.config, len(source.config.encoder), len(config.encoder)
+    own = ("preset", "encoder", "decoder_kernels", "refine_radius_m", "refine_k")
+    same_rest = all(getattr(config, f.name) == getattr(small, f.name) for f in fields(config) if f.name not in own)
+    if (
+        n_big <= n_small
+        or config.encoder[:n_small] != small.encoder
+        or config.decoder_kernels[n_big - n_small :] != small.decoder_kernels
+        or not same_rest
+    ):
+        raise RadiolocError(f"preset {config.preset!r} does not extend preset {small.preset!r} with deeper levels only")
+    grown = LocUNet(config)
+    state = grown.state_dict()
+    extra = n_big - n_small
+    for name, value in source.state_dict().items():
+        kind, index, rest = name.partition(".")[0], None, name
+        if kind == "decoder":
+            _, index, rest = name.split(".", 2)
+            target = f"decoder.{int(index) + extra}.{rest}"
+        else:
+            target = name
+        if kind == "decoder" and int(index) == 0 and rest == "weight":
+            joined = torch.zeros_like(state[target])  # input channels: [new levels' output, old deepest features]
+            joined[:, value.shape[1]:] = value
+            value = joined
+        state[target] = value
+    grown.load_state_dict(state)
+    return grown
 
 
 def center_of_mass(heatmap: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
@@ -455,6 +492,6 @@ def load_locunet(path: str | Path | None = None, preset: str | None = None) -> L
 
 
 __all__ = [
-    "LocUNet", "LocUNetConfig", "InputEncoder", "PRESETS", "SHIPPED_MODELS", "center_of_mass", "load_locunet", "locunet_weights",
+    "LocUNet", "LocUNetConfig", "InputEncoder", "PRESETS", "SHIPPED_MODELS", "center_of_mass", "grow_locunet", "load_locunet", "locunet_weights",
     "preset_config", "refine_positions",
 ]  # fmt: skip

@@ -27,7 +27,7 @@ from radioloc.errors import RadiolocError
 from radioloc.io import atomic_write_json
 from radioloc.models.checkpoint import load_checkpoint, save_checkpoint
 from radioloc.models.localizer import Localizer
-from radioloc.models.locunet import KIND, InputEncoder, LocUNet, count_parameters, load_locunet, locunet_weights, preset_config, refine_positions
+from radioloc.models.locunet import KIND, InputEncoder, LocUNet, count_parameters, grow_locunet, load_locunet, locunet_weights, preset_config, refine_positions
 from radioloc.models.runtime import Runtime
 
 
@@ -51,7 +51,7 @@ class LocUNetTrainConfig:
     loss: str = "mae"
     city_map: bool = True
     tx_maps: bool = True
-    init: str | None = None  # start from this LocUNet checkpoint's weights (fine-tuning); same model config
+    init: str | None = None  # start from this LocUNet checkpoint's weights (fine-tuning): same model config, or a smaller one that grows into it
     seed: int = 0
 
     @staticmethod
@@ -192,9 +192,15 @@ def train_locunet(
     last_path, best_path = out_dir / "last.pt", out_dir / "best.pt"
     if config.init and not last_path.exists():
         start = load_locunet(config.init)
-        if replace(start.config, refine_radius_m=0.0, refine_k=0) != model_config:
-            raise RadiolocError(f"{config.init}: --init checkpoint has another model configuration than preset {config.preset!r}")
-        model.load_state_dict(start.state_dict())
+        if replace(start.config, refine_radius_m=0.0, refine_k=0) == model_config:
+            model.load_state_dict(start.state_dict())
+        else:
+            try:  # a smaller preset grows into this one (cpu -> cpu-deep), starting from its answers
+                model.load_state_dict(grow_locunet(start, model_config).state_dict())
+            except RadiolocError:
+                raise RadiolocError(
+                    f"{config.init}: --init checkpoint has another model configuration than preset {config.preset!r} (and does not grow into it)"
+                ) from None
     if last_path.exists():
         payload = load_checkpoint(last_path, KIND + "-training")
         model.load_state_dict(payload["state_dict"])
