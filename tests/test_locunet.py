@@ -222,7 +222,8 @@ def test_shipped_model_loads_and_localizes(name):
     from radioloc.training.locunet import LocUNetLocalizer
 
     localizer = LocUNetLocalizer.load(name)
-    assert localizer.model.config.preset == "cpu" and Path(localizer.checkpoint).parent == WEIGHTS_DIR
+    expected = "cpu-deep" if name == "locunet-robust" else "cpu"
+    assert localizer.model.config.preset == expected and Path(localizer.checkpoint).parent == WEIGHTS_DIR
     assert (WEIGHTS_DIR / (Path(localizer.checkpoint).stem + ".md")).exists()  # every shipped model has its card
     scene = toy_scene()
     queries = Queries(np.zeros(2, np.int64), np.array([[0, 1, 2], [0, 1, -1]]), np.array([[-90.0, -80.0, -100.0], [-90.0, -80.0, np.nan]], np.float32), np.zeros((2, 2)))
