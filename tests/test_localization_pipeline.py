@@ -175,6 +175,8 @@ def test_cli_errors_are_one_line(small_dataset, tmp_path):
         (["evaluate", "--model", "knn", "--data", str(root)], "dataset estimate"),
         (["evaluate", "--model", str(tmp_path / "nothing.pt"), "--data", str(root)], "checkpoint file not found"),
         (["train", "locunet", "--data", str(root), "--out", str(tmp_path / "r"), "--preset", "gpu"], "unknown LocUNet preset"),
+        (["train", "locunet", "--data", ",", "--out", str(tmp_path / "r")], "name at least one dataset folder"),
+        (["train", "locunet", "--data", f"{root},{tmp_path / 'nowhere'}", "--out", str(tmp_path / "r2")], "nowhere: dataset folder not found"),
     ):
         result = subprocess.run([sys.executable, "-m", "radioloc.cli", *args], capture_output=True, text=True)
         assert result.returncode == 2, result.stderr

@@ -132,44 +132,26 @@ class LocUNetConfig:
         return LocUNetConfig(**data)
 
 
+_CPU = LocUNetConfig(
+    preset="cpu",
+    encoder=((32, 3, False), (48, 3, True), (64, 3, False), (96, 3, True), (128, 3, True)),
+    decoder_kernels=(3, 3, 3, 3),
+    final_width=32,
+    final_kernel=3,
+    encoding="residual",
+    input_size=64,
+    fold=2,
+    best_fit=True,
+)
+
 PRESETS: dict[str, LocUNetConfig] = {
     "paper": LocUNetConfig(preset="paper", encoder=PAPER_ENCODER, decoder_kernels=PAPER_DECODER_KERNELS),
-    "cpu": LocUNetConfig(
-        preset="cpu",
-        encoder=((32, 3, False), (48, 3, True), (64, 3, False), (96, 3, True), (128, 3, True)),
-        decoder_kernels=(3, 3, 3, 3),
-        final_width=32,
-        final_kernel=3,
-        encoding="residual",
-        input_size=64,
-        fold=2,
-        best_fit=True,
-    ),
+    "cpu": _CPU,
     # ``cpu`` with two more pooled levels below it (2 x 2, then 1 x 1 cells: the whole map), 4x the parameters at
     # nearly the same speed: for the robustness scenario, where the answer depends on which BSs are heard across
     # the map. A ``cpu`` checkpoint grows into it exactly (:func:`grow_locunet`).
-    "cpu-deep": LocUNetConfig(
-        preset="cpu-deep",
-        encoder=((32, 3, False), (48, 3, True), (64, 3, False), (96, 3, True), (128, 3, True), (192, 3, True), (256, 3, True)),
-        decoder_kernels=(3, 3, 3, 3, 3, 3),
-        final_width=32,
-        final_kernel=3,
-        encoding="residual",
-        input_size=64,
-        fold=2,
-        best_fit=True,
-    ),
-    "cpu-fine": LocUNetConfig(
-        preset="cpu-fine",
-        encoder=((32, 3, False), (48, 3, True), (64, 3, False), (96, 3, True), (128, 3, True)),
-        decoder_kernels=(3, 3, 3, 3),
-        final_width=32,
-        final_kernel=3,
-        encoding="residual",
-        input_size=128,
-        fold=4,
-        best_fit=True,
-    ),
+    "cpu-deep": replace(_CPU, preset="cpu-deep", encoder=_CPU.encoder + ((192, 3, True), (256, 3, True)), decoder_kernels=(3,) * 6),
+    "cpu-fine": replace(_CPU, preset="cpu-fine", input_size=128, fold=4),  # 2 m cells
 }
 
 
@@ -268,15 +250,14 @@ def grow_locunet(source: LocUNet, config: LocUNetConfig) -> LocUNet:
     state = grown.state_dict()
     extra = n_big - n_small
     for name, value in source.state_dict().items():
-        kind, index, rest = name.partition(".")[0], None, name
-        if kind == "decoder":
-            _, index, rest = name.split(".", 2)
-            target = f"decoder.{int(index) + extra}.{rest}"
-        else:
-            target = name
-        if kind == "decoder" and int(index) == 0 and rest == "weight":
+        if not name.startswith("decoder."):  # encoder levels, penultimate and last layers: the same names
+            state[name] = value
+            continue
+        _, index, rest = name.split(".", 2)  # decoder.{step}.{weight|bias}; steps count from the deepest level
+        target = f"decoder.{int(index) + extra}.{rest}"
+        if int(index) == 0 and rest == "weight":
             joined = torch.zeros_like(state[target])  # input channels: [new levels' output, old deepest features]
-            joined[:, value.shape[1]:] = value
+            joined[:, value.shape[1] :] = value
             value = joined
         state[target] = value
     grown.load_state_dict(state)
