@@ -148,7 +148,7 @@ PRESETS: dict[str, LocUNetConfig] = {
     "paper": LocUNetConfig(preset="paper", encoder=PAPER_ENCODER, decoder_kernels=PAPER_DECODER_KERNELS),
     "cpu": _CPU,
     # ``cpu`` with two more pooled levels below it (2 x 2, then 1 x 1 cells: the whole map), 4x the parameters at
-    # nearly the same speed: for the robustness scenario, where the answer depends on which BSs are heard across
+    # 0.8x the training speed: for the robustness scenario, where the answer depends on which BSs are heard across
     # the map. A ``cpu`` checkpoint grows into it exactly (:func:`grow_locunet`).
     "cpu-deep": replace(_CPU, preset="cpu-deep", encoder=_CPU.encoder + ((192, 3, True), (256, 3, True)), decoder_kernels=(3,) * 6),
     "cpu-fine": replace(_CPU, preset="cpu-fine", input_size=128, fold=4),  # 2 m cells
