@@ -227,9 +227,6 @@ def train_locunet_command(
     folders = [Path(part.strip()) for part in data.split(",") if part.strip()]
     if not folders:
         raise RadiolocError("--data: name at least one dataset folder")
-    for folder in folders:  # before any of them is loaded
-        if not folder.is_dir():
-            raise RadiolocError(f"{folder}: dataset folder not found")
     config = LocUNetTrainConfig.for_preset(
         preset, estimate=estimate, measurement=measurement, seed=seed, epochs=epochs, samples_per_epoch=samples_per_epoch, batch_size=batch_size, lr=lr,
         activation=activation, loss=loss, city_map=city_map, tx_maps=tx_maps, init=str(init) if init else None,
@@ -237,7 +234,7 @@ def train_locunet_command(
     config.model_config()  # fail fast on an unknown preset or option
     runtime = Runtime.pick(device)
     console.print(f"training LocUNet '{preset}' on {data} ({estimate} radio maps, {measurement} measurements; {runtime.describe()})")
-    summary = train_locunet(folders[0] if len(folders) == 1 else folders, out, config, runtime)
+    summary = train_locunet(folders, out, config, runtime)
     console.print(f"best validation MAE {summary['best_val_mae_m']:.2f} m after {summary['training_minutes']} min; weights: {summary['checkpoint']}")
 
 

@@ -149,6 +149,10 @@ def train_locunet(
     """Train (or resume) into ``out_dir`` from a dataset folder, a list of them (their train splits joined, and
     their val splits), or already loaded (train, val) data; returns the summary written to
     ``out_dir/summary.json``."""
+    roots = [] if isinstance(data, tuple) else [Path(data)] if isinstance(data, (str, Path)) else [Path(root) for root in data]
+    for root in roots:  # every folder before anything is written or loaded (minutes for big ones)
+        if not root.is_dir():
+            raise RadiolocError(f"{root}: dataset folder not found")
     out_dir = Path(out_dir)
     runtime = runtime or Runtime.pick()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -159,7 +163,6 @@ def train_locunet(
     if isinstance(data, tuple):
         train, val = data
     else:
-        roots = [data] if isinstance(data, (str, Path)) else data
         train, val = (
             concat_localization([load_localization(root, split, config.estimate, config.sim, config.measurement, quiet=quiet) for root in roots])
             for split in ("train", "val")
