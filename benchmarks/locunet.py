@@ -11,18 +11,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 import numpy as np
 from rich.console import Console
 
 from radioloc.datasets.builder import DatasetConfig, generate_dataset
-from radioloc.datasets.localization import LocalizationData, load_localization
+from radioloc.datasets.localization import load_localization
 from radioloc.evaluation.experiment import evaluate_models
+from radioloc.evaluation.localization import time_queries
 from radioloc.io import atomic_write_json
 from radioloc.models.estimate import estimate_dataset
-from radioloc.training.locunet import LocUNetLocalizer
+from radioloc.localizers.registry import resolve_localizer
 
 
 def ensure_dataset(root: Path) -> Path:
@@ -30,16 +30,6 @@ def ensure_dataset(root: Path) -> Path:
         generate_dataset(root, DatasetConfig(maps=99, seed=0, simulations=("DPM",)))
         estimate_dataset(root)
     return root
-
-
-def time_queries(localizer: LocUNetLocalizer, test: LocalizationData, batch: int, repeats: int) -> float:
-    """Seconds per query for batches of ``batch`` queries, from arrays of reports to positions."""
-    localizer.predict(test.subset(np.arange(batch)))  # warm-up (and the per-scene radio-map cache)
-    index = np.arange(batch * repeats) % len(test.queries)
-    started = time.perf_counter()
-    for r in range(repeats):
-        localizer.predict(test.subset(index[r * batch : (r + 1) * batch]))
-    return (time.perf_counter() - started) / (batch * repeats)
 
 
 def main() -> None:
@@ -60,7 +50,7 @@ def main() -> None:
     ratio5 = models[model_name]["5bs"]["mae"] / models["knn"]["5bs"]["mae"]
     ratio3 = models[model_name]["3bs"]["mae"] / models["knn"]["3bs"]["mae"]
 
-    localizer = LocUNetLocalizer.load(None if args.model == "locunet" else args.model)
+    localizer = resolve_localizer(args.model).localizer
     single_ms = 1000 * time_queries(localizer, test, 1, 200)
     batched_qps = 1.0 / time_queries(localizer, test, 64, 60)
     result = {

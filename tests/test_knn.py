@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from radioloc.baselines.knn import AdaptiveKNNLocalizer, ConditionalKNNLocalizer, KNNLocalizer, make_baseline, nearest_pixels, prefix_centroids
+from radioloc.baselines.knn import AdaptiveKNNLocalizer, ConditionalKNNLocalizer, KNNLocalizer, make, nearest_pixels, prefix_centroids
 from radioloc.datasets.localization import LocalizationData, Queries, SceneBank
 from radioloc.errors import RadiolocError
 from radioloc.propagation.graylevel import DB_PER_GRAY, NOISE_FLOOR_DB
@@ -91,7 +91,7 @@ def test_adaptive_with_zero_delta_and_unique_best_is_k1():
 
 def test_unknown_baseline_and_unfitted():
     with pytest.raises(RadiolocError, match="unknown baseline"):
-        make_baseline("svm")
+        make("svm")
     scene = ramp_scene()
     with pytest.raises(RadiolocError, match="fit"):
         KNNLocalizer().predict(LocalizationData(scene, queries_at([(1, 1)], scene), {}))

@@ -17,7 +17,8 @@ from radioloc.errors import RadiolocError
 from radioloc.evaluation.localization import by_detectable, error_stats
 from radioloc.propagation.graylevel import DB_PER_GRAY, NOISE_FLOOR_DB
 from radioloc.models.locunet import load_locunet
-from radioloc.training.locunet import LocUNetLocalizer, LocUNetTrainConfig, train_locunet
+from radioloc.localizers.locunet import LocUNetLocalizer, fit_checkpoint
+from radioloc.training.locunet import LocUNetTrainConfig, load_training_splits, train_locunet
 
 TINY = dict(epochs=2, samples_per_epoch=64, batch_size=16, val_queries=20)
 
@@ -118,7 +119,9 @@ def trained(small_dataset, tmp_path_factory):
     root, _ = small_dataset
     out = tmp_path_factory.mktemp("locunet")
     config = LocUNetTrainConfig.for_preset("cpu", estimate="true", **TINY)
-    return out, config, train_locunet(root, out, config, quiet=True)
+    summary = train_locunet(root, out, config, quiet=True)
+    summary["fitted"] = fit_checkpoint(out / "best.pt", *load_training_splits([root], config, quiet=True))
+    return out, config, summary
 
 
 def test_training_writes_checkpoints_and_resumes(trained, small_dataset):
@@ -126,16 +129,22 @@ def test_training_writes_checkpoints_and_resumes(trained, small_dataset):
     out, config, summary = trained
     assert (out / "best.pt").exists() and (out / "last.pt").exists()
     assert len(summary["history"]) == 2 and np.isfinite(summary["best_val_mae_m"])
-    again = train_locunet(root, out, config, quiet=True)  # finished: resuming trains nothing more
-    assert again["history"] == summary["history"]
-    # the refinement chosen on validation is the grid's best and travels with the weights
-    refinement = summary["refinement"]
-    assert refinement["val_mae_m"] == min(refinement["grid"].values())
-    assert refinement["grid"]["0 m, k=0"] == pytest.approx(summary["best_val_mae_m"], abs=1e-3)  # no refinement = the network
-    model = load_locunet(out / "best.pt")
-    assert (model.config.refine_radius_m, model.config.refine_k) == (refinement["radius_m"], refinement["k"])
     with pytest.raises(RadiolocError, match="different training configuration"):
         train_locunet(root, out, LocUNetTrainConfig.for_preset("cpu", estimate="true", **{**TINY, "epochs": 3}), quiet=True)
+
+
+def test_fitting_a_checkpoint_stores_refinement_and_radii(trained):
+    out, _, summary = trained
+    refinement = summary["fitted"]["refinement"]
+    grid = refinement["val_grid_mae_m"]
+    # the refinement chosen on validation is the grid's best and travels with the weights
+    assert grid[f"{refinement['radius_m']:g} m, k={refinement['k']}"] == min(grid.values())
+    model = load_locunet(out / "best.pt")
+    assert (model.config.refine_radius_m, model.config.refine_k) == (refinement["radius_m"], refinement["k"])
+    for refine in (True, False):  # both answers have their own radius calibration
+        localizer = LocUNetLocalizer.load(out / "best.pt", refine=refine)
+        assert localizer.uncertainty is not None
+        assert localizer.uncertainty.to_dict() == summary["fitted"]["radius_calibration"]["refined" if refine and refinement["k"] else "network"]
 
 
 def test_localizers_share_one_interface(trained, small_dataset):
@@ -144,8 +153,10 @@ def test_localizers_share_one_interface(trained, small_dataset):
     train = load_localization(root, "train", estimate="true")
     test = load_localization(root, "test", estimate="true")
     for localizer in (LocUNetLocalizer.load(out / "best.pt"), KNNLocalizer(grid=(1, 4, 16)).fit(train)):
-        estimate = localizer.predict(test)
-        assert estimate.shape == (len(test.queries), 2) and np.isfinite(estimate).all()
+        estimate = localizer.locate(test)
+        assert estimate.positions.shape == (len(test.queries), 2) and np.isfinite(estimate.positions).all()
+        assert np.all(estimate.radius_95 >= estimate.radius_68) and np.all(estimate.radius_68 > 0)
+        np.testing.assert_array_equal(localizer.predict(test), estimate.positions)
         assert localizer.ms_per_query > 0 and "name" in localizer.describe()
 
 
@@ -170,6 +181,8 @@ def test_evaluate_cli_writes_the_report(trained, small_dataset, tmp_path):
 
 def test_cli_errors_are_one_line(small_dataset, tmp_path):
     root, _ = small_dataset
+    corrupt = tmp_path / "corrupt.safetensors"
+    corrupt.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all")
     for args, message in (
         (["evaluate", "--model", "svm", "--data", str(root)], "--model 'svm'"),
         (["evaluate", "--model", "knn", "--data", str(root)], "dataset estimate"),
@@ -177,6 +190,12 @@ def test_cli_errors_are_one_line(small_dataset, tmp_path):
         (["train", "locunet", "--data", str(root), "--out", str(tmp_path / "r"), "--preset", "gpu"], "unknown LocUNet preset"),
         (["train", "locunet", "--data", ",", "--out", str(tmp_path / "r")], "name at least one dataset folder"),
         (["train", "locunet", "--data", f"{root},{tmp_path / 'nowhere'}", "--out", str(tmp_path / "r2")], "nowhere: dataset folder not found"),
+        (["train", "locunet", "--data", str(root), "--out", str(tmp_path / "r3"), "--head", "posterior", "--estimate", "true"], "--head posterior needs --likelihood"),
+        (["train", "bayes", "--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "b")], "nowhere: dataset folder not found"),
+        (["evaluate", "--model", "bayes:network", "--data", str(root)], "unknown option 'network'"),
+        # the shipped calibration is for RadioUNet estimates with DPM reports, not for true maps
+        (["evaluate", "--model", "bayes", "--data", str(root), "--estimate", "true"], "calibration for another scenario"),
+        (["evaluate", "--model", str(corrupt), "--data", str(root), "--estimate", "true"], "corrupt.safetensors: not a readable calibration file"),
     ):
         result = subprocess.run([sys.executable, "-m", "radioloc.cli", *args], capture_output=True, text=True)
         assert result.returncode == 2, result.stderr
@@ -189,8 +208,13 @@ def test_locate_cli(trained, small_dataset):
     args = ["locate", "--data", str(root), "--map", "0", "--model", str(out / "best.pt"), "--estimate", "true"]
     result = CliRunner().invoke(app, [*args, "--bs", "0,3", "--pathloss=-90,-110.5"])
     assert result.exit_code == 0, result.output
-    assert "estimated position" in result.output
+    assert "estimated position" in result.output and "68 % within" in result.output and "95 % within" in result.output
+    bayes = [arg if arg != str(out / "best.pt") else "bayes:fit" for arg in args]
+    fitted = CliRunner().invoke(app, [*bayes, "--bs", "0,3", "--pathloss=-90,-110.5"])
+    assert fitted.exit_code == 2 and "must be fitted on a training split first" in fitted.output
     for extra, message in (
+        (["--bs", "0,3,-1", "--pathloss=-90,-100,-50"], "unknown BS id -1"),
+        (["--bs", "0", "--pathloss=-90", "--estimator", "median"], "applies to the bayes localizer only"),
         (["--bs", "0,3", "--pathloss=-90,nan"], "pathloss is NaN"),
         (["--bs", "0,30", "--pathloss=-90,-100"], "unknown BS id 30"),
         (["--bs", "0,1,2,3,4,5", "--pathloss=-90,-90,-90,-90,-90,-90"], "at most 5 BSs"),
@@ -199,6 +223,18 @@ def test_locate_cli(trained, small_dataset):
     ):
         failed = subprocess.run([sys.executable, "-m", "radioloc.cli", *args, *extra], capture_output=True, text=True)
         assert failed.returncode == 2 and failed.stderr.count("\n") == 1 and message in failed.stderr, failed.stderr
+
+
+def test_a_map_without_radio_maps_is_a_one_line_error(small_dataset, tmp_path):
+    import shutil
+
+    root, _ = small_dataset
+    copy = tmp_path / "ds"
+    shutil.copytree(root, copy)
+    (copy / "DPM" / "true" / "0_3.png").unlink()
+    args = ["locate", "--data", str(copy), "--map", "0", "--estimate", "true", "--bs", "0,3", "--pathloss=-90,-110.5"]
+    failed = subprocess.run([sys.executable, "-m", "radioloc.cli", *args], capture_output=True, text=True)
+    assert failed.returncode == 2 and failed.stderr.count("\n") == 1 and "0_3.png: missing file" in failed.stderr, failed.stderr
 
 
 def test_fine_tuning_starts_from_the_given_weights(trained, small_dataset, tmp_path):
@@ -253,8 +289,14 @@ def test_positions_stay_on_the_map(small_dataset, monkeypatch):
     root, _ = small_dataset
     data = load_localization(root, "test", estimate="true")
     localizer = LocUNetLocalizer.load(None, refine=False)
-    # a quasi-heatmap whose sum nears zero sends the centre of mass far off the map
-    monkeypatch.setattr(type(localizer.model), "forward", lambda self, x: torch.tensor([[1e6, -3e5]]).expand(x.shape[0], 2))
+
+    def cancelling(self, x):  # a quasi-heatmap whose sum nears zero sends the centre of mass far off the map
+        heat = torch.zeros(x.shape[0], 64, 64)
+        heat[:, 63, 0] = 1.0
+        heat[:, 0, 63] = -1.0 + 1e-4
+        return heat
+
+    monkeypatch.setattr(type(localizer.model), "heatmap", cancelling)
     positions = localizer.predict(data)
     np.testing.assert_array_equal(positions, np.tile([[255.0, 0.0]], (len(data.queries), 1)))
     localizer.refine = True  # the refinement searches near the clipped answer: still on the map, near the corner

@@ -18,8 +18,8 @@ from radioloc.models.locunet import (
     grow_locunet,
     load_locunet,
     preset_config,
-    refine_positions,
 )
+from radioloc.localizers.locunet import refine_positions
 from radioloc.propagation.graylevel import DB_PER_GRAY, NOISE_FLOOR_DB
 from radioloc.training.locunet import dihedral_batch, localization_loss, random_subsets
 
@@ -219,7 +219,7 @@ def test_a_cpu_model_grows_into_cpu_deep_with_the_same_answers():
 
 @pytest.mark.parametrize("name", [None, "locunet", "locunet-robust"])
 def test_shipped_model_loads_and_localizes(name):
-    from radioloc.training.locunet import LocUNetLocalizer
+    from radioloc.localizers.locunet import LocUNetLocalizer
 
     localizer = LocUNetLocalizer.load(name)
     expected = "cpu-deep" if name == "locunet-robust" else "cpu"
@@ -227,8 +227,10 @@ def test_shipped_model_loads_and_localizes(name):
     assert (WEIGHTS_DIR / (Path(localizer.checkpoint).stem + ".md")).exists()  # every shipped model has its card
     scene = toy_scene()
     queries = Queries(np.zeros(2, np.int64), np.array([[0, 1, 2], [0, 1, -1]]), np.array([[-90.0, -80.0, -100.0], [-90.0, -80.0, np.nan]], np.float32), np.zeros((2, 2)))
-    estimate = localizer.predict(LocalizationData(scene, queries, {}))
-    assert estimate.shape == (2, 2) and np.isfinite(estimate).all()
+    estimate = localizer.locate(LocalizationData(scene, queries, {}))
+    assert estimate.positions.shape == (2, 2) and np.isfinite(estimate.positions).all()
+    # shipped models carry calibrated radii: 95 % discs are wider than 68 % ones
+    assert (estimate.radius_68 > 0).all() and (estimate.radius_95 > estimate.radius_68).all()
 
 
 def test_best_fit_channel_is_the_best_pixel_of_each_cell():
@@ -279,23 +281,28 @@ def test_paper_preset_trains_with_the_published_recipe():
 
 
 def test_unknown_model_spec_names_what_is_accepted():
-    from radioloc.evaluation.experiment import resolve_model
+    from radioloc.localizers.registry import resolve_localizer
 
     with pytest.raises(RadiolocError, match="locunet-robust") as info:
-        resolve_model("locunet-robustt")
-    assert "knn" in str(info.value) and len(str(info.value).splitlines()) == 1
-    label, localizer, needs_fit = resolve_model("locunet-robust:network")
-    assert label == "locunet-robust:network" and not localizer.refine and not needs_fit
+        resolve_localizer("locunet-robustt")
+    assert "knn" in str(info.value) and "bayes" in str(info.value) and len(str(info.value).splitlines()) == 1
+    resolved = resolve_localizer("locunet-robust:network")
+    assert resolved.label == "locunet-robust:network" and not resolved.localizer.refine and not resolved.needs_fit
+    with pytest.raises(RadiolocError, match="unknown option 'median'.*network"):
+        resolve_localizer("locunet:median")
+    with pytest.raises(RadiolocError, match="takes no options"):
+        resolve_localizer("knn:network")
 
 
 def test_evaluation_labels_tell_training_runs_apart(tmp_path):
-    from radioloc.evaluation.experiment import evaluate_models, resolve_model
+    from radioloc.evaluation.experiment import evaluate_models
+    from radioloc.localizers.registry import resolve_localizer
 
     runs = []
     for name in ("run_a", "run_b"):
         (tmp_path / name).mkdir()
         runs.append(tmp_path / name / "best.pt")
         runs[-1].write_bytes((WEIGHTS_DIR / "locunet_cpu.pt").read_bytes())
-    assert [resolve_model(str(run))[0] for run in runs] == ["locunet:run_a/best.pt", "locunet:run_b/best.pt"]
+    assert [resolve_localizer(str(run)).label for run in runs] == ["locunet:run_a/best.pt", "locunet:run_b/best.pt"]
     with pytest.raises(RadiolocError, match="two models would both be reported as 'locunet'"):
         evaluate_models(["locunet", "locunet"], tmp_path / "no-dataset")

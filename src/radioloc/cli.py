@@ -89,6 +89,14 @@ def dataset_show(
     console.print(f"wrote {show_map(directory, map_id, target, bs_set=bs_set, sim=sim, kind=kind)}")
 
 
+def _parse_folders(data: str) -> list[Path]:
+    """``--data A,B``: dataset folders, at least one."""
+    folders = [Path(part.strip()) for part in data.split(",") if part.strip()]
+    if not folders:
+        raise RadiolocError("--data: name at least one dataset folder")
+    return folders
+
+
 def _parse_origin(origin: str | None) -> tuple[float, float] | None:
     if origin is None:
         return None
@@ -214,34 +222,90 @@ def train_locunet_command(
     loss: Optional[str] = typer.Option(None, "--loss", help="mae or mse."),
     city_map: bool = typer.Option(True, "--city-map/--no-city-map", help="Give the model the building map."),
     tx_maps: bool = typer.Option(True, "--tx-maps/--no-tx-maps", help="Give the model the BS positions."),
-    init: Optional[Path] = typer.Option(None, "--init", help="Start from this LocUNet checkpoint (fine-tuning; same preset)."),
+    init: Optional[str] = typer.Option(None, "--init", help="Start from this LocUNet checkpoint or shipped model (fine-tuning; same preset, or one it grows into; a com model starts a posterior head)."),
+    head: str = typer.Option("com", "--head", help="com: the paper's centre of mass of the quasi-heatmap; posterior: the quasi-heatmap is a learned prior on the calibrated likelihood (needs --likelihood)."),
+    likelihood: Optional[str] = typer.Option(None, "--likelihood", help="Posterior head: the likelihood calibration (bayes, bayes-robust, or a file from `radioloc train bayes`)."),
     seed: int = typer.Option(0, "--seed"),
     device: Optional[str] = typer.Option(None, "--device", help="cpu or cuda (default: cuda when available)."),
 ) -> None:
-    """Train LocUNet on a dataset (nominal scenario by default: DPM truth reported, RadioUNet estimates seen)."""
+    """Train LocUNet on a dataset (nominal scenario by default: DPM truth reported, RadioUNet estimates seen), then
+    fit it as a localizer (refinement and uncertainty radii on the validation split)."""
     from radioloc.datasets.localization import parse_estimate
+    from radioloc.io import atomic_write_json
+    from radioloc.localizers.locunet import fit_checkpoint
     from radioloc.models.runtime import Runtime
-    from radioloc.training.locunet import LocUNetTrainConfig, train_locunet
+    from radioloc.training.locunet import LocUNetTrainConfig, load_training_splits, train_locunet
 
     parse_estimate(estimate)
-    folders = [Path(part.strip()) for part in data.split(",") if part.strip()]
-    if not folders:
-        raise RadiolocError("--data: name at least one dataset folder")
+    folders = _parse_folders(data)
     config = LocUNetTrainConfig.for_preset(
         preset, estimate=estimate, measurement=measurement, seed=seed, epochs=epochs, samples_per_epoch=samples_per_epoch, batch_size=batch_size, lr=lr,
-        activation=activation, loss=loss, city_map=city_map, tx_maps=tx_maps, init=str(init) if init else None,
+        activation=activation, loss=loss, city_map=city_map, tx_maps=tx_maps, init=init, head=head, likelihood=likelihood,
     )  # fmt: skip
     config.model_config()  # fail fast on an unknown preset or option
     runtime = Runtime.pick(device)
     console.print(f"training LocUNet '{preset}' on {data} ({estimate} radio maps, {measurement} measurements; {runtime.describe()})")
-    summary = train_locunet(folders, out, config, runtime)
+    train, val = load_training_splits(folders, config)
+    summary = train_locunet((train, val), out, config, runtime)
     console.print(f"best validation MAE {summary['best_val_mae_m']:.2f} m after {summary['training_minutes']} min; weights: {summary['checkpoint']}")
+    fitted = fit_checkpoint(summary["checkpoint"], train, val, runtime=runtime)
+    atomic_write_json(out / "localizer.json", fitted)
+    refine = fitted["refinement"]
+    console.print(f"refinement {refine['radius_m']:g} m, k = {refine['k']} and uncertainty radii calibrated on the validation split; saved in {fitted['checkpoint']}")
+
+
+@train_app.command("bayes")
+def train_bayes_command(
+    data: str = typer.Option(..., "--data", help="Dataset with radio maps (its train split is counted, its val split tunes and calibrates); comma-separated folders: their splits joined."),
+    out: Path = typer.Option(..., "--out", help="Run folder: calibration.safetensors, train_config.json, summary.json."),
+    estimate: str = typer.Option("estimate", "--estimate", help="Radio maps the localizer sees: estimate (nominal: RadioUNet), true, or noisy:SIGMA_DB."),
+    measurement: str = typer.Option("DPM", "--measurement", help="Simulation whose truth the UEs report: DPM (nominal), DPMcars, IRT2, IRT2cars (robustness)."),
+    prior: str = typer.Option("ue-box", "--prior", help="Prior support: ue-box (outdoor pixels of the middle 164 x 164 m, where the protocol puts UEs), outdoor, map."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the validation queries used for tuning."),
+) -> None:
+    """Calibrate the Bayesian grid localizer: p(reported pathloss | radio-map value) on the training split, the
+    likelihood tempering and the uncertainty radii on the validation split."""
+    from radioloc.datasets.localization import parse_estimate
+    from radioloc.localizers.bayes import BayesTrainConfig, LikelihoodConfig, train_bayes
+
+    parse_estimate(estimate)
+    folders = _parse_folders(data)
+    config = BayesTrainConfig(estimate=estimate, measurement=measurement, likelihood=LikelihoodConfig(prior=prior), seed=seed)
+    summary = train_bayes(folders, out, config)
+    console.print(
+        f"calibration {summary['calibration']}: {summary['pairs']:,} (map, report) pairs, tempering {summary['temperature']:g}, "
+        f"{summary['seconds']} s"
+    )
+
+
+@train_app.command("calibrate")
+def calibrate_command(
+    model: str = typer.Option(..., "--model", help="LocUNet checkpoint or shipped model (locunet, locunet-robust)."),
+    data: str = typer.Option(..., "--data", help="Dataset(s) whose val split chooses the refinement and calibrates the radii (comma-separated: joined)."),
+    out: Path = typer.Option(..., "--out", help="Checkpoint to write: the weights with the refinement and radius calibration."),
+    estimate: str = typer.Option("estimate", "--estimate", help="Radio maps the model sees: estimate, true, or noisy:SIGMA_DB."),
+    measurement: str = typer.Option("DPM", "--measurement", help="Simulation whose truth the UEs report."),
+) -> None:
+    """Fit a trained LocUNet as a localizer (refinement and uncertainty radii) without training it again."""
+    from radioloc.datasets.localization import parse_estimate
+    from radioloc.io import atomic_write_json
+    from radioloc.localizers.locunet import fit_checkpoint
+    from radioloc.models.locunet import locunet_weights
+    from radioloc.training.locunet import LocUNetTrainConfig, load_training_splits
+
+    parse_estimate(estimate)
+    folders = _parse_folders(data)
+    train, val = load_training_splits(folders, LocUNetTrainConfig(estimate=estimate, measurement=measurement))
+    fitted = fit_checkpoint(locunet_weights(model), train, val, out)
+    atomic_write_json(out.with_suffix(".json"), fitted)
+    refine = fitted["refinement"]
+    console.print(f"wrote {fitted['checkpoint']}: refinement {refine['radius_m']:g} m, k = {refine['k']}, radii calibrated")
 
 
 @evaluate_app.callback(invoke_without_command=True)
 def evaluate_command(
     ctx: typer.Context,
-    model: Optional[str] = typer.Option(None, "--model", help="Comma-separated: locunet or locunet-robust (shipped), a LocUNet checkpoint (either with :network appended: without the local refinement), knn, knn-cond, adaptive-knn."),
+    model: Optional[str] = typer.Option(None, "--model", help="Comma-separated: locunet, locunet-robust (shipped; :network = without the local refinement), bayes, bayes-robust (shipped calibrations; :median = spatial median, :fit = calibrated on this dataset's train split), knn, knn-cond, adaptive-knn, a LocUNet checkpoint (.pt) or a bayes calibration (.safetensors)."),
     data: Optional[Path] = typer.Option(None, "--data", help="Dataset folder."),
     split: str = typer.Option("test", "--split"),
     estimate: str = typer.Option("estimate", "--estimate", help="Radio maps the localizers see: estimate, true, or noisy:SIGMA_DB."),
@@ -284,22 +348,37 @@ def locate_command(
     map_id: int = typer.Option(..., "--map", help="Map id."),
     bs: str = typer.Option(..., "--bs", help="Comma-separated candidate BS ids (1 to 5)."),
     pathloss: str = typer.Option(..., "--pathloss", help="Comma-separated reported pathloss in dB, one per BS (e.g. -92.5,-101)."),
-    model: Optional[Path] = typer.Option(None, "--model", help="LocUNet checkpoint or shipped model: locunet (default), locunet-robust."),
+    model: str = typer.Option("locunet", "--model", help="A localizer: locunet, locunet-robust, bayes, bayes-robust, a LocUNet checkpoint (.pt) or a bayes calibration (.safetensors)."),
+    estimator: Optional[str] = typer.Option(None, "--estimator", help="bayes only: mean (posterior mean, default) or median (spatial median)."),
     estimate: str = typer.Option("estimate", "--estimate", help="Radio maps the model sees: estimate, true, noisy:SIGMA_DB."),
 ) -> None:
-    """Locate one UE from the pathloss it reports for 1 to 5 BSs."""
+    """Locate one UE from the pathloss it reports for 1 to 5 BSs, with its 68 % and 95 % uncertainty radii."""
     from radioloc.datasets.localization import LocalizationData, Queries, load_localization
-    from radioloc.training.locunet import LocUNetLocalizer
+    from radioloc.localizers.registry import resolve_localizer
 
     ids = _parse_list(bs, int, "--bs")
     values = _parse_list(pathloss, float, "--pathloss")
     if len(ids) != len(values):
         raise RadiolocError(f"--bs lists {len(ids)} BSs but --pathloss {len(values)} values")
-    localizer = LocUNetLocalizer.load(model)
+    if estimator is not None:
+        if estimator not in ("mean", "median"):
+            raise RadiolocError(f"--estimator must be mean or median, got {estimator!r}")
+        if not (model.startswith("bayes") or model.endswith(".safetensors")):
+            raise RadiolocError(f"--estimator applies to the bayes localizer only, not to --model {model!r}")
+        if estimator == "median":
+            model += ":median"
+    resolved = resolve_localizer(model)
+    if resolved.needs_fit:
+        raise RadiolocError(f"--model {model!r} must be fitted on a training split first; locate takes a shipped or saved model")
     scene_data = load_localization(data, "custom", estimate, maps=[map_id])
     queries = Queries.from_reports([0], [ids], [values], scene_data.scenes, field_name="--bs/--pathloss")
-    row, col = localizer.predict(LocalizationData(scene_data.scenes, queries, scene_data.source))[0]
-    console.print(f"map {map_id}: estimated position row {row:.1f} m, col {col:.1f} m ({localizer.ms_per_query:.1f} ms)")
+    source = {**scene_data.source, "measurement_sim": None}  # user reports: the truth behind them is not known
+    answer = resolved.localizer.locate(LocalizationData(scene_data.scenes, queries, source))
+    row, col = answer.positions[0]
+    console.print(
+        f"map {map_id}: estimated position row {row:.1f} m, col {col:.1f} m; 68 % within {answer.radius_68[0]:.1f} m, "
+        f"95 % within {answer.radius_95[0]:.1f} m ({resolved.label}, {resolved.localizer.ms_per_query:.1f} ms)"
+    )
 
 
 @evaluate_app.command("radiounet")

@@ -12,74 +12,34 @@ are not excluded, as in the paper.
   in our copy of the paper; this is our reading of "adaptive kNN": the neighbourhood grows where many pixels fit
   about equally well and shrinks to the few best ones where the fit is sharp.
 
-The search itself is one numba kernel, parallel over queries: each query's cost map, then a partial selection
-of the ``max_k`` cheapest pixels, sorted by cost (ties broken by pixel index), so every k of a grid search is a
-prefix of one list.
+The search is the shared cost kernel (:mod:`radioloc.datasets.fit_cost`) with squared-residual tables, parallel
+over queries: each query's cost map, then a partial selection of the ``max_k`` cheapest pixels, sorted by cost
+(ties broken by pixel index), so every k of a grid search is a prefix of one list. The raw uncertainty spread of
+an estimate is the spread of its best-fitting pixels (:func:`spread_radii`), calibrated like every localizer's.
 """
 
 from __future__ import annotations
 
-import time
-
-import numba as nb
 import numpy as np
 
+from radioloc.datasets.fit_cost import nearest_pixels as nearest_cost_pixels
+from radioloc.datasets.fit_cost import report_levels, squared_residual_tables
 from radioloc.datasets.localization import LocalizationData
 from radioloc.errors import RadiolocError
-from radioloc.models.localizer import Localizer, localization_errors
-from radioloc.propagation.graylevel import DB_PER_GRAY, NOISE_FLOOR_DB
+from radioloc.localizers.base import Localizer, localization_errors
+from radioloc.propagation.graylevel import DB_PER_GRAY
 
 K_GRID = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048)
 DELTA_GRID_DB = (0.0, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0)
 FIT_QUERIES = 6000  # training queries used by the grid searches
-
-
-@nb.njit(parallel=True, cache=True)
-def _nearest_pixels(maps, slot, ids, levels, max_k, out_idx, out_cost):
-    """For each query: the ``max_k`` pixels of lowest cost, by cost then index. maps (M, n_bs, P) uint8 gray,
-    levels (n, k) float32 reported gray level (NaN = absent)."""
-    n, k = ids.shape
-    n_pixels = maps.shape[2]
-    for q in nb.prange(n):
-        cost = np.zeros(n_pixels, dtype=np.float32)
-        for j in range(k):
-            b = ids[q, j]
-            if b < 0:
-                continue
-            level = levels[q, j]
-            radio_map = maps[slot[q], b]
-            for x in range(n_pixels):
-                d = np.float32(radio_map[x]) - level
-                cost[x] += d * d
-        threshold = np.partition(cost, max_k - 1)[max_k - 1]
-        chosen = np.empty(max_k, dtype=np.int64)
-        count = 0
-        for x in range(n_pixels):
-            if cost[x] < threshold:
-                chosen[count] = x
-                count += 1
-        for x in range(n_pixels):
-            if count >= max_k:
-                break
-            if cost[x] == threshold:
-                chosen[count] = x
-                count += 1
-        chosen_cost = cost[chosen]
-        order = np.argsort(chosen_cost, kind="mergesort")
-        for i in range(max_k):
-            out_idx[q, i] = chosen[order[i]]
-            out_cost[q, i] = chosen_cost[order[i]]
+SPREAD_K = 32  # the raw uncertainty spread is measured on at least this many best-fitting pixels
 
 
 def nearest_pixels(data: LocalizationData, max_k: int) -> tuple[np.ndarray, np.ndarray]:
     """(n, max_k) pixel indices (row * W + col) sorted by cost, and their costs in dB^2."""
-    scenes, queries = data.scenes, data.queries
-    m, n_bs, h, w = scenes.radio_maps.shape
-    max_k = min(max_k, h * w)
-    levels = ((queries.pathloss_db - NOISE_FLOOR_DB) / DB_PER_GRAY).astype(np.float32)
-    idx = np.empty((len(queries), max_k), dtype=np.int64)
-    cost = np.empty((len(queries), max_k), dtype=np.float32)
-    _nearest_pixels(scenes.radio_maps.reshape(m, n_bs, h * w), queries.map_slot, queries.bs_ids, levels, max_k, idx, cost)
+    q = data.queries
+    tables = squared_residual_tables(report_levels(q.pathloss_db))
+    idx, cost = nearest_cost_pixels(data.scenes.radio_maps, q.map_slot, q.bs_ids, tables, max_k)
     return idx, cost * np.float32(DB_PER_GRAY**2)
 
 
@@ -91,10 +51,17 @@ def prefix_centroids(idx: np.ndarray, width: int = 256) -> np.ndarray:
     return np.stack([rows / counts, cols / counts], axis=-1)
 
 
+def spread_radii(idx: np.ndarray, ks: np.ndarray, centres: np.ndarray, width: int = 256) -> np.ndarray:
+    """(n, 2) raw 68 / 95 % radii: those percentiles of the distances from each estimate to its
+    ``max(k, SPREAD_K)`` best-fitting pixels (the pixels kNN averaged and their nearest rivals)."""
+    count = np.minimum(np.maximum(ks, SPREAD_K), idx.shape[1])
+    distance = np.hypot(idx // width - centres[:, :1], idx % width - centres[:, 1:])
+    distance = np.where(np.arange(idx.shape[1])[None, :] < count[:, None], distance, np.nan)
+    return np.nanpercentile(distance, [68.0, 95.0], axis=1).T
+
+
 def _fit_subset(train: LocalizationData, seed: int) -> LocalizationData:
     n = len(train.queries)
-    if n == 0:
-        raise RadiolocError("kNN: the training split has no queries")
     pick = np.sort(np.random.default_rng(seed).choice(n, size=min(n, FIT_QUERIES), replace=False))
     return train.subset(pick)
 
@@ -107,80 +74,73 @@ def _grid_errors(data: LocalizationData, grid: tuple[int, ...]) -> np.ndarray:
     return np.hypot(centroids[..., 0] - truth[..., 0], centroids[..., 1] - truth[..., 1])
 
 
-class _TimedPredict:
-    ms_per_query: float = float("nan")
-
-    def _timed(self, data: LocalizationData, fn) -> np.ndarray:
-        start = time.perf_counter()
-        result = fn(data)
-        self.ms_per_query = 1000.0 * (time.perf_counter() - start) / max(len(data.queries), 1)
-        return result
+def _locate_with_ks(data: LocalizationData, ks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Centroids of the ks[q] best pixels of each query, and their raw radii."""
+    idx, _ = nearest_pixels(data, max(int(ks.max(initial=1)), SPREAD_K))
+    centroids = prefix_centroids(idx)[np.arange(len(ks)), ks - 1]
+    return centroids, spread_radii(idx, ks, centroids)
 
 
-class KNNLocalizer(_TimedPredict, Localizer):
+class KNNLocalizer(Localizer):
     name = "knn"
 
     def __init__(self, k: int | None = None, grid: tuple[int, ...] = K_GRID, seed: int = 0):
+        super().__init__()
         self.k = k
         self.grid = grid
         self.seed = seed
         self.grid_mae: dict[int, float] = {}
 
-    def fit(self, train: LocalizationData, val: LocalizationData | None = None) -> "KNNLocalizer":
+    def _fit(self, train: LocalizationData, val: LocalizationData | None) -> None:
         errors = _grid_errors(_fit_subset(train, self.seed), self.grid)
         self.grid_mae = {k: float(e) for k, e in zip(self.grid, errors.mean(axis=0))}
         self.k = min(self.grid_mae, key=self.grid_mae.get)
-        return self
 
-    def predict(self, data: LocalizationData) -> np.ndarray:
+    def _locate(self, data: LocalizationData, heatmaps: bool):
         if self.k is None:
             raise RadiolocError("kNN: call fit first (or give k)")
-        return self._timed(data, lambda d: prefix_centroids(nearest_pixels(d, self.k)[0])[:, -1])
+        return (*_locate_with_ks(data, np.full(len(data.queries), self.k)), None)
 
     def describe(self) -> dict:
         return {"name": self.name, "k": self.k, "grid_mae_m": self.grid_mae}
 
 
-class ConditionalKNNLocalizer(_TimedPredict, Localizer):
+class ConditionalKNNLocalizer(Localizer):
     """kNN Cond.: a k for each number of BSs above the noise floor at the UE (0..5)."""
 
     name = "knn-cond"
 
     def __init__(self, grid: tuple[int, ...] = K_GRID, seed: int = 0):
+        super().__init__()
         self.grid = grid
         self.seed = seed
         self.k_by_count: dict[int, int] = {}
         self.k_default: int | None = None
 
-    def fit(self, train: LocalizationData, val: LocalizationData | None = None) -> "ConditionalKNNLocalizer":
+    def _fit(self, train: LocalizationData, val: LocalizationData | None) -> None:
         subset = _fit_subset(train, self.seed)
         errors = _grid_errors(subset, self.grid)
         self.k_default = self.grid[int(np.argmin(errors.mean(axis=0)))]
         counts = subset.queries.n_detectable()
         self.k_by_count = {int(c): self.grid[int(np.argmin(errors[counts == c].mean(axis=0)))] for c in np.unique(counts)}
-        return self
 
-    def predict(self, data: LocalizationData) -> np.ndarray:
+    def _locate(self, data: LocalizationData, heatmaps: bool):
         if self.k_default is None:
             raise RadiolocError("kNN Cond.: call fit first")
-
-        def run(d: LocalizationData) -> np.ndarray:
-            ks = np.array([self.k_by_count.get(int(c), self.k_default) for c in d.queries.n_detectable()])
-            centroids = prefix_centroids(nearest_pixels(d, int(ks.max()))[0])
-            return centroids[np.arange(len(ks)), ks - 1]
-
-        return self._timed(data, run)
+        ks = np.array([self.k_by_count.get(int(c), self.k_default) for c in data.queries.n_detectable()], dtype=np.int64)
+        return (*_locate_with_ks(data, ks), None)
 
     def describe(self) -> dict:
         return {"name": self.name, "k_by_detectable_bs": self.k_by_count, "k_default": self.k_default}
 
 
-class AdaptiveKNNLocalizer(_TimedPredict, Localizer):
+class AdaptiveKNNLocalizer(Localizer):
     """A k per query: the pixels whose RMS residual per BS is within ``delta_db`` of the best one's."""
 
     name = "adaptive-knn"
 
     def __init__(self, delta_db: float | None = None, max_k: int = 512, grid: tuple[float, ...] = DELTA_GRID_DB, seed: int = 0):
+        super().__init__()
         self.delta_db = delta_db
         self.max_k = max_k
         self.grid = grid
@@ -192,44 +152,40 @@ class AdaptiveKNNLocalizer(_TimedPredict, Localizer):
         rms = np.sqrt(cost / n_present[:, None])
         return np.maximum((rms <= rms[:, :1] + delta_db + 1e-6).sum(axis=1), 1)
 
-    def _locate(self, data: LocalizationData, deltas: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
+    def _adaptive(self, data: LocalizationData, deltas: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Estimates (n, len(deltas), 2), their ks (n, len(deltas)) and the sorted pixel lists."""
         idx, cost = nearest_pixels(data, self.max_k)
         centroids = prefix_centroids(idx)
         n_present = (data.queries.bs_ids >= 0).sum(axis=1)
-        ks = np.stack([self._ks(cost, n_present, d) for d in deltas], axis=1)  # (n, len(deltas))
-        return centroids[np.arange(len(idx))[:, None], ks - 1], ks
+        ks = np.stack([self._ks(cost, n_present, d) for d in deltas], axis=1)
+        return centroids[np.arange(len(idx))[:, None], ks - 1], ks, idx
 
-    def fit(self, train: LocalizationData, val: LocalizationData | None = None) -> "AdaptiveKNNLocalizer":
+    def _fit(self, train: LocalizationData, val: LocalizationData | None) -> None:
         subset = _fit_subset(train, self.seed)
-        estimates, _ = self._locate(subset, self.grid)
+        estimates, _, _ = self._adaptive(subset, self.grid)
         truth = subset.queries.position[:, None, :]
         mae = np.hypot(estimates[..., 0] - truth[..., 0], estimates[..., 1] - truth[..., 1]).mean(axis=0)
         self.grid_mae = {d: float(e) for d, e in zip(self.grid, mae)}
         self.delta_db = min(self.grid_mae, key=self.grid_mae.get)
-        return self
 
-    def predict(self, data: LocalizationData) -> np.ndarray:
+    def _locate(self, data: LocalizationData, heatmaps: bool):
         if self.delta_db is None:
             raise RadiolocError("adaptive kNN: call fit first (or give delta_db)")
-
-        def run(d: LocalizationData) -> np.ndarray:
-            estimates, ks = self._locate(d, (self.delta_db,))
-            self.mean_k = float(ks.mean())
-            return estimates[:, 0]
-
-        return self._timed(data, run)
+        estimates, ks, idx = self._adaptive(data, (self.delta_db,))
+        self.mean_k = float(ks.mean()) if len(ks) else float("nan")
+        return estimates[:, 0], spread_radii(idx, ks[:, 0], estimates[:, 0]), None
 
     def describe(self) -> dict:
         return {"name": self.name, "delta_db": self.delta_db, "max_k": self.max_k, "mean_k": self.mean_k, "grid_mae_m": self.grid_mae}
 
 
+__all__ = ["KNNLocalizer", "ConditionalKNNLocalizer", "AdaptiveKNNLocalizer", "localization_errors", "nearest_pixels", "prefix_centroids"]
+
 BASELINES = {"knn": KNNLocalizer, "knn-cond": ConditionalKNNLocalizer, "adaptive-knn": AdaptiveKNNLocalizer}
 
 
-def make_baseline(name: str) -> Localizer:
+def make(name: str, options: tuple[str, ...] = ()) -> Localizer:
+    """Registry factory: an unfitted baseline by name."""
     if name not in BASELINES:
         raise RadiolocError(f"unknown baseline {name!r} (choose from {', '.join(BASELINES)})")
     return BASELINES[name]()
-
-
-__all__ = ["KNNLocalizer", "ConditionalKNNLocalizer", "AdaptiveKNNLocalizer", "make_baseline", "localization_errors"]

@@ -71,6 +71,10 @@ class Queries:
     def from_reports(map_slot, bs_ids, pathloss_db, scenes: "SceneBank", field_name: str = "query") -> "Queries":
         """Queries from user reports, checked (one-line errors) and padded to 5 BSs; positions unknown (NaN)."""
         slots = np.atleast_1d(np.asarray(map_slot, dtype=np.int64))
+        given = np.atleast_2d(np.asarray(bs_ids))
+        if given.size and np.issubdtype(given.dtype, np.integer) and (given < 0).any():
+            q, j = np.argwhere(given < 0)[0]
+            raise RadiolocError(f"{field_name} {q}: unknown BS id {int(given[q, j])} (ids are 0..{scenes.n_bs - 1})")
         ids, pathloss = validate_queries(np.atleast_2d(bs_ids), np.atleast_2d(pathloss_db), scenes.n_bs, field_name)
         if len(slots) != len(ids):
             raise RadiolocError(f"{field_name}: {len(slots)} map slots for {len(ids)} queries")
@@ -208,11 +212,13 @@ def load_localization(
     if positions.candidates is None:
         raise RadiolocError(f"{root / 'TxRx.mat'}: no candidate BS positions (candRow/candCol)")
     n_maps = positions.ue.shape[0]
-    if maps is None:
+    if maps is None:  # one split, or several joined with commas ("val,test")
         splits = _splits(root, n_maps)
-        if split not in splits:
-            raise RadiolocError(f"split must be one of {', '.join(splits)}, got {split!r}")
-        maps = splits[split]
+        names = [name.strip() for name in split.split(",")]
+        for name in names:
+            if name not in splits:
+                raise RadiolocError(f"split must be one of {', '.join(splits)} (or several, comma separated), got {split!r}")
+        maps = [m for name in dict.fromkeys(names) for m in splits[name]]
     elif any(not 0 <= m < n_maps for m in maps):
         raise RadiolocError(f"{root}: map ids must be 0..{n_maps - 1}, got {maps}")
     if not maps:

@@ -33,6 +33,25 @@ def middle_box(box_size: int, size: int = MAP_SIZE) -> tuple[int, int]:
     return start, start + box_size - 1
 
 
+UE_REGIONS = ("ue-box", "outdoor", "map")
+
+
+def ue_region(buildings: np.ndarray, region: str = "ue-box", box_size: int | None = None) -> np.ndarray:
+    """Bool mask (..., H, W) of where a UE may be: ``ue-box`` the outdoor pixels of the middle ``box_size`` (the
+    protocol's 164) pixels, ``outdoor`` every outdoor pixel, ``map`` every pixel."""
+    if region not in UE_REGIONS:
+        raise RadiolocError(f"UE region (prior) must be one of {', '.join(UE_REGIONS)}, got {region!r}")
+    if region == "map":
+        return np.ones(buildings.shape, dtype=bool)
+    mask = buildings == 0
+    if region == "ue-box":
+        lo, hi = middle_box(box_size or ProtocolConfig().ue_box, buildings.shape[-1])
+        box = np.zeros(buildings.shape[-2:], dtype=bool)
+        box[lo : hi + 1, lo : hi + 1] = True
+        mask = mask & box
+    return mask
+
+
 def _free_pixels_in_box(free: np.ndarray, box_size: int) -> np.ndarray:
     lo, hi = middle_box(box_size, free.shape[0])
     inside = np.zeros_like(free)

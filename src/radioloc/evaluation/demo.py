@@ -18,9 +18,9 @@ from radioloc.datasets.plot import show_map
 from radioloc.evaluation.experiment import evaluate_models
 from radioloc.evaluation.radiomaps import draw_difference_histogram
 from radioloc.io import atomic_write_json
+from radioloc.localizers.registry import names
 from radioloc.models.estimate import estimate_dataset
 
-BASELINE_NAMES = ("knn", "knn-cond", "adaptive-knn")
 
 
 @dataclass(frozen=True)
@@ -74,10 +74,12 @@ def run_demo(out: Path, config: DemoConfig, console: Console | None = None) -> d
     figures = out / "figures"
     radiounet_model = None
     locunet_model = "locunet"
+    models = names("nominal")  # the shipped nominal models and every localizer fitted on the demo's training maps
     maps = config.train_maps if config.train else config.maps
 
     if config.train:
-        from radioloc.training.locunet import LocUNetTrainConfig, train_locunet
+        from radioloc.localizers.locunet import fit_checkpoint
+        from radioloc.training.locunet import LocUNetTrainConfig, load_training_splits, train_locunet
         from radioloc.training.radiounet import RadioUNetTrainConfig, train_radiounet
 
         radiomaps = out / "radiounet_data"
@@ -104,12 +106,15 @@ def run_demo(out: Path, config: DemoConfig, console: Console | None = None) -> d
         locunet_config = LocUNetTrainConfig.for_preset("cpu", epochs=config.locunet_epochs, samples_per_epoch=config.locunet_samples_per_epoch, seed=config.seed)
         summary = timer.run("LocUNet training", train_locunet, data, out / "locunet_run", locunet_config)
         locunet_model = summary["checkpoint"]
+        timer.run("LocUNet refinement and radii", fit_checkpoint, locunet_model, *load_training_splits([data], locunet_config, quiet=True))
+        # the shipped calibration belongs to the shipped RadioUNet: calibrate on the demo's own estimates
+        models = [name + ":fit" if name == "bayes" else name for name in models]
         console.print(f"LocUNet: best validation MAE {summary['best_val_mae_m']:.2f} m")
 
     report = timer.run(
-        "localization (LocUNet vs kNN)",
+        "localization (LocUNet, bayes, kNN)",
         evaluate_models,
-        [locunet_model, *BASELINE_NAMES],
+        [locunet_model if name == "locunet" else name for name in models],
         data,
         "test",
         figures=figures,

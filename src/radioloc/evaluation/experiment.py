@@ -10,42 +10,13 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from radioloc.baselines.knn import BASELINES, make_baseline
 from radioloc.datasets.localization import LocalizationData, load_localization
 from radioloc.errors import RadiolocError
-from radioloc.evaluation.localization import SettingResult, by_detectable, draw_error_cdf, draw_locunet_example, error_stats, run_setting
+from radioloc.evaluation.localization import ExampleAnswer, SettingResult, by_detectable, draw_error_cdf, draw_example, draw_reliability, error_stats, run_setting
 from radioloc.io import atomic_write_json
-from radioloc.models.localizer import Localizer
-from radioloc.models.locunet import SHIPPED_MODELS
-from radioloc.training.locunet import LocUNetLocalizer
+from radioloc.localizers.registry import resolve_localizer
 
 SETTINGS = (("5bs", 5), ("3bs", 3))
-
-
-NETWORK_ONLY = ":network"
-
-
-def resolve_model(spec: str) -> tuple[str, Localizer, bool]:
-    """(label, localizer, needs fitting) for a shipped LocUNet (``locunet``, ``locunet-robust``), a checkpoint path
-    or a baseline name. A LocUNet spec ending in ``:network`` (``locunet:network``) leaves out the model's local
-    refinement."""
-    refine = not spec.endswith(NETWORK_ONLY)
-    name = spec[: -len(NETWORK_ONLY)] if not refine else spec
-    suffix = "" if refine else NETWORK_ONLY
-    if name in SHIPPED_MODELS:
-        return name + suffix, LocUNetLocalizer.load(name, refine=refine), False
-    if spec in BASELINES:
-        return spec, make_baseline(spec), True
-    path = Path(name)
-    if path.suffix == ".pt" or path.exists():
-        localizer = LocUNetLocalizer.load(path, refine=refine)
-        # training runs all write best.pt: their folder tells them apart
-        shown = f"{path.parent.name}/{path.name}" if path.name in ("best.pt", "last.pt") and path.parent.name else path.name
-        return f"locunet:{shown}{suffix}", localizer, False
-    raise RadiolocError(
-        f"--model {spec!r}: not a shipped model ({', '.join(SHIPPED_MODELS)}), a baseline ({', '.join(BASELINES)}) "
-        f"or a checkpoint file (optionally with '{NETWORK_ONLY}')"
-    )
 
 
 def evaluate_models(
@@ -63,11 +34,13 @@ def evaluate_models(
     console: Console | None = None,
     measurement: str = "DPM",
 ) -> dict:
+    """Every model on the same test queries (5 BSs and the first 3 of every set); what needs fitting is fitted on
+    the dataset's training split. The report's top level holds the first model's 5-BS figures."""
     console = console or Console()
     if not specs:
         raise RadiolocError("--model: name at least one model")
-    models = [resolve_model(spec) for spec in specs]
-    labels = [label for label, _, _ in models]
+    models = [resolve_localizer(spec) for spec in specs]
+    labels = [m.label for m in models]
     for label in labels:
         if labels.count(label) > 1:
             raise RadiolocError(f"--model: two models would both be reported as {label!r}; give each checkpoint its own file name")
@@ -75,36 +48,45 @@ def evaluate_models(
     if limit is not None and limit < len(test.queries):
         pick = np.sort(np.random.default_rng(seed).choice(len(test.queries), size=limit, replace=False))
         test = test.subset(pick)
-    if any(needs_fit for _, _, needs_fit in models) and train is None:
+    if len(test.queries) == 0:
+        raise RadiolocError(f"{data_dir}: no {split} queries to evaluate")
+    if any(m.needs_fit for m in models) and train is None:
         train = load_localization(data_dir, "train", estimate, measurement_sim=measurement)
     report: dict = {"data": test.source, "split": split, "queries": len(test.queries), "models": {}}
     results: list[SettingResult] = []
-    for label, localizer, needs_fit in models:
+    for resolved in models:
         entry = {}
         for setting, count in SETTINGS:
             started = time.perf_counter()
-            if needs_fit:  # the paper fits k separately for 5 and for 3 BSs
+            if resolved.needs_fit:  # the paper fits k separately for 5 and for 3 BSs
                 fit_data = train if count >= train.queries.bs_ids.shape[1] else train.with_queries(train.queries.first_bs(count))
-                localizer.fit(fit_data)
-            result = run_setting(localizer, test, setting, count)
-            result.name = label
+                resolved.localizer.fit(fit_data)
+            result = run_setting(resolved.localizer, test, setting, count)
+            result.name = resolved.label
             entry[setting] = {**result.to_dict(), "seconds": round(time.perf_counter() - started, 2)}
             results.append(result)
-        report["models"][label] = entry
-    first = report["models"][models[0][0]]["5bs"]
-    report = {"mae": first["mae"], "rmse": first["rmse"], "n": first["n"], "model": models[0][0], **report}
+        report["models"][resolved.label] = entry
+    first = report["models"][models[0].label]["5bs"]
+    report = {
+        "mae": first["mae"], "rmse": first["rmse"], "n": first["n"], "coverage_68": first["coverage_68"], "coverage_95": first["coverage_95"],
+        "model": models[0].label, **report,
+    }  # fmt: skip
     print_comparison(report, console)
     if figures is not None:
-        figures.mkdir(parents=True, exist_ok=True)
-        written = [str(draw_error_cdf(results, figures / f"error_cdf_{split}.png", f"localization error, {split} split ({estimate} radio maps)"))]
-        learned = {label for label, localizer, _ in models if isinstance(localizer, LocUNetLocalizer)}
-        others = {r.name: r.estimates for r in results if r.setting == "5bs" and r.name not in learned}
-        for label, localizer, _ in models:
-            if isinstance(localizer, LocUNetLocalizer):
-                encoder = localizer.encoder_for(test)
-                for i, query in enumerate(_example_queries(test, examples, seed)):
-                    out = figures / f"example_{label.replace(':', '_')}_{i}.png"
-                    written.append(str(draw_locunet_example(localizer.model, encoder, test, query, out, others)))
+        written = [
+            str(draw_error_cdf(results, figures / f"error_cdf_{split}.png", f"localization error, {split} split ({estimate} radio maps)")),
+            str(draw_reliability(results, figures / f"reliability_{split}.png", f"uncertainty radii, {split} split ({estimate} radio maps)")),
+        ]
+        five = [r for r in results if r.setting == "5bs"]
+        for i, query in enumerate(_example_queries(test, examples, seed)):
+            one = test.subset(np.array([query]))
+            answers = []
+            for resolved, result in zip(models, five):
+                heat = resolved.localizer.locate(one, heatmaps=True).heatmaps
+                kind = None if heat is None else resolved.localizer.heatmap_kind
+                answers.append(ExampleAnswer(resolved.label, result.estimate.positions[query], float(result.estimate.radius_68[query]),
+                                             float(result.estimate.radius_95[query]), None if heat is None else heat[0], kind))  # fmt: skip
+            written.append(str(draw_example(test, query, answers, figures / f"example_{i}.png")))
         report["figures"] = written
     if json_path is not None:
         atomic_write_json(json_path, report)
@@ -163,14 +145,15 @@ def _example_queries(test: LocalizationData, count: int, seed: int) -> list[int]
 
 def print_comparison(report: dict, console: Console) -> None:
     table = Table(title=f"localization, {report['split']} split, {report['queries']} queries ({report['data']['estimate']} radio maps)")
-    for column in ("model", "BSs", "MAE (m)", "RMSE (m)", "median (m)", "p90 (m)", "ms/query", "fitted"):
+    for column in ("model", "BSs", "MAE (m)", "RMSE (m)", "median (m)", "p90 (m)", "cover 68/95 %", "ms/query", "fitted"):
         # on a narrow terminal the fitted parameters wrap, the model names stay whole
         table.add_column(column, justify="right" if column not in ("model", "fitted") else "left", no_wrap=column == "model")
     for label, entry in report["models"].items():
         for setting, r in entry.items():
-            fitted = {k: v for k, v in r["fitted"].items() if k in ("k", "k_by_detectable_bs", "delta_db", "mean_k", "preset")}
+            fitted = {k: v for k, v in r["fitted"].items() if k in ("k", "k_by_detectable_bs", "delta_db", "mean_k", "preset", "temperature", "estimator")}
             fitted_text = ", ".join(f"{k}={_short(v)}" for k, v in fitted.items())
-            table.add_row(label, setting[0], f"{r['mae']:.2f}", f"{r['rmse']:.2f}", f"{r['median']:.2f}", f"{r['p90']:.2f}", f"{r['ms_per_query']:.2f}", fitted_text)
+            cover = f"{r['coverage_68']:.2f} / {r['coverage_95']:.2f}"
+            table.add_row(label, setting[0], f"{r['mae']:.2f}", f"{r['rmse']:.2f}", f"{r['median']:.2f}", f"{r['p90']:.2f}", cover, f"{r['ms_per_query']:.2f}", fitted_text)
     console.print(table)
     counts = Table(title="MAE (m) by number of BSs above the noise floor at the UE, 5 BSs (share of queries)")
     counts.add_column("model", no_wrap=True)
@@ -190,4 +173,4 @@ def _short(value) -> str:
     return str(value)
 
 
-__all__ = ["evaluate_models", "evaluate_across_measurements", "resolve_model", "error_stats", "by_detectable"]
+__all__ = ["evaluate_models", "evaluate_across_measurements", "error_stats", "by_detectable"]

@@ -23,8 +23,8 @@ Presets:
   clipped to +-4, the kNN cost map (cell means), the RMS residual of each cell's best-fitting 1 m pixel (what
   kNN ranks by; cell means blur it at shadow edges), the building mask and the Tx positions.
 
-After the network, :func:`refine_positions` may move the centre of mass to the best-fitting 1 m pixels near it
-(radius and k in the config, chosen on validation after training; 0 = off, as for the ``paper`` preset).
+After the network, the localizer (:mod:`radioloc.localizers.locunet`) may move the centre of mass to the
+best-fitting 1 m pixels near it (radius and k in the config, chosen on validation; 0 = off, as for ``paper``).
 
 A BS that is not detectable is reported at the noise floor (the paper's gray level 0); a BS absent from a
 query (fewer than 5) contributes all-zero channels.
@@ -35,15 +35,17 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
-import numba as nb
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from radioloc.datasets.fit_cost import min_cost_per_cell, relative_cost_maps, squared_residual_tables
 from radioloc.datasets.localization import MAX_BS, LocalizationData, SceneBank
+from radioloc.datasets.protocol import UE_REGIONS, ue_region
 from radioloc.errors import RadiolocError
 from radioloc.models.checkpoint import load_model
+from radioloc.models.likelihood import likelihood_tables
 from radioloc.propagation.graylevel import DB_PER_GRAY, NOISE_FLOOR_DB
 
 KIND = "locunet"
@@ -57,6 +59,9 @@ SHIPPED_MODELS = {
 ACTIVATIONS = ("leaky_relu", "relu", "softmax", "sigmoid")
 LOSSES = ("mae", "mse")
 ENCODINGS = ("paper", "residual")
+HEADS = ("com", "posterior")
+POSTERIOR_OUTSIDE = -1.0e4  # log-likelihood given to pixels outside the prior's support (exp underflows to 0)
+PRIOR_RANGE = 8.0  # the learned log-prior is bounded to +-8 nats (a factor of 3,000): an unbounded one collapsed training
 RESIDUAL_SCALE_DB = 10.0
 RESIDUAL_CLIP = 4.0
 
@@ -85,16 +90,29 @@ class LocUNetConfig:
     loss: str = "mae"
     max_bs: int = MAX_BS
     best_fit: bool = False  # residual encoding: add the RMS residual of the best-fitting 1 m pixel of each cell
-    # Local fingerprint refinement of the centre of mass (:func:`refine_positions`; 0 = off). Not part of the
+    # Local fingerprint refinement of the centre of mass (radioloc.localizers.locunet; 0 = off). Not part of the
     # network: chosen on the validation split after training and stored with the weights.
     refine_radius_m: float = 0.0
     refine_k: int = 0
+    # ``com``: the paper's centre of mass of the quasi-heatmap. ``posterior``: the quasi-heatmap is a learned
+    # log-prior, added to the calibrated log-likelihood of every 1 m pixel
+    # (:mod:`radioloc.models.likelihood`, tempered by ``temperature``, over the ``prior`` region); the position is
+    # that posterior's mean. Its last convolution starts at zero: untrained, it answers exactly as ``bayes``.
+    head: str = "com"
+    temperature: float = 1.0
+    prior: str = "ue-box"
 
     def __post_init__(self):
         if self.activation not in ACTIVATIONS:
             raise RadiolocError(f"activation must be one of {', '.join(ACTIVATIONS)}, got {self.activation!r}")
         if self.loss not in LOSSES:
             raise RadiolocError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
+        if self.prior not in UE_REGIONS:
+            raise RadiolocError(f"prior must be one of {', '.join(UE_REGIONS)}, got {self.prior!r}")
+        if self.head not in HEADS:
+            raise RadiolocError(f"head must be one of {', '.join(HEADS)}, got {self.head!r}")
+        if not (np.isfinite(self.temperature) and self.temperature > 0):
+            raise RadiolocError(f"temperature must be positive, got {self.temperature}")
         if self.encoding not in ENCODINGS:
             raise RadiolocError(f"encoding must be one of {', '.join(ENCODINGS)}, got {self.encoding!r}")
         if len(self.decoder_kernels) != len(self.encoder) - 1:
@@ -190,6 +208,14 @@ class LocUNet(nn.Module):
         coords = (torch.arange(size, dtype=torch.float32) + 0.5) * config.cell_m - 0.5  # cell centres in metres
         self.register_buffer("rows", coords.view(1, size, 1), persistent=False)
         self.register_buffer("cols", coords.view(1, 1, size), persistent=False)
+        if config.head == "posterior":
+            # the learned log-prior starts at 0 everywhere: an untrained posterior head answers as ``bayes`` does
+            nn.init.zeros_(self.last.weight)
+            nn.init.zeros_(self.last.bias)
+            self.register_buffer("log_likelihood", torch.zeros(256, 256))  # the calibrated table, saved with the weights
+            pixels = torch.arange(256, dtype=torch.float32)
+            self.register_buffer("pixel_rows", pixels.view(1, 256, 1), persistent=False)
+            self.register_buffer("pixel_cols", pixels.view(1, 1, 256), persistent=False)
 
     def heatmap(self, inputs: torch.Tensor) -> torch.Tensor:
         """The quasi-heatmap (B, S, S) after the last activation, in float32."""
@@ -225,7 +251,22 @@ class LocUNet(nn.Module):
         b, h, w = raw.shape
         return torch.softmax(raw.reshape(b, -1), dim=1).reshape(b, h, w)
 
-    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+    def posterior(self, inputs: torch.Tensor, log_likelihood: torch.Tensor) -> torch.Tensor:
+        """(B, 256, 256) posterior over 1 m pixels: softmax of the calibrated log-likelihood maps (B, 256, 256)
+        plus the learned log-prior (the quasi-heatmap on the model's cells, bounded to +-PRIOR_RANGE)."""
+        factor = 256 // self.config.input_size
+        prior = PRIOR_RANGE * torch.tanh(self.heatmap(inputs) / PRIOR_RANGE)
+        if factor > 1:
+            prior = prior.repeat_interleave(factor, dim=1).repeat_interleave(factor, dim=2)
+        logits = (log_likelihood.float() + prior).flatten(1)
+        return torch.softmax(logits, dim=1).view_as(log_likelihood)
+
+    def forward(self, inputs: torch.Tensor, log_likelihood: torch.Tensor | None = None) -> torch.Tensor:
+        if self.config.head == "posterior":
+            if log_likelihood is None:
+                raise RadiolocError("the posterior head needs the log-likelihood maps of the queries")
+            weights = self.posterior(inputs, log_likelihood)
+            return center_of_mass(weights, self.pixel_rows, self.pixel_cols)
         return center_of_mass(self.heatmap(inputs), self.rows, self.cols)
 
 
@@ -290,107 +331,17 @@ def pool_to_cells(gray: np.ndarray, buildings: np.ndarray, factor: int) -> tuple
     return pooled, (1.0 - weight / (factor * factor)).astype(np.float32)
 
 
-@nb.njit(parallel=True, cache=True)
-def _min_pooled_rms(maps, slot, ids, levels, factor, out):
-    """out[q, ci, cj] = min over the cell's pixels of sqrt(mean over present BSs of (map - level)^2), gray units."""
-    n, k = ids.shape
-    cells = out.shape[1]
-    for q in nb.prange(n):
-        count = 0
-        for j in range(k):
-            if ids[q, j] >= 0:
-                count += 1
-        for ci in range(cells):
-            for cj in range(cells):
-                best = np.inf
-                for di in range(factor):
-                    for dj in range(factor):
-                        i = ci * factor + di
-                        jj = cj * factor + dj
-                        cost = 0.0
-                        for j in range(k):
-                            b = ids[q, j]
-                            if b >= 0:
-                                d = np.float32(maps[slot[q], b, i, jj]) - levels[q, j]
-                                cost += d * d
-                        if cost < best:
-                            best = cost
-                out[q, ci, cj] = np.sqrt(best / max(count, 1))
-
-
-@nb.njit(parallel=True, cache=True)
-def _refine_near(maps, buildings, slot, ids, levels, start, radius, k, out):
-    """out[q] = centroid of the k outdoor pixels within ``radius`` of start[q] of lowest squared residual over
-    the query's BSs (ties: the earlier pixel); start[q] where the disc holds no outdoor pixel."""
-    n, n_bs = ids.shape
-    h, w = buildings.shape[1], buildings.shape[2]
-    for q in nb.prange(n):
-        best_cost = np.full(k, np.inf)
-        best_row = np.zeros(k)
-        best_col = np.zeros(k)
-        r0, c0 = start[q, 0], start[q, 1]
-        lo_i, hi_i = max(0, int(np.ceil(r0 - radius))), min(h - 1, int(np.floor(r0 + radius)))
-        lo_j, hi_j = max(0, int(np.ceil(c0 - radius))), min(w - 1, int(np.floor(c0 + radius)))
-        for i in range(lo_i, hi_i + 1):
-            for j in range(lo_j, hi_j + 1):
-                if (i - r0) ** 2 + (j - c0) ** 2 > radius * radius or buildings[slot[q], i, j] != 0:
-                    continue
-                cost = 0.0
-                for b in range(n_bs):
-                    if ids[q, b] >= 0:
-                        d = np.float32(maps[slot[q], ids[q, b], i, j]) - levels[q, b]
-                        cost += d * d
-                if cost >= best_cost[k - 1]:
-                    continue
-                pos = k - 1  # insertion into the sorted list of the k best so far
-                while pos > 0 and best_cost[pos - 1] > cost:
-                    best_cost[pos] = best_cost[pos - 1]
-                    best_row[pos] = best_row[pos - 1]
-                    best_col[pos] = best_col[pos - 1]
-                    pos -= 1
-                best_cost[pos] = cost
-                best_row[pos] = i
-                best_col[pos] = j
-        count = 0
-        row = 0.0
-        col = 0.0
-        for m in range(k):
-            if best_cost[m] < np.inf:
-                count += 1
-                row += best_row[m]
-                col += best_col[m]
-        if count == 0:
-            out[q, 0], out[q, 1] = r0, c0
-        else:
-            out[q, 0], out[q, 1] = row / count, col / count
-
-
-def refine_positions(scenes: SceneBank, map_slot: np.ndarray, bs_ids: np.ndarray, pathloss_db: np.ndarray, positions: np.ndarray, radius_m: float, k: int) -> np.ndarray:
-    """Local fingerprint refinement of LocUNet's answers: the centroid of the ``k`` outdoor 1 m pixels within
-    ``radius_m`` of each position whose radio-map values (the maps the localizer sees) best fit the reports.
-
-    The CPU presets reason on 2-4 m cells and their centre of mass is a smooth average: they find the right
-    neighbourhood more often than kNN does (which searches the whole map and lands in far look-alike spots), but
-    place the UE within it less sharply than the best-fitting pixels. Searching only near LocUNet's answer keeps
-    the first and adds the second. Ids -1 / NaN pathloss = absent BS."""
-    if k <= 0 or radius_m <= 0:
-        return positions
-    levels = ((np.asarray(pathloss_db, dtype=np.float64) - NOISE_FLOOR_DB) / DB_PER_GRAY).astype(np.float32)
-    out = np.empty((len(positions), 2), dtype=np.float64)
-    _refine_near(
-        scenes.radio_maps, scenes.buildings, np.asarray(map_slot, dtype=np.int64), np.asarray(bs_ids, dtype=np.int64),
-        levels, np.ascontiguousarray(positions, dtype=np.float64), float(radius_m), int(k), out,
-    )  # fmt: skip
-    return out
-
-
 class InputEncoder:
     """Assembles LocUNet input images for queries, from radio maps cached once per scene at the model's cell
     size (the part of the work that does not depend on the query)."""
 
-    def __init__(self, config: LocUNetConfig, scenes: SceneBank, device: torch.device | str = "cpu"):
+    def __init__(self, config: LocUNetConfig, scenes: SceneBank, device: torch.device | str = "cpu", log_likelihood: np.ndarray | None = None):
         self.config = config
         self.scenes = scenes
+        self.log_likelihood = None if log_likelihood is None else np.asarray(log_likelihood, dtype=np.float32)
+        if config.head == "posterior" and self.log_likelihood is None:
+            raise RadiolocError("the posterior head needs a likelihood calibration table")
+        self.support = ue_region(scenes.buildings, config.prior) if config.head == "posterior" else None
         factor = 256 // config.input_size
         maps, buildings = pool_to_cells(scenes.radio_maps, scenes.buildings, factor)
         self.device = torch.device(device)
@@ -444,13 +395,22 @@ class InputEncoder:
     def _best_fit(self, slot: torch.Tensor, ids: torch.Tensor, levels: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
         """(B, 1, S, S): per cell, the RMS residual (10 dB units, clipped at 4) of its best-fitting 1 m pixel,
         what kNN ranks pixels by; cell means blur it at shadow edges."""
-        b = slot.shape[0]
         size = self.config.input_size
-        out = np.empty((b, size, size), dtype=np.float32)
         ids_np = torch.where(present, ids, torch.full_like(ids, -1)).cpu().numpy()
-        _min_pooled_rms(self.scenes.radio_maps, slot.cpu().numpy(), ids_np, levels.cpu().numpy().astype(np.float32), 256 // size, out)
-        scaled = np.minimum(out * np.float32(DB_PER_GRAY / RESIDUAL_SCALE_DB), RESIDUAL_CLIP)
+        tables = squared_residual_tables(np.where(ids_np >= 0, levels.cpu().numpy(), np.nan))
+        best = min_cost_per_cell(self.scenes.radio_maps, slot.cpu().numpy(), ids_np, tables, 256 // size)
+        out = np.sqrt(best / np.maximum((ids_np >= 0).sum(axis=1), 1).astype(np.float32)[:, None, None])
+        scaled = np.minimum(out * np.float32(DB_PER_GRAY / RESIDUAL_SCALE_DB), np.float32(RESIDUAL_CLIP)).astype(np.float32)
         return torch.from_numpy(scaled).to(self.device)[:, None]
+
+    def log_likelihood_maps(self, map_slot: np.ndarray, bs_ids: np.ndarray, pathloss_db: np.ndarray) -> torch.Tensor:
+        """(B, 256, 256) float32 tempered log-likelihood of every 1 m pixel for the queries (posterior head),
+        ``POSTERIOR_OUTSIDE`` outside the prior's region."""
+        slot = np.asarray(map_slot, dtype=np.int64)
+        ids = np.asarray(bs_ids, dtype=np.int64)
+        tables = likelihood_tables(self.log_likelihood, self.config.temperature, np.where(ids >= 0, pathloss_db, np.nan))
+        log_likelihood = np.maximum(np.negative(relative_cost_maps(self.scenes.radio_maps, slot, ids, tables, self.support)), np.float32(POSTERIOR_OUTSIDE))
+        return torch.from_numpy(log_likelihood.astype(np.float32)).to(self.device)
 
     def encode_data(self, data: LocalizationData, index: np.ndarray | None = None) -> torch.Tensor:
         q = data.queries if index is None else data.queries.subset(index)
@@ -474,5 +434,5 @@ def load_locunet(path: str | Path | None = None, preset: str | None = None) -> L
 
 __all__ = [
     "LocUNet", "LocUNetConfig", "InputEncoder", "PRESETS", "SHIPPED_MODELS", "center_of_mass", "grow_locunet", "load_locunet", "locunet_weights",
-    "preset_config", "refine_positions",
+    "preset_config",
 ]  # fmt: skip

@@ -1,4 +1,5 @@
-"""Train LocUNet, and the LocUNet localizer (fit = train, predict = batched inference).
+"""Train LocUNet's weights (the localizer around them, with its refinement and radii, is
+:mod:`radioloc.localizers.locunet`).
 
 An epoch is ``samples_per_epoch`` random training queries (0 = the whole split, the paper's epoch). Each
 batch is assembled on the fly from radio maps cached at the model's cell size, under a random rotation or
@@ -8,7 +9,8 @@ query keeps only a random 1-4 of its BSs, so one model answers queries with 1 to
 The ``paper`` preset defaults to the published recipe (Adam lr 1e-5, x0.1 after 30 epochs, 50 epochs, batch 15,
 MAE loss); the CPU presets use Adam with a one-cycle schedule (peak 1e-3) and gradient clipping at norm 1,
 which converges on this 2-core machine (notes, section 3). ``last.pt`` is written at every validation, so a
-killed run resumes where it stopped; ``best.pt`` holds the best validation weights.
+killed run resumes where it stopped; ``best.pt`` holds the best validation weights, which
+``radioloc train locunet`` then hands to the localizer's ``fit`` (refinement and radii, saved into ``best.pt``).
 """
 
 from __future__ import annotations
@@ -26,8 +28,8 @@ from radioloc.datasets.localization import LocalizationData, concat_localization
 from radioloc.errors import RadiolocError
 from radioloc.io import atomic_write_json
 from radioloc.models.checkpoint import load_checkpoint, save_checkpoint
-from radioloc.models.localizer import Localizer
-from radioloc.models.locunet import KIND, InputEncoder, LocUNet, count_parameters, grow_locunet, load_locunet, locunet_weights, preset_config, refine_positions
+from radioloc.models.likelihood import LikelihoodCalibration, calibration_path
+from radioloc.models.locunet import KIND, InputEncoder, LocUNet, count_parameters, grow_locunet, load_locunet, preset_config
 from radioloc.models.runtime import Runtime
 
 
@@ -52,6 +54,8 @@ class LocUNetTrainConfig:
     city_map: bool = True
     tx_maps: bool = True
     init: str | None = None  # start from this LocUNet checkpoint's weights (fine-tuning): same model config, or a smaller one that grows into it
+    head: str = "com"  # com (the paper's centre of mass) or posterior (a learned prior on the calibrated likelihood)
+    likelihood: str | None = None  # posterior head: a likelihood calibration file or a shipped one (bayes, bayes-robust)
     seed: int = 0
 
     @staticmethod
@@ -63,19 +67,23 @@ class LocUNetTrainConfig:
         return LocUNetTrainConfig(preset=preset, **{**base, **{k: v for k, v in overrides.items() if v is not None}})
 
     def model_config(self):
-        return preset_config(self.preset, activation=self.activation, loss=self.loss, city_map=self.city_map, tx_maps=self.tx_maps)
+        return preset_config(self.preset, activation=self.activation, loss=self.loss, city_map=self.city_map, tx_maps=self.tx_maps, head=self.head)
 
 
-def dihedral_batch(inputs: torch.Tensor, position: torch.Tensor, k: int, transpose: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """Rotate by k x 90 degrees (as torch.rot90) and optionally transpose input images (B, C, S, S) and the
-    positions (B, 2) in metres on the 256 m map (cell centres map onto cell centres: row -> 255 - row)."""
+def dihedral_batch(inputs: torch.Tensor, position: torch.Tensor, k: int, transpose: bool, *images: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Rotate by k x 90 degrees (as torch.rot90) and optionally transpose input images (B, C, S, S), the
+    positions (B, 2) in metres on the 256 m map (cell centres map onto cell centres: row -> 255 - row) and any
+    further images (B, H, W) of the same map at another resolution; returns them in that order."""
+    images = list(images)
     if transpose:
         inputs = inputs.transpose(-1, -2)
         position = position[:, [1, 0]]
+        images = [image.transpose(-1, -2) for image in images]
     for _ in range(k):
         inputs = torch.rot90(inputs, 1, dims=(-2, -1))
         position = torch.stack([255.0 - position[:, 1], position[:, 0]], dim=1)
-    return inputs, position
+        images = [torch.rot90(image, 1, dims=(-2, -1)) for image in images]
+    return (inputs, position, *images)
 
 
 def random_subsets(bs_ids: np.ndarray, pathloss: np.ndarray, probability: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -100,43 +108,35 @@ def localization_loss(estimate: torch.Tensor, truth: torch.Tensor, kind: str) ->
 
 
 @torch.no_grad()
-def predict_positions(model: LocUNet, encoder: InputEncoder, data: LocalizationData, runtime: Runtime, batch: int = 64, refine: bool = True) -> np.ndarray:
-    """(n, 2) positions in metres; ``refine=False`` skips the model's local refinement (the network alone)."""
+def network_positions(model: LocUNet, encoder: InputEncoder, data: LocalizationData, runtime: Runtime, batch: int = 64) -> np.ndarray:
+    """(n, 2) centres of mass in metres, clipped to the map: the validation answers during training (the local
+    refinement and the radii belong to the localizer, :mod:`radioloc.localizers.locunet`)."""
     model.eval()
     out = np.empty((len(data.queries), 2), dtype=np.float64)
     q = data.queries
     for start in range(0, len(q), batch):
         stop = min(start + batch, len(q))
-        inputs = encoder.encode(q.map_slot[start:stop], q.bs_ids[start:stop], q.pathloss_db[start:stop])
-        inputs = inputs.to(runtime.dtype or torch.float32).contiguous(memory_format=torch.channels_last)
+        part = (q.map_slot[start:stop], q.bs_ids[start:stop], q.pathloss_db[start:stop])
+        inputs = encoder.encode(*part).to(runtime.dtype or torch.float32).contiguous(memory_format=torch.channels_last)
+        log_likelihood = encoder.log_likelihood_maps(*part) if model.config.head == "posterior" else None
         with runtime.autocast():
-            out[start:stop] = model(inputs).float().cpu().numpy()
-    # The centre of mass of a heatmap with negative values can leave the map when its sum nears zero (seen: one
-    # query in 20,000 thousands of metres off); the UE is on the map, so the nearest point of the map is closer.
-    out = np.clip(out, 0.0, data.scenes.buildings.shape[-1] - 1.0)
-    if refine:
-        out = refine_positions(data.scenes, q.map_slot, q.bs_ids, q.pathloss_db, out, model.config.refine_radius_m, model.config.refine_k)
-    return out
-
-
-REFINE_RADII_M = (0.0, 4.0, 8.0, 12.0, 16.0, 24.0)
-REFINE_KS = (1, 2, 4, 8, 16, 32)
-
-
-def tune_refinement(model: LocUNet, encoder: InputEncoder, data: LocalizationData, runtime: Runtime) -> tuple[float, int, float, dict]:
-    """The refinement (radius, k) of lowest MAE on ``data`` (radius 0 = none), that MAE, and every pair's MAE."""
-    raw = predict_positions(model, encoder, data, runtime, refine=False)
-    q = data.queries
-    table = {}
-    for radius in REFINE_RADII_M:
-        for k in REFINE_KS if radius > 0 else (0,):
-            table[f"{radius:g} m, k={k}"] = (radius, k, _mae(refine_positions(data.scenes, q.map_slot, q.bs_ids, q.pathloss_db, raw, radius, k), q.position))
-    radius, k, mae = min(table.values(), key=lambda entry: entry[2])
-    return radius, k, round(mae, 3), {name: round(mae, 3) for name, (_, _, mae) in table.items()}
+            out[start:stop] = model(inputs, log_likelihood).float().cpu().numpy()
+    return np.clip(out, 0.0, data.scenes.buildings.shape[-1] - 1.0)
 
 
 def _mae(estimate: np.ndarray, truth: np.ndarray) -> float:
     return float(np.mean(np.hypot(estimate[:, 0] - truth[:, 0], estimate[:, 1] - truth[:, 1])))
+
+
+def load_training_splits(roots: list[Path], config: LocUNetTrainConfig, quiet: bool = False) -> tuple[LocalizationData, LocalizationData]:
+    """The train splits of ``roots`` joined, and their val splits, as the model sees them."""
+    for root in roots:
+        if not Path(root).is_dir():
+            raise RadiolocError(f"{root}: dataset folder not found")
+    return tuple(
+        concat_localization([load_localization(root, split, config.estimate, config.sim, config.measurement, quiet=quiet) for root in roots])
+        for split in ("train", "val")
+    )
 
 
 def train_locunet(
@@ -160,21 +160,25 @@ def train_locunet(
     if config_path.exists() and json.loads(config_path.read_text()) != asdict(config):
         raise RadiolocError(f"{out_dir}: holds a run with a different training configuration; choose another --out")
     atomic_write_json(config_path, asdict(config))
-    if isinstance(data, tuple):
-        train, val = data
-    else:
-        train, val = (
-            concat_localization([load_localization(root, split, config.estimate, config.sim, config.measurement, quiet=quiet) for root in roots])
-            for split in ("train", "val")
-        )
+    train, val = data if isinstance(data, tuple) else load_training_splits(roots, config, quiet)
     if len(train.queries) == 0 or len(val.queries) == 0:
         raise RadiolocError("LocUNet training needs queries in both the train and the val split")
 
     torch.manual_seed(config.seed)
     model_config = config.model_config()
+    table = None
+    if config.head == "posterior":
+        if config.likelihood is None:
+            raise RadiolocError("--head posterior needs --likelihood (a calibration file from `radioloc train bayes`, or bayes / bayes-robust)")
+        calibration = LikelihoodCalibration.load(calibration_path(config.likelihood))
+        calibration.check_scenario(train, str(calibration_path(config.likelihood)))
+        model_config = replace(model_config, temperature=calibration.temperature, prior=calibration.config.prior)
+        table = calibration.log_likelihood
     model = runtime.prepare(LocUNet(model_config))
-    train_encoder = InputEncoder(model_config, train.scenes, runtime.device)
-    val_encoder = InputEncoder(model_config, val.scenes, runtime.device)
+    if table is not None:
+        model.log_likelihood.copy_(torch.from_numpy(table))
+    train_encoder = InputEncoder(model_config, train.scenes, runtime.device, table)
+    val_encoder = InputEncoder(model_config, val.scenes, runtime.device, table)
     val_index = np.sort(np.random.default_rng(config.seed + 1).choice(len(val.queries), size=min(config.val_queries, len(val.queries)), replace=False))
     val_data = val.subset(val_index)
 
@@ -195,8 +199,13 @@ def train_locunet(
     last_path, best_path = out_dir / "last.pt", out_dir / "best.pt"
     if config.init and not last_path.exists():
         start = load_locunet(config.init)
+        head_fields = dict(head=model_config.head, temperature=model_config.temperature, prior=model_config.prior)
         if replace(start.config, refine_radius_m=0.0, refine_k=0) == model_config:
             model.load_state_dict(start.state_dict())
+        elif replace(start.config, refine_radius_m=0.0, refine_k=0, **head_fields) == model_config and start.config.head == "com":
+            # the posterior head on a trained centre-of-mass network: its layers but the last, which starts at zero
+            kept = {k: v for k, v in start.state_dict().items() if not k.startswith("last.")}
+            model.load_state_dict({**model.state_dict(), **kept})
         else:
             try:  # a smaller preset grows into this one (cpu -> cpu-deep), starting from its answers
                 model.load_state_dict(grow_locunet(start, model_config).state_dict())
@@ -223,12 +232,13 @@ def train_locunet(
                 index = rng.integers(0, len(q), size=config.batch_size)
                 ids, pathloss = random_subsets(q.bs_ids[index], q.pathloss_db[index], config.subset_probability, rng)
                 inputs = train_encoder.encode(q.map_slot[index], ids, pathloss)
+                extra = [train_encoder.log_likelihood_maps(q.map_slot[index], ids, pathloss)] if config.head == "posterior" else []
                 position = torch.from_numpy(q.position[index]).float().to(runtime.device)
                 if config.augment:
-                    inputs, position = dihedral_batch(inputs, position, int(rng.integers(4)), bool(rng.integers(2)))
+                    inputs, position, *extra = dihedral_batch(inputs, position, int(rng.integers(4)), bool(rng.integers(2)), *extra)
                 inputs = inputs.contiguous(memory_format=torch.channels_last)
                 with runtime.autocast():
-                    estimate = model(inputs)
+                    estimate = model(inputs, *extra)
                 loss = localization_loss(estimate.float(), position, config.loss)
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
@@ -240,7 +250,7 @@ def train_locunet(
                 scheduler.step()
                 losses.append(float(loss.detach()))
                 progress.advance(task)
-            val_mae = _mae(predict_positions(model, val_encoder, val_data, runtime), val_data.queries.position)
+            val_mae = _mae(network_positions(model, val_encoder, val_data, runtime), val_data.queries.position)
             state["epoch"] += 1
             state["seconds"] = time.perf_counter() - started
             state["history"].append({"epoch": state["epoch"], "train_loss": round(float(np.mean(losses)), 3), "val_mae_m": round(val_mae, 3), "seconds": round(state["seconds"], 1)})
@@ -260,12 +270,6 @@ def train_locunet(
             )
             rng = np.random.default_rng(next_seed)  # the stream a resumed run continues with
             progress.update(task, status=f"epoch {state['epoch']}/{config.epochs} val MAE {val_mae:.2f} m (best {state['best_val_mae_m']:.2f})")
-    # The refinement is chosen like kNN's k, on the validation queries, and stored with the best weights.
-    best = load_checkpoint(best_path, KIND)
-    model.load_state_dict(best["state_dict"])
-    radius, k, refined_mae, refine_table = tune_refinement(model, val_encoder, val_data, runtime)
-    tuned = replace(model_config, refine_radius_m=radius, refine_k=k)
-    save_checkpoint(best_path, KIND, tuned.to_dict(), best["state_dict"], val_mae_m=state["best_val_mae_m"], epoch=best.get("epoch"), refined_val_mae_m=refined_mae)
     summary = {
         "preset": config.preset,
         "parameters": count_parameters(model),
@@ -274,69 +278,9 @@ def train_locunet(
         "train_queries": len(train.queries),
         "val_queries_used": len(val_data.queries),
         "best_val_mae_m": state["best_val_mae_m"],
-        "refinement": {"radius_m": radius, "k": k, "val_mae_m": refined_mae, "grid": refine_table},
         "training_minutes": round(state["seconds"] / 60, 1),
         "history": state["history"],
         "checkpoint": str(best_path),
     }
     atomic_write_json(out_dir / "summary.json", summary)
     return summary
-
-
-class LocUNetLocalizer(Localizer):
-    """LocUNet behind the common interface: ``fit`` trains (into ``out_dir``), ``predict`` localizes.
-    ``LocUNetLocalizer.load(path)`` (a checkpoint or a shipped model's name; None = the shipped nominal model)
-    gives a fitted one."""
-
-    name = "locunet"
-
-    def __init__(self, config: LocUNetTrainConfig | None = None, out_dir: str | Path | None = None, runtime: Runtime | None = None, quiet: bool = True):
-        self.config = config or LocUNetTrainConfig()
-        self.out_dir = out_dir
-        self.runtime = runtime or Runtime.pick()
-        self.quiet = quiet
-        self.model: LocUNet | None = None
-        self.checkpoint: str | None = None
-        self.ms_per_query = float("nan")
-        self._encoder: tuple[int, InputEncoder] | None = None
-        self.refine = True  # False: the network's centre of mass alone, without the model's local refinement
-
-    @classmethod
-    def load(cls, path: str | Path | None = None, runtime: Runtime | None = None, refine: bool = True) -> "LocUNetLocalizer":
-        localizer = cls(runtime=runtime)
-        localizer.refine = refine
-        localizer.model = localizer.runtime.prepare(load_locunet(path))
-        localizer.checkpoint = str(locunet_weights(path))
-        return localizer
-
-    def fit(self, train: LocalizationData, val: LocalizationData | None = None) -> "LocUNetLocalizer":
-        if val is None:
-            raise RadiolocError("LocUNet: fit needs a validation split (best-validation weights)")
-        if self.out_dir is None:
-            raise RadiolocError("LocUNet: fit needs out_dir for its checkpoints")
-        train_locunet((train, val), self.out_dir, self.config, self.runtime, quiet=self.quiet)
-        self.checkpoint = str(Path(self.out_dir) / "best.pt")
-        self.model = self.runtime.prepare(load_locunet(self.checkpoint))
-        return self
-
-    def encoder_for(self, data: LocalizationData) -> InputEncoder:
-        """Radio maps cached at the model's cell size, reused while the scenes stay the same."""
-        if self._encoder is None or self._encoder[0] != id(data.scenes):
-            self._encoder = (id(data.scenes), InputEncoder(self.model.config, data.scenes, self.runtime.device))
-        return self._encoder[1]
-
-    def predict(self, data: LocalizationData) -> np.ndarray:
-        if self.model is None:
-            raise RadiolocError("LocUNet: call fit or load first")
-        encoder = self.encoder_for(data)
-        start = time.perf_counter()
-        out = predict_positions(self.model, encoder, data, self.runtime, refine=self.refine)
-        self.ms_per_query = 1000.0 * (time.perf_counter() - start) / max(len(data.queries), 1)
-        return out
-
-    def describe(self) -> dict:
-        info = {"name": self.name, "checkpoint": self.checkpoint}
-        if self.model is not None:
-            refine = {"radius_m": self.model.config.refine_radius_m, "k": self.model.config.refine_k} if self.refine and self.model.config.refine_k else None
-            info.update(preset=self.model.config.preset, parameters=count_parameters(self.model), refinement=refine)
-        return info

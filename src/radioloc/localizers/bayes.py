@@ -1,0 +1,260 @@
+"""The Bayesian grid localizer (``bayes``): a posterior over the 1 m grid from a calibrated measurement model.
+
+- **Measurement model** (:class:`radioloc.models.likelihood.LikelihoodCalibration`): ``p(reported gray |
+  radio-map gray)``, counted on the training split for the scenario at hand, the noise floor its own outcome.
+- **Prior**: uniform over the outdoor pixels of the UE region: ``ue-box`` (default), the middle 164 x 164 m where
+  RadioLocSeer places its UEs; ``outdoor`` for the whole map; ``map`` for every pixel, buildings included.
+- **Posterior**: ``prior(x) * prod_j p(report_j | map_j(x)) ** (1 / temperature)``; BSs are treated as independent
+  given the position, which they are not quite (the estimate's errors are spatially correlated), so the tempering
+  exponent is chosen on validation queries for the lowest MAE.
+- **Estimate**: the posterior mean (default) or the spatial median (Weiszfeld), with the radii of the smallest discs
+  centred on it that hold 68 % and 95 % of the posterior mass, then calibrated on held-out queries
+  (:mod:`radioloc.localizers.uncertainty`).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numba as nb
+import numpy as np
+
+from radioloc.datasets.fit_cost import CHUNK, flat_maps, pixel_cost
+from radioloc.datasets.localization import LocalizationData, concat_localization, load_localization
+from radioloc.datasets.protocol import ue_region
+from radioloc.errors import RadiolocError
+from radioloc.io import atomic_write_json
+from radioloc.localizers.base import Localizer, localization_errors
+from radioloc.localizers.uncertainty import RADIUS_BIN_M, RADIUS_BINS, RadiusCalibration, disc_radius
+from radioloc.models.likelihood import LikelihoodCalibration, LikelihoodConfig, calibration_path
+
+TEMPERATURES = (0.3, 0.4, 0.5, 0.7, 1.0, 1.4)
+TEMPERATURE_QUERIES = 2000  # validation queries per setting (5 BSs, 3 BSs) for the tempering search
+
+
+# -- the posterior ---------------------------------------------------------------------------------------------
+@dataclass
+class PriorPixels:
+    """Flat pixel indices of the prior's support for each scene slot, concatenated (``offsets``: M + 1)."""
+
+    pixels: np.ndarray
+    offsets: np.ndarray
+
+
+def prior_pixels(buildings: np.ndarray, prior: str) -> PriorPixels:
+    mask = ue_region(buildings, prior)
+    parts = [np.flatnonzero(mask[s]) for s in range(len(buildings))]
+    offsets = np.concatenate([[0], np.cumsum([len(p) for p in parts])]).astype(np.int64)
+    return PriorPixels(np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64), offsets)
+
+
+@nb.njit(cache=True)
+def _posterior_weights(maps, slot, ids, table, pixels):
+    """Normalized posterior weights over ``pixels`` (a uniform prior on them)."""
+    n = pixels.shape[0]
+    weights = np.empty(n)
+    lowest = np.inf
+    for i in range(n):
+        weights[i] = pixel_cost(maps, slot, ids, table, pixels[i])
+        if weights[i] < lowest:
+            lowest = weights[i]
+    total = 0.0
+    for i in range(n):
+        weights[i] = np.exp(lowest - weights[i])
+        total += weights[i]
+    for i in range(n):
+        weights[i] /= total
+    return weights
+
+
+@nb.njit(parallel=True, cache=True)
+def _posterior_estimates(maps, slot, ids, tables, pixels, offsets, width, median, out_pos, out_raw):
+    for q in nb.prange(ids.shape[0]):
+        s = slot[q]
+        support = pixels[offsets[s] : offsets[s + 1]]
+        weights = _posterior_weights(maps, s, ids[q], tables[q], support)
+        rows = np.empty(support.shape[0])
+        cols = np.empty(support.shape[0])
+        row, col = 0.0, 0.0
+        for i in range(support.shape[0]):
+            rows[i] = support[i] // width
+            cols[i] = support[i] % width
+            row += weights[i] * rows[i]
+            col += weights[i] * cols[i]
+        if median:  # Weiszfeld's iteration for the spatial median, from the mean
+            for _ in range(50):
+                num_r, num_c, den = 0.0, 0.0, 0.0
+                for i in range(support.shape[0]):
+                    if weights[i] < 1e-12:
+                        continue
+                    d = max(np.hypot(rows[i] - row, cols[i] - col), 0.05)
+                    num_r += weights[i] * rows[i] / d
+                    num_c += weights[i] * cols[i] / d
+                    den += weights[i] / d
+                new_row, new_col = num_r / den, num_c / den
+                moved = np.hypot(new_row - row, new_col - col)
+                row, col = new_row, new_col
+                if moved < 1e-3:
+                    break
+        hist = np.zeros(RADIUS_BINS)
+        for i in range(support.shape[0]):
+            b = int(np.hypot(rows[i] - row, cols[i] - col) / RADIUS_BIN_M)
+            hist[min(b, RADIUS_BINS - 1)] += weights[i]
+        out_pos[q, 0], out_pos[q, 1] = row, col
+        out_raw[q, 0] = disc_radius(hist, 0.68)
+        out_raw[q, 1] = disc_radius(hist, 0.95)
+
+
+@nb.njit(cache=True)
+def _posterior_image(maps, slot, ids, table, pixels, out):
+    weights = _posterior_weights(maps, slot, ids, table, pixels)
+    for i in range(pixels.shape[0]):
+        out[pixels[i]] = weights[i]
+
+
+class BayesLocalizer(Localizer):
+    """``BayesLocalizer().fit(train, val)`` calibrates on a training split; ``BayesLocalizer.load("bayes")`` (or
+    ``"bayes-robust"``, or a calibration file) gives a fitted one."""
+
+    name = "bayes"
+    heatmap_kind = "posterior"
+
+    def __init__(self, config: LikelihoodConfig | None = None, temperatures: tuple[float, ...] = TEMPERATURES, seed: int = 0):
+        super().__init__()
+        self.config = config or LikelihoodConfig()
+        self.temperatures = temperatures
+        self.seed = seed
+        self.calibration: LikelihoodCalibration | None = None
+        self.source: str | None = None
+        self.temperature_mae: dict[str, float] = {}
+        self._prior: tuple[object, PriorPixels] | None = None
+
+    @classmethod
+    def load(cls, spec: str | Path | None = None, estimator: str | None = None, prior: str | None = None) -> "BayesLocalizer":
+        path = calibration_path(spec)
+        calibration = LikelihoodCalibration.load(path)
+        if calibration.radius is None:
+            raise RadiolocError(f"{path}: calibration without radius calibration (fit it with `radioloc train bayes`)")
+        overrides = {k: v for k, v in (("estimator", estimator), ("prior", prior)) if v is not None}
+        localizer = cls(LikelihoodConfig(**{**asdict(calibration.config), **overrides}))
+        localizer.calibration = calibration
+        localizer.uncertainty = RadiusCalibration.from_dict(calibration.radius, str(path))
+        localizer.source = str(path)
+        return localizer
+
+    def _fit(self, train: LocalizationData, val: LocalizationData | None) -> None:
+        self.calibration = LikelihoodCalibration.fit(train, self.config)
+        tune = val if val is not None else train
+        rng = np.random.default_rng(self.seed)
+        pick = np.sort(rng.choice(len(tune.queries), size=min(TEMPERATURE_QUERIES, len(tune.queries)), replace=False))
+        sample = tune.subset(pick)
+        settings = [sample] + ([sample.with_queries(sample.queries.first_bs(3))] if sample.queries.bs_ids.shape[1] > 3 else [])
+        for temperature in self.temperatures:
+            self.calibration.temperature = temperature
+            errors = [localization_errors(self._locate(s, False)[0], s.queries.position).mean() for s in settings]
+            self.temperature_mae[f"{temperature:g}"] = round(float(np.mean(errors)), 3)
+        self.calibration.temperature = float(min(self.temperatures, key=lambda t: self.temperature_mae[f"{t:g}"]))
+
+    def calibrate_radii(self, data: LocalizationData, seed: int = 0) -> RadiusCalibration:
+        radius = super().calibrate_radii(data, seed)
+        self.calibration.radius = radius.to_dict()
+        return radius
+
+    def _prior_for(self, data: LocalizationData) -> PriorPixels:
+        if self._prior is None or self._prior[0] is not data.scenes:
+            self._prior = (data.scenes, prior_pixels(data.scenes.buildings, self.config.prior))
+        return self._prior[1]
+
+    def _locate(self, data: LocalizationData, heatmaps: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        if self.calibration is None:
+            raise RadiolocError("bayes: call fit first, or load a calibration")
+        self.calibration.check_scenario(data, self.source or "bayes")
+        q = data.queries
+        prior = self._prior_for(data)
+        maps = flat_maps(data.scenes.radio_maps)
+        width = data.scenes.radio_maps.shape[-1]
+        n = len(q)
+        positions = np.empty((n, 2))
+        raw = np.empty((n, 2))
+        for start in range(0, n, CHUNK):
+            part = slice(start, min(start + CHUNK, n))
+            tables = self.calibration.query_tables(q.pathloss_db[part])
+            _posterior_estimates(maps, q.map_slot[part].astype(np.int64), q.bs_ids[part].astype(np.int64), tables, prior.pixels, prior.offsets,
+                                 width, self.config.estimator == "median", positions[part], raw[part])  # fmt: skip
+        images = None
+        if heatmaps:
+            images = np.zeros((n, maps.shape[2]), dtype=np.float64)
+            tables = self.calibration.query_tables(q.pathloss_db)
+            for i in range(n):
+                s = int(q.map_slot[i])
+                _posterior_image(maps, s, q.bs_ids[i].astype(np.int64), tables[i], prior.pixels[prior.offsets[s] : prior.offsets[s + 1]], images[i])
+            images = images.reshape(n, *data.scenes.radio_maps.shape[-2:])
+        return positions, raw, images
+
+    def save(self, path: str | Path) -> Path:
+        if self.calibration is None:
+            raise RadiolocError("bayes: nothing to save, call fit first")
+        return self.calibration.save(path)
+
+    def describe(self) -> dict:
+        info = {"name": self.name, "estimator": self.config.estimator, "prior": self.config.prior, "calibration": self.source}
+        if self.calibration is not None:
+            info.update(temperature=self.calibration.temperature, scenario=self.calibration.scenario)
+        if self.temperature_mae:
+            info["temperature_mae_m"] = self.temperature_mae
+        return info
+
+
+@dataclass(frozen=True)
+class BayesTrainConfig:
+    estimate: str = "estimate"
+    sim: str = "DPM"
+    measurement: str = "DPM"
+    likelihood: LikelihoodConfig = field(default_factory=LikelihoodConfig)
+    seed: int = 0
+
+
+def train_bayes(roots: list[Path], out_dir: Path, config: BayesTrainConfig, quiet: bool = False) -> dict:
+    """Fit the likelihood on the train splits of ``roots`` (joined), choose the tempering and calibrate the radii
+    on their val splits; write ``out_dir/calibration.safetensors``, ``train_config.json`` and ``summary.json``."""
+    for root in roots:
+        if not Path(root).is_dir():
+            raise RadiolocError(f"{root}: dataset folder not found")
+    out_dir = Path(out_dir)
+    started = time.perf_counter()
+    train, val = (
+        concat_localization([load_localization(root, split, config.estimate, config.sim, config.measurement, quiet=quiet) for root in roots])
+        for split in ("train", "val")
+    )
+    localizer = BayesLocalizer(config.likelihood, seed=config.seed).fit(train, val)
+    atomic_write_json(out_dir / "train_config.json", {**asdict(config), "data": [str(r) for r in roots]})
+    path = localizer.save(out_dir / "calibration.safetensors")
+    summary = {
+        "calibration": str(path),
+        "scenario": localizer.calibration.scenario,
+        "pairs": localizer.calibration.provenance["pairs"],
+        "train_queries": len(train.queries),
+        "val_queries": len(val.queries),
+        "temperature": localizer.calibration.temperature,
+        "temperature_val_mae_m": localizer.temperature_mae,
+        "radius_calibration": localizer.uncertainty.to_dict(),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    atomic_write_json(out_dir / "summary.json", summary)
+    return summary
+
+
+def shipped(name: str, options: tuple[str, ...]) -> BayesLocalizer:
+    """Registry factory: ``bayes`` / ``bayes-robust`` with the shipped calibration, or unfitted with ``fit``
+    (calibrated on the evaluated dataset's training split)."""
+    estimator = "median" if "median" in options else "mean"
+    if "fit" in options:
+        return BayesLocalizer(LikelihoodConfig(estimator=estimator))
+    return BayesLocalizer.load(name, estimator=estimator)
+
+
+def from_calibration(path: str, options: tuple[str, ...]) -> BayesLocalizer:
+    """Registry factory: a calibration file (``radioloc train bayes`` writes ``calibration.safetensors``)."""
+    return BayesLocalizer.load(Path(path), estimator="median" if "median" in options else None)

@@ -1,0 +1,116 @@
+"""Every localizer by name: the one table the command line, the demo, evaluation and the benchmarks resolve.
+
+A spec is ``NAME[:OPTION...]``, a LocUNet checkpoint (``*.pt``) or a likelihood calibration (``*.safetensors``),
+each optionally followed by options:
+
+- ``locunet``, ``locunet-robust``: the shipped LocUNet models; ``:network`` answers with the network's centre of
+  mass alone (no local refinement);
+- ``bayes``, ``bayes-robust``: the grid posterior with the shipped calibration of each scenario; ``:median``
+  answers with the posterior's spatial median; ``:fit`` calibrates on the evaluated dataset's training split
+  instead (like kNN's k);
+- ``knn``, ``knn-cond``, ``adaptive-knn``: the paper's fingerprinting baselines, fitted on the training split.
+
+Entries name their factory as ``module:function`` and are imported when resolved, as Python entry points are:
+the registry sits below the stages that provide localizers (``baselines``) and imports none of them. Other
+packages add localizers through the ``radioloc.localizers`` entry-point group (a factory
+``f(name, options) -> Localizer``) or :func:`register`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Callable
+
+from radioloc.errors import RadiolocError
+from radioloc.localizers.base import Localizer
+
+
+@dataclass(frozen=True)
+class LocalizerEntry:
+    name: str
+    factory: str | Callable  # "module:function" or a callable f(name, options) -> Localizer
+    description: str
+    needs_fit: bool  # fitted on the evaluated dataset's training split before use
+    options: tuple[str, ...] = ()
+    scenario: str = "any"  # what its shipped weights or calibration are for: nominal, robust, or any (fitted per dataset)
+
+
+REGISTRY: dict[str, LocalizerEntry] = {}
+
+
+def register(name: str, factory: str | Callable, description: str, needs_fit: bool, options: tuple[str, ...] = (), scenario: str = "any") -> None:
+    REGISTRY[name] = LocalizerEntry(name, factory, description, needs_fit, options, scenario)
+
+
+register("locunet", "radioloc.localizers.locunet:shipped", "shipped LocUNet, nominal scenario (DPM reports)", False, ("network",), "nominal")
+register("locunet-robust", "radioloc.localizers.locunet:shipped", "shipped LocUNet, robustness scenario (IRT2cars reports)", False, ("network",), "robust")
+register("bayes", "radioloc.localizers.bayes:shipped", "grid posterior, shipped nominal calibration", False, ("median", "fit"), "nominal")
+register("bayes-robust", "radioloc.localizers.bayes:shipped", "grid posterior, shipped robustness calibration", False, ("median", "fit"), "robust")
+register("knn", "radioloc.baselines.knn:make", "kNN fingerprinting, k by grid search", True)
+register("knn-cond", "radioloc.baselines.knn:make", "kNN Cond.: a k per number of BSs above the floor", True)
+register("adaptive-knn", "radioloc.baselines.knn:make", "adaptive kNN: a k per query", True)
+
+CHECKPOINT_FACTORIES = {".pt": ("radioloc.localizers.locunet:from_checkpoint", ("network",)), ".safetensors": ("radioloc.localizers.bayes:from_calibration", ("median",))}
+
+
+@dataclass
+class ResolvedLocalizer:
+    label: str  # how reports name it
+    localizer: Localizer
+    needs_fit: bool
+
+
+def _plugins() -> None:
+    for entry in entry_points(group="radioloc.localizers"):
+        if entry.name not in REGISTRY:
+            register(entry.name, entry.value, f"plugin {entry.value}", False)
+
+
+def _load(factory: str | Callable) -> Callable:
+    if callable(factory):
+        return factory
+    module, attribute = factory.split(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
+def names(scenario: str | None = None) -> list[str]:
+    """Registered names; with ``scenario`` (nominal, robust), those shipped for it and those fitted per dataset."""
+    _plugins()
+    return [name for name, entry in REGISTRY.items() if scenario is None or entry.scenario in (scenario, "any")]
+
+
+def resolve_localizer(spec: str) -> ResolvedLocalizer:
+    """The localizer a spec names (see the module docstring); one-line errors for unknown names and options."""
+    _plugins()
+    name, *options = spec.split(":")
+    if not name:
+        raise RadiolocError(f"--model {spec!r}: empty model name")
+    if name in REGISTRY:
+        entry = REGISTRY[name]
+        allowed, factory, label = entry.options, entry.factory, spec
+        needs_fit = entry.needs_fit or "fit" in options
+    else:
+        path = Path(name)
+        if path.suffix not in CHECKPOINT_FACTORIES:
+            raise RadiolocError(
+                f"--model {spec!r}: not a known localizer ({', '.join(REGISTRY)}), a LocUNet checkpoint (.pt) or a bayes calibration (.safetensors)"
+            )
+        factory, allowed = CHECKPOINT_FACTORIES[path.suffix]
+        needs_fit = False
+        # training runs all write best.pt: their folder tells them apart
+        shown = f"{path.parent.name}/{path.name}" if path.name in ("best.pt", "last.pt", "calibration.safetensors") and path.parent.name else path.name
+        label = ":".join(["locunet" if path.suffix == ".pt" else "bayes", shown, *options])
+    unknown = [o for o in options if o not in allowed]
+    if unknown:
+        hint = f"options: {', '.join(allowed)}" if allowed else "it takes no options"
+        raise RadiolocError(f"--model {spec!r}: unknown option {unknown[0]!r} ({hint})")
+    return ResolvedLocalizer(label, _load(factory)(name, tuple(options)), needs_fit)
+
+
+def describe_registry() -> list[tuple[str, str]]:
+    """(name, description) of every registered localizer, for help texts."""
+    _plugins()
+    return [(entry.name, entry.description) for entry in REGISTRY.values()]

@@ -1,0 +1,214 @@
+"""The calibrated measurement model: ``p(reported gray | radio-map gray)``, what a UE reports given the value the
+localizer's radio map holds at the UE (:class:`LikelihoodCalibration`).
+
+It is counted on a training split for one scenario (the radio maps seen, the truth reported): nominal (DPM truth
+against RadioUNet estimates), robustness (IRT2cars reports), true or noisy maps. The noise floor (gray 0) is its
+own outcome on both sides. Counts are smoothed lightly (Gaussian, ``smooth_map_gray`` x ``smooth_report_gray``)
+and mixed with ``fallback_counts`` pseudo-counts of a ``fallback_sigma_db`` Gaussian around the map value (for
+map values the training split rarely saw) and a uniform floor (no single report can rule a pixel out).
+
+It is stored as a small safetensors file: the 256 x 256 log-likelihood table and the counts it came from, with the
+scenario, the tempering, the radius calibration and the provenance in the metadata. The Bayesian grid localizer
+(:mod:`radioloc.localizers.bayes`) and LocUNet's posterior head both read it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage
+from scipy.special import ndtr
+
+from radioloc.datasets.fit_cost import GRAY_LEVELS, report_levels
+from radioloc.datasets.localization import LocalizationData
+from radioloc.datasets.protocol import UE_REGIONS
+from radioloc.errors import RadiolocError
+from radioloc.io import atomic_write_bytes
+from radioloc.propagation.graylevel import DB_PER_GRAY
+
+FORMAT = "radioloc-likelihood-1"
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+SHIPPED_CALIBRATIONS = {
+    "bayes": WEIGHTS_DIR / "bayes_nominal.safetensors",  # nominal: DPM truth reported, RadioUNet estimates seen
+    "bayes-robust": WEIGHTS_DIR / "bayes_robust.safetensors",  # robustness: IRT2cars truth reported
+}
+PRIORS = UE_REGIONS
+ESTIMATORS = ("mean", "median")
+
+
+@dataclass(frozen=True)
+class LikelihoodConfig:
+    smooth_map_gray: float = 0.5
+    smooth_report_gray: float = 0.5
+    fallback_counts: float = 10.0
+    fallback_sigma_db: float = 2.0
+    uniform_counts: float = 1.0
+    prior: str = "ue-box"
+    estimator: str = "mean"
+
+    def __post_init__(self):
+        if self.prior not in PRIORS:
+            raise RadiolocError(f"prior must be one of {', '.join(PRIORS)}, got {self.prior!r}")
+        if self.estimator not in ESTIMATORS:
+            raise RadiolocError(f"--estimator must be one of {', '.join(ESTIMATORS)}, got {self.estimator!r}")
+        values = (self.smooth_map_gray, self.smooth_report_gray, self.fallback_counts, self.fallback_sigma_db, self.uniform_counts)
+        if not all(np.isfinite(v) and v >= 0 for v in values) or self.fallback_sigma_db <= 0 or self.uniform_counts <= 0:
+            raise RadiolocError("likelihood smoothing: counts and widths must be finite and >= 0 (sigma and uniform counts > 0)")
+
+
+def scenario_of(data: LocalizationData) -> dict:
+    """What a calibration depends on: the radio maps seen (``sim``, ``estimate``) and the truth reported."""
+    source = data.source
+    return {"sim": source.get("sim", "DPM"), "estimate": source.get("estimate", "estimate"), "measurement": source.get("measurement_sim")}
+
+
+def pair_counts(data: LocalizationData) -> np.ndarray:
+    """(256, 256) counts of (radio-map gray at the UE, reported gray) over every present BS of every query."""
+    q = data.queries
+    present = q.bs_ids >= 0
+    rows = np.rint(q.position[:, 0]).astype(np.int64)
+    cols = np.rint(q.position[:, 1]).astype(np.int64)
+    slot = np.broadcast_to(q.map_slot[:, None], q.bs_ids.shape)[present]
+    seen = data.scenes.radio_maps[slot, q.bs_ids[present], np.broadcast_to(rows[:, None], q.bs_ids.shape)[present], np.broadcast_to(cols[:, None], q.bs_ids.shape)[present]]
+    reported = np.clip(np.rint(report_levels(q.pathloss_db[present])), 0, GRAY_LEVELS - 1).astype(np.int64)
+    return np.bincount(seen.astype(np.int64) * GRAY_LEVELS + reported, minlength=GRAY_LEVELS**2).reshape(GRAY_LEVELS, GRAY_LEVELS).astype(np.float64)
+
+
+def _fallback(sigma_db: float) -> np.ndarray:
+    """(256, 256) rows p(report | map g): a Gaussian around g in dB, the mass below gray 0.5 on the floor (0)."""
+    sigma = sigma_db / DB_PER_GRAY
+    g = np.arange(GRAY_LEVELS, dtype=np.float64)[:, None]
+    edges = np.concatenate([[-np.inf], np.arange(GRAY_LEVELS - 1) + 0.5, [np.inf]])
+    cdf = ndtr((edges[None, :] - g) / sigma)
+    return np.diff(cdf, axis=1)
+
+
+def log_likelihood_table(counts: np.ndarray, config: LikelihoodConfig) -> np.ndarray:
+    """(256, 256) float32 ``log p(report r | map g)`` from counts (see the module docstring)."""
+    smooth = np.empty_like(counts)
+    smooth[1:, 1:] = ndimage.gaussian_filter(counts[1:, 1:], (config.smooth_map_gray, config.smooth_report_gray), mode="nearest")
+    smooth[0, 1:] = ndimage.gaussian_filter1d(counts[0, 1:], config.smooth_report_gray, mode="nearest") if config.smooth_report_gray else counts[0, 1:]
+    smooth[1:, 0] = ndimage.gaussian_filter1d(counts[1:, 0], config.smooth_map_gray, mode="nearest") if config.smooth_map_gray else counts[1:, 0]
+    smooth[0, 0] = counts[0, 0]
+    mixed = smooth + config.fallback_counts * _fallback(config.fallback_sigma_db) + config.uniform_counts / GRAY_LEVELS
+    return np.log(mixed / mixed.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+@dataclass
+class LikelihoodCalibration:
+    log_likelihood: np.ndarray  # (256 map gray, 256 reported gray) float32
+    counts: np.ndarray  # (256, 256) the training counts it came from
+    scenario: dict
+    config: LikelihoodConfig = field(default_factory=LikelihoodConfig)
+    temperature: float = 1.0
+    radius: dict | None = None  # RadiusCalibration.to_dict() of the localizer fitted with it
+    provenance: dict = field(default_factory=dict)
+
+    @staticmethod
+    def fit(data: LocalizationData, config: LikelihoodConfig) -> "LikelihoodCalibration":
+        counts = pair_counts(data)
+        provenance = {
+            "data": data.source,
+            "queries": len(data.queries),
+            "pairs": int(counts.sum()),
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+        return LikelihoodCalibration(log_likelihood_table(counts, config), counts.astype(np.float32), scenario_of(data), config, provenance=provenance)
+
+    def check_scenario(self, data: LocalizationData, where: str) -> None:
+        """The radio maps the data shows must be those the calibration was fitted on, and so must the truth its
+        UEs report where the data says (user reports do not)."""
+        seen = scenario_of(data)
+        own = self.scenario
+        if (seen["sim"], seen["estimate"]) != (own["sim"], own["estimate"]) or (
+            seen["measurement"] is not None and own.get("measurement") is not None and seen["measurement"] != own["measurement"]
+        ):
+            raise RadiolocError(
+                f"{where}: calibration for another scenario (fitted on {own['sim']}/{own['estimate']} maps with {own.get('measurement')} reports, "
+                f"the data has {seen['sim']}/{seen['estimate']} maps with {seen['measurement']} reports); fit one with `radioloc train bayes`"
+            )
+
+    def query_tables(self, pathloss_db: np.ndarray) -> np.ndarray:
+        """The kernel's cost tables for these reports (:func:`likelihood_tables`)."""
+        return likelihood_tables(self.log_likelihood, self.temperature, pathloss_db)
+
+    # -- storage ------------------------------------------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        from safetensors.numpy import save
+
+        metadata = {
+            "format": FORMAT,
+            "scenario": json.dumps(self.scenario),
+            "config": json.dumps(asdict(self.config)),
+            "temperature": repr(float(self.temperature)),
+            "radius_calibration": json.dumps(self.radius),
+            "provenance": json.dumps(self.provenance),
+        }
+        path = Path(path)
+        atomic_write_bytes(path, save({"log_likelihood": self.log_likelihood, "counts": self.counts}, metadata=metadata))
+        return path
+
+    @staticmethod
+    def load(path: str | Path) -> "LikelihoodCalibration":
+        from safetensors import SafetensorError
+        from safetensors.numpy import load
+
+        path = Path(path)
+        if not path.is_file():
+            raise RadiolocError(f"{path}: calibration file not found")
+        raw = path.read_bytes()
+        try:
+            tensors = load(raw)
+            header_size = int.from_bytes(raw[:8], "little")
+            metadata = json.loads(raw[8 : 8 + header_size]).get("__metadata__") or {}
+        except (SafetensorError, ValueError, UnicodeDecodeError, OverflowError) as exc:
+            raise RadiolocError(f"{path}: not a readable calibration file ({str(exc).splitlines()[0][:100] if str(exc) else type(exc).__name__})") from None
+        if metadata.get("format") != FORMAT:
+            raise RadiolocError(f"{path}: not a radioloc likelihood calibration (no '{FORMAT}' header)")
+        try:
+            table = tensors["log_likelihood"]
+            counts = tensors["counts"]
+            if table.shape != (GRAY_LEVELS, GRAY_LEVELS) or counts.shape != table.shape or not np.isfinite(table).all():
+                raise ValueError("log_likelihood and counts must be finite 256 x 256 tables")
+            if np.abs(np.exp(table.astype(np.float64)).sum(axis=1) - 1.0).max() > 1e-3:
+                raise ValueError("log_likelihood rows are not distributions")
+            radius = json.loads(metadata["radius_calibration"])
+            temperature = float(metadata["temperature"])
+            if not (np.isfinite(temperature) and temperature > 0):
+                raise ValueError(f"temperature must be positive, got {temperature}")
+            calibration = LikelihoodCalibration(
+                table.astype(np.float32), counts.astype(np.float32), json.loads(metadata["scenario"]), LikelihoodConfig(**json.loads(metadata["config"])),
+                temperature, radius, json.loads(metadata.get("provenance", "{}")),
+            )  # fmt: skip
+        except (KeyError, TypeError, ValueError) as exc:
+            raise RadiolocError(f"{path}: malformed calibration ({exc})") from None
+        return calibration
+
+
+def likelihood_tables(log_likelihood: np.ndarray, temperature: float, pathloss_db: np.ndarray) -> np.ndarray:
+    """(n, k, 256) float32 tempered ``-log p(report_j | map gray g) / temperature``: the cost tables of the kernel
+    (:mod:`radioloc.datasets.fit_cost`); fractional reports interpolate between neighbouring gray levels; absent
+    BSs (NaN) give zeros."""
+    levels = report_levels(pathloss_db)
+    absent = np.isnan(levels)
+    levels = np.clip(np.where(absent, 0.0, levels), 0.0, GRAY_LEVELS - 1.0)
+    low = np.floor(levels).astype(np.int64)
+    high = np.minimum(low + 1, GRAY_LEVELS - 1)
+    frac = (levels - low)[..., None].astype(np.float32)
+    by_report = np.ascontiguousarray(np.asarray(log_likelihood, dtype=np.float32).T)  # (report, map)
+    tables = -((1.0 - frac) * by_report[low] + frac * by_report[high]) / np.float32(temperature)
+    tables[absent] = 0.0
+    return tables.astype(np.float32)
+
+
+def calibration_path(spec: str | Path | None) -> Path:
+    """The calibration file of a shipped scenario's name (``bayes``, ``bayes-robust``; None = ``bayes``) or a path."""
+    if spec is None:
+        return SHIPPED_CALIBRATIONS["bayes"]
+    return SHIPPED_CALIBRATIONS.get(str(spec), Path(spec))
+
+

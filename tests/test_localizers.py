@@ -1,0 +1,187 @@
+"""The localizers package: the shared cost kernel, validation in one place, the radius calibration, the Bayesian
+grid posterior and its calibration file, the registry."""
+
+import json
+
+import numpy as np
+import pytest
+
+from radioloc.baselines.knn import KNNLocalizer
+from radioloc.datasets.fit_cost import pixel_cost, relative_cost_maps, report_levels, squared_residual_tables
+from radioloc.datasets.localization import LocalizationData, Queries, SceneBank
+from radioloc.datasets.protocol import ue_region
+from radioloc.errors import RadiolocError
+from radioloc.localizers.bayes import BayesLocalizer, prior_pixels
+from radioloc.localizers.registry import names, resolve_localizer
+from radioloc.localizers.uncertainty import LEVELS, RadiusCalibration, mass_radii
+from radioloc.models.likelihood import LikelihoodCalibration, LikelihoodConfig, log_likelihood_table, pair_counts
+from radioloc.propagation.graylevel import DB_PER_GRAY, NOISE_FLOOR_DB
+
+
+def gray_db(gray):
+    return NOISE_FLOOR_DB + gray * DB_PER_GRAY
+
+
+def ramp_scene(buildings=None):
+    rows, cols = np.mgrid[0:256, 0:256]
+    maps = np.stack([rows, cols, (rows + cols) // 2]).astype(np.uint8)
+    b = np.zeros((1, 256, 256), np.uint8) if buildings is None else buildings
+    return SceneBank(map_ids=[0], buildings=b, bs_positions=np.array([[[10, 10], [20, 200], [200, 30]]]), radio_maps=maps[None])
+
+
+def queries_at(points, scene, ids=(0, 1, 2)):
+    points = np.asarray(points)
+    bs_ids = np.tile(np.asarray(ids), (len(points), 1))
+    gray = scene.radio_maps[0][bs_ids, points[:, None, 0], points[:, None, 1]].astype(np.float32)
+    return Queries(np.zeros(len(points), np.int64), bs_ids, gray_db(gray).astype(np.float32), points.astype(float))
+
+
+def test_the_cost_kernel_sums_each_bs_table_at_the_pixel_value():
+    scene = ramp_scene()
+    levels = report_levels(np.array([[gray_db(10), gray_db(20.5), np.nan]], np.float32))
+    np.testing.assert_allclose(levels[0, :2], [10, 20.5], atol=1e-4)
+    tables = squared_residual_tables(levels)
+    assert tables.shape == (1, 3, 256) and (tables[0, 2] == 0).all()  # an absent BS costs nothing
+    maps = scene.radio_maps.reshape(1, 3, -1)
+    x = 30 * 256 + 40  # row 30, col 40: BS 0 reads 30, BS 1 reads 40
+    cost = pixel_cost(maps, 0, np.array([0, 1, -1]), tables[0], x)
+    assert cost == pytest.approx((30 - 10) ** 2 + (40 - 20.5) ** 2, rel=1e-5)
+    mask = ue_region(scene.buildings, "map")
+    dense = relative_cost_maps(scene.radio_maps, np.array([0]), np.array([[0, 1, -1]]), tables, mask)[0]
+    best = (10 - 10) ** 2 + (20 - 20.5) ** 2  # the lowest cost: row 10, col 20 or 21
+    assert dense[30, 40] == pytest.approx(cost - best, rel=1e-5) and dense.min() == 0.0
+
+
+def test_validation_in_one_place_rejects_a_bs_the_scene_lacks():
+    scene = ramp_scene()
+    data = LocalizationData(scene, queries_at([(40, 90)], scene), {})
+    data.queries.bs_ids[0, 2] = 7  # the scene has BSs 0..2: numba would read out of bounds
+    with pytest.raises(RadiolocError, match="unknown BS id 7"):
+        KNNLocalizer(k=4).predict(data)
+    data.queries.bs_ids[0, 2] = 2
+    data.queries.map_slot[0] = 3
+    with pytest.raises(RadiolocError, match="map slot 3 has no radio maps"):
+        KNNLocalizer(k=4).predict(data)
+    empty = LocalizationData(scene, data.queries.subset(np.array([], dtype=np.int64)), {})
+    with pytest.raises(RadiolocError, match="training split has none"):
+        BayesLocalizer().fit(empty)
+
+
+def test_radius_calibration_is_the_conformal_quantile():
+    rng = np.random.default_rng(0)
+    raw = rng.uniform(1, 10, size=(4000, 2))
+    errors = raw[:, 0] * rng.uniform(0, 2, size=4000)  # error / raw spread uniform on [0, 2]
+    calibration = RadiusCalibration.fit(raw, errors, np.full(4000, 5))
+    scale = dict(zip(LEVELS, calibration.scale["5"]))
+    assert scale[0.68] == pytest.approx(2 * 0.68, abs=0.05) and scale[0.5] == pytest.approx(1.0, abs=0.05)
+    radii = calibration.apply(raw, np.full(4000, 5))
+    assert np.mean(errors <= radii[:, LEVELS.index(0.68)]) == pytest.approx(0.68, abs=0.002)
+    assert RadiusCalibration.from_dict(json.loads(calibration.to_json())).scale == calibration.scale
+    with pytest.raises(RadiolocError, match="malformed radius calibration"):
+        RadiusCalibration.from_dict({"version": 1, "levels": list(LEVELS), "scale": {"all": [1.0]}})
+
+
+def test_mass_radii_of_a_uniform_square_are_analytic():
+    weights = np.ones((1, 256, 256), np.float32)
+    coords = np.arange(256.0)
+    radii = mass_radii(weights, coords, coords, np.array([[127.5, 127.5]]))[0]
+    # a disc of area 0.68 * 256^2 has radius 256 sqrt(0.68 / pi) (inside the square)
+    assert radii[0] == pytest.approx(256 * np.sqrt(0.68 / np.pi), rel=0.01)
+
+
+def test_likelihood_counts_and_table():
+    scene = ramp_scene()
+    data = LocalizationData(scene, queries_at([(5, 9)] * 100 + [(100, 3)], scene, ids=(0, 1)), {"sim": "DPM", "estimate": "true", "measurement_sim": "DPM"})
+    counts = pair_counts(data)
+    assert counts.sum() == 202 and counts[5, 5] == 100 and counts[9, 9] == 100 and counts[100, 100] == 1 and counts[3, 3] == 1
+    table = log_likelihood_table(counts, LikelihoodConfig())
+    np.testing.assert_allclose(np.exp(table.astype(np.float64)).sum(axis=1), 1.0, rtol=1e-5)
+    assert table[5].argmax() == 5 and table[9].argmax() == 9 and np.isfinite(table).all()  # well-counted rows peak where counted
+    # a row never counted falls back to a Gaussian around the map value, its tail below the floor at gray 0
+    assert table[200].argmax() == 200 and table[3].argmax() == 0
+
+
+def exact_calibration(scenario):
+    """A likelihood that trusts the maps (reports within one gray level of the map value)."""
+    table = np.full((256, 256), np.log(1e-9), np.float32)
+    for g in range(256):
+        table[g, g] = 0.0
+    table = np.log(np.exp(table.astype(np.float64)) / np.exp(table.astype(np.float64)).sum(axis=1, keepdims=True)).astype(np.float32)
+    return LikelihoodCalibration(table, np.zeros((256, 256), np.float32), scenario, LikelihoodConfig(prior="map"), 1.0)
+
+
+def test_posterior_with_exact_maps_is_at_the_truth_and_uniform_without_reports():
+    scene = ramp_scene()
+    points = [(40, 90), (150, 60)]
+    data = LocalizationData(scene, queries_at(points, scene), {"sim": "DPM", "estimate": "true", "measurement_sim": "DPM"})
+    bayes = BayesLocalizer(LikelihoodConfig(prior="map"))
+    bayes.calibration = exact_calibration({"sim": "DPM", "estimate": "true", "measurement": "DPM"})
+    positions, raw, _ = bayes._locate(data, False)
+    np.testing.assert_allclose(positions, points, atol=1e-3)
+    assert (raw < 1.0).all()  # all the mass on one pixel
+    # one BS at the floor everywhere it reads 0 ... here a flat likelihood: uniform posterior over the prior
+    flat = exact_calibration(bayes.calibration.scenario)
+    flat.log_likelihood[:] = np.log(1 / 256)
+    bayes.calibration = flat
+    bayes.config = LikelihoodConfig(prior="ue-box")
+    bayes._prior = None
+    positions, raw, heat = bayes._locate(data, True)
+    np.testing.assert_allclose(positions, [[127.5, 127.5]] * 2, atol=1e-6)  # the middle of the 164 m box (46..209)
+    assert raw[0, 0] == pytest.approx(164 * np.sqrt(0.68 / np.pi), rel=0.01)
+    assert heat.shape == (2, 256, 256) and heat[0].sum() == pytest.approx(1.0) and heat[0, 0, 0] == 0.0
+
+
+def test_bayes_fit_save_load_round_trip_and_bad_files(tmp_path):
+    scene = ramp_scene()
+    rng = np.random.default_rng(0)
+    source = {"sim": "DPM", "estimate": "true", "measurement_sim": "DPM"}
+    train = LocalizationData(scene, queries_at(rng.integers(50, 200, size=(300, 2)), scene), source)
+    bayes = BayesLocalizer(temperatures=(0.5, 1.0)).fit(train)
+    assert bayes.calibration.temperature in (0.5, 1.0) and bayes.uncertainty is not None
+    path = bayes.save(tmp_path / "cal.safetensors")
+    loaded = BayesLocalizer.load(path)
+    np.testing.assert_array_equal(loaded.calibration.log_likelihood, bayes.calibration.log_likelihood)
+    assert loaded.uncertainty.scale == bayes.uncertainty.scale and loaded.calibration.scenario == {"sim": "DPM", "estimate": "true", "measurement": "DPM"}
+    test = LocalizationData(scene, queries_at([(60, 70), (120, 180)], scene), source)
+    estimate = loaded.locate(test)
+    np.testing.assert_allclose(estimate.positions, bayes.locate(test).positions)
+    assert (estimate.radius_95 >= estimate.radius_68).all()
+    # another scenario's calibration is refused, naming the file
+    robust = LocalizationData(scene, test.queries, {**source, "measurement_sim": "IRT2cars"})
+    with pytest.raises(RadiolocError, match="cal.safetensors: calibration for another scenario"):
+        loaded.locate(robust)
+    corrupt = tmp_path / "corrupt.safetensors"
+    corrupt.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(RadiolocError, match="corrupt.safetensors: not a readable calibration file"):
+        BayesLocalizer.load(corrupt)
+    with pytest.raises(RadiolocError, match="nothing.safetensors: calibration file not found"):
+        BayesLocalizer.load(tmp_path / "nothing.safetensors")
+
+
+def test_shipped_calibrations_load_for_their_scenario():
+    for name, measurement in (("bayes", "DPM"), ("bayes-robust", "IRT2cars")):
+        localizer = resolve_localizer(name).localizer
+        assert localizer.calibration.scenario["measurement"] == measurement and localizer.uncertainty is not None
+        assert localizer.calibration.provenance["pairs"] > 100_000
+
+
+def test_registry_names_options_and_scenarios():
+    assert {"locunet", "locunet-robust", "bayes", "bayes-robust", "knn", "knn-cond", "adaptive-knn"} <= set(names())
+    assert "locunet-robust" not in names("nominal") and "knn" in names("nominal") and "bayes" in names("nominal")
+    median = resolve_localizer("bayes:median")
+    assert median.localizer.config.estimator == "median" and not median.needs_fit
+    fitted = resolve_localizer("bayes:fit")
+    assert fitted.needs_fit and fitted.localizer.calibration is None
+    with pytest.raises(RadiolocError, match="unknown option 'network'"):
+        resolve_localizer("bayes:network")
+    with pytest.raises(RadiolocError, match="not a known localizer"):
+        resolve_localizer("kalman")
+
+
+def test_prior_pixels_are_the_outdoor_pixels_of_the_ue_box():
+    buildings = np.zeros((2, 256, 256), np.uint8)
+    buildings[1, 100:110, 100:120] = 1
+    prior = prior_pixels(buildings, "ue-box")
+    assert prior.offsets.tolist() == [0, 164 * 164, 2 * 164 * 164 - 200]
+    rows = prior.pixels[: prior.offsets[1]] // 256
+    assert rows.min() == 46 and rows.max() == 209
