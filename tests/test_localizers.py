@@ -185,3 +185,29 @@ def test_prior_pixels_are_the_outdoor_pixels_of_the_ue_box():
     assert prior.offsets.tolist() == [0, 164 * 164, 2 * 164 * 164 - 200]
     rows = prior.pixels[: prior.offsets[1]] // 256
     assert rows.min() == 46 and rows.max() == 209
+
+
+def test_an_untrained_posterior_head_answers_as_bayes():
+    import torch
+
+    from radioloc.localizers.locunet import LocUNetLocalizer
+    from radioloc.models.locunet import LocUNet, preset_config
+
+    scene = ramp_scene()
+    rng = np.random.default_rng(4)
+    source = {"sim": "DPM", "estimate": "true", "measurement_sim": "DPM"}
+    data = LocalizationData(scene, queries_at(rng.integers(60, 190, size=(6, 2)), scene), source)
+    data.queries.pathloss_db[:] += rng.normal(0, 1.0, data.queries.pathloss_db.shape).astype(np.float32)  # reports off the maps
+    calibration = exact_calibration({"sim": "DPM", "estimate": "true", "measurement": "DPM"})
+    calibration.log_likelihood = log_likelihood_table(np.eye(256) * 50, LikelihoodConfig())  # a smooth, peaked table
+    calibration.temperature = 0.7
+    bayes = BayesLocalizer(LikelihoodConfig(prior="ue-box"))
+    bayes.calibration = calibration
+    model = LocUNet(preset_config("cpu", head="posterior", temperature=0.7, prior="ue-box"))
+    model.log_likelihood.copy_(torch.from_numpy(calibration.log_likelihood))
+    locunet = LocUNetLocalizer(model.eval())
+    expected, _, _ = bayes._locate(data, False)
+    answered, raw, posterior = locunet._locate(data, True)
+    np.testing.assert_allclose(answered, expected, atol=1e-3)
+    assert posterior.shape == (6, 256, 256) and posterior.sum(axis=(1, 2)) == pytest.approx(np.ones(6), rel=1e-4)
+    assert (raw[:, 1] >= raw[:, 0]).all()

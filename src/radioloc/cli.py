@@ -285,18 +285,19 @@ def calibrate_command(
     out: Path = typer.Option(..., "--out", help="Checkpoint to write: the weights with the refinement and radius calibration."),
     estimate: str = typer.Option("estimate", "--estimate", help="Radio maps the model sees: estimate, true, or noisy:SIGMA_DB."),
     measurement: str = typer.Option("DPM", "--measurement", help="Simulation whose truth the UEs report."),
+    split: str = typer.Option("val", "--split", help="Split(s) of maps the model was not trained on (comma separated, e.g. train,val of a dataset of another seed)."),
 ) -> None:
     """Fit a trained LocUNet as a localizer (refinement and uncertainty radii) without training it again."""
     from radioloc.datasets.localization import parse_estimate
     from radioloc.io import atomic_write_json
     from radioloc.localizers.locunet import fit_checkpoint
+    from radioloc.datasets.localization import concat_localization, load_localization
     from radioloc.models.locunet import locunet_weights
-    from radioloc.training.locunet import LocUNetTrainConfig, load_training_splits
 
     parse_estimate(estimate)
     folders = _parse_folders(data)
-    train, val = load_training_splits(folders, LocUNetTrainConfig(estimate=estimate, measurement=measurement))
-    fitted = fit_checkpoint(locunet_weights(model), train, val, out)
+    held_out = concat_localization([load_localization(root, split, estimate, measurement_sim=measurement, quiet=False) for root in folders])
+    fitted = fit_checkpoint(locunet_weights(model), held_out, held_out, out)
     atomic_write_json(out.with_suffix(".json"), fitted)
     refine = fitted["refinement"]
     console.print(f"wrote {fitted['checkpoint']}: refinement {refine['radius_m']:g} m, k = {refine['k']}, radii calibrated")
@@ -377,7 +378,8 @@ def locate_command(
     row, col = answer.positions[0]
     console.print(
         f"map {map_id}: estimated position row {row:.1f} m, col {col:.1f} m; 68 % within {answer.radius_68[0]:.1f} m, "
-        f"95 % within {answer.radius_95[0]:.1f} m ({resolved.label}, {resolved.localizer.ms_per_query:.1f} ms)"
+        f"95 % within {answer.radius_95[0]:.1f} m ({resolved.label}, {resolved.localizer.ms_per_query:.1f} ms)",
+        soft_wrap=True,  # one line, for scripts reading it
     )
 
 

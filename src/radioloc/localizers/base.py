@@ -19,7 +19,7 @@ import numpy as np
 
 from radioloc.datasets.localization import LocalizationData, validate_queries
 from radioloc.errors import RadiolocError
-from radioloc.localizers.uncertainty import LEVELS, RadiusCalibration, calibration_queries
+from radioloc.localizers.uncertainty import CALIBRATION_QUERIES, LEVELS, RadiusCalibration, calibration_queries
 
 
 @dataclass
@@ -70,6 +70,9 @@ def check_data(data: LocalizationData, what: str = "queries") -> None:
 class Localizer(ABC):
     name: str = "localizer"
     heatmap_kind: str | None = None  # what locate(heatmaps=True) returns: "posterior", "quasi" (LocUNet) or nothing
+    # queries per number of BSs for the radius calibration: queries of one map and BS set are correlated, so the
+    # quantiles need many (kNN's full-map search is slow: it keeps the default when fitted inside evaluate)
+    calibration_per_count: int = CALIBRATION_QUERIES
 
     def __init__(self):
         self.uncertainty: RadiusCalibration | None = None
@@ -103,7 +106,7 @@ class Localizer(ABC):
 
     def calibrate_radii(self, data: LocalizationData, seed: int = 0) -> RadiusCalibration:
         """Fit the radius scales on queries of ``data`` with 1 to 5 of their BSs (split-conformal)."""
-        calibration = calibration_queries(data, seed=seed)
+        calibration = calibration_queries(data, per_count=self.calibration_per_count, seed=seed)
         positions, raw, _ = self._locate(calibration, False)
         self.uncertainty = RadiusCalibration.fit(raw, localization_errors(positions, calibration.queries.position), (calibration.queries.bs_ids >= 0).sum(axis=1))
         return self.uncertainty

@@ -119,6 +119,7 @@ class BayesLocalizer(Localizer):
     ``"bayes-robust"``, or a calibration file) gives a fitted one."""
 
     name = "bayes"
+    calibration_per_count = 6000
     heatmap_kind = "posterior"
 
     def __init__(self, config: LikelihoodConfig | None = None, temperatures: tuple[float, ...] = TEMPERATURES, seed: int = 0):

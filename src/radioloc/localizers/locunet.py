@@ -91,6 +91,7 @@ class LocUNetLocalizer(Localizer):
     """A trained LocUNet; ``refine=False`` answers with the network's centre of mass alone."""
 
     name = "locunet"
+    calibration_per_count = 6000
     heatmap_kind = "quasi"
 
     def __init__(self, model: LocUNet, checkpoint: str | None = None, runtime: Runtime | None = None, refine: bool = True):
