@@ -8,12 +8,35 @@ from typing import Optional
 
 import numpy as np
 import typer
+import typer.core
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from radioloc.errors import RadiolocError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="RSS localization with radio maps (LocUNet).")
+
+class RadiolocGroup(typer.core.TyperGroup):
+    """The one place where expected failures become a one-line message and exit status 2, for every command, under
+    the installed script and typer's test runner alike."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except RadiolocError as exc:
+            fail(str(exc))
+        except OSError as exc:  # a user path that cannot be read or written
+            if exc.filename is None:
+                raise
+            fail(f"{exc.filename}: {exc.strerror or exc}")
+
+
+def fail(message: str) -> None:
+    Console(stderr=True).print(Text.assemble(("error:", "red"), " ", message), highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+app = typer.Typer(cls=RadiolocGroup, add_completion=False, no_args_is_help=True, help="RSS localization with radio maps (LocUNet).")
 dataset_app = typer.Typer(no_args_is_help=True, help="Generate, inspect and load RadioLocSeer-layout datasets.")
 city_app = typer.Typer(no_args_is_help=True, help="Building maps: procedural generation and import.")
 app.add_typer(dataset_app, name="dataset")
@@ -450,9 +473,11 @@ def demo(
 def main() -> None:
     try:
         app()
-    except RadiolocError as exc:
-        Console(stderr=True).print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
-        sys.exit(2)
+    except RadiolocError as exc:  # raised while parsing, before any command runs (option callbacks)
+        try:
+            fail(str(exc))
+        except typer.Exit as exit_:
+            sys.exit(exit_.exit_code)
 
 
 if __name__ == "__main__":
