@@ -2,38 +2,16 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 import typer
-import typer.core
 from rich.console import Console
 from rich.table import Table
-from rich.text import Text
 
+from radioloc.clitools import RadiolocGroup, device_option, positive_option, output_dir_option, output_file_option
 from radioloc.errors import RadiolocError
-
-
-class RadiolocGroup(typer.core.TyperGroup):
-    """The one place where expected failures become a one-line message and exit status 2, for every command, under
-    the installed script and typer's test runner alike."""
-
-    def invoke(self, ctx):
-        try:
-            return super().invoke(ctx)
-        except RadiolocError as exc:
-            fail(str(exc))
-        except OSError as exc:  # a user path that cannot be read or written
-            if exc.filename is None:
-                raise
-            fail(f"{exc.filename}: {exc.strerror or exc}")
-
-
-def fail(message: str) -> None:
-    Console(stderr=True).print(Text.assemble(("error:", "red"), " ", message), highlight=False, soft_wrap=True)
-    raise typer.Exit(2)
 
 
 app = typer.Typer(cls=RadiolocGroup, add_completion=False, no_args_is_help=True, help="RSS localization with radio maps (LocUNet).")
@@ -48,6 +26,21 @@ app.add_typer(evaluate_app, name="evaluate")
 console = Console()
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        console.print(f"radioloc {version('radioloc')}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+) -> None:
+    """RSS localization with radio maps (LocUNet)."""
+
+
 def _parse_sims(sims: str) -> tuple[str, ...]:
     names = tuple(s.strip() for s in sims.split(",") if s.strip())
     if not names:
@@ -57,14 +50,14 @@ def _parse_sims(sims: str) -> tuple[str, ...]:
 
 @dataset_app.command("generate")
 def dataset_generate(
-    out: Path = typer.Option(..., "--out", help="Dataset folder (created; an unfinished one is resumed, an existing one gets the missing --sims)."),
-    maps: Optional[int] = typer.Option(None, "--maps", help="Number of procedural city maps (default 99, or the existing dataset's)."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the whole dataset (default 0, or the existing dataset's)."),
-    candidates: Optional[int] = typer.Option(None, "--candidates", help="Candidate BS positions per map (default 80, the paper's; 30 for the CPU-scale robustness dataset)."),
-    buildings: Optional[Path] = typer.Option(None, "--buildings", help="Folder of 256x256 building PNGs to use instead of procedural maps."),
+    out: Path = output_dir_option(..., "--out", help="Dataset folder (created; an unfinished one is resumed, an existing one gets the missing --sims)."),
+    maps: Optional[int] = typer.Option(None, "--maps", min=1, help="Number of procedural city maps (default 99, or the existing dataset's)."),
+    seed: Optional[int] = typer.Option(None, "--seed", min=0, help="Seed of the whole dataset (default 0, or the existing dataset's)."),
+    candidates: Optional[int] = typer.Option(None, "--candidates", min=5, help="Candidate BS positions per map (default 80, the paper's; 30 for the CPU-scale robustness dataset)."),
+    buildings: Optional[Path] = typer.Option(None, "--buildings", exists=True, file_okay=False, help="Folder of 256x256 building PNGs to use instead of procedural maps."),
     sims: str = typer.Option("DPM", "--sims", help="Simulations, comma separated: DPM, DPMcars, IRT2, IRT2cars (ray traced, Sionna RT). DPM is always made."),
-    rays: Optional[int] = typer.Option(None, "--rays", help="Rays per transmitter for IRT2/IRT2cars (default 2,000,000)."),
-    workers: Optional[int] = typer.Option(None, "--workers", help="Worker processes (default: all cores)."),
+    rays: Optional[int] = typer.Option(None, "--rays", min=1000, help="Rays per transmitter for IRT2/IRT2cars (default 2,000,000)."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Worker processes (default: all cores)."),
 ) -> None:
     """Generate a dataset: city maps, cars, radio maps, ToA, positions (resumable)."""
     from radioloc.datasets.builder import DatasetConfig, existing_config, generate_dataset
@@ -96,12 +89,12 @@ def dataset_generate(
 
 @dataset_app.command("show")
 def dataset_show(
-    directory: Path = typer.Argument(..., help="Dataset folder."),
-    map_id: int = typer.Option(..., "--map", help="Map id."),
-    bs_set: int = typer.Option(0, "--set", help="BS set whose radio maps are drawn."),
+    directory: Path = typer.Argument(..., exists=True, file_okay=False, help="Dataset folder."),
+    map_id: int = typer.Option(..., "--map", min=0, help="Map id."),
+    bs_set: int = typer.Option(0, "--set", min=0, help="BS set whose radio maps are drawn."),
     sim: str = typer.Option("DPM", "--sim", help="Simulation to draw."),
     kind: str = typer.Option("true", "--kind", help="true (simulated) or estimate (RadioUNet)."),
-    out: Optional[Path] = typer.Option(None, "--out", help="PNG to write (default DIR/figures/map_{M}.png)."),
+    out: Optional[Path] = output_file_option(None, "--out", help="PNG to write (default DIR/figures/map_{M}.png)."),
 ) -> None:
     """Draw a map with its base stations, users and radio maps to a PNG."""
     from radioloc.datasets.plot import show_map
@@ -112,11 +105,41 @@ def dataset_show(
     console.print(f"wrote {show_map(directory, map_id, target, bs_set=bs_set, sim=sim, kind=kind)}")
 
 
+@dataset_app.command("verify")
+def dataset_verify(
+    directory: Path = typer.Argument(..., exists=True, file_okay=False, help="Dataset folder."),
+    repair: bool = typer.Option(False, "--repair", help="Remove the damaged files and their maps' records, so that `dataset generate` (and `dataset estimate`) remake them."),
+) -> None:
+    """Check every file of a dataset against the checksums written when it was made."""
+    from radioloc.datasets.checksums import CHECKSUMS, damaged_files
+    from radioloc.datasets.checksums import repair as repair_files
+    from radioloc.io import folder_lock
+
+    if not (directory / CHECKSUMS).exists():
+        raise RadiolocError(f"{directory}: no {CHECKSUMS} (not a dataset, or made before radioloc recorded checksums; rerun `radioloc dataset generate --out {directory}` to record them)")
+    with folder_lock(directory, "dataset"):
+        problems = damaged_files(directory)
+        if not problems:
+            console.print(f"[green]{directory}: every file matches its checksum[/green]")
+            return
+        for rel, what in list(problems.items())[:20]:
+            console.print(f"{rel}: {what}")
+        if len(problems) > 20:
+            console.print(f"... and {len(problems) - 20} more")
+        if not repair:
+            raise RadiolocError(f"{directory}: {len(problems)} file(s) damaged; `radioloc dataset verify {directory} --repair` removes them for regeneration")
+        maps = repair_files(directory, problems)
+    console.print(f"removed {len(problems)} damaged file(s); maps to remake: {maps or 'none'}. Now run `radioloc dataset generate --out {directory}` (and `radioloc dataset estimate {directory}` if it had estimates).", soft_wrap=True)
+
+
 def _parse_folders(data: str) -> list[Path]:
     """``--data A,B``: dataset folders, at least one."""
     folders = [Path(part.strip()) for part in data.split(",") if part.strip()]
     if not folders:
         raise RadiolocError("--data: name at least one dataset folder")
+    for folder in folders:
+        if not folder.is_dir():
+            raise RadiolocError(f"--data: {folder}: no such dataset folder")
     return folders
 
 
@@ -132,9 +155,9 @@ def _parse_origin(origin: str | None) -> tuple[float, float] | None:
 
 @city_app.command("generate")
 def city_generate(
-    out: Path = typer.Option(..., "--out", help="Folder for the building PNGs ({index}.png)."),
-    count: int = typer.Option(1, "--count", help="Number of maps."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the first map; map k uses seed + k."),
+    out: Path = output_dir_option(..., "--out", help="Folder for the building PNGs ({index}.png)."),
+    count: int = typer.Option(1, "--count", min=1, help="Number of maps."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed of the first map; map k uses seed + k."),
 ) -> None:
     """Write procedural building maps as 0/255 PNGs (usable with `dataset generate --buildings`)."""
     from radioloc.city import generate_city
@@ -148,8 +171,8 @@ def city_generate(
 
 @city_app.command("import")
 def city_import(
-    source: Path = typer.Argument(..., help="GeoJSON footprints (metric CRS) or a building PNG."),
-    out: Path = typer.Option(..., "--out", help="Building PNG to write."),
+    source: Path = typer.Argument(..., exists=True, dir_okay=False, help="GeoJSON footprints (metric CRS) or a building PNG."),
+    out: Path = output_file_option(..., "--out", help="Building PNG to write."),
     origin: Optional[str] = typer.Option(None, "--origin", help="X,Y of the tile's north-west corner in metres (default: centred)."),
 ) -> None:
     """Rasterize building footprints onto a 256 x 256 m tile and write it as a 0/255 PNG."""
@@ -170,9 +193,9 @@ def city_import(
 @city_app.command("tiles")
 def city_tiles(
     source: str = typer.Argument(..., help="A bundled Sionna RT scene (munich, etoile, florence, san_francisco), a Mitsuba scene XML, an OpenStreetMap .osm.pbf / .osm file, or GeoJSON footprints (.geojson / .json)."),
-    out: Path = typer.Option(..., "--out", help="Folder for the tiles: {name}_{k}.png, {name}_{k}.heights.npz, tiles.json, figures/overview.png."),
-    min_coverage: float = typer.Option(0.1, "--min-coverage", help="Keep tiles with at least this building coverage."),
-    max_coverage: float = typer.Option(0.6, "--max-coverage", help="... and at most this one."),
+    out: Path = output_dir_option(..., "--out", help="Folder for the tiles: {name}_{k}.png, {name}_{k}.heights.npz, tiles.json, figures/overview.png."),
+    min_coverage: float = typer.Option(0.1, "--min-coverage", min=0.0, max=1.0, help="Keep tiles with at least this building coverage."),
+    max_coverage: float = typer.Option(0.6, "--max-coverage", min=0.0, max=1.0, help="... and at most this one."),
     coordinates: str = typer.Option("lonlat", "--coordinates", help="GeoJSON only: lonlat (RFC 7946, WGS 84) or metres (a projected CRS, x east, y north)."),
 ) -> None:
     """Cut real city geometry into 256 x 256 m building maps with their heights (usable with `dataset generate --buildings`)."""
@@ -204,17 +227,17 @@ def city_tiles(
 
 @train_app.command("radiounet")
 def train_radiounet_command(
-    data: Path = typer.Option(..., "--data", help="Dataset with the simulation to learn (its train/val splits are used)."),
-    out: Path = typer.Option(..., "--out", help="Run folder (best.pt, last.pt, summary.json); an unfinished run resumes."),
+    data: Path = typer.Option(..., "--data", exists=True, file_okay=False, help="Dataset with the simulation to learn (its train/val splits are used)."),
+    out: Path = output_dir_option(..., "--out", help="Run folder (best.pt, last.pt, summary.json); an unfinished run resumes."),
     preset: str = typer.Option("cpu", "--preset", help="cpu, cpu-small or paper."),
     sim: str = typer.Option("DPM", "--sim", help="Simulation to learn."),
-    epochs_first: Optional[int] = typer.Option(None, "--epochs-first", help="Epochs of the first U."),
-    epochs_second: Optional[int] = typer.Option(None, "--epochs-second", help="Epochs of the second U."),
-    samples_per_epoch: Optional[int] = typer.Option(None, "--samples-per-epoch"),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size"),
-    lr: Optional[float] = typer.Option(None, "--lr"),
-    seed: int = typer.Option(0, "--seed"),
-    device: Optional[str] = typer.Option(None, "--device", help="cpu or cuda (default: cuda when available)."),
+    epochs_first: Optional[int] = typer.Option(None, "--epochs-first", min=1, help="Epochs of the first U (default: the preset's)."),
+    epochs_second: Optional[int] = typer.Option(None, "--epochs-second", min=0, help="Epochs of the second U, 0 to skip it (default: the preset's)."),
+    samples_per_epoch: Optional[int] = typer.Option(None, "--samples-per-epoch", min=1, help="Radio maps drawn per epoch (default: the preset's)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Radio maps per step (default: the preset's)."),
+    lr: Optional[float] = positive_option("--lr", help="Adam learning rate (default: the preset's)."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed of the initialization and sampling."),
+    device: Optional[str] = device_option(),
 ) -> None:
     """Train RadioUNet in two phases (first U, then the second U with the first frozen)."""
     from radioloc.models.radiounet import preset_config
@@ -233,23 +256,23 @@ def train_radiounet_command(
 @train_app.command("locunet")
 def train_locunet_command(
     data: str = typer.Option(..., "--data", help="Dataset with radio maps (its train/val splits are used); comma-separated folders: their splits joined."),
-    out: Path = typer.Option(..., "--out", help="Run folder (best.pt, last.pt, summary.json); an unfinished run resumes."),
+    out: Path = output_dir_option(..., "--out", help="Run folder (best.pt, last.pt, summary.json); an unfinished run resumes."),
     preset: str = typer.Option("cpu", "--preset", help="cpu, cpu-deep, cpu-fine or paper."),
     estimate: str = typer.Option("estimate", "--estimate", help="Radio maps the model sees: estimate (nominal: RadioUNet), true, or noisy:SIGMA_DB."),
     measurement: str = typer.Option("DPM", "--measurement", help="Simulation whose truth the UEs report: DPM (nominal), DPMcars, IRT2, IRT2cars (robustness)."),
-    epochs: Optional[int] = typer.Option(None, "--epochs"),
-    samples_per_epoch: Optional[int] = typer.Option(None, "--samples-per-epoch", help="Random queries per epoch (0 = the whole split)."),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size"),
-    lr: Optional[float] = typer.Option(None, "--lr"),
-    activation: Optional[str] = typer.Option(None, "--activation", help="Before the centre of mass: leaky_relu, relu, softmax, sigmoid."),
-    loss: Optional[str] = typer.Option(None, "--loss", help="mae or mse."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="Training epochs (default: the preset's)."),
+    samples_per_epoch: Optional[int] = typer.Option(None, "--samples-per-epoch", min=0, help="Random queries per epoch, 0 = the whole split (default: the preset's)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Queries per step (default: the preset's)."),
+    lr: Optional[float] = positive_option("--lr", help="Adam learning rate (default: the preset's)."),
+    activation: Optional[str] = typer.Option(None, "--activation", help="Before the centre of mass: leaky_relu, relu, softmax, sigmoid (default: the preset's)."),
+    loss: Optional[str] = typer.Option(None, "--loss", help="mae or mse (default: the preset's)."),
     city_map: bool = typer.Option(True, "--city-map/--no-city-map", help="Give the model the building map."),
     tx_maps: bool = typer.Option(True, "--tx-maps/--no-tx-maps", help="Give the model the BS positions."),
     init: Optional[str] = typer.Option(None, "--init", help="Start from this LocUNet checkpoint or shipped model (fine-tuning; same preset, or one it grows into; a com model starts a posterior head)."),
     head: str = typer.Option("com", "--head", help="com: the paper's centre of mass of the quasi-heatmap; posterior: the quasi-heatmap is a learned prior on the calibrated likelihood (needs --likelihood)."),
     likelihood: Optional[str] = typer.Option(None, "--likelihood", help="Posterior head: the likelihood calibration (bayes, bayes-robust, or a file from `radioloc train bayes`)."),
-    seed: int = typer.Option(0, "--seed"),
-    device: Optional[str] = typer.Option(None, "--device", help="cpu or cuda (default: cuda when available)."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed of the initialization and sampling."),
+    device: Optional[str] = device_option(),
 ) -> None:
     """Train LocUNet on a dataset (nominal scenario by default: DPM truth reported, RadioUNet estimates seen), then
     fit it as a localizer (refinement and uncertainty radii on the validation split)."""
@@ -280,11 +303,11 @@ def train_locunet_command(
 @train_app.command("bayes")
 def train_bayes_command(
     data: str = typer.Option(..., "--data", help="Dataset with radio maps (its train split is counted, its val split tunes and calibrates); comma-separated folders: their splits joined."),
-    out: Path = typer.Option(..., "--out", help="Run folder: calibration.safetensors, train_config.json, summary.json."),
+    out: Path = output_dir_option(..., "--out", help="Run folder: calibration.safetensors, train_config.json, summary.json."),
     estimate: str = typer.Option("estimate", "--estimate", help="Radio maps the localizer sees: estimate (nominal: RadioUNet), true, or noisy:SIGMA_DB."),
     measurement: str = typer.Option("DPM", "--measurement", help="Simulation whose truth the UEs report: DPM (nominal), DPMcars, IRT2, IRT2cars (robustness)."),
     prior: str = typer.Option("ue-box", "--prior", help="Prior support: ue-box (outdoor pixels of the middle 164 x 164 m, where the protocol puts UEs), outdoor, map."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the validation queries used for tuning."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed of the validation queries used for tuning."),
 ) -> None:
     """Calibrate the Bayesian grid localizer: p(reported pathloss | radio-map value) on the training split, the
     likelihood tempering and the uncertainty radii on the validation split."""
@@ -305,7 +328,7 @@ def train_bayes_command(
 def calibrate_command(
     model: str = typer.Option(..., "--model", help="LocUNet checkpoint or shipped model (locunet, locunet-robust)."),
     data: str = typer.Option(..., "--data", help="Dataset(s) whose val split chooses the refinement and calibrates the radii (comma-separated: joined)."),
-    out: Path = typer.Option(..., "--out", help="Checkpoint to write: the weights with the refinement and radius calibration."),
+    out: Path = output_file_option(..., "--out", help="Checkpoint to write: the weights with the refinement and radius calibration."),
     estimate: str = typer.Option("estimate", "--estimate", help="Radio maps the model sees: estimate, true, or noisy:SIGMA_DB."),
     measurement: str = typer.Option("DPM", "--measurement", help="Simulation whose truth the UEs report."),
     split: str = typer.Option("val", "--split", help="Split(s) of maps the model was not trained on (comma separated, e.g. train,val of a dataset of another seed)."),
@@ -330,13 +353,13 @@ def calibrate_command(
 def evaluate_command(
     ctx: typer.Context,
     model: Optional[str] = typer.Option(None, "--model", help="Comma-separated: locunet, locunet-robust (shipped; :network = without the local refinement), bayes, bayes-robust (shipped calibrations; :median = spatial median, :fit = calibrated on this dataset's train split), knn, knn-cond, adaptive-knn, a LocUNet checkpoint (.pt) or a bayes calibration (.safetensors)."),
-    data: Optional[Path] = typer.Option(None, "--data", help="Dataset folder."),
-    split: str = typer.Option("test", "--split"),
+    data: Optional[Path] = typer.Option(None, "--data", exists=True, file_okay=False, help="Dataset folder."),
+    split: str = typer.Option("test", "--split", help="Split(s) whose queries are answered: train, val, test, comma separated."),
     estimate: str = typer.Option("estimate", "--estimate", help="Radio maps the localizers see: estimate, true, or noisy:SIGMA_DB."),
     measurement: str = typer.Option("DPM", "--measurement", help="Simulation whose truth the UEs report: DPM (nominal), DPMcars, IRT2, IRT2cars (robustness); several, comma separated, give the Table V matrix."),
-    limit: Optional[int] = typer.Option(None, "--limit", help="Evaluate a random subset of this many queries."),
-    figures: Optional[Path] = typer.Option(None, "--figures", help="Folder for the error CDF and example figures."),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="Write mae, rmse, n and the details to this JSON file."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Evaluate a random subset of this many queries (default: all)."),
+    figures: Optional[Path] = output_dir_option(None, "--figures", help="Folder for the error CDF and example figures."),
+    json_out: Optional[Path] = output_file_option(None, "--json", help="Write mae, rmse, n and the details to this JSON file."),
 ) -> None:
     """Localization errors (MAE, RMSE, median, p90 in metres) with 5 BSs and with 3-BS subsets, by number of BSs
     above the noise floor; error CDF and Fig. 3-style figures."""
@@ -361,15 +384,18 @@ def evaluate_command(
 
 def _parse_list(text: str, kind, option: str) -> list:
     try:
-        return [kind(v) for v in text.split(",") if v.strip()]
+        values = [kind(v) for v in text.split(",") if v.strip()]
     except ValueError:
-        raise RadiolocError(f"{option}: expected comma-separated numbers, got {text!r}") from None
+        raise RadiolocError(f"{option}: expected comma-separated {'integers' if kind is int else 'numbers'}, got {text!r}") from None
+    if not values:
+        raise RadiolocError(f"{option}: give at least one value")
+    return values
 
 
 @app.command("locate")
 def locate_command(
-    data: Path = typer.Option(..., "--data", help="Dataset folder holding the city map and the BS radio maps."),
-    map_id: int = typer.Option(..., "--map", help="Map id."),
+    data: Path = typer.Option(..., "--data", exists=True, file_okay=False, help="Dataset folder holding the city map and the BS radio maps."),
+    map_id: int = typer.Option(..., "--map", min=0, help="Map id."),
     bs: str = typer.Option(..., "--bs", help="Comma-separated candidate BS ids (1 to 5)."),
     pathloss: str = typer.Option(..., "--pathloss", help="Comma-separated reported pathloss in dB, one per BS (e.g. -92.5,-101)."),
     model: str = typer.Option("locunet", "--model", help="A localizer: locunet, locunet-robust, bayes, bayes-robust, a LocUNet checkpoint (.pt) or a bayes calibration (.safetensors)."),
@@ -408,12 +434,12 @@ def locate_command(
 
 @evaluate_app.command("radiounet")
 def evaluate_radiounet_command(
-    data: Path = typer.Option(..., "--data", help="Dataset with the simulated truth."),
-    model: Optional[Path] = typer.Option(None, "--model", help="RadioUNet checkpoint (default: the shipped CPU model)."),
-    split: str = typer.Option("test", "--split"),
-    sim: str = typer.Option("DPM", "--sim"),
-    figures: Path = typer.Option(Path("out/figures"), "--figures", help="Folder for the figures."),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the metrics to this JSON file."),
+    data: Path = typer.Option(..., "--data", exists=True, file_okay=False, help="Dataset with the simulated truth."),
+    model: Optional[Path] = typer.Option(None, "--model", exists=True, dir_okay=False, help="RadioUNet checkpoint (default: the shipped CPU model)."),
+    split: str = typer.Option("test", "--split", help="Split(s) of maps to compare: train, val, test, all, comma separated."),
+    sim: str = typer.Option("DPM", "--sim", help="Simulation whose truth the estimates are compared with."),
+    figures: Path = output_dir_option(Path("out/figures"), "--figures", help="Folder for the figures."),
+    json_out: Optional[Path] = output_file_option(None, "--json", help="Write the metrics to this JSON file."),
 ) -> None:
     """RMSE and MAE in dB of a RadioUNet against the simulated truth, with example and histogram figures."""
     from radioloc.evaluation.radiomaps import evaluate_radiounet
@@ -435,10 +461,10 @@ def evaluate_radiounet_command(
 
 @dataset_app.command("estimate")
 def dataset_estimate(
-    directory: Path = typer.Argument(..., help="Dataset folder."),
-    model: Optional[Path] = typer.Option(None, "--model", help="RadioUNet checkpoint (default: the shipped CPU model)."),
+    directory: Path = typer.Argument(..., exists=True, file_okay=False, help="Dataset folder."),
+    model: Optional[Path] = typer.Option(None, "--model", exists=True, dir_okay=False, help="RadioUNet checkpoint (default: the shipped CPU model)."),
     sim: str = typer.Option("DPM", "--sim", help="Simulation whose estimates are written to {SIM}/estimate."),
-    batch_size: int = typer.Option(16, "--batch-size"),
+    batch_size: int = typer.Option(16, "--batch-size", min=1, help="Radio maps estimated per batch."),
 ) -> None:
     """Write RadioUNet estimates {SIM}/estimate/{map}_{tx}.png for every map and BS (resumable)."""
     from radioloc.evaluation.radiomaps import draw_difference_histogram
@@ -459,9 +485,9 @@ def dataset_estimate(
 
 @app.command("demo")
 def demo(
-    out: Path = typer.Option(Path("out/demo"), "--out", help="Output folder."),
-    maps: int = typer.Option(12, "--maps", help="Maps in the demo's localization dataset (with the shipped models)."),
-    seed: int = typer.Option(0, "--seed"),
+    out: Path = output_dir_option(Path("out/demo"), "--out", help="Output folder."),
+    maps: int = typer.Option(12, "--maps", min=3, help="Maps in the demo's localization dataset (at least 3: one per split)."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed of the demo's dataset."),
     train: bool = typer.Option(False, "--train", help="Run the whole pipeline from scratch at small scale (about 30 min): train RadioUNet and LocUNet too."),
 ) -> None:
     """The main job: a fresh small dataset, RadioUNet estimates, LocUNet against kNN, figures and timings."""
@@ -471,13 +497,7 @@ def demo(
 
 
 def main() -> None:
-    try:
-        app()
-    except RadiolocError as exc:  # raised while parsing, before any command runs (option callbacks)
-        try:
-            fail(str(exc))
-        except typer.Exit as exit_:
-            sys.exit(exit_.exit_code)
+    app()
 
 
 if __name__ == "__main__":

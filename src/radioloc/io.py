@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io as _io
 import json
 import os
@@ -70,3 +71,60 @@ def atomic_write_npz(path: str | os.PathLike, **arrays: np.ndarray) -> None:
     buffer = _io.BytesIO()
     np.savez(buffer, **arrays)
     atomic_write_bytes(path, buffer.getvalue())
+
+
+def check_output_path(path: str | os.PathLike, kind: str = "file") -> None:
+    """Refuse, before any work, an output ``path`` (a ``kind`` of "file" or "folder") that cannot be written: the
+    other kind in its place, a file where a parent folder should be, or a place this process cannot write. Writes
+    nothing: the test is a temporary file in the nearest existing folder, removed at once."""
+    from radioloc.errors import RadiolocError
+
+    path = Path(path)
+    if path.exists():
+        if kind == "file" and path.is_dir():
+            raise RadiolocError(f"{path}: is a folder, a file is expected here")
+        if kind == "folder" and not path.is_dir():
+            raise RadiolocError(f"{path}: is a file, a folder is expected here")
+    probe_dir = path if kind == "folder" and path.is_dir() else path.parent
+    while not probe_dir.exists():
+        probe_dir = probe_dir.parent
+    if not probe_dir.is_dir():
+        raise RadiolocError(f"{path}: {probe_dir} is a file, not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=probe_dir):
+            pass
+    except OSError as exc:
+        raise RadiolocError(f"{path}: cannot write in {probe_dir} ({exc.strerror})") from None
+    if path.exists() and kind == "file" and not os.access(path, os.W_OK):
+        raise RadiolocError(f"{path}: the file is not writable")
+
+
+LOCK_FILE = ".radioloc.lock"
+
+
+@contextlib.contextmanager
+def folder_lock(root: str | os.PathLike, what: str):
+    """Hold ``root`` for one writer: a second radioloc process that wants to write into it refuses at once with a
+    one-line error instead of mixing its files with the first one's. The lock (``flock``) goes with the process, so
+    a killed run leaves nothing to clean up."""
+    import fcntl
+
+    from radioloc.errors import RadiolocError
+
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    fd = os.open(root / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
+            raise RadiolocError(
+                f"{root}: another radioloc process{f' (pid {holder})' if holder else ''} is writing this {what}; "
+                "wait for it to finish or choose another folder"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield root
+    finally:
+        os.close(fd)

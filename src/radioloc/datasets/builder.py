@@ -28,10 +28,12 @@ from radioloc.city import CarConfig, CityConfig, generate_city, load_building_pn
 from radioloc.datasets import layout
 from radioloc.datasets.protocol import ProtocolConfig, sample_bs_sets, sample_candidates, sample_ues, split_maps
 from radioloc.errors import RadiolocError
-from radioloc.io import atomic_write_json, atomic_write_npz, atomic_write_png
+from radioloc.datasets.checksums import check_dataset, record_checksums
+from radioloc.io import atomic_write_json, atomic_write_npz, atomic_write_png, folder_lock
 from radioloc.propagation import DominantPathModel, DominantPathSimulator, db_to_gray
 from radioloc.propagation.graylevel import conversion_record
 from radioloc.propagation.raytracing import RayTracingConfig
+from radioloc.workers import pool_options
 
 
 @dataclass(frozen=True)
@@ -248,6 +250,17 @@ def _warm_up_kernels() -> None:
     DominantPathSimulator(tiny).simulate((0, 0))
 
 
+def _previous_runs(manifest: dict | None) -> list[dict]:
+    """The runs that made a dataset so far (a manifest from before run lists: its single total as one run)."""
+    if manifest is None:
+        return []
+    if "runs" in manifest:
+        return manifest["runs"]
+    if manifest.get("generation_seconds") is not None:
+        return [{"finished": None, "workers": manifest.get("workers"), "maps_made": None, "seconds": manifest["generation_seconds"]}]
+    return []
+
+
 def generate_dataset(root: str | Path, config: DatasetConfig, workers: int | None = None, quiet: bool = False) -> dict:
     """Generate (or resume) a dataset in ``root``; returns the manifest."""
     root = Path(root)
@@ -265,15 +278,21 @@ def generate_dataset(root: str | Path, config: DatasetConfig, workers: int | Non
     unknown = [s for s in config.simulations if s not in layout.SIMULATIONS]
     if unknown:
         raise RadiolocError(f"--sims: unknown simulation {', '.join(unknown)} (choose from {', '.join(layout.SIMULATIONS)})")
-    previous = _check_resume(root, config) if root.is_dir() else None
-    # DPM is always there and first: the UEs are drawn where the nominal truth reaches them.
-    wanted = ["DPM", *(previous["config"]["simulations"] if previous else []), *config.simulations]
-    config = DatasetConfig(**{**config.__dict__, "simulations": tuple(dict.fromkeys(wanted))})
     if any(sim in layout.RAY_TRACED for sim in config.simulations):
         from radioloc.sionna_runtime import sionna_rt
 
         sionna_rt()  # fail fast, before any work, when the ray tracer cannot run here
-    root.mkdir(parents=True, exist_ok=True)
+    with folder_lock(root, "dataset"):
+        return _generate_locked(root, config, files, workers, quiet)
+
+
+def _generate_locked(root: Path, config: DatasetConfig, files: list, workers: int | None, quiet: bool) -> dict:
+    previous = _check_resume(root, config) if (root / "manifest.json").exists() else None
+    if previous is not None:
+        check_dataset(root)  # what a resumed run skips must be what was written
+    # DPM is always there and first: the UEs are drawn where the nominal truth reaches them.
+    wanted = ["DPM", *(previous["config"]["simulations"] if previous else []), *config.simulations]
+    config = DatasetConfig(**{**config.__dict__, "simulations": tuple(dict.fromkeys(wanted))})
     for stale in root.rglob(".*.tmp"):  # left by a run killed in the middle of a write
         stale.unlink()
     manifest = {
@@ -286,6 +305,7 @@ def generate_dataset(root: str | Path, config: DatasetConfig, workers: int | Non
         "maps": list(range(len(files))),
         "split": split_maps(len(files)),
         "building_files": [p.name for p in files] if config.buildings_dir else None,
+        "runs": _previous_runs(previous),
     }
     atomic_write_json(root / "manifest.json", manifest)
 
@@ -304,7 +324,7 @@ def generate_dataset(root: str | Path, config: DatasetConfig, workers: int | Non
                     progress.advance(task)
             else:
                 context = multiprocessing.get_context("fork")
-                with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+                with ProcessPoolExecutor(max_workers=workers, mp_context=context, **pool_options()) as pool:
                     futures = {pool.submit(build_map, root, m, config, files[m]) for m in pending}
                     while futures:
                         done, futures = wait(futures, return_when=FIRST_EXCEPTION)
@@ -315,7 +335,12 @@ def generate_dataset(root: str | Path, config: DatasetConfig, workers: int | Non
     _complete_simulations(root, config, len(files), requested_workers, quiet, legacy)
     records = [read_map_record(root, m) for m in range(len(files))]
     layout.write_positions(root, _positions_from_records(records))
-    manifest.update(complete=True, generation_seconds=round(time.perf_counter() - started, 1), workers=workers)
+    seconds = round(time.perf_counter() - started, 1)
+    run = {"finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "workers": workers, "maps_made": len(pending), "seconds": seconds}
+    runs = [*manifest["runs"], run]
+    # generation_seconds: the whole dataset's, over every run that made part of it.
+    manifest.update(complete=True, generation_seconds=round(sum(r["seconds"] for r in runs), 1), workers=workers, runs=runs)
+    record_checksums(root)
     atomic_write_json(root / "manifest.json", manifest)
     return manifest
 
@@ -335,7 +360,7 @@ def _complete_simulations(root: Path, config: DatasetConfig, n_maps: int, worker
     dominant = {m: sims for m, sims in dominant.items() if sims}
     if dominant:
         context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(max_workers=max(1, min(workers, len(dominant))), mp_context=context) as pool:
+        with ProcessPoolExecutor(max_workers=max(1, min(workers, len(dominant))), mp_context=context, **pool_options()) as pool:
             for future in [pool.submit(add_dominant_paths, root, m, sims, config.model) for m, sims in dominant.items()]:
                 future.result()
     traced = {m: [s for s in sims if s in layout.RAY_TRACED] for m, sims in missing.items()}

@@ -27,11 +27,16 @@ def load_checkpoint(path: str | Path, kind: str) -> dict:
     path = Path(path)
     if not path.is_file():
         raise RadiolocError(f"{path}: checkpoint file not found")
+    with path.open("rb") as file:
+        head = file.read(4)
+    if head != b"PK\x03\x04":  # torch.save writes a zip archive; anything else gets no further than this
+        what = "an empty file" if not head else "not a PyTorch zip archive"
+        raise RadiolocError(f"{path}: not a radioloc checkpoint ({what})")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for truncated or foreign files
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise RadiolocError(f"{path}: not a readable radioloc checkpoint ({first_line[:120]})") from None
+    except Exception as exc:  # torch raises many types for truncated or foreign files; its texts run for lines
+        reason = "truncated or damaged archive" if "zip" in str(exc).lower() or isinstance(exc, EOFError) else f"holds objects other than tensors and plain values ({type(exc).__name__})"
+        raise RadiolocError(f"{path}: not a readable radioloc checkpoint ({reason})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise RadiolocError(f"{path}: not a radioloc checkpoint (no '{FORMAT}' header)")
     if payload.get("kind") != kind:

@@ -7,7 +7,6 @@ estimate-minus-truth statistics (the paper's Fig. 2) over outdoor pixels and at 
 
 from __future__ import annotations
 
-import hashlib
 import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -17,15 +16,12 @@ import torch
 from rich.progress import Progress
 
 from radioloc.datasets import layout
+from radioloc.datasets.checksums import check_dataset, record_checksums, sha256
 from radioloc.datasets.radiomaps import error_summary, pathloss_difference_db
 from radioloc.errors import RadiolocError
-from radioloc.io import atomic_write_json, atomic_write_png
+from radioloc.io import atomic_write_json, atomic_write_png, folder_lock
 from radioloc.models.radiounet import SHIPPED_WEIGHTS, RadioUNet, load_radiounet
 from radioloc.models.runtime import Runtime
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 @torch.no_grad()
@@ -66,13 +62,23 @@ def estimate_dataset(root: str | Path, model_path: str | Path | None = None, sim
     positions = layout.read_positions(root)
     if positions.candidates is None:
         raise RadiolocError(f"{root / 'TxRx.mat'}: no candidate BS positions (candRow/candCol)")
+    if batch_size < 1:
+        raise RadiolocError(f"--batch-size must be at least 1, got {batch_size}")
+    with folder_lock(root, "dataset"):
+        check_dataset(root)  # estimates are compared with (and skipped next to) files that must be what was written
+        stats = _estimate_locked(root, manifest, positions, model_path, sim, batch_size, quiet)
+        record_checksums(root)
+    return stats
+
+
+def _estimate_locked(root: Path, manifest: dict, positions, model_path: str | Path | None, sim: str, batch_size: int, quiet: bool) -> dict:
     model_path = Path(model_path) if model_path is not None else SHIPPED_WEIGHTS
     model = load_radiounet(model_path)
     runtime = Runtime.pick()
     model = runtime.prepare(model)
     n_tx = positions.candidates.shape[1]
     # Estimates on disk are reused (a killed run resumes) only if this very model wrote them.
-    model_sha = _sha256(model_path)
+    model_sha = sha256(model_path)
     marker = root / sim / "estimate" / "model.json"
     previous = json.loads(marker.read_text()).get("model_sha256") if marker.exists() else manifest.get("estimates", {}).get(sim, {}).get("model_sha256")
     if previous is not None and previous != model_sha:  # another model's estimates: start over

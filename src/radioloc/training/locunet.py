@@ -155,11 +155,9 @@ def train_locunet(
             raise RadiolocError(f"{root}: dataset folder not found")
     out_dir = Path(out_dir)
     runtime = runtime or Runtime.pick()
-    out_dir.mkdir(parents=True, exist_ok=True)
     config_path = out_dir / "train_config.json"
     if config_path.exists() and json.loads(config_path.read_text()) != asdict(config):
         raise RadiolocError(f"{out_dir}: holds a run with a different training configuration; choose another --out")
-    atomic_write_json(config_path, asdict(config))
     train, val = data if isinstance(data, tuple) else load_training_splits(roots, config, quiet)
     if len(train.queries) == 0 or len(val.queries) == 0:
         raise RadiolocError("LocUNet training needs queries in both the train and the val split")
@@ -181,6 +179,10 @@ def train_locunet(
     val_encoder = InputEncoder(model_config, val.scenes, runtime.device, table)
     val_index = np.sort(np.random.default_rng(config.seed + 1).choice(len(val.queries), size=min(config.val_queries, len(val.queries)), replace=False))
     val_data = val.subset(val_index)
+    # Written only now that the data and the model are known to be good: a run that fails at startup leaves
+    # nothing that would refuse the corrected command.
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(config_path, asdict(config))
 
     per_epoch = config.samples_per_epoch or len(train.queries)
     steps_per_epoch = max(1, per_epoch // config.batch_size)

@@ -146,17 +146,20 @@ def train_radiounet(data_dir: str | Path, out_dir: str | Path, config: RadioUNet
     """Train (or resume) into ``out_dir``; returns the summary written to ``out_dir/summary.json``."""
     out_dir = Path(out_dir)
     runtime = runtime or Runtime.pick()
-    out_dir.mkdir(parents=True, exist_ok=True)
     config_path = out_dir / "train_config.json"
     if config_path.exists() and json.loads(config_path.read_text()) != asdict(config):
         raise RadiolocError(f"{out_dir}: holds a run with a different training configuration; choose another --out")
-    atomic_write_json(config_path, asdict(config))
 
     torch.manual_seed(config.seed)
     model_config = preset_config(config.preset, use_cars=config.use_cars)
     model = runtime.prepare(RadioUNet(model_config))
     train = load_radio_maps(data_dir, "train", config.sim, quiet=quiet)
     val = load_radio_maps(data_dir, "val", config.sim, quiet=quiet)
+    if len(train) == 0 or len(val) == 0:
+        raise RadiolocError(f"{data_dir}: RadioUNet training needs {config.sim} radio maps in both the train and the val split")
+    # Written only once the data loaded: a run that fails at startup leaves nothing behind.
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(config_path, asdict(config))
     rng = np.random.default_rng(config.seed)
     val_index = np.random.default_rng(config.seed + 1).choice(len(val), size=min(config.val_samples, len(val)), replace=False)
     train_cache = CoarseDPMCache(model, train) if model_config.coarse_dpm else None

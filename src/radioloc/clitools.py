@@ -1,0 +1,137 @@
+"""Command-line plumbing shared by every ``radioloc`` command: one-line errors with exit status 2, options whose
+range or output path is checked by the parser (declared once, where the option is defined, so ``--help`` shows
+it), and ``--device`` checking. ``radioloc.cli`` only wires commands with these."""
+
+from __future__ import annotations
+
+import errno
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+import typer.core
+from typer import _click as click  # typer (pinned) vendors click: its Context and exceptions live here
+from typer._click.exceptions import BadParameter, ClickException, NoArgsIsHelpError
+from rich.console import Console
+from rich.text import Text
+
+from radioloc.errors import RadiolocError
+from radioloc.io import check_output_path
+
+USAGE_EXIT = 2
+
+
+def print_error(message: str) -> None:
+    """One line on stderr: scripts and people read the same thing."""
+    Console(stderr=True).print(Text.assemble(("error:", "red"), " ", message), highlight=False, soft_wrap=True)
+
+
+def fail(message: str) -> None:
+    print_error(message)
+    raise typer.Exit(USAGE_EXIT)
+
+
+class RadiolocGroup(typer.core.TyperGroup):
+    """The one place where expected failures become a one-line message and exit status 2, for every command that
+    exists or is added later, under the installed script and typer's test runner alike:
+
+    - ``RadiolocError`` raised by the work;
+    - ``OSError`` on a path the user gave (it carries the file name);
+    - the parser's own errors (unknown option, missing value, number out of its declared range), which click
+      would print as a boxed multi-line panel.
+    """
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except RadiolocError as exc:
+            fail(str(exc))
+        except OSError as exc:
+            if exc.filename is None or exc.errno == errno.EPIPE:
+                raise
+            fail(f"{exc.filename}: {exc.strerror or exc}")
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode: bool = True, **extra: Any) -> Any:
+        try:
+            result = super().main(args=args, prog_name=prog_name, complete_var=complete_var, standalone_mode=False, **extra)
+        except NoArgsIsHelpError as exc:
+            click.echo(exc.ctx.get_help())
+            status = 0
+        except ClickException as exc:
+            command = exc.ctx.command_path if getattr(exc, "ctx", None) is not None else "radioloc"
+            print_error(f"{command}: {exc.format_message()} (see {command} --help)")
+            status = USAGE_EXIT
+        except RadiolocError as exc:  # raised while parsing the top-level options
+            print_error(str(exc))
+            status = USAGE_EXIT
+        except typer.Abort:
+            print_error("aborted")
+            status = 1
+        else:
+            # Without standalone mode click returns an Exit's code instead of leaving: leave with it.
+            status = result if isinstance(result, int) else 0
+            if not standalone_mode:
+                return result
+        if not standalone_mode:
+            return status
+        sys.exit(status)
+
+
+def _checked_output(kind: str):
+    def callback(ctx: click.Context, param: click.Parameter, value):
+        if value is None or ctx.resilient_parsing:
+            return value
+        try:
+            check_output_path(Path(value), kind)
+        except RadiolocError as exc:
+            raise BadParameter(str(exc), ctx=ctx, param=param) from None
+        return value
+
+    return callback
+
+
+def output_dir_option(default, *flags: str, help: str, **kwargs: Any):
+    """An option naming a folder radioloc writes into; the parser refuses one that cannot be written (a file in
+    the way, an unwritable place) before any work starts."""
+    return typer.Option(default, *flags, help=help, callback=_checked_output("folder"), **kwargs)
+
+
+def output_file_option(default, *flags: str, help: str, **kwargs: Any):
+    """An option naming a file radioloc writes; checked like ``output_dir_option``."""
+    return typer.Option(default, *flags, help=help, callback=_checked_output("file"), **kwargs)
+
+
+def check_device(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """``--device``: cpu, cuda or cuda:N, and only a CUDA device this machine has."""
+    if value is None or ctx.resilient_parsing:
+        return value
+    import torch
+
+    try:
+        device = torch.device(value)
+    except (RuntimeError, ValueError):
+        raise BadParameter(f"{value!r} is not a device; use cpu or cuda (cuda:N)", ctx=ctx, param=param) from None
+    if device.type not in ("cpu", "cuda"):
+        raise BadParameter(f"{value!r}: radioloc runs on cpu or cuda", ctx=ctx, param=param)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise BadParameter("cuda: this machine has no CUDA device (use cpu)", ctx=ctx, param=param)
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise BadParameter(f"{value}: this machine has {torch.cuda.device_count()} CUDA device(s)", ctx=ctx, param=param)
+    return value
+
+
+def check_positive(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    if value is not None and not value > 0:
+        raise BadParameter(f"{value} is not > 0", ctx=ctx, param=param)
+    return value
+
+
+def positive_option(*flags: str, help: str):
+    """An optional float that must be > 0 (a learning rate)."""
+    return typer.Option(None, *flags, help=f"{help} [x>0]", callback=check_positive)
+
+
+def device_option():
+    return typer.Option(None, "--device", help="cpu or cuda (default: cuda when available).", callback=check_device)

@@ -1,0 +1,242 @@
+"""Bad input on every command: a one-line error naming the option or file, exit status 2, and nothing written where
+nothing should be. A new command adds its rows to CASES; the tree-wide checks below cover it without a row."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from typer.main import get_command
+from typer.testing import CliRunner
+
+from radioloc.cli import app
+from radioloc.datasets.localization import Queries, load_localization
+from radioloc.errors import RadiolocError
+from radioloc.io import folder_lock
+
+# (name, argv with {DS} a small dataset, {FILE} an existing file, {DIR} an existing empty folder, {NEW} a path that
+#  does not exist, {RAND} a file of random bytes), text the message must hold, path that must not exist afterwards
+CASES = [
+    ("estimate negative batch", ["dataset", "estimate", "{DS}", "--batch-size", "-1"], "--batch-size", None),
+    ("estimate zero batch", ["dataset", "estimate", "{DS}", "--batch-size", "0"], "--batch-size", None),
+    ("estimate random checkpoint", ["dataset", "estimate", "{DS}", "--model", "{RAND}"], "not a radioloc checkpoint", None),
+    ("generate negative seed", ["dataset", "generate", "--out", "{NEW}", "--seed", "-1"], "--seed", "{NEW}"),
+    ("generate negative candidates", ["dataset", "generate", "--out", "{NEW}", "--candidates", "-5"], "--candidates", "{NEW}"),
+    ("generate zero candidates", ["dataset", "generate", "--out", "{NEW}", "--candidates", "0"], "--candidates", "{NEW}"),
+    ("generate zero rays", ["dataset", "generate", "--out", "{NEW}", "--rays", "0"], "--rays", "{NEW}"),
+    ("generate out under a file", ["dataset", "generate", "--out", "{FILE}/sub"], "--out", None),
+    ("generate out is a file", ["dataset", "generate", "--out", "{FILE}"], "is a file", None),
+    ("generate unwritable out", ["dataset", "generate", "--out", "/proc/radioloc-test"], "cannot write", None),
+    ("generate missing buildings", ["dataset", "generate", "--out", "{NEW}", "--buildings", "{DIR}/none"], "--buildings", "{NEW}"),
+    ("show missing dataset", ["dataset", "show", "{DIR}/nosuch", "--map", "0"], "nosuch", None),
+    ("show out is a folder", ["dataset", "show", "{DS}", "--map", "0", "--out", "{DIR}"], "is a folder", None),
+    ("verify without checksums", ["dataset", "verify", "{DIR}"], "checksums", None),
+    ("evaluate zero limit", ["evaluate", "--model", "knn", "--data", "{DS}", "--limit", "0"], "--limit", None),
+    ("evaluate negative limit", ["evaluate", "--model", "knn", "--data", "{DS}", "--limit", "-5"], "--limit", None),
+    ("evaluate json is a folder", ["evaluate", "--model", "knn", "--data", "{DS}", "--json", "{DIR}"], "--json", None),
+    ("evaluate json under a file", ["evaluate", "--model", "knn", "--data", "{DS}", "--json", "{FILE}/r.json"], "--json", None),
+    ("evaluate figures is a file", ["evaluate", "--model", "knn", "--data", "{DS}", "--figures", "{FILE}"], "--figures", None),
+    ("evaluate unknown model", ["evaluate", "--model", "nosuch", "--data", "{DS}"], "nosuch", None),
+    ("radiounet eval json is a folder", ["evaluate", "radiounet", "--data", "{DS}", "--json", "{DIR}"], "--json", None),
+    ("train locunet zero epochs", ["train", "locunet", "--data", "{DS}", "--out", "{NEW}", "--epochs", "0"], "--epochs", "{NEW}"),
+    ("train locunet zero batch", ["train", "locunet", "--data", "{DS}", "--out", "{NEW}", "--batch-size", "0"], "--batch-size", "{NEW}"),
+    ("train locunet negative lr", ["train", "locunet", "--data", "{DS}", "--out", "{NEW}", "--lr", "-1"], "--lr", "{NEW}"),
+    ("train locunet missing data", ["train", "locunet", "--data", "{DIR}/nosuch", "--out", "{NEW}"], "nosuch", "{NEW}"),
+    ("train locunet bad device", ["train", "locunet", "--data", "{DS}", "--out", "{NEW}", "--device", "bogus"], "--device", "{NEW}"),
+    ("train locunet fails at startup", ["train", "locunet", "--data", "{DS}", "--out", "{NEW}", "--estimate", "true", "--head", "posterior"], "--likelihood", "{NEW}/train_config.json"),
+    ("train radiounet negative epochs", ["train", "radiounet", "--data", "{DS}", "--out", "{NEW}", "--epochs-first", "-1"], "--epochs-first", "{NEW}"),
+    ("train radiounet zero batch", ["train", "radiounet", "--data", "{DS}", "--out", "{NEW}", "--batch-size", "0"], "--batch-size", "{NEW}"),
+    ("train radiounet negative seed", ["train", "radiounet", "--data", "{DS}", "--out", "{NEW}", "--seed", "-1"], "--seed", "{NEW}"),
+    ("train bayes out is a file", ["train", "bayes", "--data", "{DS}", "--out", "{FILE}"], "--out", None),
+    ("calibrate out is a folder", ["train", "calibrate", "--model", "locunet", "--data", "{DS}", "--out", "{DIR}"], "--out", None),
+    ("locate empty ids", ["locate", "--data", "{DS}", "--map", "0", "--estimate", "true", "--bs", "", "--pathloss=-90"], "--bs", None),
+    ("locate negative id", ["locate", "--data", "{DS}", "--map", "0", "--estimate", "true", "--bs", "4,7,-1", "--pathloss=-88.5,-104,-50"], "unknown BS id -1", None),
+    ("locate negative map", ["locate", "--data", "{DS}", "--map", "-1", "--estimate", "true", "--bs", "0", "--pathloss=-90"], "--map", None),
+    ("locate random checkpoint", ["locate", "--data", "{DS}", "--map", "0", "--estimate", "true", "--bs", "0", "--pathloss=-90", "--model", "{RAND}"], "not a radioloc checkpoint", None),
+    ("city generate out under a file", ["city", "generate", "--out", "{FILE}/maps"], "--out", None),
+    ("city generate zero count", ["city", "generate", "--out", "{NEW}", "--count", "0"], "--count", "{NEW}"),
+    ("city import out is a folder", ["city", "import", "{FILE}", "--out", "{DIR}"], "--out", None),
+    ("city tiles coverage above 1", ["city", "tiles", "munich", "--out", "{NEW}", "--min-coverage", "2"], "--min-coverage", "{NEW}"),
+    ("demo too few maps", ["demo", "--out", "{NEW}", "--maps", "2"], "--maps", "{NEW}"),
+    ("demo out is a file", ["demo", "--out", "{FILE}"], "is a file", None),
+    ("unknown option", ["locate", "--bogus"], "--bogus", None),
+    ("missing argument", ["dataset", "estimate"], "directory", None),
+]
+
+
+@pytest.fixture
+def places(small_dataset, tmp_path):
+    root, _ = small_dataset
+    (tmp_path / "file.txt").write_text("not a folder")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "random.pt").write_bytes(np.random.default_rng(0).bytes(4096))
+    return {"{DS}": str(root), "{FILE}": str(tmp_path / "file.txt"), "{DIR}": str(tmp_path / "empty"), "{NEW}": str(tmp_path / "new"), "{RAND}": str(tmp_path / "random.pt")}
+
+
+def fill(text: str, places: dict) -> str:
+    for key, value in places.items():
+        text = text.replace(key, value)
+    return text
+
+
+@pytest.mark.parametrize("name,argv,message,absent", CASES, ids=[case[0] for case in CASES])
+def test_bad_input_is_a_one_line_error(places, name, argv, message, absent):
+    result = CliRunner().invoke(app, [fill(arg, places) for arg in argv])
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    lines = result.output.strip().splitlines()  # progress lines on stdout may come first; the error is one line, last
+    errors = [line for line in lines if line.startswith("error:")]
+    assert len(errors) == 1 and lines[-1] == errors[0], result.output
+    assert message in errors[0]
+    if absent is not None:
+        assert not os.path.exists(fill(absent, places)), f"{name}: wrote {fill(absent, places)}"
+
+
+def test_errors_reach_the_installed_script_as_one_line_and_status_2(places):
+    result = subprocess.run([sys.executable, "-m", "radioloc.cli", "evaluate", "--model", "knn", "--data", places["{DS}"], "--limit", "0"], capture_output=True, text=True)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "--limit" in result.stderr and result.stdout == ""
+
+
+def _options(command, path=()):
+    if hasattr(command, "commands"):
+        for name, sub in command.commands.items():
+            yield from _options(sub, (*path, name))
+    for param in command.params:
+        yield " ".join(path), param
+
+
+def test_every_option_says_what_it_is_and_how_it_is_bounded():
+    for path, param in _options(get_command(app)):
+        if param.param_type_name == "option" and param.name != "help":
+            assert param.help, f"radioloc {path} {param.opts[0]}: no help text"
+            if param.name in ("seed", "epochs", "epochs_first", "batch_size", "limit", "maps", "count", "candidates", "workers", "rays"):
+                assert getattr(param, "min", None) is not None, f"radioloc {path} {param.opts[0]}: no declared range"
+
+
+def test_required_options_are_marked_in_help():
+    result = CliRunner().invoke(app, ["locate", "--help"])
+    assert result.exit_code == 0 and "required" in result.output
+
+
+def test_version():
+    from importlib.metadata import version
+
+    result = CliRunner().invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.output.strip() == f"radioloc {version('radioloc')}"
+
+
+def test_a_locked_dataset_refuses_a_second_writer(small_dataset, tmp_path):
+    import shutil
+
+    copy = tmp_path / "ds"
+    shutil.copytree(small_dataset[0], copy)
+    before = sorted(p.name for p in (copy / "maps").iterdir())
+    with folder_lock(copy, "dataset"):
+        for argv in (["dataset", "generate", "--out", str(copy)], ["dataset", "estimate", str(copy)]):
+            result = CliRunner().invoke(app, argv)
+            assert result.exit_code == 2 and "another radioloc process" in result.output and str(copy) in result.output
+    assert sorted(p.name for p in (copy / "maps").iterdir()) == before
+
+
+def test_a_damaged_file_is_found_repaired_and_remade_identically(small_dataset, tmp_path):
+    import shutil
+
+    copy = tmp_path / "ds"
+    shutil.copytree(small_dataset[0], copy)
+    runner = CliRunner()
+    assert runner.invoke(app, ["dataset", "generate", "--out", str(copy)]).exit_code == 0  # records checksums
+    target = copy / "DPM" / "true" / "1_2.png"
+    original = target.read_bytes()
+    target.write_bytes(original[:-10] + b"0123456789")
+    result = runner.invoke(app, ["dataset", "generate", "--out", str(copy)])
+    assert result.exit_code == 2 and "DPM/true/1_2.png" in result.output and "dataset ready" not in result.output
+    result = runner.invoke(app, ["dataset", "verify", str(copy), "--repair"])
+    assert result.exit_code == 0 and "maps to remake: [1]" in result.output
+    result = runner.invoke(app, ["dataset", "generate", "--out", str(copy)])
+    assert result.exit_code == 0, result.output
+    assert target.read_bytes() == original
+    assert runner.invoke(app, ["dataset", "verify", str(copy)]).exit_code == 0
+    runs = json.loads((copy / "manifest.json").read_text())["runs"]
+    assert [run["maps_made"] for run in runs][-2:] == [0, 1]  # every run is recorded, not only the last one
+
+
+WORKER_SCRIPT = """
+import os, sys, time
+from concurrent.futures import ProcessPoolExecutor
+import multiprocessing
+from radioloc.workers import pool_options
+
+def work(_):
+    print(os.getpid(), flush=True)
+    time.sleep(60)
+
+with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"), **pool_options()) as pool:
+    pool.submit(work, 0).result()
+"""
+
+
+def test_workers_die_with_their_parent():
+    parent = subprocess.Popen([sys.executable, "-c", WORKER_SCRIPT], stdout=subprocess.PIPE, text=True)
+    worker = int(parent.stdout.readline())
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+    for _ in range(100):  # the kernel delivers the death signal at once; poll up to 10 s
+        try:
+            os.kill(worker, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    os.kill(worker, signal.SIGKILL)
+    pytest.fail("the pool worker outlived its killed parent")
+
+
+# Property: any list of ids and pathloss values is answered with a position on the map, or refused with a
+# one-line RadiolocError; nothing else, never NaN.
+values = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.floats(min_value=-160, max_value=-40))
+ids = st.lists(st.integers(min_value=-3, max_value=20), min_size=0, max_size=7)
+
+
+@pytest.fixture(scope="module")
+def fitted_bayes(small_dataset, tmp_path_factory):
+    """A Bayes localizer calibrated on the small dataset's true maps (the shipped ones refuse another scenario)."""
+    from radioloc.localizers.bayes import BayesLocalizer
+
+    root = small_dataset[0]
+    localizer = BayesLocalizer().fit(load_localization(root, "train", "true"), load_localization(root, "val", "true"))
+    path = localizer.save(tmp_path_factory.mktemp("bayes") / "calibration.safetensors")
+    return localizer, path, load_localization(root, "custom", "true", maps=[0])
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(bs=ids, pathloss=st.lists(values, min_size=0, max_size=7))
+def test_query_validation_answers_or_refuses(fitted_bayes, bs, pathloss):
+    localizer, _, scene = fitted_bayes
+    try:
+        queries = Queries.from_reports([0], [bs], [pathloss], scene.scenes)
+    except RadiolocError as exc:
+        assert "\n" not in str(exc)
+        return
+    estimate = localizer.locate(scene.with_queries(queries))
+    assert np.isfinite(estimate.positions).all() and (estimate.positions >= 0).all() and (estimate.positions <= 255).all()
+    assert np.isfinite(estimate.radius_95).all()
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(bs=ids, pathloss=st.lists(st.floats(min_value=-200, max_value=50), min_size=0, max_size=7))
+def test_locate_command_answers_or_refuses(small_dataset, fitted_bayes, bs, pathloss):
+    argv = ["locate", "--data", str(small_dataset[0]), "--map", "0", "--estimate", "true", "--model", str(fitted_bayes[1]),
+            "--bs", ",".join(map(str, bs)), f"--pathloss={','.join(map(str, pathloss))}"]  # fmt: skip
+    result = CliRunner().invoke(app, argv)
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    if result.exit_code == 0:
+        assert "estimated position" in lines[0] and "nan" not in lines[0]
+    else:
+        assert result.exit_code == 2 and lines[0].startswith("error:"), result.output
