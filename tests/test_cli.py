@@ -26,7 +26,7 @@ def test_errors_are_one_line_with_exit_code_2(small_dataset, tmp_path):
     assert result.stderr.strip() == "error: --map must be between 0 and 2, got 9"
     result = run_cli("dataset", "generate", "--out", str(tmp_path / "x"), "--buildings", str(tmp_path / "none"))
     assert result.returncode == 2
-    assert result.stderr.count("\n") == 1 and "building folder not found" in result.stderr
+    assert result.stderr.count("\n") == 1 and "--buildings" in result.stderr and "does not exist" in result.stderr
     assert "Traceback" not in result.stderr
 
 
