@@ -189,9 +189,9 @@ def test_cli_errors_are_one_line(small_dataset, tmp_path):
         (["evaluate", "--model", str(tmp_path / "nothing.pt"), "--data", str(root)], "checkpoint file not found"),
         (["train", "locunet", "--data", str(root), "--out", str(tmp_path / "r"), "--preset", "gpu"], "unknown LocUNet preset"),
         (["train", "locunet", "--data", ",", "--out", str(tmp_path / "r")], "name at least one dataset folder"),
-        (["train", "locunet", "--data", f"{root},{tmp_path / 'nowhere'}", "--out", str(tmp_path / "r2")], "nowhere: dataset folder not found"),
+        (["train", "locunet", "--data", f"{root},{tmp_path / 'nowhere'}", "--out", str(tmp_path / "r2")], "nowhere: no such dataset folder"),
         (["train", "locunet", "--data", str(root), "--out", str(tmp_path / "r3"), "--head", "posterior", "--estimate", "true"], "--head posterior needs --likelihood"),
-        (["train", "bayes", "--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "b")], "nowhere: dataset folder not found"),
+        (["train", "bayes", "--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "b")], "nowhere: no such dataset folder"),
         (["evaluate", "--model", "bayes:network", "--data", str(root)], "unknown option 'network'"),
         # the shipped calibration is for RadioUNet estimates with DPM reports, not for true maps
         (["evaluate", "--model", "bayes", "--data", str(root), "--estimate", "true"], "calibration for another scenario"),

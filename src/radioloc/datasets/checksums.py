@@ -13,9 +13,10 @@ from radioloc.errors import RadiolocError
 from radioloc.io import atomic_write_json
 
 CHECKSUMS = "checksums.json"
-# Rewritten by every run, or not data: never checksummed.
+# Rewritten by every run, or not data: never checksummed. Map records (maps/*.json) are rewritten in place when a
+# simulation is added (a run killed then would leave stale sums); they are validated when read instead.
 UNTRACKED_FILES = {"manifest.json", CHECKSUMS, ".radioloc.lock", "estimate_stats.json"}
-UNTRACKED_FOLDERS = {"figures"}
+UNTRACKED_FOLDERS = {"figures", "maps"}
 
 
 def _tracked_files(root: Path) -> list[Path]:
@@ -58,9 +59,20 @@ def damaged_files(root: Path) -> dict[str, str]:
     return problems
 
 
+def remade_when_missing(root: Path, rel: str) -> bool:
+    """A missing file the writers remake on their own: estimates (``dataset estimate``), ``TxRx.mat`` and the files
+    of a map without a record (``dataset generate``)."""
+    parts = Path(rel).parts
+    if rel == "TxRx.mat" or (len(parts) == 3 and parts[1] == "estimate"):
+        return True
+    m = map_of(rel)
+    return m is not None and not (root / "maps" / f"{m}.json").exists()
+
+
 def check_dataset(root: Path) -> None:
-    """Refuse to continue a dataset whose files were damaged after they were written."""
-    problems = damaged_files(root)
+    """Refuse to continue a dataset whose files were damaged after they were written (changed, or gone where the
+    run would not remake them)."""
+    problems = {rel: what for rel, what in damaged_files(root).items() if what != "missing" or not remade_when_missing(root, rel)}
     if problems:
         first, what = next(iter(problems.items()))
         raise RadiolocError(
@@ -77,16 +89,24 @@ def map_of(rel: str) -> int | None:
     return None
 
 
+def forget(root: Path, folder: str) -> None:
+    """Drop the sums of the files under ``folder`` (relative) before a writer replaces them on purpose (estimates
+    of another model), so that a run killed midway does not read as damage."""
+    path = root / CHECKSUMS
+    if path.exists():
+        listed = json.loads(path.read_text())["files"]
+        atomic_write_json(path, {"algorithm": "sha256", "files": {rel: d for rel, d in listed.items() if not rel.startswith(folder.rstrip("/") + "/")}})
+
+
 def repair(root: Path, problems: dict[str, str]) -> list[int]:
     """Remove the damaged files and the records of their maps, so that ``dataset generate`` remakes those maps and
     ``dataset estimate`` their estimates; returns the maps to remake."""
     maps = sorted({m for rel in problems if (m := map_of(rel)) is not None})
     for rel in problems:
         (root / rel).unlink(missing_ok=True)
-    records = {f"maps/{m}.json" for m in maps}
-    for rel in records:
-        (root / rel).unlink(missing_ok=True)
+    for m in maps:
+        (root / "maps" / f"{m}.json").unlink(missing_ok=True)
     listed = json.loads((root / CHECKSUMS).read_text())["files"]
-    remaining = {rel: digest for rel, digest in listed.items() if rel not in problems and rel not in records}
+    remaining = {rel: digest for rel, digest in listed.items() if rel not in problems}
     atomic_write_json(root / CHECKSUMS, {"algorithm": "sha256", "files": remaining})
     return maps

@@ -16,7 +16,7 @@ import torch
 from rich.progress import Progress
 
 from radioloc.datasets import layout
-from radioloc.datasets.checksums import check_dataset, record_checksums, sha256
+from radioloc.datasets.checksums import check_dataset, forget, record_checksums, sha256
 from radioloc.datasets.radiomaps import error_summary, pathloss_difference_db
 from radioloc.errors import RadiolocError
 from radioloc.io import atomic_write_json, atomic_write_png, folder_lock
@@ -82,6 +82,7 @@ def _estimate_locked(root: Path, manifest: dict, positions, model_path: str | Pa
     marker = root / sim / "estimate" / "model.json"
     previous = json.loads(marker.read_text()).get("model_sha256") if marker.exists() else manifest.get("estimates", {}).get(sim, {}).get("model_sha256")
     if previous is not None and previous != model_sha:  # another model's estimates: start over
+        forget(root, f"{sim}/estimate")
         for stale in (root / sim / "estimate").glob("*.png"):
             stale.unlink()
     atomic_write_json(marker, {"model": str(model_path), "model_sha256": model_sha})
