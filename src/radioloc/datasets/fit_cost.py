@@ -58,6 +58,23 @@ def pixel_cost(maps, slot, ids, table, x):
     return cost
 
 
+@nb.njit(inline="always")
+def range_cost(lengths, slot, ids, ranges, inv_two_var, x):
+    """Gaussian ToA cost ``sum_j (range_j - L_j(x))^2 / (2 sigma^2)`` of flat pixel ``x``: lengths (M, n_bs,
+    H * W) float32 dominant-path lengths (NaN = no path there), ranges (k,) NaN where a BS gave none. A pixel no
+    path reaches cannot explain a measured range: a large finite cost (weights stay well defined)."""
+    cost = 0.0
+    for j in range(ids.shape[0]):
+        b = ids[j]
+        if b >= 0 and not np.isnan(ranges[j]):
+            length = lengths[slot, b, x]
+            if np.isnan(length):
+                cost += 1e6
+            else:
+                cost += (ranges[j] - length) ** 2 * inv_two_var
+    return cost
+
+
 @nb.njit(parallel=True, cache=True)
 def _nearest_pixels(maps, slot, ids, tables, max_k, out_idx, out_cost):
     n = ids.shape[0]

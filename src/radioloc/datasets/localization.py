@@ -43,6 +43,9 @@ class SceneBank:
     buildings: np.ndarray  # (M, 256, 256) uint8 0/1
     bs_positions: np.ndarray  # (M, n_bs, 2) int row, col of every candidate BS
     radio_maps: np.ndarray  # (M, n_bs, 256, 256) uint8 gray levels (0 = not detectable or building)
+    # (M, n_bs, 256, 256) float32 dominant-path length in metres (NaN = no path), when ranging is attached
+    # (:mod:`radioloc.datasets.ranging`): the ToA map a localizer that fuses ranges sees
+    path_length_m: np.ndarray | None = None
 
     @property
     def n_bs(self) -> int:
@@ -63,6 +66,7 @@ class Queries:
     position: np.ndarray  # (n, 2) float true row, col in metres (NaN when unknown)
     bs_set: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # (n,) dataset set index
     ue: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # (n,) dataset UE index
+    ranges_m: np.ndarray | None = None  # (n, k) float64 ToA ranges in metres (NaN = none), when ranging is attached
 
     def __len__(self) -> int:
         return len(self.map_slot)
@@ -95,6 +99,22 @@ class Queries:
             self.position[index],
             self.bs_set[index] if len(self.bs_set) else self.bs_set,
             self.ue[index] if len(self.ue) else self.ue,
+            None if self.ranges_m is None else self.ranges_m[index],
+        )
+
+    @staticmethod
+    def concat(parts: list["Queries"], slot_offsets: list[int] | None = None) -> "Queries":
+        """The queries of ``parts`` one after the other, map slots shifted by ``slot_offsets``."""
+        offsets = slot_offsets or [0] * len(parts)
+        ranges = [p.ranges_m for p in parts]
+        return Queries(
+            np.concatenate([p.map_slot + offset for p, offset in zip(parts, offsets)]),
+            np.concatenate([p.bs_ids for p in parts]),
+            np.concatenate([p.pathloss_db for p in parts]),
+            np.concatenate([p.position for p in parts]),
+            np.concatenate([p.bs_set for p in parts]),
+            np.concatenate([p.ue for p in parts]),
+            None if any(r is None for r in ranges) else np.concatenate(ranges),
         )
 
     def first_bs(self, count: int) -> "Queries":
@@ -105,7 +125,11 @@ class Queries:
         pathloss = self.pathloss_db.copy()
         ids[:, count:] = -1
         pathloss[:, count:] = np.nan
-        return Queries(self.map_slot, ids, pathloss, self.position, self.bs_set, self.ue)
+        ranges = None
+        if self.ranges_m is not None:
+            ranges = self.ranges_m.copy()
+            ranges[:, count:] = np.nan
+        return Queries(self.map_slot, ids, pathloss, self.position, self.bs_set, self.ue, ranges)
 
     def detectable(self) -> np.ndarray:
         """(n, k) bool: present and above the noise floor."""
@@ -281,15 +305,8 @@ def concat_localization(parts: list[LocalizationData]) -> LocalizationData:
         buildings=np.concatenate([part.scenes.buildings for part in parts]),
         bs_positions=np.concatenate([part.scenes.bs_positions for part in parts]),
         radio_maps=np.concatenate([part.scenes.radio_maps for part in parts]),
+        path_length_m=None if any(p.scenes.path_length_m is None for p in parts) else np.concatenate([p.scenes.path_length_m for p in parts]),
     )
-    queries = [part.queries for part in parts]
-    joined = Queries(
-        np.concatenate([q.map_slot + offset for q, offset in zip(queries, offsets)]),
-        np.concatenate([q.bs_ids for q in queries]),
-        np.concatenate([q.pathloss_db for q in queries]),
-        np.concatenate([q.position for q in queries]),
-        np.concatenate([q.bs_set for q in queries]),
-        np.concatenate([q.ue for q in queries]),
-    )
+    joined = Queries.concat([part.queries for part in parts], [int(o) for o in offsets])
     source = {**{key: value for key, value in parts[0].source.items() if key != "root"}, "parts": [part.source for part in parts]}
     return LocalizationData(scenes, joined, source)

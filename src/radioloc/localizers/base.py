@@ -31,6 +31,7 @@ class LocalizationEstimate:
     positions: np.ndarray
     radii: np.ndarray
     heatmaps: np.ndarray | None = None
+    failed: np.ndarray | None = None  # (n,) bool, queries a solver could not answer (ToA methods: a fallback position)
 
     @property
     def radius_68(self) -> np.ndarray:

@@ -21,7 +21,7 @@ from pathlib import Path
 import numba as nb
 import numpy as np
 
-from radioloc.datasets.fit_cost import CHUNK, flat_maps, pixel_cost
+from radioloc.datasets.fit_cost import CHUNK, flat_maps, pixel_cost, range_cost
 from radioloc.datasets.localization import LocalizationData, concat_localization, load_localization
 from radioloc.datasets.protocol import ue_region
 from radioloc.errors import RadiolocError
@@ -32,6 +32,7 @@ from radioloc.models.likelihood import LikelihoodCalibration, LikelihoodConfig, 
 
 TEMPERATURES = (0.3, 0.4, 0.5, 0.7, 1.0, 1.4)
 TEMPERATURE_QUERIES = 2000  # validation queries per setting (5 BSs, 3 BSs) for the tempering search
+MIN_TOA_SIGMA_M = 1.0  # noise-free ranges still meet path lengths computed on a 1 m grid
 
 
 # -- the posterior ---------------------------------------------------------------------------------------------
@@ -51,13 +52,16 @@ def prior_pixels(buildings: np.ndarray, prior: str) -> PriorPixels:
 
 
 @nb.njit(cache=True)
-def _posterior_weights(maps, slot, ids, table, pixels):
-    """Normalized posterior weights over ``pixels`` (a uniform prior on them)."""
+def _posterior_weights(maps, slot, ids, table, pixels, lengths, ranges, inv_two_var):
+    """Normalized posterior weights over ``pixels`` (a uniform prior on them); with ``inv_two_var > 0`` the ToA
+    ranges' Gaussian likelihood multiplies the RSS one."""
     n = pixels.shape[0]
     weights = np.empty(n)
     lowest = np.inf
     for i in range(n):
         weights[i] = pixel_cost(maps, slot, ids, table, pixels[i])
+        if inv_two_var > 0:
+            weights[i] += range_cost(lengths, slot, ids, ranges, inv_two_var, pixels[i])
         if weights[i] < lowest:
             lowest = weights[i]
     total = 0.0
@@ -70,11 +74,11 @@ def _posterior_weights(maps, slot, ids, table, pixels):
 
 
 @nb.njit(parallel=True, cache=True)
-def _posterior_estimates(maps, slot, ids, tables, pixels, offsets, width, median, out_pos, out_raw):
+def _posterior_estimates(maps, slot, ids, tables, pixels, offsets, width, median, lengths, ranges, inv_two_var, out_pos, out_raw):
     for q in nb.prange(ids.shape[0]):
         s = slot[q]
         support = pixels[offsets[s] : offsets[s + 1]]
-        weights = _posterior_weights(maps, s, ids[q], tables[q], support)
+        weights = _posterior_weights(maps, s, ids[q], tables[q], support, lengths, ranges[q], inv_two_var)
         rows = np.empty(support.shape[0])
         cols = np.empty(support.shape[0])
         row, col = 0.0, 0.0
@@ -108,8 +112,8 @@ def _posterior_estimates(maps, slot, ids, tables, pixels, offsets, width, median
 
 
 @nb.njit(cache=True)
-def _posterior_image(maps, slot, ids, table, pixels, out):
-    weights = _posterior_weights(maps, slot, ids, table, pixels)
+def _posterior_image(maps, slot, ids, table, pixels, lengths, ranges, inv_two_var, out):
+    weights = _posterior_weights(maps, slot, ids, table, pixels, lengths, ranges, inv_two_var)
     for i in range(pixels.shape[0]):
         out[pixels[i]] = weights[i]
 
@@ -131,6 +135,8 @@ class BayesLocalizer(Localizer):
         self.source: str | None = None
         self.temperature_mae: dict[str, float] = {}
         self._prior: tuple[object, PriorPixels] | None = None
+        # ToA fusion: the range noise (m) the posterior assumes; None = RSS only
+        self.toa_sigma_m: float | None = None
 
     @classmethod
     def load(cls, spec: str | Path | None = None, estimator: str | None = None, prior: str | None = None) -> "BayesLocalizer":
@@ -168,6 +174,16 @@ class BayesLocalizer(Localizer):
             self._prior = (data.scenes, prior_pixels(data.scenes.buildings, self.config.prior))
         return self._prior[1]
 
+    def _ranging(self, data: LocalizationData) -> tuple[np.ndarray, np.ndarray, float]:
+        """(flat path-length maps, ranges (n, k), 1 / (2 sigma^2)) of the ToA term, or inert ones without it."""
+        q = data.queries
+        if self.toa_sigma_m is None:
+            return np.zeros((1, 1, 1), np.float32), np.full(q.bs_ids.shape, np.nan), 0.0
+        if q.ranges_m is None or data.scenes.path_length_m is None:
+            raise RadiolocError(f"{self.name}: fusing ToA needs queries with ranges and scenes with path-length maps (radioloc.datasets.ranging.attach_ranges)")
+        sigma = max(self.toa_sigma_m, MIN_TOA_SIGMA_M)
+        return flat_maps(data.scenes.path_length_m), q.ranges_m.astype(np.float64), 1.0 / (2.0 * sigma**2)
+
     def _locate(self, data: LocalizationData, heatmaps: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         if self.calibration is None:
             raise RadiolocError("bayes: call fit first, or load a calibration")
@@ -175,6 +191,7 @@ class BayesLocalizer(Localizer):
         q = data.queries
         prior = self._prior_for(data)
         maps = flat_maps(data.scenes.radio_maps)
+        lengths, ranges, inv_two_var = self._ranging(data)
         width = data.scenes.radio_maps.shape[-1]
         n = len(q)
         positions = np.empty((n, 2))
@@ -183,14 +200,15 @@ class BayesLocalizer(Localizer):
             part = slice(start, min(start + CHUNK, n))
             tables = self.calibration.query_tables(q.pathloss_db[part])
             _posterior_estimates(maps, q.map_slot[part].astype(np.int64), q.bs_ids[part].astype(np.int64), tables, prior.pixels, prior.offsets,
-                                 width, self.config.estimator == "median", positions[part], raw[part])  # fmt: skip
+                                 width, self.config.estimator == "median", lengths, ranges[part], inv_two_var, positions[part], raw[part])  # fmt: skip
         images = None
         if heatmaps:
             images = np.zeros((n, maps.shape[2]), dtype=np.float64)
             tables = self.calibration.query_tables(q.pathloss_db)
             for i in range(n):
                 s = int(q.map_slot[i])
-                _posterior_image(maps, s, q.bs_ids[i].astype(np.int64), tables[i], prior.pixels[prior.offsets[s] : prior.offsets[s + 1]], images[i])
+                support = prior.pixels[prior.offsets[s] : prior.offsets[s + 1]]
+                _posterior_image(maps, s, q.bs_ids[i].astype(np.int64), tables[i], support, lengths, ranges[i], inv_two_var, images[i])
             images = images.reshape(n, *data.scenes.radio_maps.shape[-2:])
         return positions, raw, images
 
@@ -201,6 +219,8 @@ class BayesLocalizer(Localizer):
 
     def describe(self) -> dict:
         info = {"name": self.name, "estimator": self.config.estimator, "prior": self.config.prior, "calibration": self.source}
+        if self.toa_sigma_m is not None:
+            info["toa_sigma_m"] = self.toa_sigma_m
         if self.calibration is not None:
             info.update(temperature=self.calibration.temperature, scenario=self.calibration.scenario)
         if self.temperature_mae:
@@ -249,11 +269,20 @@ def train_bayes(roots: list[Path], out_dir: Path, config: BayesTrainConfig, quie
 
 def shipped(name: str, options: tuple[str, ...]) -> BayesLocalizer:
     """Registry factory: ``bayes`` / ``bayes-robust`` with the shipped calibration, or unfitted with ``fit``
-    (calibrated on the evaluated dataset's training split)."""
+    (calibrated on the evaluated dataset's training split); ``toa=SIGMA`` fuses ToA ranges of that noise (m)."""
     estimator = "median" if "median" in options else "mean"
-    if "fit" in options:
-        return BayesLocalizer(LikelihoodConfig(estimator=estimator))
-    return BayesLocalizer.load(name, estimator=estimator)
+    localizer = BayesLocalizer(LikelihoodConfig(estimator=estimator)) if "fit" in options else BayesLocalizer.load(name, estimator=estimator)
+    for option in options:
+        if option.startswith("toa="):
+            try:
+                sigma = float(option.removeprefix("toa="))
+            except ValueError:
+                sigma = -1.0
+            if not np.isfinite(sigma) or sigma < 0:
+                raise RadiolocError(f"--model {name}:{option}: toa=SIGMA needs the range noise in metres (>= 0)")
+            localizer.toa_sigma_m = sigma
+            localizer.name = f"{name}+toa"
+    return localizer
 
 
 def from_calibration(path: str, options: tuple[str, ...]) -> BayesLocalizer:

@@ -7,8 +7,10 @@ each optionally followed by options:
   mass alone (no local refinement);
 - ``bayes``, ``bayes-robust``: the grid posterior with the shipped calibration of each scenario; ``:median``
   answers with the posterior's spatial median; ``:fit`` calibrates on the evaluated dataset's training split
-  instead (like kNN's k);
-- ``knn``, ``knn-cond``, ``adaptive-knn``: the paper's fingerprinting baselines, fitted on the training split.
+  instead (like kNN's k); ``:toa=SIGMA`` fuses the queries' ToA ranges (noise SIGMA m) into the posterior;
+- ``knn``, ``knn-cond``, ``adaptive-knn``: the paper's fingerprinting baselines, fitted on the training split;
+- ``toa-pocs``, ``toa-sdp``, ``toa-rsdp1``, ``toa-rsdp2``, ``toa-bisection``, ``toa-mcc``: the ToA ranging
+  baselines (queries need ranges attached); ``:b=M`` the NLOS bias bound, ``:sigma=M`` the range noise assumed.
 
 Entries name their factory as ``module:function`` and are imported when resolved, as Python entry points are:
 the registry sits below the stages that provide localizers (``baselines``) and imports none of them. Other
@@ -47,11 +49,14 @@ def register(name: str, factory: str | Callable, description: str, needs_fit: bo
 
 register("locunet", "radioloc.localizers.locunet:shipped", "shipped LocUNet, nominal scenario (DPM reports)", False, ("network",), "nominal")
 register("locunet-robust", "radioloc.localizers.locunet:shipped", "shipped LocUNet, robustness scenario (IRT2cars reports)", False, ("network",), "robust")
-register("bayes", "radioloc.localizers.bayes:shipped", "grid posterior, shipped nominal calibration", False, ("median", "fit"), "nominal")
-register("bayes-robust", "radioloc.localizers.bayes:shipped", "grid posterior, shipped robustness calibration", False, ("median", "fit"), "robust")
+register("bayes", "radioloc.localizers.bayes:shipped", "grid posterior, shipped nominal calibration", False, ("median", "fit", "toa="), "nominal")
+register("bayes-robust", "radioloc.localizers.bayes:shipped", "grid posterior, shipped robustness calibration", False, ("median", "fit", "toa="), "robust")
 register("knn", "radioloc.baselines.knn:make", "kNN fingerprinting, k by grid search", True)
 register("knn-cond", "radioloc.baselines.knn:make", "kNN Cond.: a k per number of BSs above the floor", True)
 register("adaptive-knn", "radioloc.baselines.knn:make", "adaptive kNN: a k per query", True)
+for _method, _label in (("pocs", "POCS"), ("sdp", "SDP (Vaghefi)"), ("rsdp1", "robust SDP 1 (Wang)"), ("rsdp2", "robust SDP 2 (Chen)"),
+                        ("bisection", "robust bisection (Tomic)"), ("mcc", "max. correntropy (Xiong)")):  # fmt: skip
+    register(f"toa-{_method}", "radioloc.baselines.toa:make", f"ToA ranging: {_label}; :b=M bias bound, :sigma=M range noise", True, ("b=", "sigma="))
 
 CHECKPOINT_FACTORIES = {".pt": ("radioloc.localizers.locunet:from_checkpoint", ("network",)), ".safetensors": ("radioloc.localizers.bayes:from_calibration", ("median",))}
 
@@ -103,7 +108,8 @@ def resolve_localizer(spec: str) -> ResolvedLocalizer:
         # training runs all write best.pt: their folder tells them apart
         shown = f"{path.parent.name}/{path.name}" if path.name in ("best.pt", "last.pt", "calibration.safetensors") and path.parent.name else path.name
         label = ":".join(["locunet" if path.suffix == ".pt" else "bayes", shown, *options])
-    unknown = [o for o in options if o not in allowed]
+    # an allowed option ending in "=" takes a value (toa-rsdp1:b=20)
+    unknown = [o for o in options if o not in allowed and o.partition("=")[0] + "=" not in allowed]
     if unknown:
         hint = f"options: {', '.join(allowed)}" if allowed else "it takes no options"
         raise RadiolocError(f"--model {spec!r}: unknown option {unknown[0]!r} ({hint})")

@@ -131,5 +131,4 @@ def calibration_queries(data: LocalizationData, per_count: int = CALIBRATION_QUE
         sub = q.subset(np.sort(pick))
         keep = sub.first_bs(count)
         parts.append(keep.subset(np.flatnonzero((keep.bs_ids >= 0).any(axis=1))))
-    joined = Queries(*(np.concatenate([getattr(p, name) for p in parts]) for name in ("map_slot", "bs_ids", "pathloss_db", "position")))
-    return data.with_queries(joined)
+    return data.with_queries(Queries.concat(parts))
