@@ -23,6 +23,8 @@ evaluate_app = typer.Typer(help="Evaluate localizers (radioloc evaluate --model 
 app.add_typer(city_app, name="city")
 app.add_typer(train_app, name="train")
 app.add_typer(evaluate_app, name="evaluate")
+experiments_app = typer.Typer(no_args_is_help=True, help="The paper's whole evaluation as named, resumable experiments with a report.")
+app.add_typer(experiments_app, name="experiments")
 console = Console()
 
 
@@ -494,6 +496,35 @@ def demo(
     from radioloc.evaluation.demo import DemoConfig, run_demo
 
     run_demo(out, DemoConfig(maps=maps, seed=seed, train=train), console)
+
+
+@experiments_app.command("list")
+def experiments_list() -> None:
+    """Every experiment, in the order `run` takes them, and the scales."""
+    from radioloc.evaluation.experiments import EXPERIMENTS, SCALES
+
+    table = Table(title="experiments")
+    for column in ("name", "reproduces", "needs"):
+        table.add_column(column, no_wrap=column == "name")
+    for name, exp in EXPERIMENTS.items():
+        table.add_row(name, exp.title, ", ".join(exp.needs))
+    console.print(table)
+    for name, scale in SCALES.items():
+        console.print(f"--scale {name}: {scale.description}")
+
+
+@experiments_app.command("run")
+def experiments_run(
+    names: Optional[list[str]] = typer.Argument(None, help="Experiments to run (default: all; what they need runs first)."),
+    scale: str = typer.Option("smoke", "--scale", help="smoke (minutes), cpu (hours on 2 cores) or paper (GPU sizes)."),
+    out: Path = output_dir_option(..., "--out", help="Output folder: data, cache, results, figures and report.md (a rerun resumes)."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Dataset generation processes (default: all cores)."),
+) -> None:
+    """Run (or resume) experiments at a scale and write OUT/report.md beside the paper's numbers."""
+    from radioloc.evaluation.experiments import get_scale, run_experiments
+
+    get_scale(scale)
+    run_experiments(list(names or []), scale, out, console, workers)
 
 
 def main() -> None:

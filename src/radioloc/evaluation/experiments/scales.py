@@ -1,0 +1,53 @@
+"""The scales the paper's evaluation runs at: how big the datasets are, how many queries each table uses and how
+long each network trains. One typed preset per scale, saved beside the results it produced."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from radioloc.datasets.protocol import ProtocolConfig
+from radioloc.errors import RadiolocError
+
+
+@dataclass(frozen=True)
+class Scale:
+    name: str
+    description: str
+    maps: int  # maps of the evaluation dataset (split 69/15/15 as RadioLocSeer's)
+    seed: int  # its seed: none of the shipped models or calibrations was fitted on it
+    protocol: ProtocolConfig = field(default_factory=ProtocolConfig)
+    simulations: tuple[str, ...] = ("DPM", "IRT2cars")  # nominal truth, and the robustness scenario's
+    queries: int = 2000  # test queries every method of a table answers (the same ones); 0 = all
+    calibration_queries: int = 1000  # validation queries that calibrate the radii of a method fitted here
+    # training experiments (Tables VI, VII, IX, Fig. 4): LocUNet runs of this many epochs of this many samples
+    train_preset: str = "cpu"
+    train_epochs: int = 6
+    train_samples_per_epoch: int = 8192
+    train_seeds: int = 1
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+SCALES = {
+    "smoke": Scale(
+        "smoke", "minutes: a 5-map dataset, every experiment end to end (the test suite runs it)",
+        maps=5, seed=7001, protocol=ProtocolConfig(candidates_per_map=12, sets_per_map=4, ues_per_map=40), queries=160,
+        calibration_queries=200, train_epochs=1, train_samples_per_epoch=256,
+    ),
+    "cpu": Scale(
+        "cpu", "hours on a 2-core CPU: 30 maps of an unseen seed, 30 BS candidates per map, thousands of queries per table",
+        maps=30, seed=9191, protocol=ProtocolConfig(candidates_per_map=30), queries=3000, calibration_queries=2000,
+        train_epochs=6, train_samples_per_epoch=8192,
+    ),
+    "paper": Scale(
+        "paper", "the paper's sizes (99 maps, 80 candidates, 50 BS sets, 200 UEs; the published training recipe): for a GPU",
+        maps=99, seed=9191, queries=0, calibration_queries=6000, train_preset="paper", train_epochs=50, train_samples_per_epoch=0,
+    ),
+}  # fmt: skip
+
+
+def get_scale(name: str) -> Scale:
+    if name not in SCALES:
+        raise RadiolocError(f"--scale must be one of {', '.join(SCALES)}, got {name!r}")
+    return SCALES[name]
