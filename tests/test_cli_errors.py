@@ -23,6 +23,10 @@ from radioloc.io import folder_lock
 # (name, argv with {DS} a small dataset, {FILE} an existing file, {DIR} an existing empty folder, {NEW} a path that
 #  does not exist, {RAND} a file of random bytes), text the message must hold, path that must not exist afterwards
 CASES = [
+    ("experiments unknown name", ["experiments", "run", "nosuch", "--out", "{NEW}"], "unknown experiment 'nosuch'", "{NEW}"),
+    ("experiments unknown scale", ["experiments", "run", "--scale", "huge", "--out", "{NEW}"], "--scale must be one of", "{NEW}"),
+    ("experiments out is a file", ["experiments", "run", "--out", "{FILE}"], "is a file", None),
+    ("experiments zero workers", ["experiments", "run", "--out", "{NEW}", "--workers", "0"], "--workers", "{NEW}"),
     ("estimate negative batch", ["dataset", "estimate", "{DS}", "--batch-size", "-1"], "--batch-size", None),
     ("estimate zero batch", ["dataset", "estimate", "{DS}", "--batch-size", "0"], "--batch-size", None),
     ("estimate random checkpoint", ["dataset", "estimate", "{DS}", "--model", "{RAND}"], "not a radioloc checkpoint", None),

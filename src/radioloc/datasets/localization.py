@@ -27,7 +27,7 @@ from rich.progress import Progress
 from radioloc.datasets import layout
 from radioloc.datasets.protocol import split_maps
 from radioloc.errors import RadiolocError
-from radioloc.propagation.graylevel import DB_PER_GRAY, NOISE_FLOOR_DB
+from radioloc.propagation.graylevel import DB_PER_GRAY, NOISE_FLOOR_DB, gray_to_db32
 
 MAX_BS = 5
 # Reported pathloss outside this range cannot come from a phone (gain convention: -95 dB, not 95 dB).
@@ -53,7 +53,7 @@ class SceneBank:
 
     def radio_maps_db(self, slot: int) -> np.ndarray:
         """(n_bs, 256, 256) float32 pathloss in dB of one map, the noise floor where not detectable."""
-        return (NOISE_FLOOR_DB + self.radio_maps[slot].astype(np.float32) * np.float32(DB_PER_GRAY)).astype(np.float32)
+        return gray_to_db32(self.radio_maps[slot])
 
 
 @dataclass
@@ -280,7 +280,7 @@ def load_localization(
     slot, bs_set, ue = (a.ravel() for a in np.meshgrid(np.arange(len(maps)), np.arange(n_sets), np.arange(n_ue), indexing="ij"))
     bs_ids = positions.bs_sets[np.asarray(maps)[slot], bs_set]  # (n, k)
     gray = measured[slot[:, None], bs_ids, ue[:, None]]
-    pathloss = (NOISE_FLOOR_DB + gray.astype(np.float32) * np.float32(DB_PER_GRAY)).astype(np.float32)
+    pathloss = gray_to_db32(gray)
     position = positions.ue[np.asarray(maps)[slot], ue].astype(np.float64)
     queries = Queries(slot.astype(np.int64), bs_ids.astype(np.int64), pathloss, position, bs_set.astype(np.int64), ue.astype(np.int64))
     source = {"root": str(root), "split": split, "sim": sim, "measurement_sim": measurement_sim, "estimate": estimate, "bs_per_set": int(k)}

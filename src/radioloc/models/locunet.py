@@ -59,7 +59,11 @@ SHIPPED_MODELS = {
 ACTIVATIONS = ("leaky_relu", "relu", "softmax", "sigmoid")
 LOSSES = ("mae", "mse")
 ENCODINGS = ("paper", "residual")
-HEADS = ("com", "posterior")
+# com: the paper's spatial regression. The others are the keypoint baselines of Sec. V-G (Fig. 4): ``heatmap``
+# regresses a Gaussian target heatmap (answers with its centre of mass; the argmax is read off the same heatmap),
+# ``direct`` regresses the coordinates with a fully connected layer on the deepest features, ``classify`` treats
+# every cell as a class (cross-entropy, answers with the most likely cell).
+HEADS = ("com", "posterior", "heatmap", "direct", "classify")
 POSTERIOR_OUTSIDE = -1.0e4  # log-likelihood given to pixels outside the prior's support (exp underflows to 0)
 PRIOR_RANGE = 8.0  # the learned log-prior is bounded to +-8 nats (a factor of 3,000): an unbounded one collapsed training
 RESIDUAL_SCALE_DB = 10.0
@@ -101,6 +105,7 @@ class LocUNetConfig:
     head: str = "com"
     temperature: float = 1.0
     prior: str = "ue-box"
+    heatmap_sigma_m: float = 4.0  # head ``heatmap``: standard deviation of the Gaussian target
 
     def __post_init__(self):
         if self.activation not in ACTIVATIONS:
@@ -111,6 +116,8 @@ class LocUNetConfig:
             raise RadiolocError(f"prior must be one of {', '.join(UE_REGIONS)}, got {self.prior!r}")
         if self.head not in HEADS:
             raise RadiolocError(f"head must be one of {', '.join(HEADS)}, got {self.head!r}")
+        if not (np.isfinite(self.heatmap_sigma_m) and self.heatmap_sigma_m > 0):
+            raise RadiolocError(f"heatmap_sigma_m must be positive, got {self.heatmap_sigma_m}")
         if not (np.isfinite(self.temperature) and self.temperature > 0):
             raise RadiolocError(f"temperature must be positive, got {self.temperature}")
         if self.encoding not in ENCODINGS:
@@ -208,6 +215,9 @@ class LocUNet(nn.Module):
         coords = (torch.arange(size, dtype=torch.float32) + 0.5) * config.cell_m - 0.5  # cell centres in metres
         self.register_buffer("rows", coords.view(1, size, 1), persistent=False)
         self.register_buffer("cols", coords.view(1, 1, size), persistent=False)
+        if config.head == "direct":
+            deepest = size // config.fold // 2 ** sum(pool for _, _, pool in config.encoder)
+            self.direct = nn.Sequential(nn.Flatten(), nn.Linear(widths[-1] * deepest * deepest, 256), nn.LeakyReLU(0.2), nn.Linear(256, 2))
         if config.head == "posterior":
             # the learned log-prior starts at 0 everywhere: an untrained posterior head answers as ``bayes`` does
             nn.init.zeros_(self.last.weight)
@@ -217,8 +227,7 @@ class LocUNet(nn.Module):
             self.register_buffer("pixel_rows", pixels.view(1, 256, 1), persistent=False)
             self.register_buffer("pixel_cols", pixels.view(1, 1, 256), persistent=False)
 
-    def heatmap(self, inputs: torch.Tensor) -> torch.Tensor:
-        """The quasi-heatmap (B, S, S) after the last activation, in float32."""
+    def _encode(self, inputs: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         fold = self.config.fold
         x0 = F.pixel_unshuffle(inputs, fold) if fold > 1 else inputs
         skips = []
@@ -228,6 +237,13 @@ class LocUNet(nn.Module):
             if pool:
                 x = F.avg_pool2d(x, 2)
             skips.append(x)
+        return x0, skips
+
+    def heatmap(self, inputs: torch.Tensor) -> torch.Tensor:
+        """The quasi-heatmap (B, S, S) after the last activation, in float32."""
+        fold = self.config.fold
+        x0, skips = self._encode(inputs)
+        x = skips[-1]
         pools = [pool for _, _, pool in self.config.encoder]
         n = len(skips)
         for step, conv in enumerate(self.decoder):
@@ -261,8 +277,21 @@ class LocUNet(nn.Module):
         logits = (log_likelihood.float() + prior).flatten(1)
         return torch.softmax(logits, dim=1).view_as(log_likelihood)
 
+    def argmax_position(self, heatmap: torch.Tensor) -> torch.Tensor:
+        """(B, 2) centre in metres of each heatmap's largest cell (the mode)."""
+        size = heatmap.shape[-1]
+        index = heatmap.flatten(1).argmax(dim=1)
+        return torch.stack([self.rows.view(-1)[index // size], self.cols.view(-1)[index % size]], dim=1)
+
     def forward(self, inputs: torch.Tensor, log_likelihood: torch.Tensor | None = None) -> torch.Tensor:
-        if self.config.head == "posterior":
+        head = self.config.head
+        if head == "direct":
+            return self.direct(self._encode(inputs)[1][-1]).float() + 127.5
+        if head == "heatmap":  # the target is non-negative: the mean of the positive part
+            return center_of_mass(F.relu(self.heatmap(inputs)), self.rows, self.cols)
+        if head == "classify":
+            return self.argmax_position(self.heatmap(inputs))
+        if head == "posterior":
             if log_likelihood is None:
                 raise RadiolocError("the posterior head needs the log-likelihood maps of the queries")
             weights = self.posterior(inputs, log_likelihood)

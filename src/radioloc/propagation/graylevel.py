@@ -33,6 +33,12 @@ def gray_to_db(gray: np.ndarray) -> np.ndarray:
     return NOISE_FLOOR_DB + np.asarray(gray, dtype=np.float64) * DB_PER_GRAY
 
 
+def gray_to_db32(gray: np.ndarray) -> np.ndarray:
+    """:func:`gray_to_db` in float32 arithmetic, as reports and the radio maps localizers see are stored: every
+    producer of reported pathloss uses it, so equal gray levels give bit-equal reports."""
+    return (NOISE_FLOOR_DB + np.asarray(gray).astype(np.float32) * np.float32(DB_PER_GRAY)).astype(np.float32)
+
+
 def conversion_record() -> dict:
     """The conversion, as stored in every dataset manifest."""
     return {

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from radioloc.datasets.localization import LocalizationData, concat_localization, load_localization
@@ -54,7 +55,8 @@ class LocUNetTrainConfig:
     city_map: bool = True
     tx_maps: bool = True
     init: str | None = None  # start from this LocUNet checkpoint's weights (fine-tuning): same model config, or a smaller one that grows into it
-    head: str = "com"  # com (the paper's centre of mass) or posterior (a learned prior on the calibrated likelihood)
+    head: str = "com"  # com (the paper's centre of mass), posterior (a learned prior on the calibrated likelihood), or a keypoint baseline: heatmap, direct, classify
+    heatmap_sigma_m: float = 4.0  # head heatmap: the Gaussian target's standard deviation
     likelihood: str | None = None  # posterior head: a likelihood calibration file or a shipped one (bayes, bayes-robust)
     seed: int = 0
 
@@ -67,7 +69,8 @@ class LocUNetTrainConfig:
         return LocUNetTrainConfig(preset=preset, **{**base, **{k: v for k, v in overrides.items() if v is not None}})
 
     def model_config(self):
-        return preset_config(self.preset, activation=self.activation, loss=self.loss, city_map=self.city_map, tx_maps=self.tx_maps, head=self.head)
+        return preset_config(self.preset, activation=self.activation, loss=self.loss, city_map=self.city_map, tx_maps=self.tx_maps, head=self.head,
+                             heatmap_sigma_m=self.heatmap_sigma_m)  # fmt: skip
 
 
 def dihedral_batch(inputs: torch.Tensor, position: torch.Tensor, k: int, transpose: bool, *images: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -105,6 +108,28 @@ def localization_loss(estimate: torch.Tensor, truth: torch.Tensor, kind: str) ->
     """Mean Euclidean distance (MAE, metres) or mean squared distance (MSE, m^2)."""
     squared = ((estimate - truth) ** 2).sum(dim=1)
     return squared.mean() if kind == "mse" else torch.sqrt(squared + 1e-9).mean()
+
+
+def gaussian_targets(position: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, sigma_m: float) -> torch.Tensor:
+    """(B, S, S) Gaussian heatmaps of peak 1 centred on each position (metres), on the model's cell centres."""
+    d2 = (rows.view(1, -1, 1) - position[:, 0, None, None]) ** 2 + (cols.view(1, 1, -1) - position[:, 1, None, None]) ** 2
+    return torch.exp(-d2 / (2.0 * sigma_m**2))
+
+
+def training_loss(model: LocUNet, inputs: torch.Tensor, extra: list, position: torch.Tensor, config: "LocUNetTrainConfig", runtime: Runtime) -> torch.Tensor:
+    """The loss each head trains with: the localization loss on the answer (com, posterior, direct), the squared
+    error to a Gaussian target heatmap (heatmap), the cross-entropy of the truth's cell (classify)."""
+    head = model.config.head
+    with runtime.autocast():
+        output = model.heatmap(inputs) if head in ("heatmap", "classify") else model(inputs, *extra)
+    output = output.float()
+    if head == "heatmap":
+        return ((output - gaussian_targets(position, model.rows, model.cols, model.config.heatmap_sigma_m)) ** 2).mean()
+    if head == "classify":
+        size, cell = output.shape[-1], model.config.cell_m
+        index = torch.clamp((position / cell).long(), 0, size - 1)
+        return F.cross_entropy(output.flatten(1), index[:, 0] * size + index[:, 1])
+    return localization_loss(output, position, config.loss)
 
 
 @torch.no_grad()
@@ -239,9 +264,7 @@ def train_locunet(
                 if config.augment:
                     inputs, position, *extra = dihedral_batch(inputs, position, int(rng.integers(4)), bool(rng.integers(2)), *extra)
                 inputs = inputs.contiguous(memory_format=torch.channels_last)
-                with runtime.autocast():
-                    estimate = model(inputs, *extra)
-                loss = localization_loss(estimate.float(), position, config.loss)
+                loss = training_loss(model, inputs, extra, position, config, runtime)
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
                 if config.grad_clip > 0:

@@ -23,3 +23,18 @@ TABLE8_LOCUNET = {0: (4.80, 10.70), 10: (13.14, 19.06), 20: (13.14, 19.06), "ms"
 
 # LocSwinNet (MLSP 2023), on true radio maps: RSS + ToA against RSS only
 LOCSWINNET = {"rss_toa_m": 1.9, "rss_m": 5.9}
+
+# Table VI: MAE (m) by the noise (m) on the training positions, robustness scenario
+TABLE6 = {"sigma_m": (0, 2, 5, 10, 15, 20, 25), "locunet": (13.14, 12.76, 13.47, 13.90, 13.79, 14.18, 13.58), "knn": (27.38, 27.38, 27.20, 27.13, 27.13, 27.12, 27.20)}
+
+# Table VII: MAE (m) by the noise (m) on the position each BS's report is read at
+TABLE7 = {
+    "sigma_m": (5, 10, 15, 20, 25),
+    "knn_zero_shot": (30.91, 36.34, 43.67, 50.98, 57.95),
+    "locunet_zero_shot": (16.42, 22.23, 29.01, 35.29, 40.96),
+    "knn_trained": (30.11, 34.78, 38.81, 42.54, 45.19),
+    "locunet_trained": (16.26, 20.52, 25.43, 29.55, 34.09),
+}
+
+# Table IX, LeakyReLU trained with the MAE loss, both input maps: MAE / RMSE (m)
+TABLE9_LEAKY_MAE = {"mae_m": 13.14, "rmse_m": 21.78}

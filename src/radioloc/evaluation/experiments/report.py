@@ -117,7 +117,69 @@ def _fusion(r: dict, out: Path) -> list[str]:
     return lines
 
 
-SECTIONS = {"fig1-nlos-bias": _fig1, "fig2-estimate-error": _fig2, "table8-toa": _table8, "fusion-rss-toa": _fusion}
+def _nc(value, converged: bool = True) -> str:
+    return _f(value) if converged else "n.c."
+
+
+def _table6(r: dict, out: Path) -> list[str]:
+    published = dict(zip(paper.TABLE6["sigma_m"], zip(paper.TABLE6["locunet"], paper.TABLE6["knn"])))
+    lines = ["Training positions + N(0, sigma^2) per coordinate; test positions clean. MAE (m), paper's in brackets.", "",
+             "| sigma (m) | LocUNet | kNN (k) |", "|---|---|---|"]  # fmt: skip
+    for row in r["rows"]:
+        theirs = published.get(int(row["sigma_m"]), (None, None))
+        lines.append(f"| {row['sigma_m']:g} | {_nc(row['locunet_mae_m'], row['locunet_converged'])} ({_f(theirs[0])}) | {_f(row['knn_mae_m'])} ({_f(theirs[1])}), k={row['knn_k']} |")
+    return lines
+
+
+def _table7(r: dict, out: Path) -> list[str]:
+    p = paper.TABLE7
+    lines = ["Each BS's report read at the UE position + N(0, sigma^2) (redrawn inside buildings); the localizer knows the true position."
+             " ZS: trained on clean reports. MAE (m), paper's in brackets.", "",
+             "| sigma (m) | kNN ZS | LocUNet ZS | kNN trained on distorted | LocUNet trained on distorted |", "|---|---|---|---|---|"]  # fmt: skip
+    for row in r["rows"]:
+        i = p["sigma_m"].index(int(row["sigma_m"])) if int(row["sigma_m"]) in p["sigma_m"] else None
+
+        def theirs(key):
+            return f" ({p[key][i]})" if i is not None else ""
+
+        lines.append(
+            f"| {row['sigma_m']:g} | {_f(row['knn_zero_shot_mae_m'])}{theirs('knn_zero_shot')} | {_f(row['locunet_zero_shot_mae_m'])}{theirs('locunet_zero_shot')} | "
+            f"{_f(row['knn_trained_mae_m'])}{theirs('knn_trained')} | {_f(row['locunet_trained_mae_m'])}{theirs('locunet_trained')} |"
+        )
+    return lines
+
+
+def _table9(r: dict, out: Path) -> list[str]:
+    lines = [f"MAE / RMSE (m) on the test queries; n.c. = no convergence (best validation MAE not below 0.9 x that of always answering the mean"
+             f" training position). Paper, LeakyReLU + MAE, wC wT: {paper.TABLE9_LEAKY_MAE['mae_m']} / {paper.TABLE9_LEAKY_MAE['rmse_m']}.", "",
+             "| loss | activation | inputs | MAE | RMSE |", "|---|---|---|---|---|"]  # fmt: skip
+    for c in r["cells"]:
+        lines.append(f"| {c['loss'].upper()} | {c['activation']} | {c['inputs']} | {_nc(c['mae_m'], c['converged'])} | {_nc(c['rmse_m'], c['converged'])} |")
+    lines += ["", "Table X: gain in MAE of training with the MAE loss (over MSE), gain in RMSE of training with the MSE loss (over MAE).", "",
+              "| activation | inputs | MAE gain | RMSE gain |", "|---|---|---|---|"]  # fmt: skip
+    for i in r["table10"]:
+        lines.append(f"| {i['activation']} | {i['inputs']} | {_pct1(i['mae_gain'])} | {_pct1(i['rmse_gain'])} |")
+    return lines
+
+
+def _pct1(value) -> str:
+    return "n.c." if value is None else f"{100 * value:.1f} %"
+
+
+def _fig4(r: dict, out: Path) -> list[str]:
+    lines = [f"LocUNet (spatial regression, the same budget): {_f(r['locunet_mae_m'])} m.", "", "| target sigma (m) | CoM (mean) | argmax (mode) |", "|---|---|---|"]
+    for h in r["heatmap"]:
+        lines.append(f"| {h['sigma_m']:g} | {_nc(h['com_mae_m'], h['converged'])} | {_nc(h['argmax_mae_m'], h['converged'])} |")
+    for head, label in (("direct", "direct regression (fully connected head)"), ("classify", "direct classification (a class per cell)")):
+        o = r["others"][head]
+        lines.append(f"| {label} | {'converged' if o['converged'] else 'n.c.'}: MAE {_f(o['mae_m'])} (best val {_f(o['best_val_mae_m'])}, constant answer {_f(o['constant_answer_val_mae_m'])}) | |")
+    return [*lines, "", *_figures(r, out)]
+
+
+SECTIONS = {
+    "fig1-nlos-bias": _fig1, "fig2-estimate-error": _fig2, "table8-toa": _table8, "fusion-rss-toa": _fusion,
+    "table6-label-noise": _table6, "table7-tx-uncertainty": _table7, "table9-ablations": _table9, "fig4-keypoint-baselines": _fig4,
+}  # fmt: skip
 
 
 def findings(results: dict[str, dict]) -> list[tuple[str, bool | None, str]]:
@@ -134,6 +196,23 @@ def findings(results: dict[str, dict]) -> list[tuple[str, bool | None, str]]:
                     f"{cases} (successful-query MAE of the ToA methods; over all queries it {'holds' if every['locunet_beats_every_toa_method']['holds'] else 'does not hold'})"))  # fmt: skip
         s = main["every_sdp_beats_pocs"]
         out.append(("Every SDP-type method beats POCS (Table VIII)", s["holds"], f"{s['held']} of {s['cases']} (method, b, sigma, BS count) cases"))
+    if "table6-label-noise" in results:
+        f = results["table6-label-noise"]["finding"]
+        out.append(("Label noise up to 25 m moves LocUNet's MAE by at most about 10 % (Table VI)", f["holds"], f"largest change {100 * f['max_relative_change']:.1f} %"))
+    if "table7-tx-uncertainty" in results:
+        r = results["table7-tx-uncertainty"]
+        cases = "; ".join(f"sigma {x['sigma_m']:g}: {x['locunet_trained_mae_m']:.2f} vs ZS {x['locunet_zero_shot_mae_m']:.2f}" for x in r["rows"])
+        out.append(("Training on distorted Tx positions beats zero-shot (Table VII)", r["finding"]["holds"], f"LocUNet {cases}; kNN {'too' if r['finding']['knn_holds'] else 'not always'}"))
+    if "table9-ablations" in results:
+        r = results["table9-ablations"]
+        f = r["finding_leaky_mae_best"]
+        out.append(("LeakyReLU with MAE loss is best or within noise of best (Table IX)", f["holds"], f"best: {f['best']}; noise (2 standard errors) {_f(f['noise_m'])} m"))
+        g = r["finding_mae_gains_more"]
+        out.append(("MAE training gains more in MAE than MSE training gains in RMSE (Table X)", g["holds"], f"mean gains {_pct1(g['mean_mae_gain'])} vs {_pct1(g['mean_rmse_gain'])}"))
+    if "fig4-keypoint-baselines" in results:
+        r = results["fig4-keypoint-baselines"]
+        best = min(min(h["com_mae_m"], h["argmax_mae_m"]) for h in r["heatmap"])
+        out.append(("Heatmap regression trails LocUNet (Fig. 4)", r["finding"]["holds"], f"best heatmap regression {best:.2f} m vs LocUNet {r['locunet_mae_m']:.2f} m"))
     if "fusion-rss-toa" in results:
         g = results["fusion-rss-toa"]["goal"]
         out.append(("Goal: RSS + ToA fusion <= 0.7 x the better of RSS-only locunet and the best ToA method (sigma 10 m, nominal, 5 BSs)", g["met"], f"ratio {g['ratio']:.2f}"))
