@@ -49,3 +49,16 @@ def test_city_generate_and_import(tmp_path):
     assert (rows.min(), rows.max(), cols.min(), cols.max()) == (1, 10, 101, 110)
     heights = np.load(tmp_path / "b.heights.npz")["heights"]
     assert heights[5, 105] == 12.5
+
+
+def test_evaluate_toa_methods_with_ranges(small_dataset, tmp_path):
+    root, _ = small_dataset
+    out = tmp_path / "toa.json"
+    args = ["evaluate", "--model", "toa-bisection:b=0.7,toa-sdp", "--data", str(root), "--estimate", "true", "--toa-sigma", "0", "--limit", "40", "--json", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    report = __import__("json").loads(out.read_text())
+    for label in ("toa-bisection:b=0.7", "toa-sdp"):
+        five = report["models"][label]["5bs"]
+        assert five["n"] == 40 and 0 <= five["failure_rate"] <= 1
+        assert five["mae"] < 30  # noise-free dominant-path ranges on a small map

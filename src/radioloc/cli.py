@@ -354,7 +354,7 @@ def calibrate_command(
 @evaluate_app.callback(invoke_without_command=True)
 def evaluate_command(
     ctx: typer.Context,
-    model: Optional[str] = typer.Option(None, "--model", help="Comma-separated: locunet, locunet-robust (shipped; :network = without the local refinement), bayes, bayes-robust (shipped calibrations; :median = spatial median, :fit = calibrated on this dataset's train split), knn, knn-cond, adaptive-knn, a LocUNet checkpoint (.pt) or a bayes calibration (.safetensors)."),
+    model: Optional[str] = typer.Option(None, "--model", help="Comma-separated: locunet, locunet-robust (shipped; :network = without the local refinement), bayes, bayes-robust (shipped calibrations; :median = spatial median, :fit = calibrated on this dataset's train split), knn, knn-cond, adaptive-knn, toa-pocs, toa-sdp, toa-rsdp1, toa-rsdp2, toa-bisection, toa-mcc (ToA ranging, with --toa-sigma; :b=M bias bound), a LocUNet checkpoint (.pt) or a bayes calibration (.safetensors)."),
     data: Optional[Path] = typer.Option(None, "--data", exists=True, file_okay=False, help="Dataset folder."),
     split: str = typer.Option("test", "--split", help="Split(s) whose queries are answered: train, val, test, comma separated."),
     estimate: str = typer.Option("estimate", "--estimate", help="Radio maps the localizers see: estimate, true, or noisy:SIGMA_DB."),
@@ -362,6 +362,7 @@ def evaluate_command(
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Evaluate a random subset of this many queries (default: all)."),
     figures: Optional[Path] = output_dir_option(None, "--figures", help="Folder for the error CDF and example figures."),
     json_out: Optional[Path] = output_file_option(None, "--json", help="Write mae, rmse, n and the details to this JSON file."),
+    toa_sigma: Optional[float] = typer.Option(None, "--toa-sigma", min=0.0, help="The UEs also report a ToA range per BS: dominant-path length + N(0, SIGMA^2) m (for toa-* models and bayes:toa=SIGMA)."),
 ) -> None:
     """Localization errors (MAE, RMSE, median, p90 in metres) with 5 BSs and with 3-BS subsets, by number of BSs
     above the noise floor; error CDF and Fig. 3-style figures."""
@@ -377,9 +378,9 @@ def evaluate_command(
     specs = [m.strip() for m in model.split(",") if m.strip()]
     measurements = _parse_sims(measurement)
     if len(measurements) == 1:
-        evaluate_models(specs, data, split, estimate, limit, figures, json_out, console=console, measurement=measurements[0])
+        evaluate_models(specs, data, split, estimate, limit, figures, json_out, console=console, measurement=measurements[0], toa_sigma=toa_sigma)
     else:
-        evaluate_across_measurements(specs, data, list(measurements), split, estimate, limit, figures, json_out, console=console)
+        evaluate_across_measurements(specs, data, list(measurements), split, estimate, limit, figures, json_out, console=console, toa_sigma=toa_sigma)
     if json_out:
         console.print(f"report: {json_out}")
 

@@ -279,7 +279,9 @@ class SDPSolver:
             if self.method == "rsdp2":
                 self.d_sum.value = float(d.sum())
         try:
-            self.problem.solve(solver=cp.CLARABEL)
+            with warnings.catch_warnings():  # "solution may be inaccurate": kept as the authors' code keeps it (non-NaN)
+                warnings.simplefilter("ignore", UserWarning)
+                self.problem.solve(solver=cp.CLARABEL)
         except cp.error.SolverError:
             return None
         if self.problem.status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE) or self.x.value is None or not np.isfinite(self.x.value).all():

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from radioloc.datasets.localization import LocalizationData, load_localization
+from radioloc.datasets.ranging import attach_ranges
 from radioloc.errors import RadiolocError
 from radioloc.evaluation.localization import ExampleAnswer, SettingResult, by_detectable, draw_error_cdf, draw_example, draw_reliability, error_stats, run_setting
 from radioloc.io import atomic_write_json
@@ -33,6 +34,7 @@ def evaluate_models(
     test: LocalizationData | None = None,
     console: Console | None = None,
     measurement: str = "DPM",
+    toa_sigma: float | None = None,
 ) -> dict:
     """Every model on the same test queries (5 BSs and the first 3 of every set); what needs fitting is fitted on
     the dataset's training split. The report's top level holds the first model's 5-BS figures."""
@@ -52,6 +54,9 @@ def evaluate_models(
         raise RadiolocError(f"{data_dir}: no {split} queries to evaluate")
     if any(m.needs_fit for m in models) and train is None:
         train = load_localization(data_dir, "train", estimate, measurement_sim=measurement)
+    if toa_sigma is not None:  # ranges with their own noise draws per split
+        test = attach_ranges(test, toa_sigma, seed=seed)
+        train = attach_ranges(train, toa_sigma, seed=seed + 1) if train is not None else None
     report: dict = {"data": test.source, "split": split, "queries": len(test.queries), "models": {}}
     results: list[SettingResult] = []
     for resolved in models:
@@ -103,6 +108,7 @@ def evaluate_across_measurements(
     figures: Path | None = None,
     json_path: Path | None = None,
     console: Console | None = None,
+    toa_sigma: float | None = None,
 ) -> dict:
     """The out-of-distribution matrix of the paper's Table V: every model on queries whose UEs report the truth of
     each simulation in ``measurements`` (say DPM, DPMcars, IRT2, IRT2cars), the radio maps seen staying the same.
@@ -112,7 +118,7 @@ def evaluate_across_measurements(
     for sim in measurements:
         console.rule(f"UEs report {sim}")
         reports[sim] = evaluate_models(
-            specs, data_dir, split, estimate, limit, figures / sim if figures else None, None, console=console, measurement=sim
+            specs, data_dir, split, estimate, limit, figures / sim if figures else None, None, console=console, measurement=sim, toa_sigma=toa_sigma
         )
     matrix = {
         label: {sim: {s: reports[sim]["models"][label][s]["mae"] for s, _ in SETTINGS} for sim in measurements}

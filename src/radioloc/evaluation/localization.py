@@ -68,6 +68,8 @@ class SettingResult:
             "median_radius_68_m": float(np.median(self.estimate.radius_68)) if self.errors.size else None,
             "median_radius_95_m": float(np.median(self.estimate.radius_95)) if self.errors.size else None,
             "ms_per_query": self.ms_per_query,
+            # queries a solver could not answer (ToA methods; answered with a fallback and counted in the errors)
+            "failure_rate": float(self.estimate.failed.mean()) if self.estimate.failed is not None and self.errors.size else None,
             "by_detectable_bs": by_detectable(self.errors, self.n_detectable),
             "fitted": self.fitted,
         }
