@@ -86,3 +86,27 @@ def test_argmax_position_is_the_centre_of_the_largest_cell():
     heat = torch.zeros(2, 64, 64)
     heat[0, 3, 60], heat[1, 63, 0] = 5.0, 1.0
     np.testing.assert_allclose(model.argmax_position(heat).numpy(), [[3 * 4 + 1.5, 60 * 4 + 1.5], [63 * 4 + 1.5, 1.5]])
+
+
+def test_toa_channels_start_at_zero_and_read_the_range_residual(small_dataset):
+    from radioloc.datasets.ranging import attach_ranges
+    from radioloc.models.locunet import InputEncoder, add_toa_channels, load_locunet
+
+    root, _ = small_dataset
+    data = attach_ranges(load_localization(root, "test", estimate="true"), 0.0)
+    rss = load_locunet("locunet").eval()
+    fused = add_toa_channels(rss).eval()
+    q = data.queries.subset(np.arange(6))
+    plain = InputEncoder(rss.config, data.scenes).encode(q.map_slot, q.bs_ids, q.pathloss_db)
+    inputs = InputEncoder(fused.config, data.scenes).encode(q.map_slot, q.bs_ids, q.pathloss_db, q.ranges_m)
+    assert inputs.shape[1] == plain.shape[1] + 5
+    torch.testing.assert_close(inputs[:, : plain.shape[1]], plain)
+    with torch.no_grad():
+        torch.testing.assert_close(fused(inputs), rss(plain))  # zero-initialized: the RSS model's answers
+    # noise-free ranges: the residual is smallest in the UE's own cell
+    toa = inputs[:, plain.shape[1]:].abs().sum(dim=1)
+    cells = (q.position // 4).astype(int)
+    for i in range(len(cells)):
+        assert toa[i, cells[i, 0], cells[i, 1]] <= toa[i].min() + 0.3
+    with pytest.raises(RadiolocError, match="ranges"):
+        InputEncoder(fused.config, data.scenes).encode(q.map_slot, q.bs_ids, q.pathloss_db)

@@ -64,7 +64,8 @@ def network_outputs(model: LocUNet, encoder: InputEncoder, data: LocalizationDat
     for start in range(0, n, batch):
         stop = min(start + batch, n)
         part = (q.map_slot[start:stop], q.bs_ids[start:stop], q.pathloss_db[start:stop])
-        inputs = encoder.encode(*part).to(runtime.dtype or torch.float32).contiguous(memory_format=torch.channels_last)
+        ranges = None if q.ranges_m is None else q.ranges_m[start:stop]
+        inputs = encoder.encode(*part, ranges).to(runtime.dtype or torch.float32).contiguous(memory_format=torch.channels_last)
         with runtime.autocast():
             if posterior:
                 heat = model.posterior(inputs, encoder.log_likelihood_maps(*part)).float()

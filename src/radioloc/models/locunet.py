@@ -68,6 +68,7 @@ POSTERIOR_OUTSIDE = -1.0e4  # log-likelihood given to pixels outside the prior's
 PRIOR_RANGE = 8.0  # the learned log-prior is bounded to +-8 nats (a factor of 3,000): an unbounded one collapsed training
 RESIDUAL_SCALE_DB = 10.0
 RESIDUAL_CLIP = 4.0
+TOA_SCALE_M = 10.0
 
 # Table I, one row per encoder layer 1..14: (channels, filter of the convolution producing it, avg-pool after it)
 PAPER_ENCODER = (
@@ -106,6 +107,9 @@ class LocUNetConfig:
     temperature: float = 1.0
     prior: str = "ue-box"
     heatmap_sigma_m: float = 4.0  # head ``heatmap``: standard deviation of the Gaussian target
+    # RSS + ToA fusion: one more channel per BS, the reported range minus the BS's dominant-path length in each
+    # cell (``TOA_SCALE_M`` units, clipped to +-RESIDUAL_CLIP); the queries must carry ranges
+    toa_channels: bool = False
 
     def __post_init__(self):
         if self.activation not in ACTIVATIONS:
@@ -141,7 +145,7 @@ class LocUNetConfig:
         else:
             channels = self.max_bs + 1 + (1 if self.best_fit else 0)  # residual per BS, cost map, best fit
         channels += self.max_bs if (self.tx_maps and self.encoding == "paper") else (1 if self.tx_maps else 0)
-        return channels + (1 if self.city_map else 0)
+        return channels + (1 if self.city_map else 0) + (self.max_bs if self.toa_channels else 0)
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -334,6 +338,24 @@ def grow_locunet(source: LocUNet, config: LocUNetConfig) -> LocUNet:
     return grown
 
 
+def add_toa_channels(source: LocUNet) -> LocUNet:
+    """``source`` with ToA input channels whose weights start at zero: it answers exactly as ``source`` until
+    training moves them (fine-tuning a trained RSS model into an RSS + ToA one). The new channels come last in
+    the input, so after the pixel unshuffle they are the last columns of every layer that reads the input."""
+    if source.config.toa_channels:
+        raise RadiolocError("the model already has ToA channels")
+    widened = LocUNet(replace(source.config, toa_channels=True, refine_radius_m=0.0, refine_k=0))
+    state = widened.state_dict()
+    for name, value in source.state_dict().items():
+        if state[name].shape != value.shape:  # a layer reading the (unshuffled) input: new input columns at the end
+            padded = torch.zeros_like(state[name])
+            padded[:, : value.shape[1]] = value
+            value = padded
+        state[name] = value
+    widened.load_state_dict(state)
+    return widened
+
+
 def center_of_mass(heatmap: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
     """(B, H, W) quasi-heatmap -> (B, 2) ``sum(coord * H) / (sum(H) + 1e-7)``; negative values allowed."""
     total = heatmap.sum(dim=(1, 2)) + 1e-7
@@ -376,12 +398,21 @@ class InputEncoder:
         self.device = torch.device(device)
         self.maps = torch.from_numpy(maps).to(self.device)  # (M, n_bs, S, S) gray levels (float)
         self.buildings = torch.from_numpy(buildings).to(self.device)  # (M, S, S) building fraction
+        self.lengths = None
+        if config.toa_channels:
+            if scenes.path_length_m is None:
+                raise RadiolocError("a LocUNet with ToA channels needs scenes with path-length maps (radioloc.datasets.ranging.attach_ranges)")
+            # no path to a pixel: as if it were far (the residual clips there)
+            far = np.nan_to_num(scenes.path_length_m, nan=1e4)
+            self.lengths = torch.from_numpy(pool_to_cells(far, scenes.buildings, factor)[0]).to(self.device)
         self.bs_cells = torch.from_numpy(
             np.clip(np.floor(scenes.bs_positions / factor).astype(np.int64), 0, config.input_size - 1)
         ).to(self.device)  # (M, n_bs, 2)
 
-    def encode(self, map_slot: np.ndarray | torch.Tensor, bs_ids: np.ndarray | torch.Tensor, pathloss_db: np.ndarray | torch.Tensor) -> torch.Tensor:
-        """(B, in_channels, S, S) float32 for queries given as arrays (ids -1 / NaN = absent BS)."""
+    def encode(self, map_slot: np.ndarray | torch.Tensor, bs_ids: np.ndarray | torch.Tensor, pathloss_db: np.ndarray | torch.Tensor,
+               ranges_m: np.ndarray | None = None) -> torch.Tensor:  # fmt: skip
+        """(B, in_channels, S, S) float32 for queries given as arrays (ids -1 / NaN = absent BS; ranges in metres,
+        NaN = none, for a model with ToA channels)."""
         cfg = self.config
         slot = torch.as_tensor(np.asarray(map_slot), device=self.device).long()
         ids = torch.as_tensor(np.asarray(bs_ids), device=self.device).long()
@@ -419,6 +450,16 @@ class InputEncoder:
             channels.append(tx.view(b, -1, size, size))
         if cfg.city_map:
             channels.append(self.buildings[slot][:, None])
+        if cfg.toa_channels:
+            if ranges_m is None:
+                raise RadiolocError("this LocUNet fuses ToA: the queries must carry ranges (radioloc.datasets.ranging.attach_ranges)")
+            ranges = torch.as_tensor(np.asarray(ranges_m, dtype=np.float32), device=self.device)
+            known = present & torch.isfinite(ranges)
+            lengths = self.lengths[slot[:, None], safe_ids]
+            toa = torch.clamp((torch.nan_to_num(ranges, nan=0.0)[:, :, None, None] - lengths) / TOA_SCALE_M, -RESIDUAL_CLIP, RESIDUAL_CLIP)
+            channels.append(toa * known.to(toa.dtype)[:, :, None, None])
+            if k < cfg.max_bs:
+                channels.append(maps.new_zeros(b, cfg.max_bs - k, size, size))
         return torch.cat(channels, dim=1)
 
     def _best_fit(self, slot: torch.Tensor, ids: torch.Tensor, levels: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
@@ -443,7 +484,7 @@ class InputEncoder:
 
     def encode_data(self, data: LocalizationData, index: np.ndarray | None = None) -> torch.Tensor:
         q = data.queries if index is None else data.queries.subset(index)
-        return self.encode(q.map_slot, q.bs_ids, q.pathloss_db)
+        return self.encode(q.map_slot, q.bs_ids, q.pathloss_db, q.ranges_m)
 
 
 def locunet_weights(spec: str | Path | None) -> Path:
@@ -462,6 +503,6 @@ def load_locunet(path: str | Path | None = None, preset: str | None = None) -> L
 
 
 __all__ = [
-    "LocUNet", "LocUNetConfig", "InputEncoder", "PRESETS", "SHIPPED_MODELS", "center_of_mass", "grow_locunet", "load_locunet", "locunet_weights",
+    "LocUNet", "LocUNetConfig", "InputEncoder", "add_toa_channels", "PRESETS", "SHIPPED_MODELS", "center_of_mass", "grow_locunet", "load_locunet", "locunet_weights",
     "preset_config",
 ]  # fmt: skip

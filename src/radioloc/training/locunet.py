@@ -30,7 +30,7 @@ from radioloc.errors import RadiolocError
 from radioloc.io import atomic_write_json
 from radioloc.models.checkpoint import load_checkpoint, save_checkpoint
 from radioloc.models.likelihood import LikelihoodCalibration, calibration_path
-from radioloc.models.locunet import KIND, InputEncoder, LocUNet, count_parameters, grow_locunet, load_locunet, preset_config
+from radioloc.models.locunet import KIND, InputEncoder, add_toa_channels, LocUNet, count_parameters, grow_locunet, load_locunet, preset_config
 from radioloc.models.runtime import Runtime
 
 
@@ -54,6 +54,7 @@ class LocUNetTrainConfig:
     loss: str = "mae"
     city_map: bool = True
     tx_maps: bool = True
+    toa_channels: bool = False  # RSS + ToA fusion: range residual channels (the data must carry ranges)
     init: str | None = None  # start from this LocUNet checkpoint's weights (fine-tuning): same model config, or a smaller one that grows into it
     head: str = "com"  # com (the paper's centre of mass), posterior (a learned prior on the calibrated likelihood), or a keypoint baseline: heatmap, direct, classify
     heatmap_sigma_m: float = 4.0  # head heatmap: the Gaussian target's standard deviation
@@ -70,7 +71,7 @@ class LocUNetTrainConfig:
 
     def model_config(self):
         return preset_config(self.preset, activation=self.activation, loss=self.loss, city_map=self.city_map, tx_maps=self.tx_maps, head=self.head,
-                             heatmap_sigma_m=self.heatmap_sigma_m)  # fmt: skip
+                             heatmap_sigma_m=self.heatmap_sigma_m, toa_channels=self.toa_channels)  # fmt: skip
 
 
 def dihedral_batch(inputs: torch.Tensor, position: torch.Tensor, k: int, transpose: bool, *images: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -142,7 +143,8 @@ def network_positions(model: LocUNet, encoder: InputEncoder, data: LocalizationD
     for start in range(0, len(q), batch):
         stop = min(start + batch, len(q))
         part = (q.map_slot[start:stop], q.bs_ids[start:stop], q.pathloss_db[start:stop])
-        inputs = encoder.encode(*part).to(runtime.dtype or torch.float32).contiguous(memory_format=torch.channels_last)
+        ranges = None if q.ranges_m is None else q.ranges_m[start:stop]
+        inputs = encoder.encode(*part, ranges).to(runtime.dtype or torch.float32).contiguous(memory_format=torch.channels_last)
         log_likelihood = encoder.log_likelihood_maps(*part) if model.config.head == "posterior" else None
         with runtime.autocast():
             out[start:stop] = model(inputs, log_likelihood).float().cpu().numpy()
@@ -229,6 +231,8 @@ def train_locunet(
         head_fields = dict(head=model_config.head, temperature=model_config.temperature, prior=model_config.prior)
         if replace(start.config, refine_radius_m=0.0, refine_k=0) == model_config:
             model.load_state_dict(start.state_dict())
+        elif not start.config.toa_channels and replace(start.config, refine_radius_m=0.0, refine_k=0, toa_channels=True) == model_config:
+            model.load_state_dict(add_toa_channels(start).state_dict())  # an RSS model learns to read ranges too
         elif replace(start.config, refine_radius_m=0.0, refine_k=0, **head_fields) == model_config and start.config.head == "com":
             # the posterior head on a trained centre-of-mass network: its layers but the last, which starts at zero
             kept = {k: v for k, v in start.state_dict().items() if not k.startswith("last.")}
@@ -258,7 +262,8 @@ def train_locunet(
             for _ in range(steps_per_epoch):
                 index = rng.integers(0, len(q), size=config.batch_size)
                 ids, pathloss = random_subsets(q.bs_ids[index], q.pathloss_db[index], config.subset_probability, rng)
-                inputs = train_encoder.encode(q.map_slot[index], ids, pathloss)
+                ranges = None if q.ranges_m is None else np.where(ids >= 0, q.ranges_m[index], np.nan)
+                inputs = train_encoder.encode(q.map_slot[index], ids, pathloss, ranges)
                 extra = [train_encoder.log_likelihood_maps(q.map_slot[index], ids, pathloss)] if config.head == "posterior" else []
                 position = torch.from_numpy(q.position[index]).float().to(runtime.device)
                 if config.augment:

@@ -176,9 +176,19 @@ def _fig4(r: dict, out: Path) -> list[str]:
     return [*lines, "", *_figures(r, out)]
 
 
+def _fusion_locunet(r: dict, out: Path) -> list[str]:
+    lines = [f"LocUNet with one ToA residual channel per BS ({r['init']}), nominal scenario, the fusion queries and ranges; network answer"
+             " (no refinement). MAE (m).", "", "| ToA sigma | BSs | LocUNet + ToA | bayes + ToA | LocUNet RSS only | best ToA method |", "|---|---|---|---|---|---|"]  # fmt: skip
+    for row in r["rows"]:
+        lines.append(f"| {row['sigma_m']:g} m | {row['bs']} | {_nc(row['locunet_toa_mae_m'], row['converged'])} | {_f(row['bayes_toa_mae_m'])} | "
+                     f"{_f(row['locunet_rss_mae_m'])} | {_f(row['best_toa_mae_m'])} |")  # fmt: skip
+    return lines
+
+
 SECTIONS = {
     "fig1-nlos-bias": _fig1, "fig2-estimate-error": _fig2, "table8-toa": _table8, "fusion-rss-toa": _fusion,
     "table6-label-noise": _table6, "table7-tx-uncertainty": _table7, "table9-ablations": _table9, "fig4-keypoint-baselines": _fig4,
+    "fusion-locunet-toa": _fusion_locunet,
 }  # fmt: skip
 
 
