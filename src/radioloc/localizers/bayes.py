@@ -7,6 +7,9 @@
 - **Posterior**: ``prior(x) * prod_j p(report_j | map_j(x)) ** (1 / temperature)``; BSs are treated as independent
   given the position, which they are not quite (the estimate's errors are spatially correlated), so the tempering
   exponent is chosen on validation queries for the lowest MAE.
+- **ToA fusion** (``toa_sigma_m``, registry option ``:toa=SIGMA``): when the queries carry ToA ranges
+  (:mod:`radioloc.datasets.ranging`), each BS's range multiplies in ``N(range; L(x), sigma^2)``, ``L`` its
+  dominant-path length map; untempered, since the range noise is known and independent per BS.
 - **Estimate**: the posterior mean (default) or the spatial median (Weiszfeld), with the radii of the smallest discs
   centred on it that hold 68 % and 95 % of the posterior mass, then calibrated on held-out queries
   (:mod:`radioloc.localizers.uncertainty`).
