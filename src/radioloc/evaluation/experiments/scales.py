@@ -39,8 +39,8 @@ class Scale:
 
 SCALES = {
     "smoke": Scale(
-        "smoke", "minutes: a 5-map dataset, every experiment end to end (the test suite runs it)",
-        maps=5, seed=7001, protocol=ProtocolConfig(candidates_per_map=12, sets_per_map=4, ues_per_map=40), queries=160,
+        "smoke", "minutes: a 4-map dataset, every experiment end to end (the test suite runs it)",
+        maps=4, seed=7001, protocol=ProtocolConfig(candidates_per_map=10, sets_per_map=4, ues_per_map=30), queries=100,
         calibration_queries=200, train_epochs=1, train_samples_per_epoch=128, label_noise_m=(0.0, 25.0), tx_distortion_m=(25.0,),
         ablation_grid=(("leaky_relu", "mae", True, True), ("leaky_relu", "mse", True, True), ("softmax", "mae", False, True)), heatmap_sigmas_m=(8.0,),
     ),
