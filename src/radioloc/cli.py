@@ -524,8 +524,11 @@ def experiments_run(
     """Run (or resume) experiments at a scale and write OUT/report.md beside the paper's numbers."""
     from radioloc.evaluation.experiments import get_scale, run_experiments
 
+    import shlex
+
     get_scale(scale)
-    run_experiments(list(names or []), scale, out, console, workers)
+    command = " ".join(shlex.quote(a) for a in ["radioloc", "experiments", "run", *(names or []), "--scale", scale, "--out", str(out)])
+    run_experiments(list(names or []), scale, out, console, workers, command=command)
 
 
 def main() -> None:

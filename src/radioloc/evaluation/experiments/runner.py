@@ -179,7 +179,7 @@ def run_experiments(names: list[str], scale_name: str, out: str | Path, console:
         result = {"experiment": name, "scale": scale.name, "seconds": round(time.perf_counter() - started, 1), **result}
         atomic_write_json(path, result)
         results[name] = json_safe(result)
-    command = command or " ".join(shlex.quote(a) for a in ["radioloc", *sys.argv[1:]])
+    command = command or " ".join(shlex.quote(a) for a in sys.argv)
     report = write_report(out, scale, command)
     console.print(f"wrote {report}")
     return results
