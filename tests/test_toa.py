@@ -153,3 +153,14 @@ def test_fusing_ranges_sharpens_the_posterior(small_dataset):
     assert fused_error < 0.5 * rss_error and fused_error < 2.0
     with pytest.raises(RadiolocError, match="ranges"):
         fused.predict(test)
+
+
+def test_mcc_weights_down_the_outlying_range():
+    # exact ranges but one 10 m too long: SR-LS (the first step) is pulled metres away, the correntropy weights
+    # then drop the outlier and land on the truth
+    stations, ranges, present = exact(bias=np.array([0.0, 0.0, 10.0, 0.0, 0.0]))
+    first, _ = mcc(stations, ranges, present, iterations=1)
+    robust, ok = mcc(stations, ranges, present)
+    assert ok.all()
+    assert localization_errors(first, TRUTH).mean() > 2.0
+    assert localization_errors(robust, TRUTH).max() < 0.01

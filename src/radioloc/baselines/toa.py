@@ -158,19 +158,24 @@ def bisection(bs: np.ndarray, ranges: np.ndarray, present: np.ndarray, bias_boun
 
 
 def mcc(bs: np.ndarray, ranges: np.ndarray, present: np.ndarray, iterations: int = 10, tolerance: float = 1e-5) -> tuple[np.ndarray, np.ndarray]:
-    """Xiong et al.'s maximum correntropy criterion: (positions (n, 2), ok (n,))."""
+    """Xiong et al.'s maximum correntropy criterion: (positions (n, 2), ok (n,)). The residual of BS i is
+    ``e_i = d_i^2 - |x - s_i|^2``; with ``y = [x, |x|^2]`` it is ``f_i - A_i y``, ``A_i = [-2 s_i, 1]``,
+    ``f_i = d_i^2 - |s_i|^2``."""
     n = len(ranges)
-    d = np.where(present, ranges, 0.0)
+    d2 = np.where(present, ranges, 0.0) ** 2
     rows = np.concatenate([-2.0 * bs, np.ones(bs.shape[:2] + (1,))], axis=2)
-    targets = np.where(present, d**2 - (bs**2).sum(axis=2), 0.0)
+    targets = np.where(present, d2 - (bs**2).sum(axis=2), 0.0)
     counts = present.sum(axis=1)
+
+    def residuals(x: np.ndarray) -> np.ndarray:
+        return np.where(present, d2 - ((x[:, None, :] - bs) ** 2).sum(axis=2), np.nan)
+
     x = np.tile(MAP_CENTRE, (n, 1))
-    sigma = np.full(n, 1e7)
+    sigma = np.full(n, 1e7)  # the first step is plain SR-LS
     ok = np.ones(n, dtype=bool)
     running = np.ones(n, dtype=bool)
     for _ in range(iterations):
-        residual = targets - (((x[:, None, :] - bs) ** 2).sum(axis=2))
-        weights = np.where(present, np.exp(-(residual**2) / (2.0 * sigma[:, None] ** 2)), 0.0)
+        weights = np.where(present, np.exp(-(np.nan_to_num(residuals(x)) ** 2) / (2.0 * sigma[:, None] ** 2)), 0.0)
         running &= (weights > 0).any(axis=1)
         if not running.any():
             break
@@ -181,7 +186,7 @@ def mcc(bs: np.ndarray, ranges: np.ndarray, present: np.ndarray, iterations: int
         moved = np.hypot(*(new_x - x).T)
         x = new_x
         # Silverman's rule on the new residuals (MATLAB std: ddof=1; iqr: Hazen quantiles)
-        residual = np.where(present, targets - (((x[:, None, :] - bs) ** 2).sum(axis=2)), np.nan)
+        residual = residuals(x)
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore", RuntimeWarning)
             std = np.nanstd(residual, axis=1, ddof=1)
