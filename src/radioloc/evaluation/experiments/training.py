@@ -169,56 +169,6 @@ def _remeasure(trainer: Trainer, key: str, tests: dict[str, LocalizationData]) -
     return result
 
 
-INPUTS = {(True, True): "wC wT", (False, True): "w/oC wT", (True, False): "wC w/oT", (False, False): "w/oC w/oT"}
-
-
-@experiment("table9-ablations", "Tables IX and X: last activation, loss, city and Tx maps (robustness scenario)")
-def table9(ctx: Context) -> dict:
-    trainer = Trainer(ctx)
-    train, val, test = _splits(ctx)
-    cells = []
-    for activation, loss, city, tx in ctx.scale.ablation_grid:
-        key = f"locunet_{activation}_{loss}_c{'T' if city else 'F'}_t{'T' if tx else 'F'}"
-        config = trainer.base_config(activation=activation, loss=loss, city_map=city, tx_maps=tx)
-        run = trainer.train(key, config, train, val, {"clean": test})
-        t = run["tests"]["clean"]
-        cells.append({"activation": activation, "loss": loss, "inputs": INPUTS[(city, tx)], "converged": run["converged"], "mae_m": t["mae"], "rmse_m": t["rmse"],
-                      "n": t["n"], "best_val_mae_m": run["best_val_mae_m"]})  # fmt: skip
-        ctx.console.print(f"{activation:10s} {loss} {INPUTS[(city, tx)]:9s}: " + (f"MAE {t['mae']:.2f} m, RMSE {t['rmse']:.2f} m" if run["converged"] else "n.c."))
-    improvements = table10(cells)
-    leaky = next((c for c in cells if c["activation"] == "leaky_relu" and c["loss"] == "mae" and c["inputs"] == "wC wT"), None)
-    done = [c for c in cells if c["converged"] and c["inputs"] == "wC wT"]
-    best = min(done, key=lambda c: c["mae_m"]) if done else None
-    # within noise: less than two standard errors of the best cell's MAE above it (errors are heavy-tailed: std ~ RMSE)
-    noise = 2.0 * best["rmse_m"] / np.sqrt(best["n"]) if best else None
-    leaky_holds = bool(leaky and leaky["converged"] and best and leaky["mae_m"] <= best["mae_m"] + noise)
-    gains = [(i["mae_gain"], i["rmse_gain"]) for i in improvements if i["mae_gain"] is not None and i["rmse_gain"] is not None]
-    return {
-        "cells": cells, "table10": improvements, "paper_table9_leaky_mae_wcwt": paper.TABLE9_LEAKY_MAE,
-        "finding_leaky_mae_best": {"holds": leaky_holds, "best": best and f"{best['activation']}/{best['loss']}", "noise_m": noise},
-        "finding_mae_gains_more": {"holds": bool(gains) and bool(np.mean([g[0] for g in gains]) > np.mean([g[1] for g in gains])),
-                                   "mean_mae_gain": float(np.mean([g[0] for g in gains])) if gains else None,
-                                   "mean_rmse_gain": float(np.mean([g[1] for g in gains])) if gains else None},
-    }  # fmt: skip
-
-
-def table10(cells: list[dict]) -> list[dict]:
-    """Table X: per activation and inputs with both losses converged, the MAE gain of MAE training over MSE training
-    and the RMSE gain of MSE training over MAE training (fractions)."""
-    out = []
-    for activation in dict.fromkeys(c["activation"] for c in cells):
-        for inputs in dict.fromkeys(c["inputs"] for c in cells):
-            mae = next((c for c in cells if (c["activation"], c["inputs"], c["loss"]) == (activation, inputs, "mae")), None)
-            mse = next((c for c in cells if (c["activation"], c["inputs"], c["loss"]) == (activation, inputs, "mse")), None)
-            if mae is None or mse is None:
-                continue
-            both = mae["converged"] and mse["converged"]
-            out.append({"activation": activation, "inputs": inputs,
-                        "mae_gain": (mse["mae_m"] - mae["mae_m"]) / mse["mae_m"] if both else None,
-                        "rmse_gain": (mae["rmse_m"] - mse["rmse_m"]) / mae["rmse_m"] if both else None})  # fmt: skip
-    return out
-
-
 @experiment("fig4-keypoint-baselines", "Fig. 4: heatmap regression (CoM and argmax), direct regression and classification vs LocUNet (robustness scenario)")
 def fig4(ctx: Context) -> dict:
     trainer = Trainer(ctx)
@@ -274,3 +224,53 @@ def fusion_locunet(ctx: Context) -> dict:
             r = rows[-1]
             ctx.console.print(f"sigma {sigma:g} m, {count} BSs: LocUNet+ToA {r['locunet_toa_mae_m']:.2f} m, bayes+ToA {r['bayes_toa_mae_m']:.2f}, LocUNet RSS {r['locunet_rss_mae_m']:.2f}")
     return {"rows": rows, "init": "shipped locunet" if ctx.scale.train_preset == "cpu" else "from scratch"}
+
+
+INPUTS = {(True, True): "wC wT", (False, True): "w/oC wT", (True, False): "wC w/oT", (False, False): "w/oC w/oT"}
+
+
+@experiment("table9-ablations", "Tables IX and X: last activation, loss, city and Tx maps (robustness scenario)")
+def table9(ctx: Context) -> dict:
+    trainer = Trainer(ctx)
+    train, val, test = _splits(ctx)
+    cells = []
+    for activation, loss, city, tx in ctx.scale.ablation_grid:
+        key = f"locunet_{activation}_{loss}_c{'T' if city else 'F'}_t{'T' if tx else 'F'}"
+        config = trainer.base_config(activation=activation, loss=loss, city_map=city, tx_maps=tx)
+        run = trainer.train(key, config, train, val, {"clean": test})
+        t = run["tests"]["clean"]
+        cells.append({"activation": activation, "loss": loss, "inputs": INPUTS[(city, tx)], "converged": run["converged"], "mae_m": t["mae"], "rmse_m": t["rmse"],
+                      "n": t["n"], "best_val_mae_m": run["best_val_mae_m"]})  # fmt: skip
+        ctx.console.print(f"{activation:10s} {loss} {INPUTS[(city, tx)]:9s}: " + (f"MAE {t['mae']:.2f} m, RMSE {t['rmse']:.2f} m" if run["converged"] else "n.c."))
+    improvements = table10(cells)
+    leaky = next((c for c in cells if c["activation"] == "leaky_relu" and c["loss"] == "mae" and c["inputs"] == "wC wT"), None)
+    done = [c for c in cells if c["converged"] and c["inputs"] == "wC wT"]
+    best = min(done, key=lambda c: c["mae_m"]) if done else None
+    # within noise: less than two standard errors of the best cell's MAE above it (errors are heavy-tailed: std ~ RMSE)
+    noise = 2.0 * best["rmse_m"] / np.sqrt(best["n"]) if best else None
+    leaky_holds = bool(leaky and leaky["converged"] and best and leaky["mae_m"] <= best["mae_m"] + noise)
+    gains = [(i["mae_gain"], i["rmse_gain"]) for i in improvements if i["mae_gain"] is not None and i["rmse_gain"] is not None]
+    return {
+        "cells": cells, "table10": improvements, "paper_table9_leaky_mae_wcwt": paper.TABLE9_LEAKY_MAE,
+        "finding_leaky_mae_best": {"holds": leaky_holds, "best": best and f"{best['activation']}/{best['loss']}", "noise_m": noise},
+        "finding_mae_gains_more": {"holds": bool(gains) and bool(np.mean([g[0] for g in gains]) > np.mean([g[1] for g in gains])),
+                                   "mean_mae_gain": float(np.mean([g[0] for g in gains])) if gains else None,
+                                   "mean_rmse_gain": float(np.mean([g[1] for g in gains])) if gains else None},
+    }  # fmt: skip
+
+
+def table10(cells: list[dict]) -> list[dict]:
+    """Table X: per activation and inputs with both losses converged, the MAE gain of MAE training over MSE training
+    and the RMSE gain of MSE training over MAE training (fractions)."""
+    out = []
+    for activation in dict.fromkeys(c["activation"] for c in cells):
+        for inputs in dict.fromkeys(c["inputs"] for c in cells):
+            mae = next((c for c in cells if (c["activation"], c["inputs"], c["loss"]) == (activation, inputs, "mae")), None)
+            mse = next((c for c in cells if (c["activation"], c["inputs"], c["loss"]) == (activation, inputs, "mse")), None)
+            if mae is None or mse is None:
+                continue
+            both = mae["converged"] and mse["converged"]
+            out.append({"activation": activation, "inputs": inputs,
+                        "mae_gain": (mse["mae_m"] - mae["mae_m"]) / mse["mae_m"] if both else None,
+                        "rmse_gain": (mae["rmse_m"] - mse["rmse_m"]) / mae["rmse_m"] if both else None})  # fmt: skip
+    return out
