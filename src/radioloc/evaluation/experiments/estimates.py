@@ -10,7 +10,7 @@ from radioloc.datasets.radiomaps import error_summary
 from radioloc.evaluation.experiments import paper
 from radioloc.evaluation.experiments.runner import NOMINAL, ROBUST, Context, experiment
 from radioloc.evaluation.figures import save_figure
-from radioloc.propagation.graylevel import NOISE_FLOOR_DB, gray_to_db
+from radioloc.propagation.graylevel import DB_PER_GRAY, NOISE_FLOOR_DB, gray_to_db
 
 
 def link_differences(data: LocalizationData) -> tuple[np.ndarray, np.ndarray]:
@@ -39,7 +39,9 @@ def fig2(ctx: Context) -> dict:
         summary = error_summary(diff, above)
         result[scenario] = {"measurement": measurement, "links": int(diff.size), "all_links": summary["outdoor"], "above_noise_floor": summary["above_noise_floor"],
                             "paper": paper.FIG2[scenario]}  # fmt: skip
-        ax.hist(np.clip(diff, -20, 20), bins=161, range=(-20, 20), density=True, color="tab:blue" if scenario == "nominal" else "tab:orange")
+        # one bin per gray level step: reports and maps are both quantized to it, finer bins alias
+        edges = np.arange(-20.0 - DB_PER_GRAY / 2, 20.0 + DB_PER_GRAY, DB_PER_GRAY)
+        ax.hist(np.clip(diff, -20, 20), bins=edges, density=True, color="tab:blue" if scenario == "nominal" else "tab:orange")
         ax.set_yscale("log")
         ax.set_xlabel("estimate - reported pathloss (dB, clipped to +-20)")
         ax.set_title(
