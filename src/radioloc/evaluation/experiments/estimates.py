@@ -40,7 +40,8 @@ def fig2(ctx: Context) -> dict:
         result[scenario] = {"measurement": measurement, "links": int(diff.size), "all_links": summary["outdoor"], "above_noise_floor": summary["above_noise_floor"],
                             "paper": paper.FIG2[scenario]}  # fmt: skip
         # one bin per gray level step: reports and maps are both quantized to it, finer bins alias
-        edges = np.arange(-20.0 - DB_PER_GRAY / 2, 20.0 + DB_PER_GRAY, DB_PER_GRAY)
+        steps = np.arange(np.floor(-20.0 / DB_PER_GRAY), np.ceil(20.0 / DB_PER_GRAY) + 2)
+        edges = (steps - 0.5) * DB_PER_GRAY  # differences are whole multiples of the step: bins centred on them
         ax.hist(np.clip(diff, -20, 20), bins=edges, density=True, color="tab:blue" if scenario == "nominal" else "tab:orange")
         ax.set_yscale("log")
         ax.set_xlabel("estimate - reported pathloss (dB, clipped to +-20)")
