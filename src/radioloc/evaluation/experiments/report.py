@@ -227,7 +227,10 @@ def findings(results: dict[str, dict]) -> list[tuple[str, bool | None, str, str]
     if "table7-tx-uncertainty" in results:
         r = results["table7-tx-uncertainty"]
         cases = "; ".join(f"sigma {x['sigma_m']:g}: {x['locunet_trained_mae_m']:.2f} vs ZS {x['locunet_zero_shot_mae_m']:.2f}" for x in r["rows"])
-        out.append(("Training on distorted Tx positions beats zero-shot (Table VII)", r["finding"]["holds"], f"LocUNet {cases}; kNN {'too' if r['finding']['knn_holds'] else 'not always'}",
+        same = all(abs(x["knn_trained_mae_m"] - x["knn_zero_shot_mae_m"]) < 1e-9 for x in r["rows"])
+        knn = ("identical for kNN: fitting chooses only k, and it chose the same k " + ", ".join(sorted({str(x["knn_k"]) for x in r["rows"]}))
+               if same else ("kNN too" if r["finding"]["knn_holds"] else "kNN not always"))  # fmt: skip
+        out.append(("Training on distorted Tx positions beats zero-shot (Table VII)", r["finding"]["holds"], f"LocUNet {cases}; {knn}",
                     "" if r["finding"]["holds"] else _budget(results)))  # fmt: skip
     if "table9-ablations" in results:
         r = results["table9-ablations"]
