@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Optional
 
@@ -523,8 +524,6 @@ def experiments_run(
 ) -> None:
     """Run (or resume) experiments at a scale and write OUT/report.md beside the paper's numbers."""
     from radioloc.evaluation.experiments import get_scale, run_experiments
-
-    import shlex
 
     get_scale(scale)
     command = " ".join(shlex.quote(a) for a in ["radioloc", "experiments", "run", *(names or []), "--scale", scale, "--out", str(out)])

@@ -4,8 +4,9 @@
 
     DIR/scale.json                the scale (radioloc.evaluation.experiments.scales) every result here used
     DIR/data/eval/                the evaluation dataset (generated and estimated on first use, resumable)
-    DIR/cache/{experiment}/*.json one file per finished unit of work (a table row, a training run's metrics)
-    DIR/runs/{experiment}/...     training runs (resumable checkpoints)
+    DIR/cache/{experiment}/*.json one file per finished unit of work (a table row)
+    DIR/cache/train/{run}.json    a trained network's test metrics (shared by the tables that use the same run)
+    DIR/runs/{run}/               training runs (resumable checkpoints)
     DIR/results/{experiment}.json an experiment's result, written when it finished
     DIR/figures/*.png             figures
     DIR/report.md                 every finished experiment beside the paper's numbers, with verdicts
