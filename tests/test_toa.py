@@ -98,7 +98,10 @@ def test_a_toa_method_needs_ranges_and_names_them():
 def test_registry_knows_the_toa_methods_and_their_valued_options():
     resolved = resolve_localizer("toa-rsdp1:b=0.7:sigma=10")
     assert resolved.localizer.bias_bound == 0.7 and resolved.localizer.sigma_m == 10.0 and resolved.needs_fit
-    assert {f"toa-{m}" for m in METHODS} <= {name for name in __import__("radioloc.localizers.registry", fromlist=["names"]).names()}
+    from radioloc.localizers.registry import names
+
+    assert {f"toa-{m}" for m in METHODS} <= set(names()) and {f"toa-{m}" for m in METHODS} <= set(names("ranging"))
+    assert not any(name.startswith("toa-") for name in names("nominal") + names("robust"))  # RSS-only listings (the demo)
     with pytest.raises(RadiolocError, match="b=NUMBER"):
         resolve_localizer("toa-bisection:b=wide")
     with pytest.raises(RadiolocError, match="unknown option"):

@@ -37,7 +37,7 @@ class LocalizerEntry:
     description: str
     needs_fit: bool  # fitted on the evaluated dataset's training split before use
     options: tuple[str, ...] = ()
-    scenario: str = "any"  # what its shipped weights or calibration are for: nominal, robust, or any (fitted per dataset)
+    scenario: str = "any"  # what its shipped weights or calibration are for: nominal, robust, any (fitted per dataset), or ranging (ToA queries)
 
 
 REGISTRY: dict[str, LocalizerEntry] = {}
@@ -56,7 +56,8 @@ register("knn-cond", "radioloc.baselines.knn:make", "kNN Cond.: a k per number o
 register("adaptive-knn", "radioloc.baselines.knn:make", "adaptive kNN: a k per query", True)
 for _method, _label in (("pocs", "POCS"), ("sdp", "SDP (Vaghefi)"), ("rsdp1", "robust SDP 1 (Wang)"), ("rsdp2", "robust SDP 2 (Chen)"),
                         ("bisection", "robust bisection (Tomic)"), ("mcc", "max. correntropy (Xiong)")):  # fmt: skip
-    register(f"toa-{_method}", "radioloc.baselines.toa:make", f"ToA ranging: {_label}; :b=M bias bound, :sigma=M range noise", True, ("b=", "sigma="))
+    # scenario "ranging": they answer queries that carry ToA ranges, not the RSS-only queries of a scenario
+    register(f"toa-{_method}", "radioloc.baselines.toa:make", f"ToA ranging: {_label}; :b=M bias bound, :sigma=M range noise", True, ("b=", "sigma="), "ranging")
 
 CHECKPOINT_FACTORIES = {".pt": ("radioloc.localizers.locunet:from_checkpoint", ("network",)), ".safetensors": ("radioloc.localizers.bayes:from_calibration", ("median",))}
 
