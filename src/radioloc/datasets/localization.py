@@ -151,6 +151,10 @@ class LocalizationData:
     def with_queries(self, queries: Queries) -> "LocalizationData":
         return LocalizationData(self.scenes, queries, self.source)
 
+    def first_bs(self, count: int) -> "LocalizationData":
+        """The same data with each query keeping its first ``count`` BSs (itself when it has no more)."""
+        return self if count >= self.queries.bs_ids.shape[1] else self.with_queries(self.queries.first_bs(count))
+
 
 def validate_queries(bs_ids: np.ndarray, pathloss_db: np.ndarray, n_bs: int, field_name: str = "query") -> tuple[np.ndarray, np.ndarray]:
     """Check user-supplied reports; returns (ids int64, pathloss float32 clipped to the noise floor).

@@ -64,7 +64,7 @@ def evaluate_models(
         for setting, count in SETTINGS:
             started = time.perf_counter()
             if resolved.needs_fit:  # the paper fits k separately for 5 and for 3 BSs
-                fit_data = train if count >= train.queries.bs_ids.shape[1] else train.with_queries(train.queries.first_bs(count))
+                fit_data = train.first_bs(count)
                 resolved.localizer.fit(fit_data)
             result = run_setting(resolved.localizer, test, setting, count)
             result.name = resolved.label

@@ -76,7 +76,7 @@ class SettingResult:
 
 
 def run_setting(localizer: Localizer, test: LocalizationData, setting: str, bs_count: int) -> SettingResult:
-    data = test if bs_count >= test.queries.bs_ids.shape[1] else test.with_queries(test.queries.first_bs(bs_count))
+    data = test.first_bs(bs_count)
     estimate = localizer.locate(data)
     errors = localization_errors(estimate.positions, data.queries.position)
     return SettingResult(localizer.name, setting, estimate, errors, data.queries.n_detectable(), float(localizer.ms_per_query), localizer.describe())

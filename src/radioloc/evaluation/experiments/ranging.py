@@ -22,10 +22,6 @@ PAPER_BIAS_BOUNDS = (20.0, 0.7)
 RSS_MODELS = {0.0: ("locunet", "bayes", NOMINAL), 10.0: ("locunet-robust", "bayes-robust", ROBUST)}  # the paper's pairing
 
 
-def _with_count(data, count: int):
-    return data if count >= data.queries.bs_ids.shape[1] else data.with_queries(data.queries.first_bs(count))
-
-
 def _row(errors: np.ndarray, failed: np.ndarray, ms: float) -> dict:
     ok = ~failed
     return {
@@ -93,7 +89,7 @@ def table8(ctx: Context) -> dict:
 
                 def compute(method=method, b=b, count=count, sigma=sigma, data=data):
                     localizer = ToALocalizer(method, b if b is not None else 20.0, sigma)
-                    part = _with_count(data, count)
+                    part = data.first_bs(count)
                     positions = localizer.predict(part)
                     return _row(localization_errors(positions, part.queries.position), localizer.last_failed, localizer.ms_per_query)
 
@@ -111,7 +107,7 @@ def table8(ctx: Context) -> dict:
 
                 def compute(spec=spec, count=count, data=data):
                     localizer = resolve_localizer(spec).localizer
-                    part = _with_count(data, count)
+                    part = data.first_bs(count)
                     positions = localizer.predict(part)
                     return _row(localization_errors(positions, part.queries.position), np.zeros(len(part.queries), dtype=bool), localizer.ms_per_query)
 
@@ -185,7 +181,7 @@ def fusion(ctx: Context) -> dict:
             def compute(sigma=sigma, count=count, test=test, val=val):
                 fused = resolve_localizer(f"bayes:toa={sigma:g}").localizer
                 fused.calibrate_radii(val)  # the shipped radii are for RSS alone
-                part = _with_count(test, count)
+                part = test.first_bs(count)
                 estimate = fused.locate(part)
                 errors = localization_errors(estimate.positions, part.queries.position)
                 coverage = estimate.coverage(part.queries.position)

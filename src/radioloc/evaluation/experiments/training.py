@@ -204,7 +204,7 @@ def fusion_locunet(ctx: Context) -> dict:
         train = ctx.data("train", NOMINAL, queries=0, toa_sigma=sigma)
         val = ctx.data("val", NOMINAL, queries=ctx.scale.calibration_queries, toa_sigma=sigma)
         test = ctx.data("test", NOMINAL, toa_sigma=sigma)
-        tests = {f"{count}bs": test if count == 5 else test.with_queries(test.queries.first_bs(count)) for count in (5, 3)}
+        tests = {f"{count}bs": test.first_bs(count) for count in (5, 3)}
         init = {"init": "locunet", "lr": 3e-4} if ctx.scale.train_preset == "cpu" else {}
         config = trainer.base_config(measurement=NOMINAL, toa_channels=True, **init)
         run = trainer.train(f"locunet_toa_{sigma:g}", config, train, val, tests)
