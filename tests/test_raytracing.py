@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -73,12 +74,14 @@ def test_bad_cell_size_is_one_line(tracer):
 
 @pytest.mark.parametrize(
     "library, message",
-    [("/nonexistent/libLLVM-19.so", "file not found"), ("{tmp}/libLLVM-15.so", "needs libLLVM 19")],
+    [("/nonexistent/libLLVM-19.so", "file not found"), ("{tmp}/llvm19-like-folder/libLLVM-15.so", "needs libLLVM 19")],
 )
 def test_missing_or_wrong_libllvm_says_what_to_install(tmp_path, library, message):
+    # A "19" elsewhere in the path (CI's /tmp/pytest-of-root/pytest-19/...) must not pass for libLLVM 19.
     library = library.format(tmp=tmp_path)
-    if "{" not in library and library.startswith(str(tmp_path)):
-        (tmp_path / "libLLVM-15.so").write_bytes(b"")
+    if library.startswith(str(tmp_path)):
+        Path(library).parent.mkdir()
+        Path(library).write_bytes(b"")
     environment = {**os.environ, "DRJIT_LIBLLVM_PATH": library}
     out = tmp_path / "data"
     result = subprocess.run(
@@ -91,6 +94,25 @@ def test_missing_or_wrong_libllvm_says_what_to_install(tmp_path, library, messag
     lines = [line for line in result.stderr.strip().splitlines() + result.stdout.strip().splitlines() if line.strip()]
     assert len(lines) == 1 and message in lines[0] and "apt-get install libllvm19" in lines[0]
     assert not out.exists()  # failed before any work
+
+
+@pytest.mark.parametrize(
+    "name, version",
+    [("libLLVM-19.so", 19), ("libLLVM.so.19.1", 19), ("libLLVM-15.so", 15), ("libLLVM-14.0.6.so.1", 14), ("libfoo.so", None)],
+)
+def test_llvm_version_is_read_from_the_library_name_not_its_folders(tmp_path, name, version):
+    from radioloc.sionna_runtime import llvm_major_version
+
+    folder = tmp_path / "pytest-19"
+    folder.mkdir()
+    (folder / name).write_bytes(b"")
+    assert llvm_major_version(str(folder / name)) == version
+    (folder / "link.so").symlink_to(folder / name)  # a link is judged by the file it points at
+    assert llvm_major_version(str(folder / "link.so")) == version
+    llvm_tree = tmp_path / "llvm-19" / "lib"
+    llvm_tree.mkdir(parents=True)
+    (llvm_tree / "libLLVM.so").write_bytes(b"")
+    assert llvm_major_version(str(llvm_tree / "libLLVM.so")) == 19
 
 
 def test_ray_traced_simulations_are_added_to_a_dataset_with_heights(tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 from pathlib import Path
 
 from radioloc.errors import RadiolocError
@@ -23,6 +24,22 @@ def find_libllvm() -> str | None:
     return None
 
 
+def llvm_major_version(path: str) -> int | None:
+    """The LLVM major version a library path names (libLLVM-19.so, libLLVM.so.19.1, llvm-19/lib/libLLVM.so), or None.
+
+    Only the file's own names and an ``llvm-N`` directory count: a "19" elsewhere in the path (a pytest-19 temporary
+    folder) says nothing about the library."""
+    for candidate in (Path(path).resolve(), Path(path)):  # the real file's name first: llvm-19/lib/libLLVM.so.1 links to it
+        match = re.search(r"libLLVM(?:-(\d+)|\.so\.(\d+))", candidate.name)
+        if match:
+            return int(match.group(1) or match.group(2))
+        for parent in candidate.parents:
+            match = re.fullmatch(r"llvm-(\d+)", parent.name)
+            if match:
+                return int(match.group(1))
+    return None
+
+
 _SIONNA = None
 
 
@@ -36,7 +53,7 @@ def sionna_rt():
         raise RadiolocError(f"Sionna RT needs libLLVM 19 and none was found: {LLVM_HINT}")
     if not Path(path).exists():
         raise RadiolocError(f"DRJIT_LIBLLVM_PATH={path}: file not found; {LLVM_HINT}")
-    if "19" not in Path(path).name and "19" not in str(Path(path).resolve()):
+    if llvm_major_version(path) != 19:
         raise RadiolocError(f"{path}: Sionna RT's CPU backend needs libLLVM 19 (older ones abort in its kernels); {LLVM_HINT}")
     os.environ["DRJIT_LIBLLVM_PATH"] = path
     try:
