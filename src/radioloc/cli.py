@@ -26,6 +26,8 @@ app.add_typer(train_app, name="train")
 app.add_typer(evaluate_app, name="evaluate")
 experiments_app = typer.Typer(no_args_is_help=True, help="The paper's whole evaluation as named, resumable experiments with a report.")
 app.add_typer(experiments_app, name="experiments")
+deploy_app = typer.Typer(no_args_is_help=True, help="Deployments: an operator's area, its BSs and radio maps, ready to answer reports.")
+app.add_typer(deploy_app, name="deploy")
 console = Console()
 
 
@@ -396,20 +398,35 @@ def _parse_list(text: str, kind, option: str) -> list:
     return values
 
 
+def _home_option():
+    return typer.Option(None, "--home", file_okay=False, help="Folder of deployments (default: $RADIOLOC_HOME, else ~/.local/share/radioloc).")
+
+
 @app.command("locate")
 def locate_command(
-    data: Path = typer.Option(..., "--data", exists=True, file_okay=False, help="Dataset folder holding the city map and the BS radio maps."),
-    map_id: int = typer.Option(..., "--map", min=0, help="Map id."),
-    bs: str = typer.Option(..., "--bs", help="Comma-separated candidate BS ids (1 to 5)."),
-    pathloss: str = typer.Option(..., "--pathloss", help="Comma-separated reported pathloss in dB, one per BS (e.g. -92.5,-101)."),
-    model: str = typer.Option("locunet", "--model", help="A localizer: locunet, locunet-robust, bayes, bayes-robust, a LocUNet checkpoint (.pt) or a bayes calibration (.safetensors)."),
+    data: Optional[Path] = typer.Option(None, "--data", exists=True, file_okay=False, help="Dataset folder holding the city map and the BS radio maps."),
+    map_id: Optional[int] = typer.Option(None, "--map", min=0, help="Map id (with --data)."),
+    bs: Optional[str] = typer.Option(None, "--bs", help="Comma-separated candidate BS ids (1 to 5), with --data."),
+    pathloss: Optional[str] = typer.Option(None, "--pathloss", help="Comma-separated reported pathloss in dB, one per BS (e.g. -92.5,-101)."),
+    model: Optional[str] = typer.Option(None, "--model", help="A localizer: locunet, locunet-robust, bayes, bayes-robust, a LocUNet checkpoint (.pt) or a bayes calibration (.safetensors); with --deployment one of its localizers."),
     estimator: Optional[str] = typer.Option(None, "--estimator", help="bayes only: mean (posterior mean, default) or median (spatial median)."),
-    estimate: str = typer.Option("estimate", "--estimate", help="Radio maps the model sees: estimate, true, noisy:SIGMA_DB."),
+    estimate: str = typer.Option("estimate", "--estimate", help="Radio maps the model sees: estimate, true, noisy:SIGMA_DB (with --data)."),
+    deployment: Optional[str] = typer.Option(None, "--deployment", help="Answer on a deployment (radioloc deploy create) instead of a dataset map."),
+    cells: Optional[str] = typer.Option(None, "--cells", help="Comma-separated operator cell ids, with --deployment (the 5 strongest known are used)."),
+    rss: Optional[str] = typer.Option(None, "--rss", help="Comma-separated signal strengths in dBm, one per cell (or give --pathloss)."),
+    home: Optional[Path] = _home_option(),
 ) -> None:
     """Locate one UE from the pathloss it reports for 1 to 5 BSs, with its 68 % and 95 % uncertainty radii."""
+    if deployment is not None:
+        _locate_on_deployment(deployment, cells, rss, pathloss, model, home)
+        return
     from radioloc.datasets.localization import LocalizationData, Queries, load_localization
     from radioloc.localizers.registry import resolve_localizer
 
+    for value, option in ((data, "--data"), (map_id, "--map"), (bs, "--bs"), (pathloss, "--pathloss")):
+        if value is None:
+            raise RadiolocError(f"{option} is required (or answer on a deployment: --deployment ID --cells ... --rss ...)")
+    model = model or "locunet"
     ids = _parse_list(bs, int, "--bs")
     values = _parse_list(pathloss, float, "--pathloss")
     if len(ids) != len(values):
@@ -433,6 +450,33 @@ def locate_command(
         f"map {map_id}: estimated position row {row:.1f} m, col {col:.1f} m; 68 % within {answer.radius_68[0]:.1f} m, "
         f"95 % within {answer.radius_95[0]:.1f} m ({resolved.label}, {resolved.localizer.ms_per_query:.1f} ms)",
         soft_wrap=True,  # one line, for scripts reading it
+    )
+
+
+def _locate_on_deployment(deployment_id: str, cells: str | None, rss: str | None, pathloss: str | None, model: str | None, home: Path | None) -> None:
+    from radioloc.deploy.deployment import DeploymentStore, default_home
+    from radioloc.deploy.serving import DeploymentLocator
+
+    if cells is None:
+        raise RadiolocError("--cells is required with --deployment")
+    if (rss is None) == (pathloss is None):
+        raise RadiolocError("give either --rss (dBm) or --pathloss (dB) with --deployment, one value per cell")
+    ids = _parse_list(cells, int, "--cells")
+    values = _parse_list(rss if rss is not None else pathloss, float, "--rss" if rss is not None else "--pathloss")
+    if len(ids) != len(values):
+        raise RadiolocError(f"--cells lists {len(ids)} cells but {'--rss' if rss is not None else '--pathloss'} {len(values)} values")
+    target = DeploymentStore(home or default_home()).load(deployment_id)
+    locator = DeploymentLocator(target, model)
+    pathloss_db = np.array(values, dtype=np.float64)
+    if rss is not None:
+        index = target.bs_index(np.array(ids))
+        pathloss_db = pathloss_db - np.where(index >= 0, target.tx_power_dbm[np.maximum(index, 0)], 0.0)
+    answer = locator.locate(np.array([ids]), pathloss_db[None])
+    row, col = answer.positions[0]
+    console.print(
+        f"deployment {deployment_id}: lat {answer.lat[0]:.6f}, lng {answer.lng[0]:.6f} (row {row:.1f} m, col {col:.1f} m); "
+        f"68 % within {answer.radius_68[0]:.1f} m, 95 % within {answer.radius_95[0]:.1f} m ({locator.name}, {answer.ms_per_query:.1f} ms)",
+        soft_wrap=True,
     )
 
 
@@ -528,6 +572,105 @@ def experiments_run(
     get_scale(scale)
     command = " ".join(shlex.quote(a) for a in ["radioloc", "experiments", "run", *(names or []), "--scale", scale, "--out", str(out)])
     run_experiments(list(names or []), scale, out, console, workers, command=command)
+
+
+def _parse_latlng(text: str | None, option: str) -> tuple[float, float] | None:
+    if text is None:
+        return None
+    try:
+        lat, lng = (float(v) for v in text.split(","))
+    except ValueError:
+        raise RadiolocError(f"{option} must be 'LAT,LNG' in degrees, got {text!r}") from None
+    return lat, lng
+
+
+@deploy_app.command("create")
+def deploy_create(
+    deployment_id: str = typer.Argument(..., help="Id: lower-case letters, digits and '-'."),
+    city: str = typer.Option("generated:0", "--city", help="generated:SEED, scene:NAME (Sionna RT), or a building PNG, GeoJSON or OSM (.osm, .osm.pbf) file."),
+    size: int = typer.Option(1024, "--size", min=256, max=8192, help="Side in metres of a generated city."),
+    origin: Optional[str] = typer.Option(None, "--origin", help="LAT,LNG of the area's centre (imported cities bring their own; default Munich)."),
+    bs: str = typer.Option("auto:150", "--bs", help="auto:SPACING (one BS per SPACING m cell) or a CSV/JSON list (cell_id, lat/lng or row/col, height_m, tx_power_dbm)."),
+    maps: str = typer.Option("DPM", "--maps", help="Simulator of the radio maps the localizers see: DPM."),
+    truth: str = typer.Option("DPMcars", "--truth", help="Simulator of the reports simulated phones give (survey, /reports): DPM or DPMcars."),
+    localizers: str = typer.Option("bayes,locunet", "--localizers", help="Serving localizers, the first answers by default: bayes, locunet."),
+    survey: int = typer.Option(6000, "--survey", min=600, help="Simulated phones that fit the calibrations (2/3 likelihood, 1/3 radii)."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed of the BS placement, cars and survey."),
+    name: str = typer.Option("", "--name", help="Display name (default: the id)."),
+    workers: int = typer.Option(1, "--workers", min=1, help="Processes simulating radio maps."),
+    replace: bool = typer.Option(False, "--replace", help="Rebuild an existing deployment (it keeps serving until the new one is whole)."),
+    home: Optional[Path] = _home_option(),
+) -> None:
+    """Build (or resume building) a deployment: city, BSs, radio maps, survey calibrations; published whole."""
+    from radioloc.deploy.build import DeploymentSpec, build_deployment
+    from radioloc.deploy.deployment import DeploymentStore, default_home
+
+    spec = DeploymentSpec(id=deployment_id, name=name, city=city, size_m=size, origin=_parse_latlng(origin, "--origin"), base_stations=bs,
+                          maps=maps, truth=truth, localizers=tuple(v.strip() for v in localizers.split(",") if v.strip()), survey=survey, seed=seed)  # fmt: skip
+    store = DeploymentStore(home or default_home())
+    built = build_deployment(store, spec, workers=workers, replace=replace)
+    _print_deployment(built)
+
+
+def _print_deployment(deployment) -> None:
+    config = deployment.config
+    rows, cols = config.shape
+    lat, lng = deployment.georef.to_latlng((rows - 1) / 2, (cols - 1) / 2)
+    table = Table(title=f"deployment {config.id} ({config.name})")
+    table.add_column("field")
+    table.add_column("value")
+    table.add_row("area", f"{rows} x {cols} m, centre {float(lat):.6f}, {float(lng):.6f}")
+    table.add_row("city", f"{config.city.get('source')}, {100 * config.city.get('coverage', float('nan')):.1f} % buildings")
+    table.add_row("base stations", f"{len(config.base_stations)} (cells {config.base_stations[0].cell_id}..{config.base_stations[-1].cell_id})")
+    table.add_row("maps / truth", f"{config.maps} / {config.truth}")
+    for name in config.localizers:
+        mae = config.survey.get("localizers", {}).get(name, {}).get("held_out_mae_m", {})
+        table.add_row(f"{name}: survey MAE by BSs", ", ".join(f"{k}: {v:.1f} m" for k, v in mae.items()))
+    table.add_row("folder", str(deployment.root))
+    console.print(table)
+
+
+@deploy_app.command("list")
+def deploy_list(home: Optional[Path] = _home_option()) -> None:
+    """Every deployment in the home folder, and builds that have not finished."""
+    from radioloc.deploy.deployment import DeploymentStore, default_home
+
+    store = DeploymentStore(home or default_home())
+    table = Table(title=f"deployments in {store.root}")
+    for column in ("id", "name", "area (m)", "BSs", "localizers", "state"):
+        table.add_column(column)
+    for deployment_id in store.ids():
+        config = store.load(deployment_id).config
+        table.add_row(config.id, config.name, "{} x {}".format(*config.shape), str(len(config.base_stations)), ", ".join(config.localizers), "ready")
+    for deployment_id in store.pending():
+        table.add_row(deployment_id, "", "", "", "", "build unfinished (rerun deploy create to resume)")
+    console.print(table)
+
+
+@deploy_app.command("show")
+def deploy_show(
+    deployment_id: str = typer.Argument(..., help="Deployment id."),
+    figure: Optional[Path] = output_file_option(None, "--figure", help="Draw the city, its BSs and the coverage into this PNG."),
+    home: Optional[Path] = _home_option(),
+) -> None:
+    """A deployment's area, BSs, simulators and survey errors (and a figure)."""
+    from radioloc.deploy.deployment import DeploymentStore, default_home
+
+    deployment = DeploymentStore(home or default_home()).load(deployment_id)
+    _print_deployment(deployment)
+    if figure is not None:
+        from radioloc.deploy.figures import draw_deployment
+
+        console.print(f"figure: {draw_deployment(deployment, figure)}")
+
+
+@deploy_app.command("delete")
+def deploy_delete(deployment_id: str = typer.Argument(..., help="Deployment id."), home: Optional[Path] = _home_option()) -> None:
+    """Delete a deployment (or an unfinished build of it)."""
+    from radioloc.deploy.deployment import DeploymentStore, default_home
+
+    DeploymentStore(home or default_home()).delete(deployment_id)
+    console.print(f"deleted {deployment_id}")
 
 
 def main() -> None:

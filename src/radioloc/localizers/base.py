@@ -126,6 +126,12 @@ class Localizer(ABC):
         positions, raw, maps = self._run(data, heatmaps)
         return LocalizationEstimate(positions, self.uncertainty.apply(raw, (data.queries.bs_ids >= 0).sum(axis=1)), maps)
 
+    def raw_estimates(self, data: LocalizationData) -> tuple[np.ndarray, np.ndarray]:
+        """(positions (n, 2), raw 68 % / 95 % spreads (n, 2)) before the radius calibration: what a calibration
+        on other data (a deployment's survey) is fitted on."""
+        positions, raw, _ = self._run(data, False)
+        return positions, raw
+
     def predict(self, data: LocalizationData) -> np.ndarray:
         """(n, 2) float64 estimated row, col in metres, one per query of ``data`` (no radii needed)."""
         return self._run(data, False)[0]

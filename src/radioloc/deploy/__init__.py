@@ -1,0 +1,1 @@
+"""Deployments (an operator's area, BSs and radio maps, saved without the dataset layout) and serving them."""

@@ -1,0 +1,393 @@
+"""Building a deployment: city -> base stations -> radio maps -> survey calibrations -> publish.
+
+A build is a resumable job in ``ROOT/staging/<id>`` (see :class:`radioloc.deploy.deployment.DeploymentStore`):
+
+1. ``spec.json`` (the :class:`DeploymentSpec`; rerunning with another spec for the same id is refused) and
+   ``city.npz`` (buildings and cars);
+2. one ``bs/<index>.npz`` per BS with its maps and its truth (gray levels), each written atomically, so a killed
+   build redoes at most the BSs in flight;
+3. ``*.npy`` arrays, the survey and the calibrations (``bayes.safetensors``, the radius calibrations), then
+   ``deployment.json``;
+4. publish: the staging folder is renamed to ``ROOT/deployments/<id>`` (replacing a previous version the same
+   way), so a deployment is served whole or not at all.
+
+**City sources** (``--city``): ``generated:SEED`` (a procedural city of ``--size`` m), a building-mask PNG, a
+GeoJSON file of footprints (longitude / latitude), an OpenStreetMap extract (``.osm`` / ``.osm.pbf``), or
+``scene:NAME`` (a Sionna RT bundled scene). Imported cities bring their own origin; others take ``--origin``.
+
+**Base stations** (``--bs``): a CSV or JSON list with ``cell_id`` and either ``lat``/``lng`` or ``row``/``col``,
+optionally ``height_m`` and ``tx_power_dbm``; or ``auto:SPACING``: one BS per SPACING x SPACING m cell of a grid,
+at a random street pixel of the cell's middle (seeded).
+
+**Calibrations.** The maps a localizer sees are never the truth phones report. The survey simulates ``survey``
+phones on the truth: two thirds fit ``bayes``'s likelihood (and its tempering), the last third calibrates every
+serving localizer's radii (split-conformal, as :mod:`radioloc.localizers.uncertainty`), so the radii are honest
+for this area. An operator would run the same fit on drive-test reports.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from radioloc import __version__
+from radioloc.city.cars import CarConfig, place_cars
+from radioloc.city.generator import CityConfig, generate_city
+from radioloc.city.grid import MAP_SIZE
+from radioloc.deploy.deployment import (
+    ARRAYS,
+    WINDOW,
+    BaseStation,
+    Deployment,
+    DeploymentConfig,
+    DeploymentStore,
+    check_deployment_id,
+    save_config,
+)
+from radioloc.deploy.georef import Georeference
+from radioloc.errors import RadiolocError
+from radioloc.io import atomic_write_bytes, atomic_write_json, atomic_write_npz, folder_lock
+from radioloc.propagation.dpm import DominantPathModel, DominantPathSimulator
+from radioloc.propagation.graylevel import db_to_gray
+from radioloc.workers import pool_options
+
+MAP_SOURCES = ("DPM",)
+TRUTH_SOURCES = ("DPM", "DPMcars")
+SERVING = ("bayes", "locunet")
+CARS_PER_TILE = 100  # CarConfig's default density, per 256 x 256 m
+DEFAULT_ORIGIN = (48.1372, 11.5756)  # Munich's Marienplatz: generated cities need somewhere to be
+
+
+@dataclass(frozen=True)
+class DeploymentSpec:
+    """Everything a build depends on (saved as ``spec.json``; a resumed build must match it)."""
+
+    id: str
+    name: str = ""
+    city: str = "generated:0"
+    size_m: int = 1024  # generated cities
+    origin: tuple[float, float] | None = None  # (lat, lng) of the grid centre; imported cities bring their own
+    base_stations: str = "auto:150"
+    maps: str = "DPM"
+    truth: str = "DPMcars"
+    localizers: tuple[str, ...] = SERVING
+    survey: int = 6000
+    seed: int = 0
+
+    def __post_init__(self):
+        check_deployment_id(self.id)
+        if self.maps not in MAP_SOURCES:
+            raise RadiolocError(f"--maps must be one of {', '.join(MAP_SOURCES)}, got {self.maps!r}")
+        if self.truth not in TRUTH_SOURCES:
+            raise RadiolocError(f"--truth must be one of {', '.join(TRUTH_SOURCES)}, got {self.truth!r}")
+        unknown = [name for name in self.localizers if name not in SERVING]
+        if not self.localizers or unknown:
+            raise RadiolocError(f"--localizers: choose from {', '.join(SERVING)}, got {', '.join(self.localizers) or 'none'}")
+        if self.survey < 600:
+            raise RadiolocError(f"--survey must be at least 600 simulated phones, got {self.survey}")
+        if not MAP_SIZE <= self.size_m <= 8192:
+            raise RadiolocError(f"--size must be {MAP_SIZE}..8192 m, got {self.size_m}")
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "localizers": list(self.localizers), "origin": list(self.origin) if self.origin else None}
+
+
+# -- the city ------------------------------------------------------------------------------------------------
+@dataclass
+class City:
+    buildings: np.ndarray
+    origin: tuple[float, float] | None  # lat, lng of the grid centre when the source is georeferenced
+    source: str
+    extra: dict = field(default_factory=dict)
+
+
+def load_city(spec: DeploymentSpec) -> City:
+    source = spec.city
+    if source.startswith("generated:"):
+        try:
+            seed = int(source.removeprefix("generated:"))
+        except ValueError:
+            raise RadiolocError(f"--city {source!r}: generated:SEED needs an integer seed") from None
+        city = generate_city(seed, CityConfig(size=spec.size_m))
+        return City(city.buildings.astype(np.uint8), None, source, {"style": city.style})
+    if source.startswith("scene:"):
+        from radioloc.city.real import scene_height_map
+
+        height_map = scene_height_map(source.removeprefix("scene:"))
+        return City(height_map.buildings.astype(np.uint8), None, source)
+    path = Path(source)
+    suffix = "".join(path.suffixes[-2:]) if path.name.endswith(".osm.pbf") else path.suffix.lower()
+    if not path.is_file():
+        raise RadiolocError(f"--city {source}: file not found (or use generated:SEED, scene:NAME)")
+    if suffix == ".png":
+        from PIL import Image
+
+        from radioloc.city.imports import load_building_png
+
+        with Image.open(path) as image:
+            width, height = image.size
+        if width != height:
+            raise RadiolocError(f"--city {path}: the building map must be square, got {width} x {height}")
+        return City(load_building_png(path, width), None, f"png:{path.name}")
+    if suffix in (".geojson", ".json", ".osm", ".osm.pbf", ".pbf"):
+        from radioloc.city.real import geojson_height_map, osm_buildings
+
+        if suffix in (".geojson", ".json"):
+            from radioloc.city.imports import read_geojson_footprints
+
+            footprints = read_geojson_footprints(path)
+            height_map = geojson_height_map(path)
+        else:
+            footprints = osm_buildings(path)
+            from radioloc.city.real import osm_height_map
+
+            height_map = osm_height_map(path)
+        import shapely
+
+        lng, lat = shapely.union_all([p for p, _ in footprints]).centroid.coords[0]
+        # the height map's frame is metres east / north of that centroid; the grid centre is offset from it
+        rows, cols = height_map.buildings.shape
+        centre_x = height_map.x_left + cols / 2.0
+        centre_y = height_map.y_top - rows / 2.0
+        origin = _offset_latlng(lat, lng, centre_x, centre_y)
+        return City(height_map.buildings.astype(np.uint8), origin, height_map.source)
+    raise RadiolocError(f"--city {source}: expected generated:SEED, scene:NAME, or a .png, .geojson, .osm or .osm.pbf file")
+
+
+def _offset_latlng(lat: float, lng: float, east_m: float, north_m: float) -> tuple[float, float]:
+    """The point ``east_m``, ``north_m`` from (lat, lng) on the local tangent plane (pyproj)."""
+    reference = Georeference(lat, lng, 1, 1)
+    lat2, lng2 = reference.to_latlng(-north_m, east_m)
+    return float(lat2), float(lng2)
+
+
+# -- base stations ---------------------------------------------------------------------------------------------
+def auto_base_stations(obstacles: np.ndarray, spacing: int, seed: int) -> list[BaseStation]:
+    """One BS per ``spacing`` m grid cell, at a random free pixel of the cell's middle half (none where the
+    middle is all buildings); cell ids 1, 2, ... in row-major order."""
+    rng = np.random.default_rng(seed)
+    rows, cols = obstacles.shape
+    found = []
+    for r0 in range(0, rows - spacing // 2, spacing):
+        for c0 in range(0, cols - spacing // 2, spacing):
+            r1, c1 = min(r0 + spacing, rows), min(c0 + spacing, cols)
+            lo_r, hi_r = r0 + (r1 - r0) // 4, r1 - (r1 - r0) // 4
+            lo_c, hi_c = c0 + (c1 - c0) // 4, c1 - (c1 - c0) // 4
+            free = np.argwhere(obstacles[lo_r:hi_r, lo_c:hi_c] == 0)
+            if len(free):
+                i, j = free[rng.integers(len(free))]
+                found.append((lo_r + int(i), lo_c + int(j)))
+    return [BaseStation(cell_id=k + 1, row=r, col=c) for k, (r, c) in enumerate(found)]
+
+
+def read_base_stations(path: Path, georef: Georeference) -> list[BaseStation]:
+    """BSs from a CSV (header row) or JSON list of objects: ``cell_id``, ``lat``/``lng`` or ``row``/``col``,
+    optional ``height_m``, ``tx_power_dbm``."""
+    if not path.is_file():
+        raise RadiolocError(f"--bs {path}: file not found (or use auto:SPACING)")
+    try:
+        if path.suffix.lower() == ".json":
+            records = json.loads(path.read_text())
+            if not isinstance(records, list):
+                raise ValueError("expected a JSON list of objects")
+        else:
+            with path.open(newline="") as handle:
+                records = list(csv.DictReader(handle))
+    except (json.JSONDecodeError, UnicodeDecodeError, ValueError, csv.Error) as exc:
+        raise RadiolocError(f"--bs {path}: not a readable BS list ({exc})") from None
+    stations = []
+    for n, record in enumerate(records, start=1):
+        where = f"--bs {path}, entry {n}"
+        try:
+            if not isinstance(record, dict):
+                raise ValueError("not an object")
+            cell = int(record["cell_id"])
+            if record.get("lat") not in (None, "") and record.get("lng") not in (None, ""):
+                row, col = georef.to_grid(float(record["lat"]), float(record["lng"]))
+            else:
+                row, col = float(record["row"]), float(record["col"])
+            height = float(record.get("height_m") or 1.5)
+            power = float(record.get("tx_power_dbm") or 23.0)
+        except KeyError as exc:
+            raise RadiolocError(f"{where}: missing field {exc.args[0]!r} (cell_id, and lat/lng or row/col)") from None
+        except (TypeError, ValueError) as exc:
+            raise RadiolocError(f"{where}: bad value ({exc})") from None
+        if not (np.isfinite(row) and np.isfinite(col) and np.isfinite(power) and np.isfinite(height)):
+            raise RadiolocError(f"{where}: position, height and power must be finite numbers")
+        stations.append(BaseStation(cell, int(round(float(row))), int(round(float(col))), height, power))
+    if not stations:
+        raise RadiolocError(f"--bs {path}: no base stations listed")
+    return stations
+
+
+def check_base_stations(stations: list[BaseStation], obstacles: np.ndarray, where: str) -> None:
+    rows, cols = obstacles.shape
+    seen: set[int] = set()
+    for bs in stations:
+        if bs.cell_id in seen:
+            raise RadiolocError(f"{where}: cell id {bs.cell_id} listed twice")
+        seen.add(bs.cell_id)
+        if not (0 <= bs.row < rows and 0 <= bs.col < cols):
+            raise RadiolocError(f"{where}: cell {bs.cell_id} at ({bs.row}, {bs.col}) m is outside the {rows} x {cols} m area")
+        if obstacles[bs.row, bs.col]:
+            raise RadiolocError(f"{where}: cell {bs.cell_id} at ({bs.row}, {bs.col}) m is inside a building or a car")
+    if not stations:
+        raise RadiolocError(f"{where}: no base station in the area")
+
+
+# -- radio maps ---------------------------------------------------------------------------------------------
+def _simulate_bs(args) -> tuple[int, float]:
+    """Worker: one BS's maps (what the localizers see) and truth, written to ``bs/<index>.npz``."""
+    staging, index, row, col, maps_sim, truth_sim = args
+    started = time.perf_counter()
+    city = np.load(staging / "city.npz")
+    buildings, cars = city["buildings"], city["cars"]
+    gray = {}
+    for kind, sim in (("maps", maps_sim), ("truth", truth_sim)):
+        obstacles = buildings | cars if sim.endswith("cars") else buildings
+        if kind == "truth" and sim == maps_sim:
+            gray[kind] = gray["maps"]
+            continue
+        gray[kind] = db_to_gray(DominantPathSimulator(obstacles, DominantPathModel()).simulate((row, col)).pathloss_db)
+    atomic_write_npz(staging / "bs" / f"{index}.npz", maps=gray["maps"], truth=gray["truth"])
+    return index, time.perf_counter() - started
+
+
+def _progress(quiet: bool) -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(), disable=quiet)
+
+
+def build_deployment(store: DeploymentStore, spec: DeploymentSpec, workers: int = 1, replace: bool = False, quiet: bool = False) -> Deployment:
+    """Build (or resume building) ``spec`` in the store and publish it (module docstring)."""
+    target = store.path(spec.id)
+    if target.exists() and not replace:
+        raise RadiolocError(f"deployment {spec.id!r} exists in {store.root} (delete it, or pass --replace to rebuild it)")
+    staging = store.staging(spec.id)
+    staging.mkdir(parents=True, exist_ok=True)
+    with folder_lock(staging, "deployment build"):
+        return _build_locked(store, spec, staging, workers, quiet)
+
+
+def _build_locked(store: DeploymentStore, spec: DeploymentSpec, staging: Path, workers: int, quiet: bool) -> Deployment:
+    started = time.perf_counter()
+    spec_file = staging / "spec.json"
+    if spec_file.is_file():
+        previous = json.loads(spec_file.read_text())
+        if previous != json.loads(json.dumps(spec.to_dict())):
+            changed = sorted(k for k in previous if previous.get(k) != spec.to_dict().get(k))
+            raise RadiolocError(f"deployment {spec.id!r}: an unfinished build with other settings ({', '.join(changed)}) is in {staging}; rerun it as it was, or `radioloc deploy delete {spec.id}`")
+    else:
+        atomic_write_json(spec_file, spec.to_dict())
+
+    # 1. the city and its BSs
+    if not (staging / "city.npz").is_file():
+        city = load_city(spec)
+        rows, cols = city.buildings.shape
+        if rows < WINDOW or cols < WINDOW:
+            raise RadiolocError(f"--city {spec.city}: the area is {rows} x {cols} m; a deployment needs at least {WINDOW} x {WINDOW} m")
+        cars = np.zeros_like(city.buildings)
+        if spec.truth.endswith("cars"):
+            cars = place_cars(city.buildings, spec.seed + 1, CarConfig(count=int(round(CARS_PER_TILE * rows * cols / MAP_SIZE**2))))
+        origin = city.origin or spec.origin or DEFAULT_ORIGIN
+        georef = Georeference(float(origin[0]), float(origin[1]), rows, cols)
+        obstacles = city.buildings | cars
+        if spec.base_stations.startswith("auto:"):
+            try:
+                spacing = int(spec.base_stations.removeprefix("auto:"))
+            except ValueError:
+                spacing = 0
+            if not 32 <= spacing <= 1000:
+                raise RadiolocError(f"--bs {spec.base_stations!r}: auto:SPACING needs a spacing of 32..1000 m")
+            stations = auto_base_stations(obstacles, spacing, spec.seed)
+        else:
+            stations = read_base_stations(Path(spec.base_stations), georef)
+        check_base_stations(stations, obstacles, f"--bs {spec.base_stations}")
+        atomic_write_json(staging / "stations.json", {"georef": georef.to_dict(), "base_stations": [bs.to_dict() for bs in stations],
+                                                      "city": {"source": city.source, "rows": rows, "cols": cols, "coverage": float(city.buildings.mean()), **city.extra}})  # fmt: skip
+        atomic_write_npz(staging / "city.npz", buildings=city.buildings, cars=cars)
+    placed = json.loads((staging / "stations.json").read_text())
+    georef = Georeference.from_dict(placed["georef"])
+    stations = [BaseStation(**bs) for bs in placed["base_stations"]]
+
+    # 2. one BS at a time, resumable
+    (staging / "bs").mkdir(exist_ok=True)
+    todo = [i for i in range(len(stations)) if not (staging / "bs" / f"{i}.npz").is_file()]
+    jobs = [(staging, i, stations[i].row, stations[i].col, spec.maps, spec.truth) for i in todo]
+    with _progress(quiet) as progress:
+        task = progress.add_task(f"{spec.id}: radio maps ({spec.maps}, truth {spec.truth})", total=len(stations), completed=len(stations) - len(todo))
+        if workers > 1 and len(jobs) > 1:
+            with ProcessPoolExecutor(max_workers=workers, **pool_options()) as pool:
+                for future in as_completed([pool.submit(_simulate_bs, job) for job in jobs]):
+                    future.result()
+                    progress.advance(task)
+        else:
+            for job in jobs:
+                _simulate_bs(job)
+                progress.advance(task)
+
+    # 3. arrays, survey, calibrations
+    rows, cols = georef.rows, georef.cols
+    if not all((staging / f"{name}.npy").is_file() for name in ARRAYS):
+        city = np.load(staging / "city.npz")
+        for kind in ("maps", "truth"):
+            stack = np.lib.format.open_memmap(staging / f".{kind}.npy.tmp", mode="w+", dtype=np.uint8, shape=(len(stations), rows, cols))
+            for i in range(len(stations)):
+                stack[i] = np.load(staging / "bs" / f"{i}.npz")[kind]
+            stack.flush()
+            del stack
+            os.replace(staging / f".{kind}.npy.tmp", staging / f"{kind}.npy")
+        _save_npy(staging / "buildings.npy", city["buildings"].astype(np.uint8))
+        _save_npy(staging / "obstacles.npy", (city["buildings"] | city["cars"]).astype(np.uint8))
+    config = DeploymentConfig(
+        id=spec.id,
+        name=spec.name or spec.id,
+        georef=georef,
+        base_stations=stations,
+        maps=spec.maps,
+        truth=spec.truth,
+        localizers=list(spec.localizers),
+        city=placed["city"],
+        provenance={"radioloc": __version__, "spec": spec.to_dict(), "built_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
+    )
+    deployment = Deployment(config, staging, {name: np.load(staging / f"{name}.npy", mmap_mode="r") for name in ARRAYS})
+    if not (staging / "survey.json").is_file():
+        from radioloc.deploy.serving import calibrate_deployment
+
+        survey = calibrate_deployment(deployment, staging, spec.survey, spec.seed, quiet)
+        atomic_write_json(staging / "survey.json", survey)
+    survey = json.loads((staging / "survey.json").read_text())
+    config.radius_calibrations = survey.pop("radius_calibrations")
+    config.survey = survey
+    config.provenance["build_seconds"] = round(time.perf_counter() - started, 1)
+    shutil.rmtree(staging / "bs", ignore_errors=True)
+    save_config(staging, config)
+
+    # 4. publish whole
+    target = store.path(spec.id)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists():
+        old = target.with_name(f".replaced-{spec.id}")
+        shutil.rmtree(old, ignore_errors=True)
+        target.rename(old)
+        staging.rename(target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        staging.rename(target)
+    return store.load(spec.id)
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    import io
+
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    atomic_write_bytes(path, buffer.getvalue())

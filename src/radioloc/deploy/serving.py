@@ -1,0 +1,184 @@
+"""Answering reports on a deployment: the serving localizers, their survey calibration, and ``locate``.
+
+- ``bayes``: the grid posterior with the likelihood fitted on the deployment's survey (``bayes.safetensors``),
+  its prior every outdoor pixel of the window (a phone may be anywhere in the area, not only in the middle of a
+  RadioLocSeer tile);
+- ``locunet``: the shipped nominal LocUNet on the deployment's maps.
+
+Both answer with radii calibrated on the held-out third of the survey, per number of BSs, for this area.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from radioloc.datasets.localization import MAX_BS, LocalizationData, Queries
+from radioloc.deploy.deployment import WINDOW, Deployment, WindowedQueries
+from radioloc.errors import RadiolocError
+from radioloc.localizers.base import Localizer, localization_errors
+from radioloc.localizers.uncertainty import LEVELS, RadiusCalibration
+
+MAX_WINDOWS_PER_CHUNK = 48  # bounds the memory of one batch: windows x BSs per window x 64 KiB of maps
+FIT_SHARE = 2 / 3
+
+
+def _localizer(name: str, folder: Path) -> Localizer:
+    if name == "bayes":
+        from radioloc.localizers.bayes import BayesLocalizer
+
+        return BayesLocalizer.load(folder / "bayes.safetensors", prior="outdoor") if (folder / "bayes.safetensors").is_file() else None
+    if name == "locunet":
+        from radioloc.localizers.locunet import LocUNetLocalizer
+
+        return LocUNetLocalizer.load("locunet")
+    raise RadiolocError(f"localizer {name!r} cannot serve a deployment (choose bayes or locunet)")
+
+
+def serving_localizer(deployment: Deployment, name: str | None = None) -> Localizer:
+    """A localizer of the deployment (default: its first), with the deployment's radius calibration."""
+    name = name or deployment.config.localizers[0]
+    if name not in deployment.config.localizers:
+        raise RadiolocError(f"deployment {deployment.id!r} is served by {', '.join(deployment.config.localizers)}, not {name!r}")
+    localizer = _localizer(name, deployment.root)
+    if localizer is None:
+        raise RadiolocError(f"{deployment.root}: the bayes calibration is missing (the deployment is damaged: create it again)")
+    localizer.uncertainty = RadiusCalibration.from_dict(deployment.config.radius_calibrations[name], f"deployment {deployment.id} ({name})")
+    return localizer
+
+
+@dataclass
+class Located:
+    """Answers in the deployment's grid (row, col metres) and on the Earth, with calibrated radii (LEVELS)."""
+
+    positions: np.ndarray
+    radii: np.ndarray
+    lat: np.ndarray
+    lng: np.ndarray
+    bs_used: np.ndarray  # (n, 5) deployment BS indices each answer used (-1 = none)
+    localizer: str
+    ms_per_query: float
+
+    @property
+    def radius_68(self) -> np.ndarray:
+        return self.radii[:, LEVELS.index(0.68)]
+
+    @property
+    def radius_95(self) -> np.ndarray:
+        return self.radii[:, LEVELS.index(0.95)]
+
+
+def coarse_localizer(folder: Path):
+    """``bayes`` with the deployment's likelihood, for the coarse search over the whole area (no radii needed)."""
+    from radioloc.localizers.bayes import BayesLocalizer
+
+    if not (folder / "bayes.safetensors").is_file():
+        raise RadiolocError(f"{folder}: the bayes calibration is missing (the deployment is damaged: create it again)")
+    return BayesLocalizer.load(folder / "bayes.safetensors", prior="outdoor")
+
+
+def window_origins(deployment: Deployment, coarse: Localizer, ids: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Each query's window, centred on the coarse posterior mean over the deployment's overview."""
+    scenes, factor = deployment.overview()
+    queries = Queries(np.zeros(len(ids), dtype=np.int64), ids, values.astype(np.float32), np.full((len(ids), 2), np.nan))
+    data = LocalizationData(scenes, queries, {"deployment": deployment.id, "sim": deployment.config.maps, "estimate": "true", "measurement_sim": None})
+    centres, _ = coarse.raw_estimates(data)
+    return deployment.window_origins(ids, centres * factor + (factor - 1) / 2.0)
+
+
+def window_chunks(origins: np.ndarray) -> list[np.ndarray]:
+    """Query indices grouped so that each group spans at most ``MAX_WINDOWS_PER_CHUNK`` windows."""
+    _, window = np.unique(origins, axis=0, return_inverse=True)
+    window = window.ravel()
+    order = np.argsort(window, kind="stable")
+    bounds = np.searchsorted(window[order], np.arange(0, window.max() + 1 + MAX_WINDOWS_PER_CHUNK, MAX_WINDOWS_PER_CHUNK))
+    return [order[a:b] for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+
+
+class DeploymentLocator:
+    """A deployment with one of its serving localizers: ``locate(cell_ids, pathloss_db)``."""
+
+    def __init__(self, deployment: Deployment, name: str | None = None):
+        self.deployment = deployment
+        self.name = name or deployment.config.localizers[0]
+        self.localizer = serving_localizer(deployment, self.name)
+        self.coarse = coarse_localizer(deployment.root)
+
+    def locate(self, cell_ids, pathloss_db) -> Located:
+        """Answer reports given as (n, k) cell ids (-1 = none) and pathloss in dB (NaN = none); each uses its
+        ``MAX_BS`` strongest known cells. :class:`radioloc.deploy.deployment.UnknownCells` when a report knows none."""
+        started = time.perf_counter()
+        deployment = self.deployment
+        ids, values = deployment.strongest(np.atleast_2d(cell_ids), np.atleast_2d(pathloss_db), MAX_BS)
+        origins = window_origins(deployment, self.coarse, ids, values)
+        n = len(ids)
+        positions = np.empty((n, 2))
+        radii = np.empty((n, len(LEVELS)))
+        for part in window_chunks(origins):
+            windowed = deployment.scenes(ids[part], values[part], origins[part])
+            estimate = self.localizer.locate(windowed.data)
+            positions[part] = windowed.to_area(estimate.positions)
+            radii[part] = estimate.radii
+        lat, lng = deployment.georef.to_latlng(positions[:, 0], positions[:, 1])
+        return Located(positions, radii, np.atleast_1d(lat), np.atleast_1d(lng), ids, self.name, 1000.0 * (time.perf_counter() - started) / max(n, 1))
+
+
+def _raw(localizer: Localizer, windowed: WindowedQueries) -> tuple[np.ndarray, np.ndarray]:
+    positions, raw = localizer.raw_estimates(windowed.data)
+    return windowed.to_area(positions), raw
+
+
+def calibrate_deployment(deployment: Deployment, folder: Path, count: int, seed: int, quiet: bool = True) -> dict:
+    """Fit ``bayes`` on two thirds of a simulated survey and every serving localizer's radii on the rest, with
+    1 to 5 BSs per report (each report cut to its strongest k and windowed again, as ``locate`` would)."""
+    from radioloc.localizers.bayes import BayesLocalizer
+    from radioloc.models.likelihood import LikelihoodConfig
+
+    positions, ids, values = deployment.survey(count, seed)
+    n_fit = int(count * FIT_SHARE)
+    scenario = {"deployment": deployment.id, "sim": deployment.config.maps, "estimate": "true", "measurement_sim": deployment.config.truth}
+    result: dict = {"phones": count, "fit": n_fit, "calibration": count - n_fit, "seed": seed, "radius_calibrations": {}, "localizers": {}}
+    # bayes is fitted for every deployment: the coarse search that places the windows uses it. The fit only counts
+    # (map, report) pairs, so windows on the strongest BS do; phones they miss are dropped
+    fit = deployment.scenes(ids[:n_fit], values[:n_fit], deployment.window_origins(ids[:n_fit]), positions[:n_fit], scenario)
+    inside = ((fit.data.queries.position >= 0) & (fit.data.queries.position <= WINDOW - 1)).all(axis=1)
+    result["fit_outside_window"] = round(float(1.0 - inside.mean()), 4)
+    bayes = BayesLocalizer(LikelihoodConfig(prior="outdoor"))
+    bayes.calibration_per_count = 200  # its radii are refitted below on windowed held-out reports
+    bayes.fit(fit.data.subset(np.flatnonzero(inside)))
+    bayes.save(folder / "bayes.safetensors")
+    result["bayes_temperature"] = bayes.calibration.temperature
+    held_ids, held_values, held_positions = ids[n_fit:], values[n_fit:], positions[n_fit:]
+    coarse = coarse_localizer(folder)
+    outside = []
+    for name in deployment.config.localizers:
+        localizer = _localizer(name, folder)
+        raw_parts, error_parts, counts = [], [], []
+        for k in range(1, MAX_BS + 1):
+            keep = (held_ids >= 0).sum(axis=1) >= k
+            k_ids = np.where(np.arange(MAX_BS) < k, held_ids[keep], -1)
+            k_values = np.where(np.arange(MAX_BS) < k, held_values[keep], np.nan)
+            origins = window_origins(deployment, coarse, k_ids, k_values)
+            for part in window_chunks(origins):
+                windowed = deployment.scenes(k_ids[part], k_values[part], origins[part], held_positions[keep][part], scenario)
+                if name == deployment.config.localizers[0]:
+                    outside.append(((windowed.data.queries.position < 0) | (windowed.data.queries.position > WINDOW - 1)).any(axis=1))
+                estimate, raw = _raw(localizer, windowed)
+                raw_parts.append(raw)
+                error_parts.append(localization_errors(estimate, held_positions[keep][part]))
+                counts.append(np.full(len(part), k))
+        raw, errors, n_bs = np.concatenate(raw_parts), np.concatenate(error_parts), np.concatenate(counts)
+        calibration = RadiusCalibration.fit(raw, errors, n_bs)
+        result["radius_calibrations"][name] = calibration.to_dict()
+        radii = calibration.apply(raw, n_bs)
+        five = n_bs == MAX_BS
+        result["localizers"][name] = {
+            "held_out_mae_m": {str(k): round(float(errors[n_bs == k].mean()), 3) for k in range(1, MAX_BS + 1) if (n_bs == k).any()},
+            "held_out_median_m_5bs": round(float(np.median(errors[five])), 3) if five.any() else None,
+        }
+        del radii
+    result["held_out_outside_window"] = round(float(np.concatenate(outside).mean()), 4)
+    return result
