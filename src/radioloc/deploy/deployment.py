@@ -324,10 +324,12 @@ class DeploymentStore:
 
     def delete(self, deployment_id: str) -> None:
         path, staging = self.path(deployment_id), self.staging(deployment_id)
-        if not path.exists() and not staging.exists():
+        if not path.exists() and not path.is_symlink() and not staging.exists():
             raise RadiolocError(f"no deployment {deployment_id!r} in {self.root}")
         for folder in (path, staging):
-            if folder.exists():
+            if folder.is_symlink():  # a linked deployment: remove the link, never what it points to
+                folder.unlink()
+            elif folder.exists():
                 # rename first: a reader sees the whole deployment or none of it
                 doomed = folder.with_name(f".deleting-{folder.name}")
                 shutil.rmtree(doomed, ignore_errors=True)
