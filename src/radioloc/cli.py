@@ -673,6 +673,36 @@ def deploy_delete(deployment_id: str = typer.Argument(..., help="Deployment id."
     console.print(f"deleted {deployment_id}")
 
 
+@app.command("serve")
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (0.0.0.0 for every interface)."),
+    port: int = typer.Option(8000, "--port", min=1, max=65535, help="TCP port."),
+    db: Optional[str] = typer.Option(None, "--db", help="Database URL: sqlite:///PATH (default HOME/radioloc.db) or postgresql://USER:PASSWORD@HOST/DB."),
+    workers: int = typer.Option(1, "--workers", min=1, max=64, help="uvicorn worker processes (they share the database and the deployments)."),
+    demo_mode: bool = typer.Option(False, "--demo", help="Create the demo deployment on first start and print a client and an admin key."),
+    home: Optional[Path] = _home_option(),
+) -> None:
+    """The real-time localization service: Geolocation API, batch locate, admin routes and the web page at /."""
+    import os
+
+    import uvicorn
+
+    from radioloc.deploy.deployment import DeploymentStore, default_home
+    from radioloc.service.db import Database, database_url, migrate
+
+    home = (home or default_home()).resolve()
+    url = database_url(db, home)
+    migrate(url)  # once, before the workers start
+    os.environ.update(RADIOLOC_HOME=str(home), RADIOLOC_DB=url)
+    if demo_mode:
+        from radioloc.service.demo import ensure_demo
+
+        client, admin = ensure_demo(DeploymentStore(home), Database(url), workers=max(os.cpu_count() or 1, 1))
+        console.print(f"demo deployment ready; client key: {client}  admin key: {admin}", soft_wrap=True)
+        console.print(f"web page: http://{host}:{port}/?key={client}", soft_wrap=True)
+    uvicorn.run("radioloc.service.app:app_from_env", factory=True, host=host, port=port, workers=workers, log_level="warning")
+
+
 def main() -> None:
     app()
 

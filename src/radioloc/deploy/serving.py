@@ -107,6 +107,20 @@ class DeploymentLocator:
         self.localizer = serving_localizer(deployment, self.name)
         self.coarse = coarse_localizer(deployment.root)
 
+    def heatmap(self, cell_ids, pathloss_db) -> tuple[Located, np.ndarray, np.ndarray]:
+        """One report's answer with the heatmap behind it (bayes: the posterior; LocUNet: its quasi-heatmap) and
+        the heatmap window's north-west corner on the area grid, for pictures."""
+        deployment = self.deployment
+        ids, values = deployment.strongest(np.atleast_2d(cell_ids)[:1], np.atleast_2d(pathloss_db)[:1], MAX_BS)
+        origins = window_origins(deployment, self.coarse, ids, values)
+        windowed = deployment.scenes(ids, values, origins)
+        started = time.perf_counter()
+        estimate = self.localizer.locate(windowed.data, heatmaps=True)
+        positions = windowed.to_area(estimate.positions)
+        lat, lng = deployment.georef.to_latlng(positions[:, 0], positions[:, 1])
+        located = Located(positions, estimate.radii, np.atleast_1d(lat), np.atleast_1d(lng), ids, self.name, 1000.0 * (time.perf_counter() - started))
+        return located, estimate.heatmaps[0], origins[0]
+
     def locate(self, cell_ids, pathloss_db) -> Located:
         """Answer reports given as (n, k) cell ids (-1 = none) and pathloss in dB (NaN = none); each uses its
         ``MAX_BS`` strongest known cells. :class:`radioloc.deploy.deployment.UnknownCells` when a report knows none."""

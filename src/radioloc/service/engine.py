@@ -1,0 +1,122 @@
+"""Loaded deployments and micro-batching: concurrent single queries become one batch per deployment and localizer.
+
+Each worker process answers on one executor thread (the localizers' numba and torch kernels already use the
+cores). Requests for the same (deployment, localizer) queue up while a batch runs and go together as the next
+batch, so a lone request waits for nothing and a burst is answered at batch throughput.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from radioloc.datasets.localization import MAX_BS
+from radioloc.deploy.deployment import DeploymentStore
+from radioloc.deploy.serving import DeploymentLocator, Located
+from radioloc.errors import RadiolocError
+
+MAX_MICRO_BATCH = 1024
+
+
+@dataclass
+class _Queue:
+    pending: list = field(default_factory=list)  # (cells (k,), pathloss (k,), future)
+    running: bool = False
+
+
+class Engine:
+    def __init__(self, store: DeploymentStore):
+        self.store = store
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="radioloc-locate")
+        self._locators: dict[tuple[str, str | None], tuple[tuple, DeploymentLocator]] = {}
+        self._lock = threading.Lock()
+        self._queues: dict[tuple[str, str | None], _Queue] = {}
+
+    def _stamp(self, deployment_id: str) -> tuple:
+        info = os.stat(self.store.path(deployment_id) / "deployment.json")
+        return info.st_ino, info.st_mtime_ns
+
+    def locator(self, deployment_id: str, localizer: str | None) -> DeploymentLocator:
+        """The deployment's locator, reloaded when the deployment was replaced."""
+        try:
+            stamp = self._stamp(deployment_id)
+        except FileNotFoundError:
+            raise RadiolocError(f"no deployment {deployment_id!r}") from None
+        with self._lock:
+            cached = self._locators.get((deployment_id, localizer))
+            if cached is None or cached[0] != stamp:
+                cached = (stamp, DeploymentLocator(self.store.load(deployment_id), localizer))
+                self._locators[(deployment_id, localizer)] = cached
+            return cached[1]
+
+    def forget(self, deployment_id: str) -> None:
+        with self._lock:
+            for key in [k for k in self._locators if k[0] == deployment_id]:
+                del self._locators[key]
+
+    # -- batches ------------------------------------------------------------------------------------------------
+    def locate_batch(self, deployment_id: str, localizer: str | None, cells: list[list[int]], pathloss: list[list[float]]) -> tuple[DeploymentLocator, Located | None, np.ndarray]:
+        """Answer many reports at once (runs on the caller's thread): (locator, answers of the reports with a
+        known cell or None, bool mask of those reports)."""
+        locator = self.locator(deployment_id, localizer)
+        width = max(len(c) for c in cells)
+        ids = np.full((len(cells), width), -1, dtype=np.int64)
+        values = np.full((len(cells), width), np.nan)
+        for n, (c, p) in enumerate(zip(cells, pathloss)):
+            ids[n, : len(c)] = c
+            values[n, : len(p)] = p
+        known = ((locator.deployment.bs_index(ids) >= 0) & np.isfinite(values)).any(axis=1)
+        if not known.any():
+            return locator, None, known
+        return locator, locator.locate(ids[known], values[known]), known
+
+    async def locate_one(self, deployment_id: str, localizer: str | None, cells: list[int], pathloss: list[float]):
+        """One report, micro-batched with the others that arrive meanwhile: (locator, Located row 0)."""
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        key = (deployment_id, localizer)
+        queue = self._queues.setdefault(key, _Queue())
+        queue.pending.append((cells, pathloss, future))
+        if not queue.running:
+            queue.running = True
+            loop.create_task(self._drain(key, queue))
+        return await future
+
+    async def _drain(self, key, queue: _Queue) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while queue.pending:
+                batch, queue.pending = queue.pending[:MAX_MICRO_BATCH], queue.pending[MAX_MICRO_BATCH:]
+                try:
+                    locator, located, known = await loop.run_in_executor(
+                        self.executor, self.locate_batch, key[0], key[1], [b[0] for b in batch], [b[1] for b in batch]
+                    )
+                except Exception as exc:  # a bad deployment: every waiting request gets the error
+                    for _, _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                row = 0
+                for (_, _, future), ok in zip(batch, known):
+                    if future.done():
+                        continue
+                    if ok:
+                        future.set_result((locator, _row(located, row)))
+                        row += 1
+                    else:
+                        future.set_result((locator, None))
+        finally:
+            queue.running = False
+
+
+def _row(located: Located, i: int) -> Located:
+    return Located(located.positions[i : i + 1], located.radii[i : i + 1], located.lat[i : i + 1], located.lng[i : i + 1],
+                   located.bs_used[i : i + 1], located.localizer, located.ms_per_query)  # fmt: skip
+
+
+__all__ = ["Engine", "MAX_BS"]
