@@ -17,8 +17,9 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/radioloc demo --out out/demo
 
+# the service tests run against SQLite and against Debian's PostgreSQL, which scripts/test-postgres.sh starts
 test: $(STAMP)
-	$(BIN)/pytest
+	RADIOLOC_TEST_POSTGRES=$${RADIOLOC_TEST_POSTGRES:-$$(bash scripts/test-postgres.sh)} $(BIN)/pytest
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/dpm_speed.py

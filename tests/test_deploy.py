@@ -17,14 +17,12 @@ from radioloc.deploy.georef import Georeference
 from radioloc.deploy.serving import DeploymentLocator
 from radioloc.errors import RadiolocError
 
-SPEC = DeploymentSpec(id="t512", city="generated:4", size_m=512, survey=600, seed=3)
+from tests.deploy_spec import SMALL_DEPLOYMENT as SPEC
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory):
-    root = tmp_path_factory.mktemp("home")
-    build_deployment(DeploymentStore(root), SPEC, quiet=True)
-    return root
+def home(deployment_home):
+    return deployment_home
 
 
 @pytest.fixture(scope="module")

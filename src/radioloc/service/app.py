@@ -444,19 +444,19 @@ def _check_pathloss(values, field: str) -> None:
             raise ApiError(400, "parseError", f"{field}: pathloss {v:.1f} dB is outside {MIN_REPORTED_DB:g}..{MAX_REPORTED_DB:g} dB (signal strength minus the BS's transmit power)")
 
 
-def _upload_path(state: State, name: str) -> Path:
+def _upload_path(state: State, name: str, field: str = "name") -> Path:
     if not UPLOAD_NAME.match(name) or ".." in name:
-        raise ApiError(400, "parseError", f"name: {name!r} is not a plain file name (letters, digits, '.', '_', '-')")
+        raise ApiError(400, "parseError", f"{field}: {name!r} is not a plain file name (letters, digits, '.', '_', '-')")
     folder = (state.store.root / "uploads").resolve()
     target = (folder / name).resolve()
     if target.parent != folder:
-        raise ApiError(400, "parseError", f"name: {name!r} leaves the uploads folder")
+        raise ApiError(400, "parseError", f"{field}: {name!r} leaves the uploads folder")
     return target
 
 
 def _resolve_upload(state: State, value: str, field: str) -> str:
     if value.startswith("upload:"):
-        path = _upload_path(state, value.removeprefix("upload:"))
+        path = _upload_path(state, value.removeprefix("upload:"), field)
         if not path.is_file():
             raise ApiError(400, "parseError", f"{field}: no upload {value.removeprefix('upload:')!r} (PUT /v1/uploads/NAME first)")
         return str(path)
