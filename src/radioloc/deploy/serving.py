@@ -71,22 +71,26 @@ class Located:
         return self.radii[:, LEVELS.index(0.95)]
 
 
-def coarse_localizer(folder: Path):
-    """``bayes`` with the deployment's likelihood, for the coarse search over the whole area (no radii needed)."""
-    from radioloc.localizers.bayes import BayesLocalizer
+def coarse_likelihood(folder: Path):
+    """The deployment's fitted likelihood (``bayes.safetensors``), for the coarse search that places the windows."""
+    from radioloc.models.likelihood import LikelihoodCalibration
 
     if not (folder / "bayes.safetensors").is_file():
         raise RadiolocError(f"{folder}: the bayes calibration is missing (the deployment is damaged: create it again)")
-    return BayesLocalizer.load(folder / "bayes.safetensors", prior="outdoor")
+    return LikelihoodCalibration.load(folder / "bayes.safetensors")
 
 
-def window_origins(deployment: Deployment, coarse: Localizer, ids: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Each query's window, centred on the coarse posterior mean over the deployment's overview."""
+def window_origins(deployment: Deployment, likelihood, ids: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Each query's window, centred on the most likely cell of the deployment's overview (the mode, not the
+    mean: with a few BSs the coarse posterior has several modes, and its mean can lie between them)."""
+    from radioloc.datasets.fit_cost import nearest_pixels
+    from radioloc.models.likelihood import likelihood_tables
+
     scenes, factor = deployment.overview()
-    queries = Queries(np.zeros(len(ids), dtype=np.int64), ids, values.astype(np.float32), np.full((len(ids), 2), np.nan))
-    data = LocalizationData(scenes, queries, {"deployment": deployment.id, "sim": deployment.config.maps, "estimate": "true", "measurement_sim": None})
-    centres, _ = coarse.raw_estimates(data)
-    return deployment.window_origins(ids, centres * factor + (factor - 1) / 2.0)
+    tables = likelihood_tables(likelihood.log_likelihood, 1.0, values)
+    best, _ = nearest_pixels(scenes.radio_maps, np.zeros(len(ids), dtype=np.int64), ids, tables, 1)
+    cells = np.column_stack(np.divmod(best[:, 0], scenes.radio_maps.shape[-1])).astype(np.float64)
+    return deployment.window_origins(ids, cells * factor + (factor - 1) / 2.0)
 
 
 def window_chunks(origins: np.ndarray) -> list[np.ndarray]:
@@ -105,7 +109,7 @@ class DeploymentLocator:
         self.deployment = deployment
         self.name = name or deployment.config.localizers[0]
         self.localizer = serving_localizer(deployment, self.name)
-        self.coarse = coarse_localizer(deployment.root)
+        self.coarse = coarse_likelihood(deployment.root)
 
     def heatmap(self, cell_ids, pathloss_db) -> tuple[Located, np.ndarray, np.ndarray]:
         """One report's answer with the heatmap behind it (bayes: the posterior; LocUNet: its quasi-heatmap) and
@@ -166,7 +170,7 @@ def calibrate_deployment(deployment: Deployment, folder: Path, count: int, seed:
     bayes.save(folder / "bayes.safetensors")
     result["bayes_temperature"] = bayes.calibration.temperature
     held_ids, held_values, held_positions = ids[n_fit:], values[n_fit:], positions[n_fit:]
-    coarse = coarse_localizer(folder)
+    coarse = coarse_likelihood(folder)
     outside = []
     for name in deployment.config.localizers:
         localizer = _localizer(name, folder)
