@@ -239,3 +239,35 @@ def test_deploy_commands_and_locate(home, deployment, tmp_path):
     os.symlink(home / "deployments" / SPEC.id, copy / "deployments" / "gone")
     deleted = runner.invoke(app, ["deploy", "delete", "gone"], env={"RADIOLOC_HOME": str(copy)})
     assert deleted.exit_code == 0 and not (copy / "deployments" / "gone").exists() and (home / "deployments" / SPEC.id).exists()
+
+
+def test_a_dataset_map_deployment_answers_as_evaluate_does(small_dataset, tmp_path):
+    """A deployment of a dataset map, served by the shipped LocUNet: through the locator and through the API, the
+    same positions and radii as `radioloc evaluate` on the same queries (to 0.01 m)."""
+    from fastapi.testclient import TestClient
+
+    from radioloc.datasets.localization import load_localization
+    from radioloc.localizers.registry import resolve_localizer
+    from radioloc.service.app import Settings, create_app
+
+    root, _ = small_dataset
+    with pytest.raises(RadiolocError, match="--truth"):
+        DeploymentSpec(id="map0", city=f"dataset:{root}:0:true")
+    spec = DeploymentSpec(id="map0", city=f"dataset:{root}:0:true", truth="DPM", localizers=("locunet",))
+    deployment = build_deployment(DeploymentStore(tmp_path), spec, quiet=True)
+    assert deployment.config.serving == "shipped" and len(deployment.cell_ids) == 12 and deployment.config.shape == (256, 256)
+    data = load_localization(root, "custom", "true", maps=[0])
+    evaluated = resolve_localizer("locunet").localizer.locate(data)
+    q = data.queries
+    answer = DeploymentLocator(deployment, "locunet").locate(q.bs_ids, q.pathloss_db)
+    assert np.abs(answer.positions - evaluated.positions).max() <= 0.01
+    assert np.abs(answer.radii - evaluated.radii).max() <= 0.01
+    app = create_app(Settings(home=tmp_path, run_jobs=False))
+    _, key = app.state.radioloc.db.create_key("c", "client", "map0")
+    reports = [{"cells": [int(b) for b in ids if b >= 0], "pathloss_db": [float(p) for b, p in zip(ids, values) if b >= 0]} for ids, values in zip(q.bs_ids, q.pathloss_db)]
+    with TestClient(app) as client:
+        response = client.post(f"/v1/deployments/map0/locate?key={key}", json={"reports": reports})
+    assert response.status_code == 200, response.text
+    through_api = np.array([[r["row_m"], r["col_m"]] for r in response.json()["results"]])
+    assert np.abs(through_api - evaluated.positions).max() <= 0.01
+    assert abs(np.hypot(*(through_api - q.position).T).mean() - np.hypot(*(evaluated.positions - q.position).T).mean()) <= 0.01

@@ -94,6 +94,8 @@ class DeploymentSpec:
             raise RadiolocError(f"--localizers: choose from {', '.join(SERVING)}, got {', '.join(self.localizers) or 'none'}")
         if self.survey < 600:
             raise RadiolocError(f"--survey must be at least 600 simulated phones, got {self.survey}")
+        if self.city.startswith("dataset:") and self.truth != self.maps:
+            raise RadiolocError(f"--truth: a dataset map's truth is its {self.maps} simulation (pass --truth {self.maps})")
         if not MAP_SIZE <= self.size_m <= 8192:
             raise RadiolocError(f"--size must be {MAP_SIZE}..8192 m, got {self.size_m}")
 
@@ -161,6 +163,41 @@ def load_city(spec: DeploymentSpec) -> City:
         origin = _offset_latlng(lat, lng, centre_x, centre_y)
         return City(height_map.buildings.astype(np.uint8), origin, height_map.source)
     raise RadiolocError(f"--city {source}: expected generated:SEED, scene:NAME, or a .png, .geojson, .osm or .osm.pbf file")
+
+
+def parse_dataset_city(city: str) -> tuple[Path, int, str] | None:
+    """``dataset:DIR:MAP[:ESTIMATE]`` -> (DIR, MAP, ESTIMATE); None for other city sources."""
+    if not city.startswith("dataset:"):
+        return None
+    parts = city.removeprefix("dataset:").rsplit(":", 2)
+    if len(parts) == 3 and not parts[2].isdigit():
+        folder, map_id, estimate = parts
+    else:
+        folder, map_id, estimate = city.removeprefix("dataset:").rsplit(":", 1) + ["estimate"]
+    if not map_id.isdigit():
+        raise RadiolocError(f"--city {city!r}: expected dataset:DIR:MAP[:ESTIMATE] with an integer map id")
+    return Path(folder), int(map_id), estimate
+
+
+def _from_dataset_map(staging: Path, spec: DeploymentSpec, folder: Path, map_id: int, estimate: str) -> None:
+    """A deployment of one dataset map: its candidate BSs (cell id = candidate index), the maps localizers see
+    (``estimate``: RadioUNet's, ``true``, ``noisy:SIGMA``) and the DPM truth; served by the shipped localizers
+    with their shipped calibrations, exactly as ``radioloc evaluate`` runs them."""
+    from radioloc.datasets.localization import load_localization
+
+    seen = load_localization(folder, "custom", estimate, sim=spec.maps, maps=[map_id]).scenes
+    truth = load_localization(folder, "custom", "true", sim=spec.maps, maps=[map_id]).scenes
+    buildings = seen.buildings[0].astype(np.uint8)
+    rows, cols = buildings.shape
+    origin = spec.origin or DEFAULT_ORIGIN
+    georef = Georeference(float(origin[0]), float(origin[1]), rows, cols)
+    stations = [BaseStation(cell_id=i, row=int(r), col=int(c)) for i, (r, c) in enumerate(seen.bs_positions[0])]
+    for name, array in (("buildings", buildings), ("obstacles", buildings), ("maps", seen.radio_maps[0]), ("truth", truth.radio_maps[0])):
+        _save_npy(staging / f"{name}.npy", np.ascontiguousarray(array, dtype=np.uint8))
+    atomic_write_npz(staging / "city.npz", buildings=buildings, cars=np.zeros_like(buildings))
+    atomic_write_json(staging / "stations.json", {"georef": georef.to_dict(), "base_stations": [bs.to_dict() for bs in stations], "estimate": estimate,
+                                                  "city": {"source": f"dataset:{folder.name}:{map_id}", "rows": rows, "cols": cols, "coverage": float(buildings.mean())}})  # fmt: skip
+    atomic_write_json(staging / "survey.json", {"radius_calibrations": {}, "serving": "the shipped localizers and calibrations (a dataset map)"})
 
 
 def _offset_latlng(lat: float, lng: float, east_m: float, north_m: float) -> tuple[float, float]:
@@ -288,7 +325,10 @@ def _build_locked(store: DeploymentStore, spec: DeploymentSpec, staging: Path, w
     else:
         atomic_write_json(spec_file, spec.to_dict())
 
-    # 1. the city and its BSs
+    # 1. the city and its BSs (a dataset map brings its maps too)
+    dataset = parse_dataset_city(spec.city)
+    if dataset is not None and not (staging / "survey.json").is_file():
+        _from_dataset_map(staging, spec, *dataset)
     if not (staging / "city.npz").is_file():
         city = load_city(spec)
         rows, cols = city.buildings.shape
@@ -320,7 +360,8 @@ def _build_locked(store: DeploymentStore, spec: DeploymentSpec, staging: Path, w
 
     # 2. one BS at a time, resumable
     (staging / "bs").mkdir(exist_ok=True)
-    todo = [i for i in range(len(stations)) if not (staging / "bs" / f"{i}.npz").is_file()]
+    arrays_done = all((staging / f"{name}.npy").is_file() for name in ARRAYS)
+    todo = [] if arrays_done else [i for i in range(len(stations)) if not (staging / "bs" / f"{i}.npz").is_file()]
     jobs = [(staging, i, stations[i].row, stations[i].col, spec.maps, spec.truth) for i in todo]
     with _progress(quiet) as progress:
         task = progress.add_task(f"{spec.id}: radio maps ({spec.maps}, truth {spec.truth})", total=len(stations), completed=len(stations) - len(todo))
@@ -357,6 +398,8 @@ def _build_locked(store: DeploymentStore, spec: DeploymentSpec, staging: Path, w
         localizers=list(spec.localizers),
         city=placed["city"],
         provenance={"radioloc": __version__, "spec": spec.to_dict(), "built_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
+        estimate=placed.get("estimate", "true"),
+        serving="shipped" if dataset is not None else "survey",
     )
     deployment = Deployment(config, staging, {name: np.load(staging / f"{name}.npy", mmap_mode="r") for name in ARRAYS})
     if not (staging / "survey.json").is_file():

@@ -89,6 +89,11 @@ class DeploymentConfig:
     city: dict = field(default_factory=dict)  # source, size, building coverage
     survey: dict = field(default_factory=dict)  # the simulated survey's size and each localizer's error on it
     provenance: dict = field(default_factory=dict)
+    # "true": the maps are a simulation; "estimate": RadioUNet estimates (a deployment of a dataset map)
+    estimate: str = "true"
+    # "survey": localizers calibrated on the deployment's simulated survey; "shipped": the shipped localizers and
+    # calibrations exactly as `radioloc evaluate` runs them (a deployment of a dataset map)
+    serving: str = "survey"
     format: str = FORMAT
 
     @property
@@ -117,6 +122,8 @@ class DeploymentConfig:
                 city=dict(data.get("city", {})),
                 survey=dict(data.get("survey", {})),
                 provenance=dict(data.get("provenance", {})),
+                estimate=str(data.get("estimate", "true")),
+                serving=str(data.get("serving", "survey")),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise RadiolocError(f"{where}: not a radioloc deployment ({exc})") from None
@@ -191,8 +198,8 @@ class Deployment:
 
     # -- windows ------------------------------------------------------------------------------------------------
     def strongest(self, cell_ids: np.ndarray, pathloss_db: np.ndarray, max_bs: int = MAX_BS) -> tuple[np.ndarray, np.ndarray]:
-        """Per query, the deployment indices and pathloss of its ``max_bs`` strongest known BSs (-1 / NaN pad).
-        Raises :class:`UnknownCells` naming the first query without any."""
+        """Per query, the deployment indices and pathloss of its ``max_bs`` strongest known BSs, in the order the
+        report lists them (-1 / NaN pad at the end). Raises :class:`UnknownCells` naming the first query without any."""
         index = self.bs_index(cell_ids)
         pathloss = np.asarray(pathloss_db, dtype=np.float64)
         known = (index >= 0) & np.isfinite(pathloss)
@@ -201,22 +208,29 @@ class Deployment:
             q = int(np.argmax(missing))
             raise UnknownCells(f"report {q}: none of its cells {[int(c) for c in np.asarray(cell_ids)[q] if c >= 0]} belongs to deployment {self.id!r}")
         key = np.where(known, pathloss, -np.inf)
-        order = np.argsort(-key, axis=1, kind="stable")[:, :max_bs]
-        picked = np.take_along_axis(index, order, axis=1)
-        keep = np.take_along_axis(known, order, axis=1)
-        ids = np.where(keep, picked, -1)
-        values = np.where(keep, np.take_along_axis(pathloss, order, axis=1), np.nan)
+        chosen = np.argsort(-key, axis=1, kind="stable")[:, :max_bs]
+        keep = np.take_along_axis(known, chosen, axis=1)
+        # back to the report's order (a localizer that reads BSs as channels answers as for the report itself)
+        order = np.argsort(np.where(keep, chosen, chosen.shape[1] + index.shape[1] + chosen), axis=1, kind="stable")
+        chosen, keep = np.take_along_axis(chosen, order, axis=1), np.take_along_axis(keep, order, axis=1)
+        ids = np.where(keep, np.take_along_axis(index, chosen, axis=1), -1)
+        values = np.where(keep, np.take_along_axis(pathloss, chosen, axis=1), np.nan)
         if ids.shape[1] < max_bs:
             pad = max_bs - ids.shape[1]
             ids = np.pad(ids, ((0, 0), (0, pad)), constant_values=-1)
             values = np.pad(values, ((0, 0), (0, pad)), constant_values=np.nan)
         return ids, values
 
-    def window_origins(self, bs_index: np.ndarray, centres: np.ndarray | None = None) -> np.ndarray:
+    def window_origins(self, bs_index: np.ndarray, centres: np.ndarray | None = None, pathloss_db: np.ndarray | None = None) -> np.ndarray:
         """(n, 2) north-west corner of each query's window: centred on ``centres`` (a coarse estimate, area
-        metres) or else on the query's strongest BS, snapped to ``WINDOW_STEP`` and moved inside the area."""
+        metres) or else on the query's strongest BS (by ``pathloss_db``; the first listed without it), snapped to
+        ``WINDOW_STEP`` and moved inside the area."""
         if centres is None:
-            centres = self.bs_positions[np.maximum(bs_index[:, 0], 0)].astype(np.float64)
+            first = np.zeros(len(bs_index), dtype=np.int64)
+            if pathloss_db is not None:
+                first = np.argmax(np.where(bs_index >= 0, np.nan_to_num(np.asarray(pathloss_db, dtype=np.float64), nan=-np.inf), -np.inf), axis=1)
+            strongest = np.take_along_axis(bs_index, first[:, None], axis=1)[:, 0]
+            centres = self.bs_positions[np.maximum(strongest, 0)].astype(np.float64)
         rows, cols = self.config.shape
         origin = np.rint((np.asarray(centres, dtype=np.float64) - (WINDOW - 1) / 2.0) / WINDOW_STEP) * WINDOW_STEP
         return np.clip(origin, 0, [rows - WINDOW, cols - WINDOW]).astype(np.int64)
@@ -269,13 +283,18 @@ class Deployment:
         scenes = SceneBank(list(range(len(windows))), buildings, bs_positions, maps)
         truth = np.full((n, 2), np.nan) if positions is None else np.asarray(positions, dtype=np.float64) - windows[slot]
         queries = Queries(slot.astype(np.int64), local, np.asarray(pathloss_db, dtype=np.float32), truth)
-        source = source or {"deployment": self.id, "sim": self.config.maps, "estimate": "true", "measurement_sim": None}
+        source = source or self.source()
         return WindowedQueries(LocalizationData(scenes, queries, source), windows.astype(np.float64), bs_index)
+
+    def source(self, measurement: str | None = None) -> dict:
+        """What localizers check their calibration against: the maps they see, and the truth reported (None: user
+        reports, whose truth nobody knows)."""
+        return {"deployment": self.id, "sim": self.config.maps, "estimate": self.config.estimate, "measurement_sim": measurement}
 
     # -- survey: simulated phones on the truth -----------------------------------------------------------------
     def survey(self, count: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``count`` phones at random outdoor pixels that hear at least one BS: (positions (n, 2), deployment BS
-        indices (n, 5), pathloss (n, 5)), the strongest 5 BSs of each from the simulated truth."""
+        indices (n, 5), pathloss (n, 5)), the strongest 5 BSs of each from the simulated truth, strongest first."""
         rng = np.random.default_rng(seed)
         free = np.flatnonzero(~np.asarray(self.obstacles, dtype=bool).ravel())
         picks = []
@@ -289,8 +308,10 @@ class Deployment:
         pixels = np.concatenate([p for p, _ in picks])
         gray = np.concatenate([g for _, g in picks])
         pathloss = np.where(gray > 0, gray_to_db32(gray), np.nan)
-        cells = np.broadcast_to(self.cell_ids, gray.shape)
-        ids, values = self.strongest(cells, pathloss)
+        # listed strongest first, as a phone reports them: the first k are then its k strongest
+        order = np.argsort(-np.nan_to_num(pathloss, nan=-np.inf), axis=1, kind="stable")
+        cells = np.take_along_axis(np.broadcast_to(self.cell_ids, gray.shape), order, axis=1)
+        ids, values = self.strongest(cells, np.take_along_axis(pathloss, order, axis=1))
         positions = np.column_stack(np.divmod(pixels, self.config.shape[1])).astype(np.float64)
         return positions, ids, values
 

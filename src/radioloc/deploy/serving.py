@@ -108,15 +108,28 @@ class DeploymentLocator:
     def __init__(self, deployment: Deployment, name: str | None = None):
         self.deployment = deployment
         self.name = name or deployment.config.localizers[0]
-        self.localizer = serving_localizer(deployment, self.name)
-        self.coarse = coarse_likelihood(deployment.root)
+        if deployment.config.serving == "shipped":  # one 256 m tile: no coarse search, the shipped localizer as is
+            if self.name not in deployment.config.localizers:
+                raise RadiolocError(f"deployment {deployment.id!r} is served by {', '.join(deployment.config.localizers)}, not {self.name!r}")
+            from radioloc.localizers.registry import resolve_localizer
+
+            self.localizer = resolve_localizer(self.name).localizer
+            self.coarse = None
+        else:
+            self.localizer = serving_localizer(deployment, self.name)
+            self.coarse = coarse_likelihood(deployment.root)
+
+    def _origins(self, ids: np.ndarray, values: np.ndarray) -> np.ndarray:
+        if self.coarse is None:
+            return self.deployment.window_origins(ids, pathloss_db=values)
+        return window_origins(self.deployment, self.coarse, ids, values)
 
     def heatmap(self, cell_ids, pathloss_db) -> tuple[Located, np.ndarray, np.ndarray]:
         """One report's answer with the heatmap behind it (bayes: the posterior; LocUNet: its quasi-heatmap) and
         the heatmap window's north-west corner on the area grid, for pictures."""
         deployment = self.deployment
         ids, values = deployment.strongest(np.atleast_2d(cell_ids)[:1], np.atleast_2d(pathloss_db)[:1], MAX_BS)
-        origins = window_origins(deployment, self.coarse, ids, values)
+        origins = self._origins(ids, values)
         windowed = deployment.scenes(ids, values, origins)
         started = time.perf_counter()
         estimate = self.localizer.locate(windowed.data, heatmaps=True)
@@ -131,7 +144,7 @@ class DeploymentLocator:
         started = time.perf_counter()
         deployment = self.deployment
         ids, values = deployment.strongest(np.atleast_2d(cell_ids), np.atleast_2d(pathloss_db), MAX_BS)
-        origins = window_origins(deployment, self.coarse, ids, values)
+        origins = self._origins(ids, values)
         n = len(ids)
         positions = np.empty((n, 2))
         radii = np.empty((n, len(LEVELS)))
@@ -157,11 +170,11 @@ def calibrate_deployment(deployment: Deployment, folder: Path, count: int, seed:
 
     positions, ids, values = deployment.survey(count, seed)
     n_fit = int(count * FIT_SHARE)
-    scenario = {"deployment": deployment.id, "sim": deployment.config.maps, "estimate": "true", "measurement_sim": deployment.config.truth}
+    scenario = deployment.source(deployment.config.truth)
     result: dict = {"phones": count, "fit": n_fit, "calibration": count - n_fit, "seed": seed, "radius_calibrations": {}, "localizers": {}}
     # bayes is fitted for every deployment: the coarse search that places the windows uses it. The fit only counts
     # (map, report) pairs, so windows on the strongest BS do; phones they miss are dropped
-    fit = deployment.scenes(ids[:n_fit], values[:n_fit], deployment.window_origins(ids[:n_fit]), positions[:n_fit], scenario)
+    fit = deployment.scenes(ids[:n_fit], values[:n_fit], deployment.window_origins(ids[:n_fit], pathloss_db=values[:n_fit]), positions[:n_fit], scenario)
     inside = ((fit.data.queries.position >= 0) & (fit.data.queries.position <= WINDOW - 1)).all(axis=1)
     result["fit_outside_window"] = round(float(1.0 - inside.mean()), 4)
     bayes = BayesLocalizer(LikelihoodConfig(prior="outdoor"))
