@@ -191,6 +191,9 @@ def test_a_killed_build_is_never_served_and_resumes_to_the_same_arrays(home, tmp
     with pytest.raises(KeyboardInterrupt):
         build_deployment(store, SPEC, quiet=True)
     assert store.ids() == [] and store.pending() == [SPEC.id]
+    from radioloc.deploy.build import read_progress
+
+    assert read_progress(store, SPEC.id) == {"stage": "radio maps", "done": 3, "total": 9}
     with pytest.raises(RadiolocError, match="has not finished"):
         store.load(SPEC.id)
     with pytest.raises(RadiolocError, match="other settings \\(seed\\)"):

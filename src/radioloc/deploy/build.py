@@ -365,15 +365,21 @@ def _build_locked(store: DeploymentStore, spec: DeploymentSpec, staging: Path, w
     jobs = [(staging, i, stations[i].row, stations[i].col, spec.maps, spec.truth) for i in todo]
     with _progress(quiet) as progress:
         task = progress.add_task(f"{spec.id}: radio maps ({spec.maps}, truth {spec.truth})", total=len(stations), completed=len(stations) - len(todo))
+        done = len(stations) - len(todo)
+        _note_progress(staging, "radio maps", done, len(stations))
         if workers > 1 and len(jobs) > 1:
             with ProcessPoolExecutor(max_workers=workers, **pool_options()) as pool:
                 for future in as_completed([pool.submit(_simulate_bs, job) for job in jobs]):
                     future.result()
                     progress.advance(task)
+                    done += 1
+                    _note_progress(staging, "radio maps", done, len(stations))
         else:
             for job in jobs:
                 _simulate_bs(job)
                 progress.advance(task)
+                done += 1
+                _note_progress(staging, "radio maps", done, len(stations))
 
     # 3. arrays, survey, calibrations
     rows, cols = georef.rows, georef.cols
@@ -405,6 +411,7 @@ def _build_locked(store: DeploymentStore, spec: DeploymentSpec, staging: Path, w
     if not (staging / "survey.json").is_file():
         from radioloc.deploy.serving import calibrate_deployment
 
+        _note_progress(staging, "survey calibrations", 0, 1)
         survey = calibrate_deployment(deployment, staging, spec.survey, spec.seed, quiet)
         atomic_write_json(staging / "survey.json", survey)
     survey = json.loads((staging / "survey.json").read_text())
@@ -426,6 +433,18 @@ def _build_locked(store: DeploymentStore, spec: DeploymentSpec, staging: Path, w
     else:
         staging.rename(target)
     return store.load(spec.id)
+
+
+def _note_progress(staging: Path, stage: str, done: int, total: int) -> None:
+    """``progress.json`` in the staging folder: what a job route shows while the build runs in another process."""
+    atomic_write_json(staging / "progress.json", {"stage": stage, "done": done, "total": total})
+
+
+def read_progress(store: DeploymentStore, deployment_id: str) -> dict | None:
+    try:
+        return json.loads((store.staging(deployment_id) / "progress.json").read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def _save_npy(path: Path, array: np.ndarray) -> None:

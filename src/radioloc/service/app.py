@@ -74,6 +74,7 @@ class Settings:
     db_url: str | None = None
     max_body_bytes: int = 4 * 2**20  # a 10,000-report batch is about 1 MB
     run_jobs: bool = True
+    warm_up: bool = True  # answer one report per deployment and localizer before serving
 
     @staticmethod
     def from_env() -> "Settings":
@@ -115,8 +116,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        state = app.state.radioloc
+        if settings.warm_up:
+            state.engine.warm_up(state.store.ids())
         if settings.run_jobs:
-            app.state.radioloc.jobs.start()
+            state.jobs.start()
         yield
         app.state.radioloc.jobs.stop()
 
@@ -368,7 +372,7 @@ def _routes(app: FastAPI) -> None:
                 row.spec = {**spec, "replace": True}
             job = JobRow(deployment_id=body.id, kind="replace" if row is not None else "create", state="queued", message="")
             session.add(job)
-        return JobInfo(id=job.id, deployment_id=job.deployment_id, kind=job.kind, state=job.state, message=job.message)
+        return _job_info(state, job)
 
     @app.delete("/v1/deployments/{deployment_id}", status_code=204, tags=["admin"])
     def delete_deployment(deployment_id: str, request: Request, _: Caller = Depends(admin)) -> Response:
@@ -389,16 +393,18 @@ def _routes(app: FastAPI) -> None:
 
     @app.get("/v1/jobs", response_model=list[JobInfo], tags=["admin"])
     def list_jobs(request: Request, _: Caller = Depends(admin)) -> list[JobInfo]:
-        with state_of(request).db.session() as session:
-            return [JobInfo(id=j.id, deployment_id=j.deployment_id, kind=j.kind, state=j.state, message=j.message) for j in session.scalars(select(JobRow).order_by(JobRow.id))]
+        state = state_of(request)
+        with state.db.session() as session:
+            return [_job_info(state, j) for j in session.scalars(select(JobRow).order_by(JobRow.id))]
 
     @app.get("/v1/jobs/{job_id}", response_model=JobInfo, tags=["admin"])
     def get_job(job_id: int, request: Request, _: Caller = Depends(admin)) -> JobInfo:
-        with state_of(request).db.session() as session:
+        state = state_of(request)
+        with state.db.session() as session:
             job = session.get(JobRow, job_id)
         if job is None:
             raise ApiError(404, "notFound", f"no job {job_id}")
-        return JobInfo(id=job.id, deployment_id=job.deployment_id, kind=job.kind, state=job.state, message=job.message)
+        return _job_info(state, job)
 
     @app.get("/v1/keys", response_model=list[KeyInfo], tags=["admin"])
     def list_keys(request: Request, _: Caller = Depends(admin)) -> list[KeyInfo]:
@@ -436,6 +442,13 @@ def _routes(app: FastAPI) -> None:
             raise ApiError(400, "parseError", "body: empty upload")
         atomic_write_bytes(target, body)
         return {"name": name, "bytes": len(body)}
+
+
+def _job_info(state: State, job: JobRow) -> JobInfo:
+    from radioloc.deploy.build import read_progress
+
+    progress = read_progress(state.store, job.deployment_id) if job.state == "running" else None
+    return JobInfo(id=job.id, deployment_id=job.deployment_id, kind=job.kind, state=job.state, message=job.message, progress=progress)
 
 
 def _check_pathloss(values, field: str) -> None:

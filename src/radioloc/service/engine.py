@@ -54,6 +54,22 @@ class Engine:
                 self._locators[(deployment_id, localizer)] = cached
             return cached[1]
 
+    def warm_up(self, deployment_ids: list[str]) -> None:
+        """Load every deployment's locators and answer one report with each, so the first real request does not
+        pay for loading arrays and compiled kernels (a worker starts answering warm)."""
+        for deployment_id in deployment_ids:
+            try:
+                locator = self.locator(deployment_id, None)
+                for name in locator.deployment.config.localizers:
+                    self.executor.submit(self._warm_one, deployment_id, name).result()
+            except (RadiolocError, OSError):
+                continue  # a damaged deployment answers its own error on request
+
+    def _warm_one(self, deployment_id: str, name: str) -> None:
+        locator = self.locator(deployment_id, name)
+        first = int(locator.deployment.cell_ids[0])
+        locator.locate(np.array([[first]]), np.array([[-100.0]]))
+
     def forget(self, deployment_id: str) -> None:
         with self._lock:
             for key in [k for k in self._locators if k[0] == deployment_id]:

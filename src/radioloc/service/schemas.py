@@ -168,6 +168,7 @@ class JobInfo(BaseModel):
     kind: str
     state: str
     message: str
+    progress: dict | None = Field(None, description="While running: the build's stage, done and total")
 
 
 class KeyCreate(BaseModel):
