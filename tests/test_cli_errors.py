@@ -127,7 +127,7 @@ def test_every_option_says_what_it_is_and_how_it_is_bounded():
 
 
 def test_required_options_are_marked_in_help():
-    result = CliRunner().invoke(app, ["locate", "--help"])
+    result = CliRunner().invoke(app, ["dataset", "generate", "--help"])
     assert result.exit_code == 0 and "required" in result.output
 
 

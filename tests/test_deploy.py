@@ -90,7 +90,7 @@ def test_bs_list_from_csv_and_json_with_lat_lng(tmp_path):
 
 @pytest.mark.parametrize(
     "overrides, message",
-    [({"id": "Bad_Id"}, "lower-case"), ({"maps": "IRT9"}, "--maps"), ({"truth": "X"}, "--truth"), ({"localizers": ("knn",)}, "--localizers"),
+    [({"id": "Bad_Id"}, "lower-case"), ({"maps": "IRT9"}, "--sim"), ({"truth": "X"}, "--truth"), ({"localizers": ("knn",)}, "--localizers"),
      ({"survey": 10}, "--survey"), ({"size_m": 100}, "--size")],  # fmt: skip
 )
 def test_bad_specs_are_one_line_errors(overrides, message):
@@ -234,6 +234,9 @@ def test_deploy_commands_and_locate(home, deployment, tmp_path):
         (["deploy", "create", "Bad"], "lower-case"),
         (["deploy", "create", SPEC.id], "exists"),
         (["locate", "--map", "0"], "--data is required"),
+        (["serve", "--db", "mysql://x/y"], "--db"),
+        (["serve", "--db", "postgresql://nobody:wrong@127.0.0.1:1/none"], "cannot prepare the database"),
+        (["serve", "--port", "70000"], "--port"),
     ):
         result = runner.invoke(app, args, env=env)
         assert result.exit_code == 2 and message in result.output, (args, result.output)

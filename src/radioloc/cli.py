@@ -591,7 +591,7 @@ def deploy_create(
     size: int = typer.Option(1024, "--size", min=256, max=8192, help="Side in metres of a generated city."),
     origin: Optional[str] = typer.Option(None, "--origin", help="LAT,LNG of the area's centre (imported cities bring their own; default Munich)."),
     bs: str = typer.Option("auto:150", "--bs", help="auto:SPACING (one BS per SPACING m cell) or a CSV/JSON list (cell_id, lat/lng or row/col, height_m, tx_power_dbm)."),
-    maps: str = typer.Option("DPM", "--maps", help="Simulator of the radio maps the localizers see: DPM."),
+    sim: str = typer.Option("DPM", "--sim", help="Simulator of the radio maps the localizers see: DPM."),
     truth: str = typer.Option("DPMcars", "--truth", help="Simulator of the reports simulated phones give (survey, /reports): DPM or DPMcars."),
     localizers: str = typer.Option("bayes,locunet", "--localizers", help="Serving localizers, the first answers by default: bayes, locunet."),
     survey: int = typer.Option(6000, "--survey", min=600, help="Simulated phones that fit the calibrations (2/3 likelihood, 1/3 radii)."),
@@ -606,7 +606,7 @@ def deploy_create(
     from radioloc.deploy.deployment import DeploymentStore, default_home
 
     spec = DeploymentSpec(id=deployment_id, name=name, city=city, size_m=size, origin=_parse_latlng(origin, "--origin"), base_stations=bs,
-                          maps=maps, truth=truth, localizers=tuple(v.strip() for v in localizers.split(",") if v.strip()), survey=survey, seed=seed)  # fmt: skip
+                          maps=sim, truth=truth, localizers=tuple(v.strip() for v in localizers.split(",") if v.strip()), survey=survey, seed=seed)  # fmt: skip
     store = DeploymentStore(home or default_home())
     built = build_deployment(store, spec, workers=workers, replace=replace)
     _print_deployment(built)

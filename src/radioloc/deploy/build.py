@@ -86,7 +86,7 @@ class DeploymentSpec:
     def __post_init__(self):
         check_deployment_id(self.id)
         if self.maps not in MAP_SOURCES:
-            raise RadiolocError(f"--maps must be one of {', '.join(MAP_SOURCES)}, got {self.maps!r}")
+            raise RadiolocError(f"--sim must be one of {', '.join(MAP_SOURCES)}, got {self.maps!r}")
         if self.truth not in TRUTH_SOURCES:
             raise RadiolocError(f"--truth must be one of {', '.join(TRUTH_SOURCES)}, got {self.truth!r}")
         unknown = [name for name in self.localizers if name not in SERVING]
