@@ -148,14 +148,19 @@ def _parse_folders(data: str) -> list[Path]:
     return folders
 
 
-def _parse_origin(origin: str | None) -> tuple[float, float] | None:
-    if origin is None:
+def _parse_pair(text: str | None, option: str, form: str) -> tuple[float, float] | None:
+    """Two comma-separated numbers (``form`` says what they are, for the error), or None when not given."""
+    if text is None:
         return None
     try:
-        x, y = (float(v) for v in origin.split(","))
+        a, b = (float(v) for v in text.split(","))
     except ValueError:
-        raise RadiolocError(f"--origin must be 'X,Y' in metres (the tile's north-west corner), got {origin!r}") from None
-    return x, y
+        raise RadiolocError(f"{option} must be {form}, got {text!r}") from None
+    return a, b
+
+
+def _parse_origin(origin: str | None) -> tuple[float, float] | None:
+    return _parse_pair(origin, "--origin", "'X,Y' in metres (the tile's north-west corner)")
 
 
 @city_app.command("generate")
@@ -574,16 +579,6 @@ def experiments_run(
     run_experiments(list(names or []), scale, out, console, workers, command=command)
 
 
-def _parse_latlng(text: str | None, option: str) -> tuple[float, float] | None:
-    if text is None:
-        return None
-    try:
-        lat, lng = (float(v) for v in text.split(","))
-    except ValueError:
-        raise RadiolocError(f"{option} must be 'LAT,LNG' in degrees, got {text!r}") from None
-    return lat, lng
-
-
 @deploy_app.command("create")
 def deploy_create(
     deployment_id: str = typer.Argument(..., help="Id: lower-case letters, digits and '-'."),
@@ -605,7 +600,7 @@ def deploy_create(
     from radioloc.deploy.build import DeploymentSpec, build_deployment
     from radioloc.deploy.deployment import DeploymentStore, default_home
 
-    spec = DeploymentSpec(id=deployment_id, name=name, city=city, size_m=size, origin=_parse_latlng(origin, "--origin"), base_stations=bs,
+    spec = DeploymentSpec(id=deployment_id, name=name, city=city, size_m=size, origin=_parse_pair(origin, "--origin", "'LAT,LNG' in degrees"), base_stations=bs,
                           maps=sim, truth=truth, localizers=tuple(v.strip() for v in localizers.split(",") if v.strip()), survey=survey, seed=seed)  # fmt: skip
     store = DeploymentStore(home or default_home())
     built = build_deployment(store, spec, workers=workers, replace=replace)

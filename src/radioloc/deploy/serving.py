@@ -20,7 +20,7 @@ from radioloc.datasets.localization import MAX_BS, LocalizationData, Queries
 from radioloc.deploy.deployment import WINDOW, Deployment, WindowedQueries
 from radioloc.errors import RadiolocError
 from radioloc.localizers.base import Localizer, localization_errors
-from radioloc.localizers.uncertainty import LEVELS, RadiusCalibration
+from radioloc.localizers.uncertainty import LEVELS, CalibratedRadii, RadiusCalibration
 
 MAX_WINDOWS_PER_CHUNK = 48  # bounds the memory of one batch: windows x BSs per window x 64 KiB of maps
 FIT_SHARE = 2 / 3
@@ -51,7 +51,7 @@ def serving_localizer(deployment: Deployment, name: str | None = None) -> Locali
 
 
 @dataclass
-class Located:
+class Located(CalibratedRadii):
     """Answers in the deployment's grid (row, col metres) and on the Earth, with calibrated radii (LEVELS)."""
 
     positions: np.ndarray
@@ -61,14 +61,6 @@ class Located:
     bs_used: np.ndarray  # (n, 5) deployment BS indices each answer used (-1 = none)
     localizer: str
     ms_per_query: float
-
-    @property
-    def radius_68(self) -> np.ndarray:
-        return self.radii[:, LEVELS.index(0.68)]
-
-    @property
-    def radius_95(self) -> np.ndarray:
-        return self.radii[:, LEVELS.index(0.95)]
 
 
 def coarse_likelihood(folder: Path):

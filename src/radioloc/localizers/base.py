@@ -19,11 +19,11 @@ import numpy as np
 
 from radioloc.datasets.localization import LocalizationData, validate_queries
 from radioloc.errors import RadiolocError
-from radioloc.localizers.uncertainty import CALIBRATION_QUERIES, LEVELS, RadiusCalibration, calibration_queries
+from radioloc.localizers.uncertainty import CALIBRATION_QUERIES, LEVELS, CalibratedRadii, RadiusCalibration, calibration_queries
 
 
 @dataclass
-class LocalizationEstimate:
+class LocalizationEstimate(CalibratedRadii):
     """Positions (n, 2) row, col in metres; ``radii`` (n, len(LEVELS)) in metres, the discs around each position
     that hold the truth with each probability of :data:`LEVELS` (``radius_68``, ``radius_95``); ``heatmaps``
     (n, H, W) the posterior or quasi-heatmap behind each position, when asked for (figures)."""
@@ -32,14 +32,6 @@ class LocalizationEstimate:
     radii: np.ndarray
     heatmaps: np.ndarray | None = None
     failed: np.ndarray | None = None  # (n,) bool, queries a solver could not answer (ToA methods: a fallback position)
-
-    @property
-    def radius_68(self) -> np.ndarray:
-        return self.radii[:, LEVELS.index(0.68)]
-
-    @property
-    def radius_95(self) -> np.ndarray:
-        return self.radii[:, LEVELS.index(0.95)]
 
     def coverage(self, truth: np.ndarray) -> dict[float, float]:
         """Per level, the share of queries whose true position lies within that radius."""

@@ -69,6 +69,20 @@ def mass_radii(weights: np.ndarray, rows: np.ndarray, cols: np.ndarray, centres:
     return out
 
 
+class CalibratedRadii:
+    """Mixin of answers that carry ``radii`` (n, len(LEVELS)): the two that are reported."""
+
+    radii: np.ndarray
+
+    @property
+    def radius_68(self) -> np.ndarray:
+        return self.radii[:, LEVELS.index(0.68)]
+
+    @property
+    def radius_95(self) -> np.ndarray:
+        return self.radii[:, LEVELS.index(0.95)]
+
+
 @dataclass
 class RadiusCalibration:
     scale: dict[str, list[float]]  # "all" or the number of BSs -> the scale at each of LEVELS

@@ -345,11 +345,7 @@ def _routes(app: FastAPI) -> None:
     @app.get("/v1/deployments/{deployment_id}", response_model=DeploymentInfo, tags=["admin"])
     def get_deployment(deployment_id: str, request: Request, _: Caller = Depends(admin)) -> DeploymentInfo:
         state = state_of(request)
-        with state.db.session() as session:
-            row = session.get(DeploymentRow, deployment_id)
-        if row is None:
-            raise ApiError(404, "notFound", f"no deployment {deployment_id!r}")
-        return _info(state, row)
+        return _info(state, _row_or_404(state, DeploymentRow, deployment_id, f"no deployment {deployment_id!r}"))
 
     @app.post("/v1/deployments", response_model=JobInfo, status_code=202, tags=["admin"])
     def create_deployment(body: DeploymentCreate, request: Request, _: Caller = Depends(admin)) -> JobInfo:
@@ -400,11 +396,7 @@ def _routes(app: FastAPI) -> None:
     @app.get("/v1/jobs/{job_id}", response_model=JobInfo, tags=["admin"])
     def get_job(job_id: int, request: Request, _: Caller = Depends(admin)) -> JobInfo:
         state = state_of(request)
-        with state.db.session() as session:
-            job = session.get(JobRow, job_id)
-        if job is None:
-            raise ApiError(404, "notFound", f"no job {job_id}")
-        return _job_info(state, job)
+        return _job_info(state, _row_or_404(state, JobRow, job_id, f"no job {job_id}"))
 
     @app.get("/v1/keys", response_model=list[KeyInfo], tags=["admin"])
     def list_keys(request: Request, _: Caller = Depends(admin)) -> list[KeyInfo]:
@@ -442,6 +434,14 @@ def _routes(app: FastAPI) -> None:
             raise ApiError(400, "parseError", "body: empty upload")
         atomic_write_bytes(target, body)
         return {"name": name, "bytes": len(body)}
+
+
+def _row_or_404(state: State, model, key, message: str):
+    with state.db.session() as session:
+        row = session.get(model, key)
+    if row is None:
+        raise ApiError(404, "notFound", message)
+    return row
 
 
 def _job_info(state: State, job: JobRow) -> JobInfo:
