@@ -689,6 +689,10 @@ def serve(
     url = database_url(db, home)
     migrate(url)  # once, before the workers start
     os.environ.update(RADIOLOC_HOME=str(home), RADIOLOC_DB=url)
+    # the cores are shared among the workers: each one's numba and torch kernels get its share, not all of them
+    threads = str(max(1, (os.cpu_count() or 1) // workers))
+    for variable in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(variable, threads)
     if demo_mode:
         from radioloc.service.demo import ensure_demo
 
