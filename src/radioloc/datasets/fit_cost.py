@@ -75,7 +75,7 @@ def range_cost(lengths, slot, ids, ranges, inv_two_var, x):
     return cost
 
 
-@nb.njit(parallel=True, cache=True)
+@nb.njit(parallel=True, cache=True, nogil=True)
 def _nearest_pixels(maps, slot, ids, tables, max_k, out_idx, out_cost):
     n = ids.shape[0]
     n_pixels = maps.shape[2]
@@ -118,7 +118,7 @@ def nearest_pixels(radio_maps: np.ndarray, map_slot: np.ndarray, bs_ids: np.ndar
     return idx, cost
 
 
-@nb.njit(parallel=True, cache=True)
+@nb.njit(parallel=True, cache=True, nogil=True)
 def _best_in_disc(maps, buildings, slot, ids, tables, start, radius, k, width, out):
     n = ids.shape[0]
     h = buildings.shape[1] // width
@@ -170,7 +170,7 @@ def best_in_disc(radio_maps: np.ndarray, buildings: np.ndarray, map_slot: np.nda
     return out
 
 
-@nb.njit(parallel=True, cache=True)
+@nb.njit(parallel=True, cache=True, nogil=True)
 def _min_cost_per_cell(maps, slot, ids, tables, factor, width, out):
     n = ids.shape[0]
     cells = out.shape[1]
@@ -195,7 +195,7 @@ def min_cost_per_cell(radio_maps: np.ndarray, map_slot: np.ndarray, bs_ids: np.n
     return out
 
 
-@nb.njit(parallel=True, cache=True)
+@nb.njit(parallel=True, cache=True, nogil=True)
 def _relative_cost_maps(maps, slot, ids, tables, mask, out):
     for q in nb.prange(ids.shape[0]):
         s = slot[q]

@@ -43,6 +43,7 @@ from radioloc.propagation.graylevel import gray_to_db32
 FORMAT = "radioloc-deployment/1"
 WINDOW = MAP_SIZE
 WINDOW_STEP = 64
+OVERVIEW_CELLS = 256  # cells per side of the coarse overview (4 m cells on a 1 km area)
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 ARRAYS = ("buildings", "obstacles", "maps", "truth")
 
@@ -243,11 +244,11 @@ class Deployment:
             from radioloc.models.locunet import pool_to_cells
 
             rows, cols = self.config.shape
-            factor = int(np.ceil(max(rows, cols) / WINDOW))
-            side = WINDOW * factor
+            factor = int(np.ceil(max(rows, cols) / OVERVIEW_CELLS))
+            side = OVERVIEW_CELLS * factor
             buildings = np.ones((1, side, side), dtype=np.uint8)
             buildings[0, :rows, :cols] = self.obstacles
-            pooled = np.zeros((1, len(self.cell_ids), WINDOW, WINDOW), dtype=np.uint8)
+            pooled = np.zeros((1, len(self.cell_ids), OVERVIEW_CELLS, OVERVIEW_CELLS), dtype=np.uint8)
             for b in range(len(self.cell_ids)):
                 gray = np.zeros((1, 1, side, side), dtype=np.uint8)
                 gray[0, 0, :rows, :cols] = self.maps[b]

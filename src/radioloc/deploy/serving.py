@@ -24,13 +24,14 @@ from radioloc.localizers.uncertainty import LEVELS, CalibratedRadii, RadiusCalib
 
 MAX_WINDOWS_PER_CHUNK = 48  # bounds the memory of one batch: windows x BSs per window x 64 KiB of maps
 FIT_SHARE = 2 / 3
+SERVING_PRIOR = "outdoor"
 
 
 def _localizer(name: str, folder: Path) -> Localizer:
     if name == "bayes":
         from radioloc.localizers.bayes import BayesLocalizer
 
-        return BayesLocalizer.load(folder / "bayes.safetensors", prior="outdoor") if (folder / "bayes.safetensors").is_file() else None
+        return BayesLocalizer.load(folder / "bayes.safetensors", prior=SERVING_PRIOR) if (folder / "bayes.safetensors").is_file() else None
     if name == "locunet":
         from radioloc.localizers.locunet import LocUNetLocalizer
 

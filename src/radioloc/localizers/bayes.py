@@ -76,7 +76,7 @@ def _posterior_weights(maps, slot, ids, table, pixels, lengths, ranges, inv_two_
     return weights
 
 
-@nb.njit(parallel=True, cache=True)
+@nb.njit(parallel=True, cache=True, nogil=True)
 def _posterior_estimates(maps, slot, ids, tables, pixels, offsets, width, median, lengths, ranges, inv_two_var, out_pos, out_raw):
     for q in nb.prange(ids.shape[0]):
         s = slot[q]

@@ -42,7 +42,7 @@ def disc_radius(hist, level):
     return hist.shape[0] * RADIUS_BIN_M
 
 
-@nb.njit(parallel=True, cache=True)
+@nb.njit(parallel=True, cache=True, nogil=True)
 def _mass_radii(weights, rows, cols, centres, out):
     for q in nb.prange(weights.shape[0]):
         hist = np.zeros(RADIUS_BINS)

@@ -98,6 +98,7 @@ class State:
         self.db = Database(self.url)
         self.engine = Engine(self.store)
         self.jobs = JobRunner(self.db, self.store)
+        self.keys: dict[str, tuple[float, ApiKeyRow | None]] = {}
         sync_deployments(self.db, self.store)
 
 
@@ -158,14 +159,28 @@ def state_of(request: Request) -> State:
 
 
 # -- keys ---------------------------------------------------------------------------------------------------------
-def caller(request: Request, key: str | None = Query(None, description="API key")) -> Caller:
-    row = state_of(request).db.key(key or request.headers.get("x-api-key"))
-    if row is None:
-        raise ApiError(400, "keyInvalid", "key: missing or not a valid API key" if key else "key: an API key is required (?key=KEY)")
-    return Caller(row)
+KEY_CACHE_S = 2.0  # how long a worker trusts a key it looked up (a deleted key stops working within this)
 
 
-def admin(who: Caller = Depends(caller)) -> Caller:
+async def caller(request: Request, key: str | None = Query(None, description="API key")) -> Caller:
+    key = key or request.headers.get("x-api-key")
+    if not key:
+        raise ApiError(400, "keyInvalid", "key: an API key is required (?key=KEY)")
+    state = state_of(request)
+    now = time.monotonic()
+    cached = state.keys.get(key)
+    if cached is None or now - cached[0] > KEY_CACHE_S:
+        # one indexed lookup per key and worker every few seconds, not a database session per request
+        cached = (now, state.db.key(key))
+        if len(state.keys) > 10_000:
+            state.keys.clear()
+        state.keys[key] = cached
+    if cached[1] is None:
+        raise ApiError(400, "keyInvalid", "key: missing or not a valid API key")
+    return Caller(cached[1])
+
+
+async def admin(who: Caller = Depends(caller)) -> Caller:
     if who.key.role != "admin":
         raise ApiError(403, "insufficientPermissions", "this route needs an admin key")
     return who
@@ -422,6 +437,7 @@ def _routes(app: FastAPI) -> None:
         with state.db.session() as session, session.begin():
             if session.execute(delete(ApiKeyRow).where(ApiKeyRow.id == key_id)).rowcount == 0:
                 raise ApiError(404, "notFound", f"no key {key_id}")
+        state.keys.clear()  # this worker forgets it now; the others within KEY_CACHE_S
         return Response(status_code=204)
 
     @app.put("/v1/uploads/{name}", status_code=201, tags=["admin"])
