@@ -17,7 +17,7 @@ from radioloc.deploy.georef import Georeference
 from radioloc.deploy.serving import DeploymentLocator
 from radioloc.errors import RadiolocError
 
-from tests.deploy_spec import SMALL_DEPLOYMENT as SPEC
+from deploy_spec import SMALL_DEPLOYMENT as SPEC
 
 
 @pytest.fixture(scope="module")

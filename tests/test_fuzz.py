@@ -7,7 +7,7 @@ import pytest
 
 from radioloc.service.app import Settings, create_app
 from radioloc.service.fuzzing import envelope_problem, fuzz
-from tests.deploy_spec import SMALL_DEPLOYMENT
+from deploy_spec import SMALL_DEPLOYMENT
 
 
 def test_envelope_check_itself():

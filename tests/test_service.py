@@ -18,7 +18,7 @@ from radioloc.deploy.deployment import DeploymentStore
 from radioloc.deploy.serving import DeploymentLocator
 from radioloc.service.app import Settings, create_app
 from radioloc.service.db import hash_key
-from tests.deploy_spec import SMALL_DEPLOYMENT
+from deploy_spec import SMALL_DEPLOYMENT
 
 POSTGRES = os.environ.get("RADIOLOC_TEST_POSTGRES")
 DEPLOYMENT = SMALL_DEPLOYMENT.id

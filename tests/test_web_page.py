@@ -15,7 +15,7 @@ import uvicorn
 
 from radioloc.deploy.deployment import DeploymentStore
 from radioloc.service.app import Settings, create_app
-from tests.deploy_spec import SMALL_DEPLOYMENT
+from deploy_spec import SMALL_DEPLOYMENT
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "out" / "test-artifacts"
 
