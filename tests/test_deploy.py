@@ -158,7 +158,8 @@ def test_locating_survey_phones_through_the_deployment(deployment):
     positions, ids, values = deployment.survey(300, seed=1234)  # phones the calibrations never saw
     cells = np.where(ids >= 0, deployment.cell_ids[np.maximum(ids, 0)], -1)
     rss = values + 23.0
-    for name, median_floor in (("bayes", 8.0), ("locunet", 30.0)):
+    # floors of a 400-phone likelihood fit on a 512 m area (broken windows or radii put the median near 100 m)
+    for name, median_floor in (("bayes", 15.0), ("locunet", 30.0)):
         answer = DeploymentLocator(deployment, name).locate(cells, rss - 23.0)
         errors = np.hypot(*(answer.positions - positions).T)
         five = (ids >= 0).sum(axis=1) == 5

@@ -301,8 +301,11 @@ class Deployment:
         picks = []
         chosen = 0
         while chosen < count:
-            pixels = np.sort(rng.choice(free, size=min(len(free), 2 * (count - chosen)), replace=False))
-            gray = np.asarray(self.truth.reshape(len(self.cell_ids), -1)[:, pixels]).T  # (p, n_bs)
+            # random order kept: the first ``count`` heard must be a random sample, not the northern rows
+            pixels = rng.choice(free, size=min(len(free), 2 * (count - chosen)), replace=False)
+            order = np.argsort(pixels)  # the memory-mapped truth is read in file order, then put back
+            gray = np.empty((len(pixels), len(self.cell_ids)), dtype=np.uint8)
+            gray[order] = np.asarray(self.truth.reshape(len(self.cell_ids), -1)[:, pixels[order]]).T
             heard = (gray > 0).any(axis=1)
             picks.append((pixels[heard][: count - chosen], gray[heard][: count - chosen]))
             chosen += min(int(heard.sum()), count - chosen)

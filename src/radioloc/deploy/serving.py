@@ -156,8 +156,8 @@ def _raw(localizer: Localizer, windowed: WindowedQueries) -> tuple[np.ndarray, n
 
 
 def calibrate_deployment(deployment: Deployment, folder: Path, count: int, seed: int, quiet: bool = True) -> dict:
-    """Fit ``bayes`` on two thirds of a simulated survey and every serving localizer's radii on the rest, with
-    1 to 5 BSs per report (each report cut to its strongest k and windowed again, as ``locate`` would)."""
+    """Fit ``bayes`` on two thirds of a simulated survey and every serving localizer's radii on the rest (each
+    phone with the up to 5 strongest BSs it hears, windowed as ``locate`` would)."""
     from radioloc.localizers.bayes import BayesLocalizer
     from radioloc.models.likelihood import LikelihoodConfig
 
@@ -177,32 +177,28 @@ def calibrate_deployment(deployment: Deployment, folder: Path, count: int, seed:
     result["bayes_temperature"] = bayes.calibration.temperature
     held_ids, held_values, held_positions = ids[n_fit:], values[n_fit:], positions[n_fit:]
     coarse = coarse_likelihood(folder)
+    # radii are calibrated on the held-out phones as they are, each with the BSs it hears: phones that hear few BSs
+    # are not 5-BS phones with BSs removed (they stand in shadows and at the edges, and err far more)
+    n_bs = (held_ids >= 0).sum(axis=1)
+    origins = window_origins(deployment, coarse, held_ids, held_values)
     outside = []
     for name in deployment.config.localizers:
         localizer = _localizer(name, folder)
-        raw_parts, error_parts, counts = [], [], []
-        for k in range(1, MAX_BS + 1):
-            keep = (held_ids >= 0).sum(axis=1) >= k
-            k_ids = np.where(np.arange(MAX_BS) < k, held_ids[keep], -1)
-            k_values = np.where(np.arange(MAX_BS) < k, held_values[keep], np.nan)
-            origins = window_origins(deployment, coarse, k_ids, k_values)
-            for part in window_chunks(origins):
-                windowed = deployment.scenes(k_ids[part], k_values[part], origins[part], held_positions[keep][part], scenario)
-                if name == deployment.config.localizers[0]:
-                    outside.append(((windowed.data.queries.position < 0) | (windowed.data.queries.position > WINDOW - 1)).any(axis=1))
-                estimate, raw = _raw(localizer, windowed)
-                raw_parts.append(raw)
-                error_parts.append(localization_errors(estimate, held_positions[keep][part]))
-                counts.append(np.full(len(part), k))
-        raw, errors, n_bs = np.concatenate(raw_parts), np.concatenate(error_parts), np.concatenate(counts)
+        raw = np.empty((len(held_ids), 2))
+        estimate = np.empty((len(held_ids), 2))
+        for part in window_chunks(origins):
+            windowed = deployment.scenes(held_ids[part], held_values[part], origins[part], held_positions[part], scenario)
+            estimate[part], raw[part] = _raw(localizer, windowed)
+            if name == deployment.config.localizers[0]:
+                outside.append(((windowed.data.queries.position < 0) | (windowed.data.queries.position > WINDOW - 1)).any(axis=1))
+        errors = localization_errors(estimate, held_positions)
         calibration = RadiusCalibration.fit(raw, errors, n_bs)
         result["radius_calibrations"][name] = calibration.to_dict()
-        radii = calibration.apply(raw, n_bs)
         five = n_bs == MAX_BS
         result["localizers"][name] = {
             "held_out_mae_m": {str(k): round(float(errors[n_bs == k].mean()), 3) for k in range(1, MAX_BS + 1) if (n_bs == k).any()},
+            "held_out_phones_by_bs": {str(k): int((n_bs == k).sum()) for k in range(1, MAX_BS + 1)},
             "held_out_median_m_5bs": round(float(np.median(errors[five])), 3) if five.any() else None,
         }
-        del radii
     result["held_out_outside_window"] = round(float(np.concatenate(outside).mean()), 4)
     return result
