@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from radioloc.datasets.localization import MAX_BS, LocalizationData, Queries
+from radioloc.datasets.localization import MAX_BS
 from radioloc.deploy.deployment import WINDOW, Deployment, WindowedQueries
 from radioloc.errors import RadiolocError
 from radioloc.localizers.base import Localizer, localization_errors

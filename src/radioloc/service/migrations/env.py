@@ -1,7 +1,6 @@
 """Alembic environment: the service's models, the URL from the caller's Config (radioloc.service.db.migrate)."""
 
 from alembic import context
-from sqlalchemy import pool
 
 from radioloc.service.db import Base, make_engine
 
