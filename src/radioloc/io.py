@@ -67,6 +67,27 @@ def atomic_write_png(path: str | os.PathLike, image: np.ndarray) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
+def atomic_write_npy(path: str | os.PathLike, array: np.ndarray) -> None:
+    """One array as ``.npy`` (no pickles), written atomically: readers may memory-map it."""
+    buffer = _io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def read_json(path: str | os.PathLike, missing: str | None = None) -> Any:
+    """A JSON file, or a one-line :class:`RadiolocError`: ``missing`` (default "PATH: file not found") when it does
+    not exist, "PATH: not valid JSON (...)" when it cannot be parsed."""
+    from radioloc.errors import RadiolocError
+
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise RadiolocError(missing or f"{path}: file not found") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise RadiolocError(f"{path}: not valid JSON ({exc})") from None
+
+
 def atomic_write_npz(path: str | os.PathLike, **arrays: np.ndarray) -> None:
     buffer = _io.BytesIO()
     np.savez(buffer, **arrays)

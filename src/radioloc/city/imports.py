@@ -12,7 +12,6 @@ longitude/latitude, are cut into tiles by :mod:`radioloc.city.real`.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +22,7 @@ from shapely.geometry import Polygon, shape
 from radioloc.city.generator import CityMap, rasterize
 from radioloc.city.grid import MAP_SIZE
 from radioloc.errors import RadiolocError
+from radioloc.io import read_json
 
 METRES_PER_LEVEL = 3.0
 
@@ -64,12 +64,7 @@ def read_geojson_footprints(path: str | Path) -> list[tuple[Polygon, float]]:
     """(footprint, height in metres or NaN) of every Polygon / MultiPolygon part of a GeoJSON file, in the file's
     coordinates. Heights from a numeric ``height`` property, else ``building:levels`` x 3 m."""
     path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise RadiolocError(f"{path}: file not found") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise RadiolocError(f"{path}: not valid JSON ({exc})") from None
+    data = read_json(path)
     if isinstance(data, dict) and data.get("type") == "FeatureCollection":
         features = data.get("features")
         if not isinstance(features, list):

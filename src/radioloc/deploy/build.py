@@ -55,7 +55,7 @@ from radioloc.deploy.deployment import (
 )
 from radioloc.deploy.georef import Georeference
 from radioloc.errors import RadiolocError
-from radioloc.io import atomic_write_bytes, atomic_write_json, atomic_write_npz, folder_lock
+from radioloc.io import atomic_write_json, atomic_write_npy, atomic_write_npz, folder_lock
 from radioloc.propagation.dpm import DominantPathModel, DominantPathSimulator
 from radioloc.propagation.graylevel import db_to_gray
 from radioloc.workers import pool_options
@@ -193,7 +193,7 @@ def _from_dataset_map(staging: Path, spec: DeploymentSpec, folder: Path, map_id:
     georef = Georeference(float(origin[0]), float(origin[1]), rows, cols)
     stations = [BaseStation(cell_id=i, row=int(r), col=int(c)) for i, (r, c) in enumerate(seen.bs_positions[0])]
     for name, array in (("buildings", buildings), ("obstacles", buildings), ("maps", seen.radio_maps[0]), ("truth", truth.radio_maps[0])):
-        _save_npy(staging / f"{name}.npy", np.ascontiguousarray(array, dtype=np.uint8))
+        atomic_write_npy(staging / f"{name}.npy", np.ascontiguousarray(array, dtype=np.uint8))
     atomic_write_npz(staging / "city.npz", buildings=buildings, cars=np.zeros_like(buildings))
     atomic_write_json(staging / "stations.json", {"georef": georef.to_dict(), "base_stations": [bs.to_dict() for bs in stations], "estimate": estimate,
                                                   "city": {"source": f"dataset:{folder.name}:{map_id}", "rows": rows, "cols": cols, "coverage": float(buildings.mean())}})  # fmt: skip
@@ -392,8 +392,8 @@ def _build_locked(store: DeploymentStore, spec: DeploymentSpec, staging: Path, w
             stack.flush()
             del stack
             os.replace(staging / f".{kind}.npy.tmp", staging / f"{kind}.npy")
-        _save_npy(staging / "buildings.npy", city["buildings"].astype(np.uint8))
-        _save_npy(staging / "obstacles.npy", (city["buildings"] | city["cars"]).astype(np.uint8))
+        atomic_write_npy(staging / "buildings.npy", city["buildings"].astype(np.uint8))
+        atomic_write_npy(staging / "obstacles.npy", (city["buildings"] | city["cars"]).astype(np.uint8))
     config = DeploymentConfig(
         id=spec.id,
         name=spec.name or spec.id,
@@ -445,11 +445,3 @@ def read_progress(store: DeploymentStore, deployment_id: str) -> dict | None:
         return json.loads((store.staging(deployment_id) / "progress.json").read_text())
     except (OSError, ValueError):
         return None
-
-
-def _save_npy(path: Path, array: np.ndarray) -> None:
-    import io
-
-    buffer = io.BytesIO()
-    np.save(buffer, array, allow_pickle=False)
-    atomic_write_bytes(path, buffer.getvalue())

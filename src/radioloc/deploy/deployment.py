@@ -24,7 +24,6 @@ costs (windows x BSs per window) maps, never (windows x every BS of the area).
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -37,7 +36,7 @@ from radioloc.city.grid import MAP_SIZE
 from radioloc.datasets.localization import MAX_BS, LocalizationData, Queries, SceneBank
 from radioloc.deploy.georef import Georeference
 from radioloc.errors import RadiolocError
-from radioloc.io import atomic_write_json
+from radioloc.io import atomic_write_json, read_json
 from radioloc.propagation.graylevel import gray_to_db32
 
 FORMAT = "radioloc-deployment/1"
@@ -365,12 +364,7 @@ class DeploymentStore:
 def load_deployment(path: str | Path) -> Deployment:
     path = Path(path)
     where = path / "deployment.json"
-    try:
-        data = json.loads(where.read_text())
-    except FileNotFoundError:
-        raise RadiolocError(f"{path}: not a deployment folder (no deployment.json)") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise RadiolocError(f"{where}: not valid JSON ({exc})") from None
+    data = read_json(where, missing=f"{path}: not a deployment folder (no deployment.json)")
     config = DeploymentConfig.from_dict(data, str(where))
     arrays = {}
     for name in ARRAYS:

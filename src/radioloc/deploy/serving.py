@@ -120,20 +120,16 @@ class DeploymentLocator:
     def heatmap(self, cell_ids, pathloss_db) -> tuple[Located, np.ndarray, np.ndarray]:
         """One report's answer with the heatmap behind it (bayes: the posterior; LocUNet: its quasi-heatmap) and
         the heatmap window's north-west corner on the area grid, for pictures."""
-        deployment = self.deployment
-        ids, values = deployment.strongest(np.atleast_2d(cell_ids)[:1], np.atleast_2d(pathloss_db)[:1], MAX_BS)
-        origins = self._origins(ids, values)
-        windowed = deployment.scenes(ids, values, origins)
-        started = time.perf_counter()
-        estimate = self.localizer.locate(windowed.data, heatmaps=True)
-        positions = windowed.to_area(estimate.positions)
-        lat, lng = deployment.georef.to_latlng(positions[:, 0], positions[:, 1])
-        located = Located(positions, estimate.radii, np.atleast_1d(lat), np.atleast_1d(lng), ids, self.name, 1000.0 * (time.perf_counter() - started))
-        return located, estimate.heatmaps[0], origins[0]
+        located, heatmaps, origins = self._answer(np.atleast_2d(cell_ids)[:1], np.atleast_2d(pathloss_db)[:1], heatmaps=True)
+        return located, heatmaps[0], origins[0]
 
     def locate(self, cell_ids, pathloss_db) -> Located:
         """Answer reports given as (n, k) cell ids (-1 = none) and pathloss in dB (NaN = none); each uses its
         ``MAX_BS`` strongest known cells. :class:`radioloc.deploy.deployment.UnknownCells` when a report knows none."""
+        return self._answer(cell_ids, pathloss_db, heatmaps=False)[0]
+
+    def _answer(self, cell_ids, pathloss_db, heatmaps: bool) -> tuple[Located, np.ndarray | None, np.ndarray]:
+        """(answers, the heatmaps when asked (n, 256, 256), each report's window corner (n, 2))."""
         started = time.perf_counter()
         deployment = self.deployment
         ids, values = deployment.strongest(np.atleast_2d(cell_ids), np.atleast_2d(pathloss_db), MAX_BS)
@@ -141,13 +137,17 @@ class DeploymentLocator:
         n = len(ids)
         positions = np.empty((n, 2))
         radii = np.empty((n, len(LEVELS)))
+        maps = np.empty((n, WINDOW, WINDOW)) if heatmaps else None
         for part in window_chunks(origins):
             windowed = deployment.scenes(ids[part], values[part], origins[part])
-            estimate = self.localizer.locate(windowed.data)
+            estimate = self.localizer.locate(windowed.data, heatmaps=heatmaps)
             positions[part] = windowed.to_area(estimate.positions)
             radii[part] = estimate.radii
+            if heatmaps:
+                maps[part] = estimate.heatmaps
         lat, lng = deployment.georef.to_latlng(positions[:, 0], positions[:, 1])
-        return Located(positions, radii, np.atleast_1d(lat), np.atleast_1d(lng), ids, self.name, 1000.0 * (time.perf_counter() - started) / max(n, 1))
+        located = Located(positions, radii, np.atleast_1d(lat), np.atleast_1d(lng), ids, self.name, 1000.0 * (time.perf_counter() - started) / max(n, 1))
+        return located, maps, origins
 
 
 def _raw(localizer: Localizer, windowed: WindowedQueries) -> tuple[np.ndarray, np.ndarray]:

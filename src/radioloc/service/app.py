@@ -19,6 +19,7 @@ they are read.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import os
@@ -287,8 +288,6 @@ def _routes(app: FastAPI) -> None:
             raise ApiError(400, "parseError", "heatmap: ask for the heatmap of one report at a time")
         engine = state_of(request).engine
         started = time.perf_counter()
-        import asyncio
-
         loop = asyncio.get_running_loop()
         if body.heatmap:
             locator = engine.locator(deployment_id, body.localizer)
