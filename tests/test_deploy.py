@@ -98,6 +98,15 @@ def test_bad_specs_are_one_line_errors(overrides, message):
         DeploymentSpec(**{"id": "ok", **overrides})
 
 
+def test_a_build_that_failed_before_any_work_can_be_rerun_with_other_settings(tmp_path):
+    store = DeploymentStore(tmp_path)
+    with pytest.raises(RadiolocError, match="auto:SPACING needs a spacing of 32..1000 m"):
+        build_deployment(store, DeploymentSpec(id="retry", city="generated:4", size_m=256, base_stations="auto:5"), quiet=True)
+    with pytest.raises(RadiolocError, match="--city missing.png: file not found"):  # not "an unfinished build with other settings"
+        build_deployment(store, DeploymentSpec(id="retry", city="missing.png", size_m=256), quiet=True)
+    assert [p.name for p in store.staging("retry").iterdir() if p.name != ".radioloc.lock"] == ["spec.json"]
+
+
 # -- the built deployment -----------------------------------------------------------------------------------------
 def test_build_publishes_a_whole_deployment_with_memory_mapped_arrays(home, deployment):
     store = DeploymentStore(home)

@@ -55,7 +55,7 @@ from radioloc.deploy.deployment import (
 )
 from radioloc.deploy.georef import Georeference
 from radioloc.errors import RadiolocError
-from radioloc.io import atomic_write_json, atomic_write_npy, atomic_write_npz, folder_lock
+from radioloc.io import LOCK_FILE, atomic_write_json, atomic_write_npy, atomic_write_npz, folder_lock
 from radioloc.propagation.dpm import DominantPathModel, DominantPathSimulator
 from radioloc.propagation.graylevel import db_to_gray
 from radioloc.workers import pool_options
@@ -317,12 +317,16 @@ def build_deployment(store: DeploymentStore, spec: DeploymentSpec, workers: int 
 def _build_locked(store: DeploymentStore, spec: DeploymentSpec, staging: Path, workers: int, quiet: bool) -> Deployment:
     started = time.perf_counter()
     spec_file = staging / "spec.json"
-    if spec_file.is_file():
+    nothing_built = not (staging / "stations.json").is_file() and not (staging / "city.npz").is_file()
+    if spec_file.is_file() and not nothing_built:  # a build that stopped before any work may be rerun with other settings
         previous = json.loads(spec_file.read_text())
         if previous != json.loads(json.dumps(spec.to_dict())):
             changed = sorted(k for k in previous if previous.get(k) != spec.to_dict().get(k))
             raise RadiolocError(f"deployment {spec.id!r}: an unfinished build with other settings ({', '.join(changed)}) is in {staging}; rerun it as it was, or `radioloc deploy delete {spec.id}`")
     else:
+        for leftover in staging.iterdir():  # files of a failed attempt with other settings must not be reused
+            if leftover.name != LOCK_FILE and leftover.is_file():
+                leftover.unlink()
         atomic_write_json(spec_file, spec.to_dict())
 
     # 1. the city and its BSs (a dataset map brings its maps too)
