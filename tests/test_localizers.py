@@ -187,7 +187,8 @@ def test_prior_pixels_are_the_outdoor_pixels_of_the_ue_box():
     assert rows.min() == 46 and rows.max() == 209
 
 
-def test_an_untrained_posterior_head_answers_as_bayes():
+@pytest.mark.parametrize("likelihood_weights", [False, True])
+def test_an_untrained_posterior_head_answers_as_bayes(likelihood_weights):
     import torch
 
     from radioloc.localizers.locunet import LocUNetLocalizer
@@ -203,7 +204,7 @@ def test_an_untrained_posterior_head_answers_as_bayes():
     calibration.temperature = 0.7
     bayes = BayesLocalizer(LikelihoodConfig(prior="ue-box"))
     bayes.calibration = calibration
-    model = LocUNet(preset_config("cpu", head="posterior", temperature=0.7, prior="ue-box"))
+    model = LocUNet(preset_config("cpu", head="posterior", temperature=0.7, prior="ue-box", likelihood_weights=likelihood_weights))
     model.log_likelihood.copy_(torch.from_numpy(calibration.log_likelihood))
     locunet = LocUNetLocalizer(model.eval())
     expected, _, _ = bayes._locate(data, False)
@@ -211,3 +212,23 @@ def test_an_untrained_posterior_head_answers_as_bayes():
     np.testing.assert_allclose(answered, expected, atol=1e-3)
     assert posterior.shape == (6, 256, 256) and posterior.sum(axis=(1, 2)) == pytest.approx(np.ones(6), rel=1e-4)
     assert (raw[:, 1] >= raw[:, 0]).all()
+
+
+def test_likelihood_weights_scale_each_bs_term_of_the_posterior():
+    """Weights exp(w) on BS j's log-likelihood: the posterior is softmax(prior + sum_j exp(w_j) l_j), cell by cell."""
+    import torch
+
+    from radioloc.models.locunet import LocUNet, WEIGHT_RANGE, preset_config
+
+    model = LocUNet(preset_config("cpu", head="posterior", likelihood_weights=True)).eval()
+    assert model.config.out_channels == 1 + model.config.max_bs
+    raw = torch.zeros(1, model.config.out_channels, 64, 64)
+    raw[0, 2, :32] = 0.5  # BS 1's evidence weighed more in the northern half of the map
+    model.outputs = lambda inputs: raw  # the network's output, fixed
+    log_likelihood = -torch.rand(1, 2, 256, 256, generator=torch.Generator().manual_seed(0)) * 5
+    weight = float(np.exp(WEIGHT_RANGE * np.tanh(0.5 / WEIGHT_RANGE)))
+    expected = log_likelihood[0, 0] + log_likelihood[0, 1] * torch.where(torch.arange(256)[:, None] < 128, weight, 1.0)
+    posterior = model.posterior(torch.zeros(1, 1, 64, 64), log_likelihood)
+    torch.testing.assert_close(posterior[0], torch.softmax(expected.flatten(), 0).view(256, 256))
+    with pytest.raises(RadiolocError, match="log-likelihood of each BS"):
+        model.posterior(torch.zeros(1, 1, 64, 64), log_likelihood.sum(dim=1))

@@ -281,6 +281,7 @@ def train_locunet_command(
     init: Optional[str] = typer.Option(None, "--init", help="Start from this LocUNet checkpoint or shipped model (fine-tuning; same preset, or one it grows into; a com model starts a posterior head)."),
     head: str = typer.Option("com", "--head", help="com: the paper's centre of mass of the quasi-heatmap; posterior: the quasi-heatmap is a learned prior on the calibrated likelihood (needs --likelihood)."),
     likelihood: Optional[str] = typer.Option(None, "--likelihood", help="Posterior head: the likelihood calibration (bayes, bayes-robust, or a file from `radioloc train bayes`)."),
+    likelihood_weights: bool = typer.Option(False, "--likelihood-weights", help="Posterior head: also learn a weight per BS and cell on that BS's log-likelihood (where its radio map is more or less reliable)."),
     seed: int = typer.Option(0, "--seed", min=0, help="Seed of the initialization and sampling."),
     device: Optional[str] = device_option(),
 ) -> None:
@@ -297,6 +298,7 @@ def train_locunet_command(
     config = LocUNetTrainConfig.for_preset(
         preset, estimate=estimate, measurement=measurement, seed=seed, epochs=epochs, samples_per_epoch=samples_per_epoch, batch_size=batch_size, lr=lr,
         activation=activation, loss=loss, city_map=city_map, tx_maps=tx_maps, init=init, head=head, likelihood=likelihood,
+        likelihood_weights=likelihood_weights,
     )  # fmt: skip
     config.model_config()  # fail fast on an unknown preset or option
     runtime = Runtime.pick(device)

@@ -66,6 +66,7 @@ ENCODINGS = ("paper", "residual")
 HEADS = ("com", "posterior", "heatmap", "direct", "classify")
 POSTERIOR_OUTSIDE = -1.0e4  # log-likelihood given to pixels outside the prior's support (exp underflows to 0)
 PRIOR_RANGE = 8.0  # the learned log-prior is bounded to +-8 nats (a factor of 3,000): an unbounded one collapsed training
+WEIGHT_RANGE = 1.5  # learned likelihood weights: exp(+-1.5), a BS's evidence counted 0.22x to 4.5x
 RESIDUAL_SCALE_DB = 10.0
 RESIDUAL_CLIP = 4.0
 TOA_SCALE_M = 10.0
@@ -104,6 +105,9 @@ class LocUNetConfig:
     # (:mod:`radioloc.models.likelihood`, tempered by ``temperature``, over the ``prior`` region); the position is
     # that posterior's mean. Its last convolution starts at zero: untrained, it answers exactly as ``bayes``.
     head: str = "com"
+    # posterior head: the network also weighs each BS's log-likelihood per cell (exp of a bounded output, 1 at
+    # zero), where the radio map of that BS is more or less reliable than the calibration's average
+    likelihood_weights: bool = False
     temperature: float = 1.0
     prior: str = "ue-box"
     heatmap_sigma_m: float = 4.0  # head ``heatmap``: standard deviation of the Gaussian target
@@ -120,6 +124,8 @@ class LocUNetConfig:
             raise RadiolocError(f"prior must be one of {', '.join(UE_REGIONS)}, got {self.prior!r}")
         if self.head not in HEADS:
             raise RadiolocError(f"head must be one of {', '.join(HEADS)}, got {self.head!r}")
+        if self.likelihood_weights and self.head != "posterior":
+            raise RadiolocError("likelihood weights need the posterior head")
         if not (np.isfinite(self.heatmap_sigma_m) and self.heatmap_sigma_m > 0):
             raise RadiolocError(f"heatmap_sigma_m must be positive, got {self.heatmap_sigma_m}")
         if not (np.isfinite(self.temperature) and self.temperature > 0):
@@ -146,6 +152,11 @@ class LocUNetConfig:
             channels = self.max_bs + 1 + (1 if self.best_fit else 0)  # residual per BS, cost map, best fit
         channels += self.max_bs if (self.tx_maps and self.encoding == "paper") else (1 if self.tx_maps else 0)
         return channels + (1 if self.city_map else 0) + (self.max_bs if self.toa_channels else 0)
+
+    @property
+    def out_channels(self) -> int:
+        """Output maps: the quasi-heatmap (or learned log-prior), and one likelihood weight per BS when asked."""
+        return 1 + (self.max_bs if self.likelihood_weights else 0)
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -214,7 +225,7 @@ class LocUNet(nn.Module):
             source = widths[i + 1] if i == len(widths) - 2 else widths[i + 1] * 2
             self.decoder.append(_conv(source, widths[i], config.decoder_kernels[len(widths) - 2 - i]))
         self.penultimate = _conv(widths[0] * 2 + in_channels, config.final_width, config.final_kernel)
-        self.last = _conv(config.final_width + in_channels, fold2, config.final_kernel)
+        self.last = _conv(config.final_width + in_channels, fold2 * config.out_channels, config.final_kernel)
         size = config.input_size
         coords = (torch.arange(size, dtype=torch.float32) + 0.5) * config.cell_m - 0.5  # cell centres in metres
         self.register_buffer("rows", coords.view(1, size, 1), persistent=False)
@@ -245,6 +256,10 @@ class LocUNet(nn.Module):
 
     def heatmap(self, inputs: torch.Tensor) -> torch.Tensor:
         """The quasi-heatmap (B, S, S) after the last activation, in float32."""
+        return self._activate(self.outputs(inputs)[:, 0])
+
+    def outputs(self, inputs: torch.Tensor) -> torch.Tensor:
+        """(B, out_channels, S, S) float32 before the last activation."""
         fold = self.config.fold
         x0, skips = self._encode(inputs)
         x = skips[-1]
@@ -260,7 +275,9 @@ class LocUNet(nn.Module):
         x0 = x0.to(x.dtype)  # under autocast: concatenate in bf16, not promoted to fp32
         x = F.leaky_relu_(self.penultimate(torch.cat([x, skips[0], x0], dim=1)), 0.2)
         raw = self.last(torch.cat([x, x0], dim=1))
-        raw = (F.pixel_shuffle(raw, fold) if fold > 1 else raw).squeeze(1).float()
+        return (F.pixel_shuffle(raw, fold) if fold > 1 else raw).float()
+
+    def _activate(self, raw: torch.Tensor) -> torch.Tensor:
         activation = self.config.activation
         if activation == "leaky_relu":
             return F.leaky_relu(raw, 0.2)
@@ -272,12 +289,21 @@ class LocUNet(nn.Module):
         return torch.softmax(raw.reshape(b, -1), dim=1).reshape(b, h, w)
 
     def posterior(self, inputs: torch.Tensor, log_likelihood: torch.Tensor) -> torch.Tensor:
-        """(B, 256, 256) posterior over 1 m pixels: softmax of the calibrated log-likelihood maps (B, 256, 256)
-        plus the learned log-prior (the quasi-heatmap on the model's cells, bounded to +-PRIOR_RANGE)."""
+        """(B, 256, 256) posterior over 1 m pixels: softmax of the calibrated log-likelihood plus the learned
+        log-prior (the quasi-heatmap on the model's cells, bounded to +-PRIOR_RANGE). ``log_likelihood`` is
+        (B, 256, 256), or (B, k, 256, 256) per BS for a model with likelihood weights, which multiply each BS's
+        term cell by cell."""
         factor = 256 // self.config.input_size
-        prior = PRIOR_RANGE * torch.tanh(self.heatmap(inputs) / PRIOR_RANGE)
+        raw = self.outputs(inputs)
         if factor > 1:
-            prior = prior.repeat_interleave(factor, dim=1).repeat_interleave(factor, dim=2)
+            raw = raw.repeat_interleave(factor, dim=2).repeat_interleave(factor, dim=3)
+        prior = PRIOR_RANGE * torch.tanh(self._activate(raw[:, 0]) / PRIOR_RANGE)
+        if self.config.likelihood_weights:
+            if log_likelihood.dim() != 4:
+                raise RadiolocError("a LocUNet with likelihood weights needs the log-likelihood of each BS (B, k, 256, 256)")
+            k = log_likelihood.shape[1]
+            weights = torch.exp(WEIGHT_RANGE * torch.tanh(raw[:, 1 : 1 + k] / WEIGHT_RANGE))
+            log_likelihood = (log_likelihood.float() * weights).sum(dim=1)
         logits = (log_likelihood.float() + prior).flatten(1)
         return torch.softmax(logits, dim=1).view_as(log_likelihood)
 
@@ -474,13 +500,22 @@ class InputEncoder:
         return torch.from_numpy(scaled).to(self.device)[:, None]
 
     def log_likelihood_maps(self, map_slot: np.ndarray, bs_ids: np.ndarray, pathloss_db: np.ndarray) -> torch.Tensor:
-        """(B, 256, 256) float32 tempered log-likelihood of every 1 m pixel for the queries (posterior head),
-        ``POSTERIOR_OUTSIDE`` outside the prior's region."""
+        """Tempered log-likelihood of every 1 m pixel for the queries (posterior head), ``POSTERIOR_OUTSIDE``
+        outside the prior's region: (B, 256, 256), or (B, k, 256, 256) one BS at a time for a model with
+        likelihood weights (an absent BS: zeros inside the region)."""
         slot = np.asarray(map_slot, dtype=np.int64)
         ids = np.asarray(bs_ids, dtype=np.int64)
         tables = likelihood_tables(self.log_likelihood, self.config.temperature, np.where(ids >= 0, pathloss_db, np.nan))
-        log_likelihood = np.maximum(np.negative(relative_cost_maps(self.scenes.radio_maps, slot, ids, tables, self.support)), np.float32(POSTERIOR_OUTSIDE))
-        return torch.from_numpy(log_likelihood.astype(np.float32)).to(self.device)
+
+        def relative(ids_used: np.ndarray) -> np.ndarray:
+            costs = relative_cost_maps(self.scenes.radio_maps, slot, ids_used, tables, self.support)
+            return np.maximum(np.negative(costs), np.float32(POSTERIOR_OUTSIDE))
+
+        if not self.config.likelihood_weights:
+            return torch.from_numpy(relative(ids)).to(self.device)
+        columns = np.arange(ids.shape[1])
+        per_bs = np.stack([relative(np.where(columns == j, ids, -1)) for j in columns], axis=1)
+        return torch.from_numpy(per_bs).to(self.device)
 
     def encode_data(self, data: LocalizationData, index: np.ndarray | None = None) -> torch.Tensor:
         q = data.queries if index is None else data.queries.subset(index)

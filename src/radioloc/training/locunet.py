@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -59,6 +59,7 @@ class LocUNetTrainConfig:
     head: str = "com"  # com (the paper's centre of mass), posterior (a learned prior on the calibrated likelihood), or a keypoint baseline: heatmap, direct, classify
     heatmap_sigma_m: float = 4.0  # head heatmap: the Gaussian target's standard deviation
     likelihood: str | None = None  # posterior head: a likelihood calibration file or a shipped one (bayes, bayes-robust)
+    likelihood_weights: bool = False  # posterior head: also learn a weight per BS and cell on its log-likelihood
     seed: int = 0
 
     @staticmethod
@@ -71,7 +72,7 @@ class LocUNetTrainConfig:
 
     def model_config(self):
         return preset_config(self.preset, activation=self.activation, loss=self.loss, city_map=self.city_map, tx_maps=self.tx_maps, head=self.head,
-                             heatmap_sigma_m=self.heatmap_sigma_m, toa_channels=self.toa_channels)  # fmt: skip
+                             heatmap_sigma_m=self.heatmap_sigma_m, toa_channels=self.toa_channels, likelihood_weights=self.likelihood_weights)  # fmt: skip
 
 
 def dihedral_batch(inputs: torch.Tensor, position: torch.Tensor, k: int, transpose: bool, *images: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -155,6 +156,13 @@ def _mae(estimate: np.ndarray, truth: np.ndarray) -> float:
     return float(np.mean(np.hypot(estimate[:, 0] - truth[:, 0], estimate[:, 1] - truth[:, 1])))
 
 
+def _stored_config(path: Path) -> dict:
+    """A run's saved training configuration, with the fields added since it was written at their defaults (a run
+    started before an option existed resumes)."""
+    defaults = {f.name: f.default for f in fields(LocUNetTrainConfig)}
+    return {**defaults, **json.loads(path.read_text())}
+
+
 def load_training_splits(roots: list[Path], config: LocUNetTrainConfig, quiet: bool = False) -> tuple[LocalizationData, LocalizationData]:
     """The train splits of ``roots`` joined, and their val splits, as the model sees them."""
     for root in roots:
@@ -183,7 +191,7 @@ def train_locunet(
     out_dir = Path(out_dir)
     runtime = runtime or Runtime.pick()
     config_path = out_dir / "train_config.json"
-    if config_path.exists() and json.loads(config_path.read_text()) != asdict(config):
+    if config_path.exists() and _stored_config(config_path) != asdict(config):
         raise RadiolocError(f"{out_dir}: holds a run with a different training configuration; choose another --out")
     train, val = data if isinstance(data, tuple) else load_training_splits(roots, config, quiet)
     if len(train.queries) == 0 or len(val.queries) == 0:
@@ -228,7 +236,7 @@ def train_locunet(
     last_path, best_path = out_dir / "last.pt", out_dir / "best.pt"
     if config.init and not last_path.exists():
         start = load_locunet(config.init)
-        head_fields = dict(head=model_config.head, temperature=model_config.temperature, prior=model_config.prior)
+        head_fields = dict(head=model_config.head, temperature=model_config.temperature, prior=model_config.prior, likelihood_weights=model_config.likelihood_weights)
         if replace(start.config, refine_radius_m=0.0, refine_k=0) == model_config:
             model.load_state_dict(start.state_dict())
         elif not start.config.toa_channels and replace(start.config, refine_radius_m=0.0, refine_k=0, toa_channels=True) == model_config:
