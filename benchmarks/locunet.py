@@ -13,7 +13,6 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
 from rich.console import Console
 
 from radioloc.datasets.builder import DatasetConfig, generate_dataset

@@ -3,10 +3,8 @@ nothing should be. A new command adds its rows to CASES; the tree-wide checks be
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -155,7 +153,6 @@ def test_a_locked_dataset_refuses_a_second_writer(small_dataset, tmp_path):
 def test_a_damaged_file_is_found_repaired_and_remade_identically(small_dataset, tmp_path, damaged, remade):
     import shutil
 
-    from radioloc.datasets import layout
 
     copy = tmp_path / "ds"
     shutil.copytree(small_dataset[0], copy)
@@ -163,7 +160,6 @@ def test_a_damaged_file_is_found_repaired_and_remade_identically(small_dataset, 
     assert runner.invoke(app, ["dataset", "generate", "--out", str(copy)]).exit_code == 0  # records checksums
     target = copy / damaged
     original = target.read_bytes()
-    positions = layout.read_positions(copy)
     target.write_bytes(original[:-10] + b"0123456789")
     result = runner.invoke(app, ["dataset", "generate", "--out", str(copy)])
     assert result.exit_code == 2 and damaged in result.output and "dataset ready" not in result.output
@@ -171,43 +167,10 @@ def test_a_damaged_file_is_found_repaired_and_remade_identically(small_dataset, 
     assert result.exit_code == 0 and f"maps to remake: {remade}" in result.output
     result = runner.invoke(app, ["dataset", "generate", "--out", str(copy)])
     assert result.exit_code == 0, result.output
-    if damaged.endswith(".png"):
-        assert target.read_bytes() == original
-    else:  # the .mat header holds its creation time; its arrays are what must come back
-        np.testing.assert_array_equal(layout.read_positions(copy).ue, positions.ue)
+    assert target.read_bytes() == original  # the .mat too: its header holds no time of writing
     assert runner.invoke(app, ["dataset", "verify", str(copy)]).exit_code == 0
     runs = json.loads((copy / "manifest.json").read_text())["runs"]
     assert [run["maps_made"] for run in runs][-2:] == [0, 0 if remade == "none" else 1]  # every run is recorded
-
-
-WORKER_SCRIPT = """
-import os, sys, time
-from concurrent.futures import ProcessPoolExecutor
-import multiprocessing
-from radioloc.workers import pool_options
-
-def work(_):
-    print(os.getpid(), flush=True)
-    time.sleep(60)
-
-with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"), **pool_options()) as pool:
-    pool.submit(work, 0).result()
-"""
-
-
-def test_workers_die_with_their_parent():
-    parent = subprocess.Popen([sys.executable, "-c", WORKER_SCRIPT], stdout=subprocess.PIPE, text=True)
-    worker = int(parent.stdout.readline())
-    os.kill(parent.pid, signal.SIGKILL)
-    parent.wait()
-    for _ in range(100):  # the kernel delivers the death signal at once; poll up to 10 s
-        try:
-            os.kill(worker, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.1)
-    os.kill(worker, signal.SIGKILL)
-    pytest.fail("the pool worker outlived its killed parent")
 
 
 # Property: any list of ids and pathloss values is answered with a position on the map, or refused with a

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from radioloc.clitools import RadiolocGroup, device_option, positive_option, output_dir_option, output_file_option
+from radioloc.clitools import RadiolocGroup, device_option, positive_option, output_dir_option, output_file_option, scheduler_option
 from radioloc.errors import RadiolocError
 
 
@@ -62,7 +62,8 @@ def dataset_generate(
     buildings: Optional[Path] = typer.Option(None, "--buildings", exists=True, file_okay=False, help="Folder of 256x256 building PNGs to use instead of procedural maps."),
     sims: str = typer.Option("DPM", "--sims", help="Simulations, comma separated: DPM, DPMcars, IRT2, IRT2cars (ray traced, Sionna RT). DPM is always made."),
     rays: Optional[int] = typer.Option(None, "--rays", min=1000, help="Rays per transmitter for IRT2/IRT2cars (default 2,000,000)."),
-    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Worker processes (default: all cores)."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Local Dask worker processes, one map per task (default: all cores; 1: no cluster)."),
+    scheduler: Optional[str] = scheduler_option(),
 ) -> None:
     """Generate a dataset: city maps, cars, radio maps, ToA, positions (resumable)."""
     from radioloc.datasets.builder import DatasetConfig, existing_config, generate_dataset
@@ -83,7 +84,7 @@ def dataset_generate(
             "raytracing": raytracing,
         }
     )
-    manifest = generate_dataset(out, config, workers=workers)
+    manifest = generate_dataset(out, config, workers=workers, scheduler=scheduler)
     split = manifest["split"]
     console.print(
         f"[green]dataset ready[/green] in {out}: {len(manifest['maps'])} maps "
@@ -520,12 +521,14 @@ def dataset_estimate(
     model: Optional[Path] = typer.Option(None, "--model", exists=True, dir_okay=False, help="RadioUNet checkpoint (default: the shipped CPU model)."),
     sim: str = typer.Option("DPM", "--sim", help="Simulation whose estimates are written to {SIM}/estimate."),
     batch_size: int = typer.Option(16, "--batch-size", min=1, help="Radio maps estimated per batch."),
+    workers: int = typer.Option(1, "--workers", min=1, help="Local Dask worker processes, one map per task (1: no cluster; torch then uses every core)."),
+    scheduler: Optional[str] = scheduler_option(),
 ) -> None:
     """Write RadioUNet estimates {SIM}/estimate/{map}_{tx}.png for every map and BS (resumable)."""
     from radioloc.evaluation.radiomaps import draw_difference_histogram
     from radioloc.models.estimate import estimate_dataset
 
-    stats = estimate_dataset(directory, model, sim=sim, batch_size=batch_size)
+    stats = estimate_dataset(directory, model, sim=sim, batch_size=batch_size, workers=workers, scheduler=scheduler)
     table = Table(title=f"RadioUNet estimate - {sim} truth on {directory}")
     for column in ("where", "RMSE (dB)", "MAE (dB)", "count"):
         table.add_column(column)
@@ -594,7 +597,8 @@ def deploy_create(
     survey: int = typer.Option(6000, "--survey", min=600, help="Simulated phones that fit the calibrations (2/3 likelihood, 1/3 radii)."),
     seed: int = typer.Option(0, "--seed", min=0, help="Seed of the BS placement, cars and survey."),
     name: str = typer.Option("", "--name", help="Display name (default: the id)."),
-    workers: int = typer.Option(1, "--workers", min=1, help="Processes simulating radio maps."),
+    workers: int = typer.Option(1, "--workers", min=1, help="Local Dask worker processes simulating radio maps, one BS per task (1: no cluster)."),
+    scheduler: Optional[str] = scheduler_option(),
     replace: bool = typer.Option(False, "--replace", help="Rebuild an existing deployment (it keeps serving until the new one is whole)."),
     home: Optional[Path] = _home_option(),
 ) -> None:
@@ -605,7 +609,7 @@ def deploy_create(
     spec = DeploymentSpec(id=deployment_id, name=name, city=city, size_m=size, origin=_parse_pair(origin, "--origin", "'LAT,LNG' in degrees"), base_stations=bs,
                           maps=sim, truth=truth, localizers=tuple(v.strip() for v in localizers.split(",") if v.strip()), survey=survey, seed=seed)  # fmt: skip
     store = DeploymentStore(home or default_home())
-    built = build_deployment(store, spec, workers=workers, replace=replace)
+    built = build_deployment(store, spec, workers=workers, replace=replace, scheduler=scheduler)
     _print_deployment(built)
 
 

@@ -135,3 +135,16 @@ def positive_option(*flags: str, help: str):
 
 def device_option():
     return typer.Option(None, "--device", help="cpu or cuda (default: cuda when available).", callback=check_device)
+
+
+def check_scheduler(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    from radioloc.cluster import SCHEDULER_ADDRESS
+
+    if value is not None and not SCHEDULER_ADDRESS.match(value):
+        raise BadParameter(f"{value!r} is not a Dask scheduler address such as tcp://HOST:8786", ctx=ctx, param=param)
+    return value
+
+
+def scheduler_option():
+    return typer.Option(None, "--scheduler", help="Address of an existing Dask scheduler (tcp://HOST:PORT) whose workers share this file system; instead of --workers.",
+                        callback=check_scheduler)  # fmt: skip

@@ -1,22 +1,21 @@
 """Generate a RadioLocSeer-layout dataset: city maps, cars, DPM radio maps, ToA, positions and manifest.
 
-The unit of work is one map (its 80 transmitters). Maps run in parallel worker processes; each map's files
-are written atomically and its record ``maps/{map}.json`` last, so a killed run resumes at the first
-incomplete map and never shows a half-written file.
+The unit of work is one map (its 80 transmitters): a task on Dask distributed (:mod:`radioloc.cluster`: a local
+cluster of ``--workers`` processes, or an existing one with ``--scheduler``). Each map's files are written
+atomically and its record ``maps/{map}.json`` last, so a killed run (or a lost worker, whose task the scheduler
+reruns) resumes at the incomplete maps and never shows a half-written file. A map's files depend on the seed and
+the map's index only, so any number of workers writes the same bytes.
 
-Ray-traced simulations (``IRT2``, ``IRT2cars``) run after the maps exist, in this process (Sionna RT uses
-every core itself and keeps its compiled kernels for the whole run), map by map; a map's record lists the
-simulations it holds, so asking an existing dataset for more simulations adds only the missing ones, and a
-killed run loses no finished radio map.
+Ray-traced simulations (``IRT2``, ``IRT2cars``) run after the maps exist, one task per map with all its missing
+ray-traced simulations (each worker keeps its ray tracer and compiled kernels for the run); with one worker they
+run in this process with a bar per radio map. A map's record lists the simulations it holds, so asking an
+existing dataset for more simulations adds only the missing ones, and a killed run loses no finished radio map.
 """
 
 from __future__ import annotations
 
 import json
-import multiprocessing
-import os
 import time
-from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -29,11 +28,11 @@ from radioloc.datasets import layout
 from radioloc.datasets.protocol import ProtocolConfig, sample_bs_sets, sample_candidates, sample_ues, split_maps
 from radioloc.errors import RadiolocError
 from radioloc.datasets.checksums import check_dataset, record_checksums
+from radioloc.cluster import ClusterConfig, run_tasks
 from radioloc.io import atomic_write_json, atomic_write_npz, atomic_write_png, folder_lock
 from radioloc.propagation import DominantPathModel, DominantPathSimulator, db_to_gray
 from radioloc.propagation.graylevel import conversion_record
 from radioloc.propagation.raytracing import RayTracingConfig
-from radioloc.workers import pool_options
 
 
 @dataclass(frozen=True)
@@ -90,7 +89,6 @@ def _map_seed(seed: int, map_id: int, stream: int) -> int:
 
 def build_map(root: Path, map_id: int, config: DatasetConfig, building_file: Path | None) -> dict:
     """Generate and store one map; returns its record (also written to ``maps/{map}.json``)."""
-    started = time.perf_counter()
     where = f"map {map_id}"
     if building_file is not None:
         buildings = load_building_png(building_file)
@@ -126,8 +124,7 @@ def build_map(root: Path, map_id: int, config: DatasetConfig, building_file: Pat
         "bs_sets": sets.tolist(),
         "ues": ues.tolist(),
         "simulations": dominant,
-        "seconds": round(time.perf_counter() - started, 3),
-    }
+    }  # nothing of the run (times, workers) in a map's files: any run writes the same bytes
     atomic_write_json(layout.map_record_path(root, map_id), record)
     return record
 
@@ -203,6 +200,17 @@ def add_ray_traced(root: Path, map_id: int, sims: list[str], tracer, on_radio_ma
 
 # Transmitters solved together in one ray-tracing call (one kernel launch; memory grows with it).
 RAY_TRACING_BATCH = 8
+_TRACERS: dict[str, object] = {}  # per worker process: the ray tracer of each configuration, kept for the run
+
+
+def trace_map(root: Path, map_id: int, sims: list[str], raytracing: RayTracingConfig) -> None:
+    """Worker task: a map's missing ray-traced simulations."""
+    from radioloc.propagation.raytracing import RayTracer
+
+    key = repr(raytracing)
+    if key not in _TRACERS:
+        _TRACERS[key] = RayTracer(raytracing)
+    add_ray_traced(root, map_id, sims, _TRACERS[key])
 
 
 def _positions_from_records(records: list[dict]) -> dict[str, np.ndarray]:
@@ -261,8 +269,10 @@ def _previous_runs(manifest: dict | None) -> list[dict]:
     return []
 
 
-def generate_dataset(root: str | Path, config: DatasetConfig, workers: int | None = None, quiet: bool = False) -> dict:
-    """Generate (or resume) a dataset in ``root``; returns the manifest."""
+def generate_dataset(root: str | Path, config: DatasetConfig, workers: int | None = None, quiet: bool = False, scheduler: str | None = None) -> dict:
+    """Generate (or resume) a dataset in ``root`` with ``workers`` local processes (None: one per core) or on the
+    Dask cluster at ``scheduler``; returns the manifest."""
+    ClusterConfig(workers=workers or 1, scheduler=scheduler)  # a bad --scheduler fails before any work
     root = Path(root)
     files: list[Path | None]
     if config.buildings_dir is not None:
@@ -283,10 +293,10 @@ def generate_dataset(root: str | Path, config: DatasetConfig, workers: int | Non
 
         sionna_rt()  # fail fast, before any work, when the ray tracer cannot run here
     with folder_lock(root, "dataset"):
-        return _generate_locked(root, config, files, workers, quiet)
+        return _generate_locked(root, config, files, workers, scheduler, quiet)
 
 
-def _generate_locked(root: Path, config: DatasetConfig, files: list, workers: int | None, quiet: bool) -> dict:
+def _generate_locked(root: Path, config: DatasetConfig, files: list, workers: int | None, scheduler: str | None, quiet: bool) -> dict:
     previous = _check_resume(root, config) if (root / "manifest.json").exists() else None
     if previous is not None:
         check_dataset(root)  # what a resumed run skips must be what was written
@@ -310,42 +320,28 @@ def _generate_locked(root: Path, config: DatasetConfig, files: list, workers: in
     atomic_write_json(root / "manifest.json", manifest)
 
     pending = [m for m in range(len(files)) if not layout.map_record_path(root, m).exists()]
-    requested_workers = workers or os.cpu_count() or 1
-    workers = max(1, min(requested_workers, len(pending) or 1))
+    requested = ClusterConfig.local(workers)
+    cluster = ClusterConfig(workers=max(1, min(requested.workers, len(pending) or 1)), scheduler=scheduler)
     started = time.perf_counter()
     if pending:
         _warm_up_kernels()
-        columns = (TextColumn("[bold]maps"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
-        with Progress(*columns, disable=quiet) as progress:
-            task = progress.add_task("maps", total=len(files), completed=len(files) - len(pending))
-            if workers == 1:
-                for m in pending:
-                    build_map(root, m, config, files[m])
-                    progress.advance(task)
-            else:
-                context = multiprocessing.get_context("fork")
-                with ProcessPoolExecutor(max_workers=workers, mp_context=context, **pool_options()) as pool:
-                    futures = {pool.submit(build_map, root, m, config, files[m]) for m in pending}
-                    while futures:
-                        done, futures = wait(futures, return_when=FIRST_EXCEPTION)
-                        for future in done:
-                            future.result()  # re-raises a worker's error; finished maps stay on disk
-                            progress.advance(task)
+        tasks = [(root, m, config, files[m]) for m in pending]
+        run_tasks(build_map, tasks, cluster, "maps", quiet, total=len(files), completed=len(files) - len(pending))
     legacy = previous["config"]["simulations"] if previous else list(config.simulations)
-    _complete_simulations(root, config, len(files), requested_workers, quiet, legacy)
+    _complete_simulations(root, config, len(files), ClusterConfig(workers=requested.workers, scheduler=scheduler), quiet, legacy)
     records = [read_map_record(root, m) for m in range(len(files))]
     layout.write_positions(root, _positions_from_records(records))
     seconds = round(time.perf_counter() - started, 1)
-    run = {"finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "workers": workers, "maps_made": len(pending), "seconds": seconds}
+    run = {"finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "workers": cluster.workers, "scheduler": scheduler, "maps_made": len(pending), "seconds": seconds}
     runs = [*manifest["runs"], run]
     # generation_seconds: the whole dataset's, over every run that made part of it.
-    manifest.update(complete=True, generation_seconds=round(sum(r["seconds"] for r in runs), 1), workers=workers, runs=runs)
+    manifest.update(complete=True, generation_seconds=round(sum(r["seconds"] for r in runs), 1), workers=cluster.workers, runs=runs)
     record_checksums(root)
     atomic_write_json(root / "manifest.json", manifest)
     return manifest
 
 
-def _complete_simulations(root: Path, config: DatasetConfig, n_maps: int, workers: int, quiet: bool, legacy: list[str]) -> None:
+def _complete_simulations(root: Path, config: DatasetConfig, n_maps: int, cluster: ClusterConfig, quiet: bool, legacy: list[str]) -> None:
     """Add to every finished map the simulations of ``config`` it does not hold yet (``legacy``: what the
     maps of a dataset made before records listed their simulations hold)."""
     missing = {}
@@ -359,14 +355,17 @@ def _complete_simulations(root: Path, config: DatasetConfig, n_maps: int, worker
     dominant = {m: [s for s in sims if s not in layout.RAY_TRACED] for m, sims in missing.items()}
     dominant = {m: sims for m, sims in dominant.items() if sims}
     if dominant:
-        context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(max_workers=max(1, min(workers, len(dominant))), mp_context=context, **pool_options()) as pool:
-            for future in [pool.submit(add_dominant_paths, root, m, sims, config.model) for m, sims in dominant.items()]:
-                future.result()
+        sized = ClusterConfig(workers=max(1, min(cluster.workers, len(dominant))), scheduler=cluster.scheduler)
+        run_tasks(add_dominant_paths, [(root, m, sims, config.model) for m, sims in dominant.items()], sized, "dominant-path simulations", quiet)
     traced = {m: [s for s in sims if s in layout.RAY_TRACED] for m, sims in missing.items()}
     traced = {m: sims for m, sims in traced.items() if sims}
     if not traced:
         return
+    if cluster.distributed:
+        sized = ClusterConfig(workers=max(1, min(cluster.workers, len(traced))), scheduler=cluster.scheduler)
+        if sized.distributed:
+            run_tasks(trace_map, [(root, m, sims, config.raytracing) for m, sims in traced.items()], sized, "ray-traced maps", quiet)
+            return
     from radioloc.propagation.raytracing import RayTracer
 
     tracer = RayTracer(config.raytracing)

@@ -83,12 +83,19 @@ def read_gray_png(path: Path) -> np.ndarray:
         raise RadiolocError(f"{path}: corrupt or unreadable PNG ({exc})") from None
 
 
+MAT_HEADER_TEXT_BYTES = 116  # MAT-file level 5: descriptive text, then subsystem offset, version, endianness
+MAT_HEADER_TEXT = "MATLAB 5.0 MAT-file, written by radioloc"
+
+
 def write_positions(root: Path, positions: dict[str, np.ndarray]) -> None:
     import io
 
     buffer = io.BytesIO()
     scipy.io.savemat(buffer, positions, do_compression=True)
-    atomic_write_bytes(root / "TxRx.mat", buffer.getvalue())
+    data = buffer.getvalue()
+    # the MAT header's 116 text bytes carry the time of writing: a fixed text makes the file depend on the data only
+    header = MAT_HEADER_TEXT.ljust(MAT_HEADER_TEXT_BYTES).encode("ascii")
+    atomic_write_bytes(root / "TxRx.mat", header + data[MAT_HEADER_TEXT_BYTES:])
 
 
 @dataclass

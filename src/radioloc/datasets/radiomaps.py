@@ -5,7 +5,7 @@ Everything of one split is decoded once into uint8 arrays: 100 maps x 80 transmi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -89,3 +89,34 @@ def error_summary(diff_db: np.ndarray, above_floor: np.ndarray) -> dict:
         return {"rmse_db": float(np.sqrt(np.mean(values.astype(np.float64) ** 2))), "mae_db": float(np.mean(np.abs(values))), "pixels": int(values.size)}
 
     return {"outdoor": stats(diff_db), "above_noise_floor": stats(diff_db[above_floor])}
+
+
+@dataclass
+class ErrorSums:
+    """Running sums of dB differences (squares, absolute values, counts) over all pixels given and over those
+    above the noise floor: statistics folded from parts (maps estimated on different workers)."""
+
+    sums: np.ndarray = field(default_factory=lambda: np.zeros((2, 3)))  # (all, above floor) x (sum sq, sum abs, n)
+
+    def add(self, diff_db: np.ndarray, above_floor: np.ndarray) -> None:
+        for row, values in enumerate((diff_db, diff_db[above_floor])):
+            values = values.astype(np.float64)
+            self.sums[row] += (np.sum(values**2), np.sum(np.abs(values)), values.size)
+
+    @staticmethod
+    def combine(parts: list["ErrorSums"]) -> "ErrorSums":
+        total = ErrorSums()
+        for part in parts:  # in the order given: the same floating-point sums every time
+            total.sums += part.sums
+        return total
+
+    def summary(self) -> dict:
+        """What :func:`error_summary` reports, from the sums."""
+
+        def stats(row: np.ndarray) -> dict:
+            n = int(row[2])
+            if n == 0:
+                return {"rmse_db": float("nan"), "mae_db": float("nan"), "pixels": 0}
+            return {"rmse_db": float(np.sqrt(row[0] / n)), "mae_db": float(row[1] / n), "pixels": n}
+
+        return {"outdoor": stats(self.sums[0]), "above_noise_floor": stats(self.sums[1])}

@@ -32,12 +32,10 @@ import json
 import os
 import shutil
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from radioloc import __version__
 from radioloc.city.cars import CarConfig, place_cars
@@ -58,7 +56,7 @@ from radioloc.errors import RadiolocError
 from radioloc.io import LOCK_FILE, atomic_write_json, atomic_write_npy, atomic_write_npz, folder_lock
 from radioloc.propagation.dpm import DominantPathModel, DominantPathSimulator
 from radioloc.propagation.graylevel import db_to_gray
-from radioloc.workers import pool_options
+from radioloc.cluster import ClusterConfig, run_tasks
 
 MAP_SOURCES = ("DPM",)
 TRUTH_SOURCES = ("DPM", "DPMcars")
@@ -299,22 +297,21 @@ def _simulate_bs(args) -> tuple[int, float]:
     return index, time.perf_counter() - started
 
 
-def _progress(quiet: bool) -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(), disable=quiet)
-
-
-def build_deployment(store: DeploymentStore, spec: DeploymentSpec, workers: int = 1, replace: bool = False, quiet: bool = False) -> Deployment:
-    """Build (or resume building) ``spec`` in the store and publish it (module docstring)."""
+def build_deployment(store: DeploymentStore, spec: DeploymentSpec, workers: int = 1, replace: bool = False, quiet: bool = False,
+                     scheduler: str | None = None) -> Deployment:  # fmt: skip
+    """Build (or resume building) ``spec`` in the store and publish it (module docstring); the BSs' radio maps are
+    tasks on ``workers`` local processes or on the Dask cluster at ``scheduler`` (:mod:`radioloc.cluster`)."""
+    cluster = ClusterConfig(workers=workers, scheduler=scheduler)
     target = store.path(spec.id)
     if target.exists() and not replace:
         raise RadiolocError(f"deployment {spec.id!r} exists in {store.root} (delete it, or pass --replace to rebuild it)")
     staging = store.staging(spec.id)
     staging.mkdir(parents=True, exist_ok=True)
     with folder_lock(staging, "deployment build"):
-        return _build_locked(store, spec, staging, workers, quiet)
+        return _build_locked(store, spec, staging, cluster, quiet)
 
 
-def _build_locked(store: DeploymentStore, spec: DeploymentSpec, staging: Path, workers: int, quiet: bool) -> Deployment:
+def _build_locked(store: DeploymentStore, spec: DeploymentSpec, staging: Path, cluster: ClusterConfig, quiet: bool) -> Deployment:
     started = time.perf_counter()
     spec_file = staging / "spec.json"
     nothing_built = not (staging / "stations.json").is_file() and not (staging / "city.npz").is_file()
@@ -367,23 +364,16 @@ def _build_locked(store: DeploymentStore, spec: DeploymentSpec, staging: Path, w
     arrays_done = all((staging / f"{name}.npy").is_file() for name in ARRAYS)
     todo = [] if arrays_done else [i for i in range(len(stations)) if not (staging / "bs" / f"{i}.npz").is_file()]
     jobs = [(staging, i, stations[i].row, stations[i].col, spec.maps, spec.truth) for i in todo]
-    with _progress(quiet) as progress:
-        task = progress.add_task(f"{spec.id}: radio maps ({spec.maps}, truth {spec.truth})", total=len(stations), completed=len(stations) - len(todo))
-        done = len(stations) - len(todo)
-        _note_progress(staging, "radio maps", done, len(stations))
-        if workers > 1 and len(jobs) > 1:
-            with ProcessPoolExecutor(max_workers=workers, **pool_options()) as pool:
-                for future in as_completed([pool.submit(_simulate_bs, job) for job in jobs]):
-                    future.result()
-                    progress.advance(task)
-                    done += 1
-                    _note_progress(staging, "radio maps", done, len(stations))
-        else:
-            for job in jobs:
-                _simulate_bs(job)
-                progress.advance(task)
-                done += 1
-                _note_progress(staging, "radio maps", done, len(stations))
+    done = [len(stations) - len(todo)]
+    _note_progress(staging, "radio maps", done[0], len(stations))
+
+    def finished(_index: int, _result) -> None:
+        done[0] += 1
+        _note_progress(staging, "radio maps", done[0], len(stations))
+
+    sized = ClusterConfig(workers=max(1, min(cluster.workers, len(jobs))), scheduler=cluster.scheduler)
+    run_tasks(_simulate_bs, [(job,) for job in jobs], sized, f"{spec.id}: radio maps ({spec.maps}, truth {spec.truth})", quiet, on_result=finished,
+              total=len(stations), completed=done[0])  # fmt: skip
 
     # 3. arrays, survey, calibrations
     rows, cols = georef.rows, georef.cols

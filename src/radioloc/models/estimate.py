@@ -13,11 +13,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from rich.progress import Progress
 
 from radioloc.datasets import layout
 from radioloc.datasets.checksums import check_dataset, forget, record_checksums, sha256
-from radioloc.datasets.radiomaps import error_summary, pathloss_difference_db
+from radioloc.cluster import ClusterConfig, run_tasks
+from radioloc.datasets.radiomaps import ErrorSums, pathloss_difference_db
 from radioloc.errors import RadiolocError
 from radioloc.io import atomic_write_json, atomic_write_png, folder_lock
 from radioloc.models.radiounet import SHIPPED_WEIGHTS, RadioUNet, load_radiounet
@@ -52,8 +52,12 @@ def predict_gray(model: RadioUNet, buildings: np.ndarray, cars: np.ndarray | Non
     return out
 
 
-def estimate_dataset(root: str | Path, model_path: str | Path | None = None, sim: str = "DPM", batch_size: int = 16, quiet: bool = False) -> dict:
+def estimate_dataset(root: str | Path, model_path: str | Path | None = None, sim: str = "DPM", batch_size: int = 16, quiet: bool = False,
+                     workers: int = 1, scheduler: str | None = None) -> dict:  # fmt: skip
+    """Estimate every map of ``root`` (one task per map: ``workers`` local processes or the Dask cluster at
+    ``scheduler``, :mod:`radioloc.cluster`); returns the estimate-minus-truth statistics."""
     root = Path(root)
+    cluster = ClusterConfig(workers=workers, scheduler=scheduler)
     manifest = layout.read_manifest(root)
     if manifest is None:
         raise RadiolocError(f"{root}: no manifest.json (not a radioloc dataset)")
@@ -66,17 +70,60 @@ def estimate_dataset(root: str | Path, model_path: str | Path | None = None, sim
         raise RadiolocError(f"--batch-size must be at least 1, got {batch_size}")
     with folder_lock(root, "dataset"):
         check_dataset(root)  # estimates are compared with (and skipped next to) files that must be what was written
-        stats = _estimate_locked(root, manifest, positions, model_path, sim, batch_size, quiet)
+        stats = _estimate_locked(root, manifest, positions, model_path, sim, batch_size, quiet, cluster)
         record_checksums(root)
     return stats
 
 
-def _estimate_locked(root: Path, manifest: dict, positions, model_path: str | Path | None, sim: str, batch_size: int, quiet: bool) -> dict:
+_MODELS: dict[str, tuple[RadioUNet, Runtime]] = {}  # per worker process: each checkpoint loaded once
+
+
+def _model(path: Path) -> tuple[RadioUNet, Runtime]:
+    if str(path) not in _MODELS:
+        runtime = Runtime.pick()
+        _MODELS[str(path)] = (runtime.prepare(load_radiounet(path)), runtime)
+    return _MODELS[str(path)]
+
+
+def estimate_map(root: Path, map_id: int, sim: str, model_path: Path, batch_size: int, candidates: np.ndarray, ues: np.ndarray) -> dict:
+    """Worker task: one map's missing estimates written, and its estimate-minus-truth sums (outdoor pixels and UE
+    positions, each over all and above the floor) with a sample of the differences for the histogram."""
+    model, runtime = _model(model_path)
+    buildings = layout.read_gray_png(layout.building_path(root, map_id)) != 0
+    cars = layout.read_gray_png(layout.cars_path(root, map_id)) != 0 if model.config.use_cars else None
+    paths = [layout.radio_map_path(root, sim, "estimate", map_id, tx) for tx in range(len(candidates))]
+    estimates = np.empty((len(candidates), *buildings.shape), dtype=np.uint8)
+    todo = [tx for tx in range(len(candidates)) if not paths[tx].exists()]
+    for tx in set(range(len(candidates))) - set(todo):
+        estimates[tx] = layout.read_gray_png(paths[tx])
+    if todo:
+        levels = predict_gray(model, buildings.astype(np.uint8), None if cars is None else cars.astype(np.uint8), candidates[todo], runtime, batch_size)
+        for k, t in enumerate(todo):
+            estimates[t] = levels[k]
+            atomic_write_png(paths[t], levels[k])
+    outdoor = ~buildings
+    at_ue = np.zeros_like(outdoor)
+    at_ue[ues[:, 0], ues[:, 1]] = True
+    sums = {"pixels": ErrorSums(), "at_ue_positions": ErrorSums()}
+    differences = []
+    for tx in range(len(candidates)):
+        truth = layout.read_gray_png(layout.radio_map_path(root, sim, "true", map_id, tx))
+        d, a = pathloss_difference_db(estimates[tx], truth, outdoor)
+        sums["pixels"].add(d, a)
+        differences.append(d)
+        d, a = pathloss_difference_db(estimates[tx], truth, at_ue)
+        sums["at_ue_positions"].add(d, a)
+    differences = np.concatenate(differences)
+    sample = np.random.default_rng(map_id).choice(differences, size=min(differences.size, HISTOGRAM_SAMPLE_PER_MAP), replace=False)
+    return {"sums": sums, "sample": sample.astype(np.float32)}
+
+
+HISTOGRAM_SAMPLE_PER_MAP = 20_000
+
+
+def _estimate_locked(root: Path, manifest: dict, positions, model_path: str | Path | None, sim: str, batch_size: int, quiet: bool, cluster: ClusterConfig) -> dict:
     model_path = Path(model_path) if model_path is not None else SHIPPED_WEIGHTS
-    model = load_radiounet(model_path)
-    runtime = Runtime.pick()
-    model = runtime.prepare(model)
-    n_tx = positions.candidates.shape[1]
+    load_radiounet(model_path)  # a bad checkpoint fails here, with one line, before any worker starts
     # Estimates on disk are reused (a killed run resumes) only if this very model wrote them.
     model_sha = sha256(model_path)
     marker = root / sim / "estimate" / "model.json"
@@ -86,47 +133,18 @@ def _estimate_locked(root: Path, manifest: dict, positions, model_path: str | Pa
         for stale in (root / sim / "estimate").glob("*.png"):
             stale.unlink()
     atomic_write_json(marker, {"model": str(model_path), "model_sha256": model_sha})
-    diffs, above, ue_diffs, ue_above = [], [], [], []
-    with Progress(disable=quiet) as progress:
-        task = progress.add_task(f"estimating {sim}", total=len(manifest["maps"]))
-        for map_id in manifest["maps"]:
-            buildings = layout.read_gray_png(layout.building_path(root, map_id)) != 0
-            cars = layout.read_gray_png(layout.cars_path(root, map_id)) != 0 if model.config.use_cars else None
-            paths = [layout.radio_map_path(root, sim, "estimate", map_id, tx) for tx in range(n_tx)]
-            estimates = np.empty((n_tx, *buildings.shape), dtype=np.uint8)
-            todo = [tx for tx in range(n_tx) if not paths[tx].exists()]
-            for tx in set(range(n_tx)) - set(todo):
-                estimates[tx] = layout.read_gray_png(paths[tx])
-            if todo:
-                levels = predict_gray(model, buildings.astype(np.uint8), None if cars is None else cars.astype(np.uint8), positions.candidates[map_id, todo], runtime, batch_size)
-                for k, t in enumerate(todo):
-                    estimates[t] = levels[k]
-                    atomic_write_png(paths[t], levels[k])
-            outdoor = ~buildings
-            ues = positions.ue[map_id]
-            for tx in range(n_tx):
-                truth = layout.read_gray_png(layout.radio_map_path(root, sim, "true", map_id, tx))
-                d, a = pathloss_difference_db(estimates[tx], truth, outdoor)
-                diffs.append(d)
-                above.append(a)
-                at_ue = np.zeros_like(outdoor)
-                at_ue[ues[:, 0], ues[:, 1]] = True
-                d, a = pathloss_difference_db(estimates[tx], truth, at_ue)
-                ue_diffs.append(d)
-                ue_above.append(a)
-            progress.advance(task)
-    diff_all, above_all = np.concatenate(diffs), np.concatenate(above)
+    maps = list(manifest["maps"])
+    sized = ClusterConfig(workers=max(1, min(cluster.workers, len(maps))), scheduler=cluster.scheduler)
+    tasks = [(root, m, sim, model_path, batch_size, positions.candidates[m], positions.ue[m]) for m in maps]
+    parts = run_tasks(estimate_map, tasks, sized, f"estimating {sim}", quiet)
+    # folded in map order: the same statistics for any number of workers
     stats = {
         "simulation": sim,
         "model": str(model_path),
         "model_sha256": model_sha,
-        "pixels": error_summary(diff_all, above_all),
-        "at_ue_positions": error_summary(np.concatenate(ue_diffs), np.concatenate(ue_above)),
+        **{where: ErrorSums.combine([part["sums"][where] for part in parts]).summary() for where in ("pixels", "at_ue_positions")},
     }
     atomic_write_json(root / sim / "estimate_stats.json", stats)
     manifest.setdefault("estimates", {})[sim] = {k: stats[k] for k in ("model", "model_sha256", "pixels")}
     atomic_write_json(root / "manifest.json", manifest)
-    # A sample of the differences, enough for a histogram figure.
-    rng = np.random.default_rng(0)
-    sample = diff_all[rng.choice(diff_all.size, size=min(diff_all.size, 2_000_000), replace=False)]
-    return {**stats, "difference_sample_db": sample}
+    return {**stats, "difference_sample_db": np.concatenate([part["sample"] for part in parts])}
