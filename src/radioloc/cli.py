@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shlex
+import sys
 from pathlib import Path
 from typing import Optional
 
@@ -11,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from radioloc.clitools import RadiolocGroup, device_option, positive_option, output_dir_option, output_file_option, scheduler_option
+from radioloc.clitools import RadiolocGroup, device_option, positive_option, output_dir_option, output_file_option, nproc_option, scheduler_option
 from radioloc.errors import RadiolocError
 
 
@@ -249,19 +251,40 @@ def train_radiounet_command(
     lr: Optional[float] = positive_option("--lr", help="Adam learning rate (default: the preset's)."),
     seed: int = typer.Option(0, "--seed", min=0, help="Seed of the initialization and sampling."),
     device: Optional[str] = device_option(),
+    nproc: int = nproc_option(),
 ) -> None:
     """Train RadioUNet in two phases (first U, then the second U with the first frozen)."""
     from radioloc.models.radiounet import preset_config
+    from radioloc.training import distributed
     from radioloc.training.radiounet import RadioUNetTrainConfig, train_radiounet
     from radioloc.models.runtime import Runtime
 
     preset_config(preset)  # fail fast on an unknown preset
     overrides = {k: v for k, v in dict(epochs_first=epochs_first, epochs_second=epochs_second, samples_per_epoch=samples_per_epoch, batch_size=batch_size, lr=lr).items() if v is not None}
     config = RadioUNetTrainConfig.for_preset(preset, sim=sim, seed=seed, **overrides)
-    runtime = Runtime.pick(device)
-    console.print(f"training RadioUNet '{preset}' on {data} ({runtime.describe()})")
+    if _relaunched(nproc, config.batch_size):
+        return
+    place = distributed.current()
+    runtime = Runtime.pick(distributed.device_for(device))
+    if place.main:
+        console.print(f"training RadioUNet '{preset}' on {data} ({runtime.describe()}{f', {place.world_size} processes' if place.active else ''})")
     summary = train_radiounet(data, out, config, runtime)
-    console.print(f"best validation RMSE {summary['best_val_rmse_db']['2']:.2f} dB after {summary['training_minutes']} min; weights: {summary['checkpoint']}")
+    if place.main:
+        console.print(f"best validation RMSE {summary['best_val_rmse_db']['2']:.2f} dB after {summary['training_minutes']} min; weights: {summary['checkpoint']}")
+
+
+def _relaunched(nproc: int, batch_size: int) -> bool:
+    """``--nproc N`` outside torchrun: run this command again under torchrun with N processes (True when done)."""
+    from radioloc.training import distributed
+
+    if nproc <= 1 or "WORLD_SIZE" in os.environ:
+        return False
+    if batch_size % nproc:
+        raise RadiolocError(f"--batch-size {batch_size} must be a multiple of --nproc {nproc} (the global batch is split among the processes)")
+    status = distributed.relaunch_under_torchrun(nproc, distributed.strip_option(sys.argv[1:], "--nproc"))
+    if status:
+        raise typer.Exit(2 if status == 2 else 1)
+    return True
 
 
 @train_app.command("locunet")
@@ -285,6 +308,7 @@ def train_locunet_command(
     likelihood_weights: bool = typer.Option(False, "--likelihood-weights", help="Posterior head: also learn a weight per BS and cell on that BS's log-likelihood (where its radio map is more or less reliable)."),
     seed: int = typer.Option(0, "--seed", min=0, help="Seed of the initialization and sampling."),
     device: Optional[str] = device_option(),
+    nproc: int = nproc_option(),
 ) -> None:
     """Train LocUNet on a dataset (nominal scenario by default: DPM truth reported, RadioUNet estimates seen), then
     fit it as a localizer (refinement and uncertainty radii on the validation split)."""
@@ -292,6 +316,7 @@ def train_locunet_command(
     from radioloc.io import atomic_write_json
     from radioloc.localizers.locunet import fit_checkpoint
     from radioloc.models.runtime import Runtime
+    from radioloc.training import distributed
     from radioloc.training.locunet import LocUNetTrainConfig, load_training_splits, train_locunet
 
     parse_estimate(estimate)
@@ -302,10 +327,17 @@ def train_locunet_command(
         likelihood_weights=likelihood_weights,
     )  # fmt: skip
     config.model_config()  # fail fast on an unknown preset or option
-    runtime = Runtime.pick(device)
-    console.print(f"training LocUNet '{preset}' on {data} ({estimate} radio maps, {measurement} measurements; {runtime.describe()})")
-    train, val = load_training_splits(folders, config)
+    if _relaunched(nproc, config.batch_size):
+        return
+    place = distributed.current()
+    runtime = Runtime.pick(distributed.device_for(device))
+    if place.main:
+        console.print(f"training LocUNet '{preset}' on {data} ({estimate} radio maps, {measurement} measurements; {runtime.describe()}"
+                      f"{f', {place.world_size} processes' if place.active else ''})")  # fmt: skip
+    train, val = load_training_splits(folders, config, quiet=not place.main)
     summary = train_locunet((train, val), out, config, runtime)
+    if not place.main:  # process 0 fits the trained weights as a localizer
+        return
     console.print(f"best validation MAE {summary['best_val_mae_m']:.2f} m after {summary['training_minutes']} min; weights: {summary['checkpoint']}")
     fitted = fit_checkpoint(summary["checkpoint"], train, val, runtime=runtime)
     atomic_write_json(out / "localizer.json", fitted)

@@ -148,3 +148,8 @@ def check_scheduler(ctx: click.Context, param: click.Parameter, value: str | Non
 def scheduler_option():
     return typer.Option(None, "--scheduler", help="Address of an existing Dask scheduler (tcp://HOST:PORT) whose workers share this file system; instead of --workers.",
                         callback=check_scheduler)  # fmt: skip
+
+
+def nproc_option():
+    return typer.Option(1, "--nproc", min=1, max=256, help="Training processes on this host (DDP: gloo on CPU, NCCL on GPU), started with torchrun; "
+                                                           "or run `torchrun --nproc-per-node N -m radioloc train ...` yourself.")  # fmt: skip

@@ -313,7 +313,11 @@ class LocUNet(nn.Module):
         index = heatmap.flatten(1).argmax(dim=1)
         return torch.stack([self.rows.view(-1)[index // size], self.cols.view(-1)[index % size]], dim=1)
 
-    def forward(self, inputs: torch.Tensor, log_likelihood: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, inputs: torch.Tensor, log_likelihood: torch.Tensor | None = None, output: str = "position") -> torch.Tensor:
+        """Positions (B, 2) in metres; ``output="heatmap"``: the quasi-heatmap (what the keypoint heads train on,
+        through this method so that DistributedDataParallel sees the pass)."""
+        if output == "heatmap":
+            return self.heatmap(inputs)
         head = self.config.head
         if head == "direct":
             return self.direct(self._encode(inputs)[1][-1]).float() + 127.5

@@ -32,6 +32,7 @@ from radioloc.models.checkpoint import load_checkpoint, save_checkpoint
 from radioloc.models.likelihood import LikelihoodCalibration, calibration_path
 from radioloc.models.locunet import KIND, InputEncoder, add_toa_channels, LocUNet, count_parameters, grow_locunet, load_locunet, preset_config
 from radioloc.models.runtime import Runtime
+from radioloc.training import distributed
 
 
 @dataclass(frozen=True)
@@ -118,12 +119,15 @@ def gaussian_targets(position: torch.Tensor, rows: torch.Tensor, cols: torch.Ten
     return torch.exp(-d2 / (2.0 * sigma_m**2))
 
 
-def training_loss(model: LocUNet, inputs: torch.Tensor, extra: list, position: torch.Tensor, config: "LocUNetTrainConfig", runtime: Runtime) -> torch.Tensor:
+def training_loss(model: LocUNet, inputs: torch.Tensor, extra: list, position: torch.Tensor, config: "LocUNetTrainConfig", runtime: Runtime,
+                  net: torch.nn.Module | None = None) -> torch.Tensor:  # fmt: skip
     """The loss each head trains with: the localization loss on the answer (com, posterior, direct), the squared
-    error to a Gaussian target heatmap (heatmap), the cross-entropy of the truth's cell (classify)."""
+    error to a Gaussian target heatmap (heatmap), the cross-entropy of the truth's cell (classify). ``net``: the
+    module to run (``model`` inside DistributedDataParallel)."""
     head = model.config.head
+    net = net or model
     with runtime.autocast():
-        output = model.heatmap(inputs) if head in ("heatmap", "classify") else model(inputs, *extra)
+        output = net(inputs, output="heatmap") if head in ("heatmap", "classify") else net(inputs, *extra)
     output = output.float()
     if head == "heatmap":
         return ((output - gaussian_targets(position, model.rows, model.cols, model.config.heatmap_sigma_m)) ** 2).mean()
@@ -184,12 +188,15 @@ def train_locunet(
     """Train (or resume) into ``out_dir`` from a dataset folder, a list of them (their train splits joined, and
     their val splits), or already loaded (train, val) data; returns the summary written to
     ``out_dir/summary.json``."""
+    place = distributed.current()
+    place.check_batch(config.batch_size)
     roots = [] if isinstance(data, tuple) else [Path(data)] if isinstance(data, (str, Path)) else [Path(root) for root in data]
     for root in roots:  # every folder before anything is written or loaded (minutes for big ones)
         if not root.is_dir():
             raise RadiolocError(f"{root}: dataset folder not found")
     out_dir = Path(out_dir)
-    runtime = runtime or Runtime.pick()
+    runtime = runtime or Runtime.pick(distributed.device_for(None))
+    quiet = quiet or not place.main
     config_path = out_dir / "train_config.json"
     if config_path.exists() and _stored_config(config_path) != asdict(config):
         raise RadiolocError(f"{out_dir}: holds a run with a different training configuration; choose another --out")
@@ -216,8 +223,9 @@ def train_locunet(
     val_data = val.subset(val_index)
     # Written only now that the data and the model are known to be good: a run that fails at startup leaves
     # nothing that would refuse the corrected command.
-    out_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(config_path, asdict(config))
+    if place.main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(config_path, asdict(config))
 
     per_epoch = config.samples_per_epoch or len(train.queries)
     steps_per_epoch = max(1, per_epoch // config.batch_size)
@@ -262,22 +270,26 @@ def train_locunet(
     started = time.perf_counter() - state["seconds"]
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TimeRemainingColumn())
     q = train.queries
+    net = place.wrap(model)
     with Progress(*columns, disable=quiet) as progress:
         task = progress.add_task(f"LocUNet {config.preset}", total=config.epochs * steps_per_epoch, completed=state["epoch"] * steps_per_epoch, status="")
         while state["epoch"] < config.epochs:
             model.train()
             losses = []
             for _ in range(steps_per_epoch):
-                index = rng.integers(0, len(q), size=config.batch_size)
+                index = rng.integers(0, len(q), size=config.batch_size)  # the global batch: every process draws it
                 ids, pathloss = random_subsets(q.bs_ids[index], q.pathloss_db[index], config.subset_probability, rng)
+                turns, transpose = (int(rng.integers(4)), bool(rng.integers(2))) if config.augment else (0, False)
+                mine = place.shard(np.arange(config.batch_size))  # and keeps its share
+                index, ids, pathloss = index[mine], ids[mine], pathloss[mine]
                 ranges = None if q.ranges_m is None else np.where(ids >= 0, q.ranges_m[index], np.nan)
                 inputs = train_encoder.encode(q.map_slot[index], ids, pathloss, ranges)
                 extra = [train_encoder.log_likelihood_maps(q.map_slot[index], ids, pathloss)] if config.head == "posterior" else []
                 position = torch.from_numpy(q.position[index]).float().to(runtime.device)
                 if config.augment:
-                    inputs, position, *extra = dihedral_batch(inputs, position, int(rng.integers(4)), bool(rng.integers(2)), *extra)
+                    inputs, position, *extra = dihedral_batch(inputs, position, turns, transpose, *extra)
                 inputs = inputs.contiguous(memory_format=torch.channels_last)
-                loss = training_loss(model, inputs, extra, position, config, runtime)
+                loss = training_loss(model, inputs, extra, position, config, runtime, net)
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
                 if config.grad_clip > 0:
@@ -286,26 +298,29 @@ def train_locunet(
                 scaler.step(optimizer)
                 scaler.update()
                 scheduler.step()
-                losses.append(float(loss.detach()))
+                losses.append(place.mean(float(loss.detach())))  # the whole batch's loss
                 progress.advance(task)
-            val_mae = _mae(network_positions(model, val_encoder, val_data, runtime), val_data.queries.position)
+            # process 0 validates and writes; the others wait for it, so that all resume from the same last.pt
+            val_mae = _mae(network_positions(model, val_encoder, val_data, runtime), val_data.queries.position) if place.main else float("nan")
             state["epoch"] += 1
             state["seconds"] = time.perf_counter() - started
-            state["history"].append({"epoch": state["epoch"], "train_loss": round(float(np.mean(losses)), 3), "val_mae_m": round(val_mae, 3), "seconds": round(state["seconds"], 1)})
-            if val_mae < state["best_val_mae_m"]:
-                state["best_val_mae_m"] = val_mae
-                save_checkpoint(best_path, KIND, model_config.to_dict(), {k: v.cpu() for k, v in model.state_dict().items()}, val_mae_m=val_mae, epoch=state["epoch"])
+            state["history"].append({"epoch": state["epoch"], "train_loss": round(float(np.mean(losses)), 6), "val_mae_m": round(val_mae, 3), "seconds": round(state["seconds"], 1)})
             next_seed = int(rng.integers(2**63))
-            save_checkpoint(
-                last_path,
-                KIND + "-training",
-                model_config.to_dict(),
-                {k: v.cpu() for k, v in model.state_dict().items()},
-                optimizer=optimizer.state_dict(),
-                scheduler=scheduler.state_dict(),
-                state=json.dumps(state),
-                rng_seed=next_seed,
-            )
+            if place.main:
+                if val_mae < state["best_val_mae_m"]:
+                    state["best_val_mae_m"] = val_mae
+                    save_checkpoint(best_path, KIND, model_config.to_dict(), {k: v.cpu() for k, v in model.state_dict().items()}, val_mae_m=val_mae, epoch=state["epoch"])
+                save_checkpoint(
+                    last_path,
+                    KIND + "-training",
+                    model_config.to_dict(),
+                    {k: v.cpu() for k, v in model.state_dict().items()},
+                    optimizer=optimizer.state_dict(),
+                    scheduler=scheduler.state_dict(),
+                    state=json.dumps(state),
+                    rng_seed=next_seed,
+                )
+            place.barrier()
             rng = np.random.default_rng(next_seed)  # the stream a resumed run continues with
             progress.update(task, status=f"epoch {state['epoch']}/{config.epochs} val MAE {val_mae:.2f} m (best {state['best_val_mae_m']:.2f})")
     summary = {
@@ -317,8 +332,10 @@ def train_locunet(
         "val_queries_used": len(val_data.queries),
         "best_val_mae_m": state["best_val_mae_m"],
         "training_minutes": round(state["seconds"] / 60, 1),
+        "processes": place.world_size,
         "history": state["history"],
         "checkpoint": str(best_path),
     }
-    atomic_write_json(out_dir / "summary.json", summary)
+    if place.main:
+        atomic_write_json(out_dir / "summary.json", summary)
     return summary

@@ -25,6 +25,7 @@ from radioloc.models.checkpoint import load_checkpoint, save_checkpoint
 from radioloc.models.radiounet import RadioUNet, count_parameters, preset_config
 from radioloc.propagation.graylevel import DB_PER_GRAY
 from radioloc.models.runtime import Runtime
+from radioloc.training import distributed
 
 
 @dataclass(frozen=True)
@@ -144,8 +145,11 @@ def validate(model: RadioUNet, data: RadioMapSet, index: np.ndarray, runtime: Ru
 
 def train_radiounet(data_dir: str | Path, out_dir: str | Path, config: RadioUNetTrainConfig, runtime: Runtime | None = None, quiet: bool = False) -> dict:
     """Train (or resume) into ``out_dir``; returns the summary written to ``out_dir/summary.json``."""
+    place = distributed.current()
+    place.check_batch(config.batch_size)
     out_dir = Path(out_dir)
-    runtime = runtime or Runtime.pick()
+    runtime = runtime or Runtime.pick(distributed.device_for(None))
+    quiet = quiet or not place.main
     config_path = out_dir / "train_config.json"
     if config_path.exists() and json.loads(config_path.read_text()) != asdict(config):
         raise RadiolocError(f"{out_dir}: holds a run with a different training configuration; choose another --out")
@@ -158,8 +162,9 @@ def train_radiounet(data_dir: str | Path, out_dir: str | Path, config: RadioUNet
     if len(train) == 0 or len(val) == 0:
         raise RadiolocError(f"{data_dir}: RadioUNet training needs {config.sim} radio maps in both the train and the val split")
     # Written only once the data loaded: a run that fails at startup leaves nothing behind.
-    out_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(config_path, asdict(config))
+    if place.main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(config_path, asdict(config))
     rng = np.random.default_rng(config.seed)
     val_index = np.random.default_rng(config.seed + 1).choice(len(val), size=min(config.val_samples, len(val)), replace=False)
     train_cache = CoarseDPMCache(model, train) if model_config.coarse_dpm else None
@@ -182,8 +187,11 @@ def train_radiounet(data_dir: str | Path, out_dir: str | Path, config: RadioUNet
             params = model.first.parameters() if phase == 1 else model.second.parameters()
             for p in model.first.parameters():
                 p.requires_grad_(phase == 1)
+            for p in model.second.parameters():  # what DDP synchronizes: the trained U's parameters only
+                p.requires_grad_(phase == 2)
             if phase == 2 and state["epoch"] == 0:
                 model.reset_second_output()
+            net = place.wrap(model)
             optimizer = torch.optim.Adam(params, lr=config.lr)
             scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=max(1, (2 * phases[phase]) // 3), gamma=0.1)
             if last_path.exists():
@@ -196,41 +204,45 @@ def train_radiounet(data_dir: str | Path, out_dir: str | Path, config: RadioUNet
                 model.train()
                 losses = []
                 for _ in range(config.samples_per_epoch // config.batch_size):
-                    index = rng.integers(0, len(train), size=config.batch_size)
-                    buildings, cars, truth, tx = make_batch(train, index, runtime)
+                    index = rng.integers(0, len(train), size=config.batch_size)  # the global batch (every process draws it)
                     k, flip = int(rng.integers(4)), bool(rng.integers(2))
+                    index = index[place.shard(np.arange(config.batch_size))]  # this process's share
+                    buildings, cars, truth, tx = make_batch(train, index, runtime)
                     stacked, tx = dihedral(torch.cat([buildings, cars, truth], dim=1), tx, k, flip)
                     buildings, cars, truth = stacked[:, :1], stacked[:, 1:2], stacked[:, 2:3]
                     cells = train_cache.cells(index) if train_cache is not None else None
                     geometry = augmented_geometry(model, buildings, tx, cells, k, flip)
                     with runtime.autocast():
-                        first, second = model(buildings, tx, cars, second=phase == 2, clamp=False, geometry=geometry)
+                        first, second = net(buildings, tx, cars, second=phase == 2, clamp=False, geometry=geometry)
                     loss = censored_mse((first if phase == 1 else second).float(), truth)
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     optimizer.step()
-                    losses.append(float(loss.detach()))
+                    losses.append(place.mean(float(loss.detach())))
                 scheduler.step()
-                val_rmse = validate(model, val, val_index, runtime, second=phase == 2, cache=val_cache)
+                # process 0 validates and writes; the others wait, so that all resume from (and load) the same files
+                val_rmse = validate(model, val, val_index, runtime, second=phase == 2, cache=val_cache) if place.main else float("nan")
                 state["epoch"] += 1
                 state["seconds"] = time.perf_counter() - started
                 train_rmse = float(np.sqrt(np.mean(losses))) * 255.0 * DB_PER_GRAY
                 state["history"].append({"phase": phase, "epoch": state["epoch"], "train_rmse_db_all_pixels": round(train_rmse, 3), "val_rmse_db": round(val_rmse, 3), "seconds": round(state["seconds"], 1)})
-                if val_rmse < state["best"][str(phase)]:
-                    state["best"][str(phase)] = val_rmse
-                    save_checkpoint(best_path, "radiounet", model_config.to_dict(), {k: v.cpu() for k, v in model.state_dict().items()}, val_rmse_db=val_rmse, phase=phase)
                 next_seed = int(rng.integers(2**63))
-                save_checkpoint(
-                    last_path,
-                    "radiounet-training",
-                    model_config.to_dict(),
-                    {k: v.cpu() for k, v in model.state_dict().items()},
-                    optimizer=optimizer.state_dict(),
-                    scheduler=scheduler.state_dict(),
-                    optimizer_phase=phase,
-                    state=json.dumps(state),
-                    rng_seed=next_seed,
-                )
+                if place.main:
+                    if val_rmse < state["best"][str(phase)]:
+                        state["best"][str(phase)] = val_rmse
+                        save_checkpoint(best_path, "radiounet", model_config.to_dict(), {k: v.cpu() for k, v in model.state_dict().items()}, val_rmse_db=val_rmse, phase=phase)
+                    save_checkpoint(
+                        last_path,
+                        "radiounet-training",
+                        model_config.to_dict(),
+                        {k: v.cpu() for k, v in model.state_dict().items()},
+                        optimizer=optimizer.state_dict(),
+                        scheduler=scheduler.state_dict(),
+                        optimizer_phase=phase,
+                        state=json.dumps(state),
+                        rng_seed=next_seed,
+                    )
+                place.barrier()
                 rng = np.random.default_rng(next_seed)  # the same stream a resumed run continues with
                 progress.update(task, advance=1, status=f"val RMSE {val_rmse:.2f} dB (best {state['best'][str(phase)]:.2f})")
             # The next phase starts from this phase's best weights.
@@ -246,8 +258,10 @@ def train_radiounet(data_dir: str | Path, out_dir: str | Path, config: RadioUNet
         "val_maps": len(val.maps),
         "best_val_rmse_db": state["best"],
         "training_minutes": round(state["seconds"] / 60, 1),
+        "processes": place.world_size,
         "history": state["history"],
         "checkpoint": str(best_path),
     }
-    atomic_write_json(out_dir / "summary.json", summary)
+    if place.main:
+        atomic_write_json(out_dir / "summary.json", summary)
     return summary
