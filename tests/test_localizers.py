@@ -220,7 +220,7 @@ def test_likelihood_weights_scale_each_bs_term_of_the_posterior():
 
     from radioloc.models.locunet import LocUNet, WEIGHT_RANGE, preset_config
 
-    model = LocUNet(preset_config("cpu", head="posterior", likelihood_weights=True)).eval()
+    model = LocUNet(preset_config("cpu", head="posterior", likelihood_weights=True, prior="outdoor")).eval()
     assert model.config.out_channels == 1 + model.config.max_bs
     raw = torch.zeros(1, model.config.out_channels, 64, 64)
     raw[0, 2, :32] = 0.5  # BS 1's evidence weighed more in the northern half of the map
@@ -232,3 +232,13 @@ def test_likelihood_weights_scale_each_bs_term_of_the_posterior():
     torch.testing.assert_close(posterior[0], torch.softmax(expected.flatten(), 0).view(256, 256))
     with pytest.raises(RadiolocError, match="log-likelihood of each BS"):
         model.posterior(torch.zeros(1, 1, 64, 64), log_likelihood.sum(dim=1))
+
+
+def test_the_posterior_window_is_the_ue_box_on_whole_cells_and_survives_rotations():
+    from radioloc.models.locunet import preset_config
+
+    assert preset_config("cpu", head="posterior", prior="ue-box").posterior_window == (44, 212)  # 46..209 on 4 m cells
+    assert preset_config("cpu-fine", head="posterior", prior="ue-box").posterior_window == (46, 210)  # 2 m cells
+    assert preset_config("cpu", head="posterior", prior="outdoor").posterior_window == (0, 256)
+    lo, hi = preset_config("cpu", head="posterior").posterior_window
+    assert lo + hi == 256  # centred: a rotated or transposed window is the window

@@ -57,10 +57,11 @@ def network_outputs(model: LocUNet, encoder: InputEncoder, data: LocalizationDat
     n = len(q)
     posterior = model.config.head == "posterior"
     size = 256 if posterior else model.config.input_size
-    coords = np.arange(256.0) if posterior else (np.arange(size) + 0.5) * model.config.cell_m - 0.5
+    lo, hi = model.config.posterior_window if posterior else (0, size)
+    coords = np.arange(float(lo), float(hi)) if posterior else (np.arange(size) + 0.5) * model.config.cell_m - 0.5
     positions = np.empty((n, 2))
     raw = np.empty((n, 2))
-    maps = np.empty((n, size, size), dtype=np.float32) if heatmaps else None
+    maps = np.zeros((n, size, size), dtype=np.float32) if heatmaps else None  # the posterior: zero outside its window
     for start in range(0, n, batch):
         stop = min(start + batch, n)
         part = (q.map_slot[start:stop], q.bs_ids[start:stop], q.pathloss_db[start:stop])
@@ -84,7 +85,7 @@ def network_outputs(model: LocUNet, encoder: InputEncoder, data: LocalizationDat
         positions[start:stop] = centre
         raw[start:stop] = mass_radii(belief, coords, coords, centre)
         if maps is not None:
-            maps[start:stop] = heat
+            maps[start:stop, lo:hi, lo:hi] = heat
     return positions, raw, maps
 
 

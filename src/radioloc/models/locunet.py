@@ -42,7 +42,7 @@ from torch import nn
 
 from radioloc.datasets.fit_cost import min_cost_per_cell, relative_cost_maps, squared_residual_tables
 from radioloc.datasets.localization import MAX_BS, LocalizationData, SceneBank
-from radioloc.datasets.protocol import UE_REGIONS, ue_region
+from radioloc.datasets.protocol import UE_REGIONS, ProtocolConfig, middle_box, ue_region
 from radioloc.errors import RadiolocError
 from radioloc.models.checkpoint import load_model
 from radioloc.models.likelihood import likelihood_tables
@@ -154,6 +154,18 @@ class LocUNetConfig:
         return channels + (1 if self.city_map else 0) + (self.max_bs if self.toa_channels else 0)
 
     @property
+    def posterior_window(self) -> tuple[int, int]:
+        """First and past-the-last pixel (rows and columns alike) of the square the posterior head works on: the
+        prior's bounding box (the middle ``ue-box``) grown to whole cells, centred so that rotations and
+        transpositions of the map keep it; the whole map for the other priors."""
+        if self.prior != "ue-box":
+            return 0, 256
+        cell = 256 // self.input_size
+        first, _ = middle_box(ProtocolConfig().ue_box, 256)
+        lo = first // cell * cell
+        return lo, 256 - lo
+
+    @property
     def out_channels(self) -> int:
         """Output maps: the quasi-heatmap (or learned log-prior), and one likelihood weight per BS when asked."""
         return 1 + (self.max_bs if self.likelihood_weights else 0)
@@ -237,10 +249,14 @@ class LocUNet(nn.Module):
             # the learned log-prior starts at 0 everywhere: an untrained posterior head answers as ``bayes`` does
             nn.init.zeros_(self.last.weight)
             nn.init.zeros_(self.last.bias)
+            # A centre-of-mass network's features have any scale (its answer is invariant to it; the shipped one's
+            # reach 1e4): normalized, a small step of the last layer is a small change of the log-prior.
+            self.head_norm = nn.GroupNorm(1, config.final_width)
             self.register_buffer("log_likelihood", torch.zeros(256, 256))  # the calibrated table, saved with the weights
-            pixels = torch.arange(256, dtype=torch.float32)
-            self.register_buffer("pixel_rows", pixels.view(1, 256, 1), persistent=False)
-            self.register_buffer("pixel_cols", pixels.view(1, 1, 256), persistent=False)
+            lo, hi = config.posterior_window
+            pixels = torch.arange(lo, hi, dtype=torch.float32)
+            self.register_buffer("pixel_rows", pixels.view(1, -1, 1), persistent=False)
+            self.register_buffer("pixel_cols", pixels.view(1, 1, -1), persistent=False)
 
     def _encode(self, inputs: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         fold = self.config.fold
@@ -274,6 +290,8 @@ class LocUNet(nn.Module):
             x = F.leaky_relu_(conv(x), 0.2)
         x0 = x0.to(x.dtype)  # under autocast: concatenate in bf16, not promoted to fp32
         x = F.leaky_relu_(self.penultimate(torch.cat([x, skips[0], x0], dim=1)), 0.2)
+        if self.config.head == "posterior":
+            x = self.head_norm(x)
         raw = self.last(torch.cat([x, x0], dim=1))
         return (F.pixel_shuffle(raw, fold) if fold > 1 else raw).float()
 
@@ -289,12 +307,13 @@ class LocUNet(nn.Module):
         return torch.softmax(raw.reshape(b, -1), dim=1).reshape(b, h, w)
 
     def posterior(self, inputs: torch.Tensor, log_likelihood: torch.Tensor) -> torch.Tensor:
-        """(B, 256, 256) posterior over 1 m pixels: softmax of the calibrated log-likelihood plus the learned
-        log-prior (the quasi-heatmap on the model's cells, bounded to +-PRIOR_RANGE). ``log_likelihood`` is
-        (B, 256, 256), or (B, k, 256, 256) per BS for a model with likelihood weights, which multiply each BS's
-        term cell by cell."""
+        """(B, h, h) posterior over the 1 m pixels of ``config.posterior_window`` (the prior's square, h = hi -
+        lo): softmax of the calibrated log-likelihood plus the learned log-prior (the quasi-heatmap on the model's
+        cells, bounded to +-PRIOR_RANGE). ``log_likelihood`` is (B, h, h) on the same window, or (B, k, h, h) per
+        BS for a model with likelihood weights, which multiply each BS's term cell by cell."""
         factor = 256 // self.config.input_size
-        raw = self.outputs(inputs)
+        lo, hi = self.config.posterior_window
+        raw = self.outputs(inputs)[:, :, lo // factor : hi // factor, lo // factor : hi // factor]
         if factor > 1:
             raw = raw.repeat_interleave(factor, dim=2).repeat_interleave(factor, dim=3)
         prior = PRIOR_RANGE * torch.tanh(self._activate(raw[:, 0]) / PRIOR_RANGE)
@@ -504,15 +523,16 @@ class InputEncoder:
         return torch.from_numpy(scaled).to(self.device)[:, None]
 
     def log_likelihood_maps(self, map_slot: np.ndarray, bs_ids: np.ndarray, pathloss_db: np.ndarray) -> torch.Tensor:
-        """Tempered log-likelihood of every 1 m pixel for the queries (posterior head), ``POSTERIOR_OUTSIDE``
-        outside the prior's region: (B, 256, 256), or (B, k, 256, 256) one BS at a time for a model with
-        likelihood weights (an absent BS: zeros inside the region)."""
+        """Tempered log-likelihood of every 1 m pixel of the posterior window for the queries (posterior head),
+        ``POSTERIOR_OUTSIDE`` outside the prior's region: (B, h, h), or (B, k, h, h) one BS at a time for a model
+        with likelihood weights (an absent BS: zeros inside the region)."""
         slot = np.asarray(map_slot, dtype=np.int64)
         ids = np.asarray(bs_ids, dtype=np.int64)
         tables = likelihood_tables(self.log_likelihood, self.config.temperature, np.where(ids >= 0, pathloss_db, np.nan))
+        lo, hi = self.config.posterior_window
 
         def relative(ids_used: np.ndarray) -> np.ndarray:
-            costs = relative_cost_maps(self.scenes.radio_maps, slot, ids_used, tables, self.support)
+            costs = relative_cost_maps(self.scenes.radio_maps, slot, ids_used, tables, self.support)[:, lo:hi, lo:hi]
             return np.maximum(np.negative(costs), np.float32(POSTERIOR_OUTSIDE))
 
         if not self.config.likelihood_weights:
