@@ -57,7 +57,8 @@ class ClusterConfig:
         return f"Dask scheduler {self.scheduler}" if self.scheduler else f"{self.workers} local worker{'s' if self.workers > 1 else ''}"
 
 
-def _worker_threads(workers: int) -> dict[str, str]:
+def worker_environment(workers: int) -> dict[str, str]:
+    """Thread counts of a local worker's numba, OpenMP and MKL kernels: the host's cores shared among its workers."""
     threads = str(max(1, (os.cpu_count() or 1) // workers))
     return {"NUMBA_NUM_THREADS": threads, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
 
@@ -78,7 +79,7 @@ def dask_client(config: ClusterConfig, console: Console | None = None, quiet: bo
             # one thread per worker process: the tasks hold the GIL in Python between their numba/torch kernels
             cluster = LocalCluster(
                 n_workers=config.workers, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0",
-                silence_logs=logging.ERROR, env=_worker_threads(config.workers),
+                silence_logs=logging.ERROR, env=worker_environment(config.workers),
             )  # fmt: skip
             client = Client(cluster)
     except (OSError, TimeoutError) as exc:
