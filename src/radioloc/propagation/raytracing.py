@@ -12,6 +12,8 @@ reached, read as "below the noise floor"). Defaults, chosen from measurements on
 (``benchmarks/raytracing.py``): Tx 3 m above ground, measurement plane at 1.5 m (a Tx in the plane leaves a
 hole around itself: rays have to cross the plane to be counted), 2 m cells, upsampled to the 1 m grid
 (each 2 m cell gives its four pixels; a 1 m grid needs 4x the rays for the same noise), depth 2, diffraction on.
+A ray tracer computes on one thread, so that its maps are reproducible bit for bit; parallel work is one
+process per core (the Dask workers of ``dataset generate``).
 
 Pathloss is ``10 log10(path gain)`` in dB (negative), NaN inside buildings (and cars, when they are in the
 scene), ``-inf`` where no ray arrived.
@@ -174,6 +176,13 @@ class RayTracer:
     def __init__(self, config: RayTracingConfig | None = None):
         self.config = config or RayTracingConfig()
         self._solver = sionna_rt().RadioMapSolver()
+        # One Dr.Jit thread: with several, the rays' contributions are summed in whatever order the threads
+        # finish, and a map differs from run to run in its last bits (now and then by a gray level). Maps are
+        # made in parallel by processes instead (Dask workers, radioloc.cluster), so they are the same bytes
+        # whatever the number of workers.
+        import drjit
+
+        drjit.set_thread_count(1)
 
     def scene(self, buildings: np.ndarray, cars: np.ndarray | None = None, heights: np.ndarray | None = None) -> RayTracedScene:
         return RayTracedScene(buildings, cars, heights, self.config, self._solver)
