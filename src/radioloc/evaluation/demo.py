@@ -58,12 +58,12 @@ class StageTimer:
 
 def _dataset_table(data: Path, manifest: dict, console: Console) -> None:
     table = Table(title=f"dataset {data}")
-    for column in ("map", "split", "style", "building coverage", "seconds"):
+    for column in ("map", "split", "style", "building coverage", "parked cars"):
         table.add_column(column)
     split_of = {m: name for name, ids in manifest["split"].items() for m in ids}
     for map_id in manifest["maps"]:
         record = read_map_record(data, map_id)
-        table.add_row(str(map_id), split_of[map_id], record["style"], f"{record['building_coverage']:.1%}", f"{record['seconds']:.1f}")
+        table.add_row(str(map_id), split_of[map_id], record["style"], f"{record['building_coverage']:.1%}", str(record["cars"]))
     console.print(table)
 
 
