@@ -161,3 +161,19 @@ def test_bad_cluster_options_are_one_line_errors(tmp_path, argv, message):
     assert result.exit_code == 2 and message in result.output, result.output
     assert "Traceback" not in result.output
     assert not (tmp_path / "y" / "maps").exists()  # nothing made
+
+
+def test_a_lost_scheduler_is_a_one_line_error():
+    import logging
+    import threading
+
+    from distributed import LocalCluster
+
+    def slow(x: int) -> int:
+        time.sleep(1.0)
+        return x
+
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.CRITICAL)
+    threading.Timer(2.5, cluster.close).start()  # the scheduler goes away while tasks run
+    with pytest.raises(RadiolocError, match="the Dask scheduler .* went away; run the command again to resume"):
+        run_tasks(slow, [(i,) for i in range(20)], ClusterConfig(scheduler=cluster.scheduler_address), "slow", quiet=True)

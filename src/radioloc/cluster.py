@@ -20,6 +20,7 @@ import logging
 import os
 import re
 import uuid
+from concurrent.futures import CancelledError
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Sequence
@@ -48,6 +49,10 @@ class ClusterConfig:
     def local(workers: int | None) -> "ClusterConfig":
         """``workers`` local processes; None = one per core."""
         return ClusterConfig(workers=workers or os.cpu_count() or 1)
+
+    def at_most(self, tasks: int) -> "ClusterConfig":
+        """The same cluster with no more local workers than there are tasks (an existing one is what it is)."""
+        return ClusterConfig(workers=max(1, min(self.workers, tasks)), scheduler=self.scheduler)
 
     @property
     def distributed(self) -> bool:
@@ -86,6 +91,10 @@ def dask_client(config: ClusterConfig, console: Console | None = None, quiet: bo
         if cluster is not None:
             cluster.close()
         raise RadiolocError(f"--scheduler {config.scheduler}: cannot reach the Dask scheduler ({str(exc).splitlines()[0][:120]})") from None
+    # a lost scheduler is reported by run_tasks in one line; the client's own log of it would be a second one
+    client_log = logging.getLogger("distributed.client")
+    level = client_log.level
+    client_log.setLevel(logging.CRITICAL)
     try:
         if not quiet:
             (console or Console(stderr=True)).print(f"Dask: {config.describe()}, dashboard {client.dashboard_link}")
@@ -94,6 +103,7 @@ def dask_client(config: ClusterConfig, console: Console | None = None, quiet: bo
         client.close()
         if cluster is not None:
             cluster.close()
+        client_log.setLevel(level)
 
 
 def run_tasks(
@@ -113,7 +123,7 @@ def run_tasks(
     dying is a one-line error naming it."""
     results: list = [None] * len(tasks)
     columns = (TextColumn(f"[bold]{description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
-    with dask_client(config, console, quiet) as client, Progress(*columns, disable=quiet, console=console) as progress:
+    with dask_client(config.at_most(len(tasks)), console, quiet) as client, Progress(*columns, disable=quiet, console=console) as progress:
         bar = progress.add_task(description, total=total if total is not None else len(tasks), completed=completed)
         if client is None:
             for index, task in enumerate(tasks):
@@ -135,6 +145,8 @@ def run_tasks(
                     results[index] = future.result()
                 except KilledWorker:
                     raise RadiolocError(f"{description}: task {index} ({tasks[index][1:2]}) lost its worker too many times") from None
+                except CancelledError:  # the client lost its scheduler: what finished is on disk
+                    raise RadiolocError(f"{description}: the Dask scheduler {config.scheduler or '(local)'} went away; run the command again to resume") from None
                 if on_result is not None:
                     on_result(index, results[index])
                 progress.advance(bar)

@@ -321,7 +321,7 @@ def _generate_locked(root: Path, config: DatasetConfig, files: list, workers: in
 
     pending = [m for m in range(len(files)) if not layout.map_record_path(root, m).exists()]
     requested = ClusterConfig.local(workers)
-    cluster = ClusterConfig(workers=max(1, min(requested.workers, len(pending) or 1)), scheduler=scheduler)
+    cluster = ClusterConfig(workers=requested.workers, scheduler=scheduler).at_most(len(pending))
     started = time.perf_counter()
     if pending:
         _warm_up_kernels()
@@ -355,17 +355,14 @@ def _complete_simulations(root: Path, config: DatasetConfig, n_maps: int, cluste
     dominant = {m: [s for s in sims if s not in layout.RAY_TRACED] for m, sims in missing.items()}
     dominant = {m: sims for m, sims in dominant.items() if sims}
     if dominant:
-        sized = ClusterConfig(workers=max(1, min(cluster.workers, len(dominant))), scheduler=cluster.scheduler)
-        run_tasks(add_dominant_paths, [(root, m, sims, config.model) for m, sims in dominant.items()], sized, "dominant-path simulations", quiet)
+        run_tasks(add_dominant_paths, [(root, m, sims, config.model) for m, sims in dominant.items()], cluster, "dominant-path simulations", quiet)
     traced = {m: [s for s in sims if s in layout.RAY_TRACED] for m, sims in missing.items()}
     traced = {m: sims for m, sims in traced.items() if sims}
     if not traced:
         return
-    if cluster.distributed:
-        sized = ClusterConfig(workers=max(1, min(cluster.workers, len(traced))), scheduler=cluster.scheduler)
-        if sized.distributed:
-            run_tasks(trace_map, [(root, m, sims, config.raytracing) for m, sims in traced.items()], sized, "ray-traced maps", quiet)
-            return
+    if cluster.at_most(len(traced)).distributed:
+        run_tasks(trace_map, [(root, m, sims, config.raytracing) for m, sims in traced.items()], cluster, "ray-traced maps", quiet)
+        return
     from radioloc.propagation.raytracing import RayTracer
 
     tracer = RayTracer(config.raytracing)

@@ -371,8 +371,7 @@ def _build_locked(store: DeploymentStore, spec: DeploymentSpec, staging: Path, c
         done[0] += 1
         _note_progress(staging, "radio maps", done[0], len(stations))
 
-    sized = ClusterConfig(workers=max(1, min(cluster.workers, len(jobs))), scheduler=cluster.scheduler)
-    run_tasks(_simulate_bs, [(job,) for job in jobs], sized, f"{spec.id}: radio maps ({spec.maps}, truth {spec.truth})", quiet, on_result=finished,
+    run_tasks(_simulate_bs, [(job,) for job in jobs], cluster, f"{spec.id}: radio maps ({spec.maps}, truth {spec.truth})", quiet, on_result=finished,
               total=len(stations), completed=done[0])  # fmt: skip
 
     # 3. arrays, survey, calibrations

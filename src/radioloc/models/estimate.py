@@ -134,9 +134,8 @@ def _estimate_locked(root: Path, manifest: dict, positions, model_path: str | Pa
             stale.unlink()
     atomic_write_json(marker, {"model": str(model_path), "model_sha256": model_sha})
     maps = list(manifest["maps"])
-    sized = ClusterConfig(workers=max(1, min(cluster.workers, len(maps))), scheduler=cluster.scheduler)
     tasks = [(root, m, sim, model_path, batch_size, positions.candidates[m], positions.ue[m]) for m in maps]
-    parts = run_tasks(estimate_map, tasks, sized, f"estimating {sim}", quiet)
+    parts = run_tasks(estimate_map, tasks, cluster, f"estimating {sim}", quiet)
     # folded in map order: the same statistics for any number of workers
     stats = {
         "simulation": sim,
