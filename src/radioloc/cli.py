@@ -352,21 +352,48 @@ def train_bayes_command(
     estimate: str = typer.Option("estimate", "--estimate", help="Radio maps the localizer sees: estimate (nominal: RadioUNet), true, or noisy:SIGMA_DB."),
     measurement: str = typer.Option("DPM", "--measurement", help="Simulation whose truth the UEs report: DPM (nominal), DPMcars, IRT2, IRT2cars (robustness)."),
     prior: str = typer.Option("ue-box", "--prior", help="Prior support: ue-box (outdoor pixels of the middle 164 x 164 m, where the protocol puts UEs), outdoor, map."),
+    error_model: Optional[Path] = typer.Option(None, "--error-model", help="A learned error model (`radioloc train error-model`; error-model = the shipped one): count the likelihood per bin of its reliability (bayes-learned)."),
+    bins: int = typer.Option(8, "--bins", min=2, max=64, help="With --error-model: reliability bins (edges at quantiles over the training queries)."),
     seed: int = typer.Option(0, "--seed", min=0, help="Seed of the validation queries used for tuning."),
 ) -> None:
     """Calibrate the Bayesian grid localizer: p(reported pathloss | radio-map value) on the training split, the
     likelihood tempering and the uncertainty radii on the validation split."""
     from radioloc.datasets.localization import parse_estimate
     from radioloc.localizers.bayes import BayesTrainConfig, LikelihoodConfig, train_bayes
+    from radioloc.models.error_model import error_model_weights
 
     parse_estimate(estimate)
     folders = _parse_folders(data)
-    config = BayesTrainConfig(estimate=estimate, measurement=measurement, likelihood=LikelihoodConfig(prior=prior), seed=seed)
+    error_file = None if error_model is None else str(error_model_weights(str(error_model)))
+    config = BayesTrainConfig(estimate=estimate, measurement=measurement, likelihood=LikelihoodConfig(prior=prior), seed=seed, error_model=error_file, reliability_bins=bins)
     summary = train_bayes(folders, out, config)
     console.print(
-        f"calibration {summary['calibration']}: {summary['pairs']:,} (map, report) pairs, tempering {summary['temperature']:g}, "
-        f"{summary['seconds']} s"
+        f"calibration {summary['calibration']}: {summary['pairs']:,} (map, report) pairs, {summary['reliability_bins']} reliability bin(s), "
+        f"tempering {summary['temperature']:g}, {summary['seconds']} s"
     )
+
+
+@train_app.command("error-model")
+def train_error_model_command(
+    data: Path = typer.Option(..., "--data", exists=True, file_okay=False, help="Dataset with radio maps and the estimates the localizer sees (train and val splits)."),
+    out: Path = output_dir_option(..., "--out", help="Run folder (best.pt, last.pt, summary.json); an unfinished run resumes."),
+    estimate: str = typer.Option("estimate", "--estimate", help="Radio maps the localizer sees: estimate (nominal: RadioUNet), or noisy:SIGMA_DB."),
+    measurement: str = typer.Option("DPM", "--measurement", help="Simulation whose truth the UEs report: DPM (nominal), DPMcars, IRT2, IRT2cars (robustness)."),
+    steps: int = typer.Option(3000, "--steps", min=1, help="Training steps (batches of --batch-size radio maps)."),
+    batch_size: int = typer.Option(8, "--batch-size", min=1, help="Radio maps per step (all of one city map)."),
+    lr: Optional[float] = positive_option("--lr", help="Peak AdamW learning rate of the one-cycle schedule (default 2e-3)."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed of the initialization and sampling."),
+) -> None:
+    """Train the radio-map error model: per pixel, the scale of (truth - the radio map seen); bayes-learned
+    counts its likelihood per bin of it."""
+    from radioloc.datasets.localization import parse_estimate
+    from radioloc.training.error_model import ErrorModelTrainConfig, train_error_model
+
+    if parse_estimate(estimate)[0] == "true":
+        raise RadiolocError("--estimate true: the true maps have no error to model")
+    config = ErrorModelTrainConfig(estimate=estimate, measurement=measurement, steps=steps, batch_size=batch_size, lr=lr or 2e-3, seed=seed)
+    summary = train_error_model(data, out, config)
+    console.print(f"best validation NLL {summary['best_val_nll']:.3f} after {summary['training_minutes']} min; weights: {summary['checkpoint']}")
 
 
 @train_app.command("calibrate")

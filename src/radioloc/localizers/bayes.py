@@ -10,6 +10,9 @@
 - **ToA fusion** (``toa_sigma_m``, registry option ``:toa=SIGMA``): when the queries carry ToA ranges
   (:mod:`radioloc.datasets.ranging`), each BS's range multiplies in ``N(range; L(x), sigma^2)``, ``L`` its
   dominant-path length map; untempered, since the range noise is known and independent per BS.
+- **Learned error model** (``bayes-learned``, :mod:`radioloc.models.error_model`): a small network predicts how
+  unreliable each pixel of each radio map is; the pixels fall into ``reliability_bins`` bins of that prediction
+  (edges at quantiles over the training queries) and the likelihood is counted per bin.
 - **Estimate**: the posterior mean (default) or the spatial median (Weiszfeld), with the radii of the smallest discs
   centred on it that hold 68 % and 95 % of the posterior mass, then calibrated on held-out queries
   (:mod:`radioloc.localizers.uncertainty`).
@@ -28,12 +31,15 @@ from radioloc.datasets.fit_cost import CHUNK, flat_maps, pixel_cost, range_cost
 from radioloc.datasets.localization import LocalizationData, concat_localization, load_localization
 from radioloc.datasets.protocol import ue_region
 from radioloc.errors import RadiolocError
-from radioloc.io import atomic_write_json
+from radioloc.io import atomic_write_bytes, atomic_write_json
 from radioloc.localizers.base import Localizer, localization_errors
 from radioloc.localizers.uncertainty import RADIUS_BIN_M, RADIUS_BINS, RadiusCalibration, disc_radius
-from radioloc.models.likelihood import LikelihoodCalibration, LikelihoodConfig, calibration_path
+from radioloc.datasets.checksums import sha256 as sha256_of
+from radioloc.models.error_model import ErrorModel, error_model_weights, load_error_model, predict_log_scale, reliability_bins
+from radioloc.models.likelihood import LikelihoodCalibration, LikelihoodConfig, calibration_path, code_maps
 
 TEMPERATURES = (0.3, 0.4, 0.5, 0.7, 1.0, 1.4)
+RELIABILITY_BINS = 8  # bins of the error model's predicted scale (measured on data/dpm: 4 bins lose half the gain)
 TEMPERATURE_QUERIES = 2000  # validation queries per setting (5 BSs, 3 BSs) for the tempering search
 MIN_TOA_SIGMA_M = 1.0  # noise-free ranges still meet path lengths computed on a 1 m grid
 
@@ -129,8 +135,14 @@ class BayesLocalizer(Localizer):
     calibration_per_count = 6000
     heatmap_kind = "posterior"
 
-    def __init__(self, config: LikelihoodConfig | None = None, temperatures: tuple[float, ...] = TEMPERATURES, seed: int = 0):
+    def __init__(self, config: LikelihoodConfig | None = None, temperatures: tuple[float, ...] = TEMPERATURES, seed: int = 0,
+                 error_model: ErrorModel | None = None, error_model_file: Path | None = None, reliability_bins: int = RELIABILITY_BINS):  # fmt: skip
         super().__init__()
+        # the learned error model whose reliability bins the likelihood is counted in (None: plain bayes)
+        self.error_model = error_model
+        self.error_model_file = error_model_file
+        self.reliability_bins = reliability_bins
+        self._codes: tuple[object, np.ndarray] | None = None
         self.config = config or LikelihoodConfig()
         self.temperatures = temperatures
         self.seed = seed
@@ -148,14 +160,33 @@ class BayesLocalizer(Localizer):
         if calibration.radius is None:
             raise RadiolocError(f"{path}: calibration without radius calibration (fit it with `radioloc train bayes`)")
         overrides = {k: v for k, v in (("estimator", estimator), ("prior", prior)) if v is not None}
-        localizer = cls(LikelihoodConfig(**{**asdict(calibration.config), **overrides}))
+        error_model, error_file = None, None
+        if calibration.error_model is not None:
+            error_file = path.parent / calibration.error_model["file"]
+            if not error_file.is_file():
+                raise RadiolocError(f"{path}: its error model {error_file} is missing (it must lie beside the calibration)")
+            if sha256_of(error_file) != calibration.error_model["sha256"]:
+                raise RadiolocError(f"{path}: {error_file} is not the error model this calibration was counted with (SHA-256 differs)")
+            error_model = load_error_model(error_file)
+        localizer = cls(LikelihoodConfig(**{**asdict(calibration.config), **overrides}), error_model=error_model, error_model_file=error_file)
         localizer.calibration = calibration
         localizer.uncertainty = RadiusCalibration.from_dict(calibration.radius, str(path))
         localizer.source = str(path)
         return localizer
 
     def _fit(self, train: LocalizationData, val: LocalizationData | None) -> None:
-        self.calibration = LikelihoodCalibration.fit(train, self.config)
+        if self.error_model is None:
+            self.calibration = LikelihoodCalibration.fit(train, self.config)
+        else:
+            scales = predict_log_scale(self.error_model, train.scenes)
+            q = train.queries
+            present = q.bs_ids >= 0
+            rows, cols = (np.rint(q.position[:, k]).astype(np.int64) for k in (0, 1))
+            at_queries = scales[q.map_slot[:, None], np.maximum(q.bs_ids, 0), rows[:, None], cols[:, None]][present].astype(np.float32)
+            edges = np.quantile(at_queries, np.linspace(0, 1, self.reliability_bins + 1)[1:-1]).astype(np.float32)
+            info = {"file": self.error_model_file.name, "sha256": sha256_of(self.error_model_file)} if self.error_model_file else {"file": "", "sha256": ""}
+            self.calibration = LikelihoodCalibration.fit(train, self.config, reliability_bins(scales, edges), edges, info)
+            self._codes = None
         tune = val if val is not None else train
         rng = np.random.default_rng(self.seed)
         pick = np.sort(rng.choice(len(tune.queries), size=min(TEMPERATURE_QUERIES, len(tune.queries)), replace=False))
@@ -177,6 +208,18 @@ class BayesLocalizer(Localizer):
             self._prior = (data.scenes, prior_pixels(data.scenes.buildings, self.config.prior))
         return self._prior[1]
 
+    def _code_maps(self, data: LocalizationData) -> np.ndarray:
+        """The maps the kernel reads: gray levels, or ``bin * 256 + gray`` with the error model's reliability
+        bins (computed once per scene bank: one network pass per radio map)."""
+        if self.calibration.reliability_edges is None:
+            return data.scenes.radio_maps
+        if self.error_model is None:
+            raise RadiolocError(f"{self.source or self.name}: calibration counted with an error model, but none is loaded")
+        if self._codes is None or self._codes[0] is not data.scenes:
+            bins = reliability_bins(predict_log_scale(self.error_model, data.scenes), self.calibration.reliability_edges)
+            self._codes = (data.scenes, code_maps(data.scenes.radio_maps, bins))
+        return self._codes[1]
+
     def _ranging(self, data: LocalizationData) -> tuple[np.ndarray, np.ndarray, float]:
         """(flat path-length maps, ranges (n, k), 1 / (2 sigma^2)) of the ToA term, or inert ones without it."""
         q = data.queries
@@ -193,7 +236,7 @@ class BayesLocalizer(Localizer):
         self.calibration.check_scenario(data, self.source or "bayes")
         q = data.queries
         prior = self._prior_for(data)
-        maps = flat_maps(data.scenes.radio_maps)
+        maps = flat_maps(self._code_maps(data))
         lengths, ranges, inv_two_var = self._ranging(data)
         width = data.scenes.radio_maps.shape[-1]
         n = len(q)
@@ -218,6 +261,8 @@ class BayesLocalizer(Localizer):
     def save(self, path: str | Path) -> Path:
         if self.calibration is None:
             raise RadiolocError("bayes: nothing to save, call fit first")
+        if self.calibration.error_model is not None and Path(path).parent.resolve() != (self.error_model_file or Path("/nonexistent")).parent.resolve():
+            raise RadiolocError(f"{path}: a calibration with an error model must be saved beside that model's file ({self.error_model_file})")
         return self.calibration.save(path)
 
     def describe(self) -> dict:
@@ -238,6 +283,8 @@ class BayesTrainConfig:
     measurement: str = "DPM"
     likelihood: LikelihoodConfig = field(default_factory=LikelihoodConfig)
     seed: int = 0
+    error_model: str | None = None  # a learned error model's checkpoint: the likelihood is counted per reliability bin
+    reliability_bins: int = RELIABILITY_BINS
 
 
 def train_bayes(roots: list[Path], out_dir: Path, config: BayesTrainConfig, quiet: bool = False) -> dict:
@@ -252,7 +299,17 @@ def train_bayes(roots: list[Path], out_dir: Path, config: BayesTrainConfig, quie
         concat_localization([load_localization(root, split, config.estimate, config.sim, config.measurement, quiet=quiet) for root in roots])
         for split in ("train", "val")
     )
-    localizer = BayesLocalizer(config.likelihood, seed=config.seed).fit(train, val)
+    error_model, error_file = None, None
+    if config.error_model is not None:
+        source = Path(config.error_model)
+        error_model = load_error_model(source)
+        # the calibration is only valid with this very model: it travels beside it, under its own name
+        error_file = out_dir / source.name
+        out_dir.mkdir(parents=True, exist_ok=True)
+        if source.resolve() != error_file.resolve():
+            atomic_write_bytes(error_file, source.read_bytes())
+    localizer = BayesLocalizer(config.likelihood, seed=config.seed, error_model=error_model, error_model_file=error_file, reliability_bins=config.reliability_bins)
+    localizer.fit(train, val)
     atomic_write_json(out_dir / "train_config.json", {**asdict(config), "data": [str(r) for r in roots]})
     path = localizer.save(out_dir / "calibration.safetensors")
     summary = {
@@ -262,6 +319,8 @@ def train_bayes(roots: list[Path], out_dir: Path, config: BayesTrainConfig, quie
         "train_queries": len(train.queries),
         "val_queries": len(val.queries),
         "temperature": localizer.calibration.temperature,
+        "reliability_bins": localizer.calibration.bins,
+        "error_model": localizer.calibration.error_model,
         "temperature_val_mae_m": localizer.temperature_mae,
         "radius_calibration": localizer.uncertainty.to_dict(),
         "seconds": round(time.perf_counter() - started, 1),
@@ -274,7 +333,14 @@ def shipped(name: str, options: tuple[str, ...]) -> BayesLocalizer:
     """Registry factory: ``bayes`` / ``bayes-robust`` with the shipped calibration, or unfitted with ``fit``
     (calibrated on the evaluated dataset's training split); ``toa=SIGMA`` fuses ToA ranges of that noise (m)."""
     estimator = "median" if "median" in options else "mean"
-    localizer = BayesLocalizer(LikelihoodConfig(estimator=estimator)) if "fit" in options else BayesLocalizer.load(name, estimator=estimator)
+    if "fit" not in options:
+        localizer = BayesLocalizer.load(name, estimator=estimator)
+    elif name == "bayes-learned":  # the shipped error model, its bins and counts fitted on the evaluated dataset
+        error_file = error_model_weights(None)
+        localizer = BayesLocalizer(LikelihoodConfig(estimator=estimator), error_model=load_error_model(error_file), error_model_file=error_file)
+    else:
+        localizer = BayesLocalizer(LikelihoodConfig(estimator=estimator))
+    localizer.name = name
     for option in options:
         if option.startswith("toa="):
             try:

@@ -7,8 +7,14 @@ own outcome on both sides. Counts are smoothed lightly (Gaussian, ``smooth_map_g
 and mixed with ``fallback_counts`` pseudo-counts of a ``fallback_sigma_db`` Gaussian around the map value (for
 map values the training split rarely saw) and a uniform floor (no single report can rule a pixel out).
 
-It is stored as a small safetensors file: the 256 x 256 log-likelihood table and the counts it came from, with the
-scenario, the tempering, the radius calibration and the provenance in the metadata. The Bayesian grid localizer
+**Reliability bins** (optional): with a learned error model (:mod:`radioloc.models.error_model`), every pixel of
+every radio map also falls into one of ``len(reliability_edges) + 1`` bins of its predicted error scale, and the
+table is counted once per bin: ``p(reported gray | radio-map gray, bin)``. The kernel then reads *code maps*,
+``bin * 256 + gray`` (:func:`code_maps`), and each query's cost table has ``256 * bins`` entries.
+
+It is stored as a small safetensors file: the (256 x bins) x 256 log-likelihood table and the counts it came from,
+the reliability edges, with the scenario, the tempering, the radius calibration, the error model (file name and
+SHA-256) and the provenance in the metadata. The Bayesian grid localizer
 (:mod:`radioloc.localizers.bayes`) and LocUNet's posterior head both read it.
 """
 
@@ -35,6 +41,7 @@ WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 SHIPPED_CALIBRATIONS = {
     "bayes": WEIGHTS_DIR / "bayes_nominal.safetensors",  # nominal: DPM truth reported, RadioUNet estimates seen
     "bayes-robust": WEIGHTS_DIR / "bayes_robust.safetensors",  # robustness: IRT2cars truth reported
+    "bayes-learned": WEIGHTS_DIR / "bayes_learned_nominal.safetensors",  # nominal, counted per bin of the learned error model
 }
 PRIORS = UE_REGIONS
 ESTIMATORS = ("mean", "median")
@@ -66,16 +73,29 @@ def scenario_of(data: LocalizationData) -> dict:
     return {"sim": source.get("sim", "DPM"), "estimate": source.get("estimate", "estimate"), "measurement": source.get("measurement_sim")}
 
 
-def pair_counts(data: LocalizationData) -> np.ndarray:
-    """(256, 256) counts of (radio-map gray at the UE, reported gray) over every present BS of every query."""
+def code_maps(radio_maps: np.ndarray, bins: np.ndarray | None) -> np.ndarray:
+    """What the kernel indexes the cost tables with: the gray levels themselves, or ``bin * 256 + gray`` (uint16)
+    when the pixels have reliability bins (same shape as the maps)."""
+    if bins is None:
+        return radio_maps
+    return (bins.astype(np.uint16) * GRAY_LEVELS + radio_maps).astype(np.uint16)
+
+
+def pair_counts(data: LocalizationData, bins: np.ndarray | None = None, n_bins: int = 1) -> np.ndarray:
+    """(256 * n_bins, 256) counts of (radio-map code at the UE, reported gray) over every present BS of every
+    query; codes are gray levels, or ``bin * 256 + gray`` with reliability ``bins`` (shaped like the maps)."""
     q = data.queries
     present = q.bs_ids >= 0
     rows = np.rint(q.position[:, 0]).astype(np.int64)
     cols = np.rint(q.position[:, 1]).astype(np.int64)
     slot = np.broadcast_to(q.map_slot[:, None], q.bs_ids.shape)[present]
-    seen = data.scenes.radio_maps[slot, q.bs_ids[present], np.broadcast_to(rows[:, None], q.bs_ids.shape)[present], np.broadcast_to(cols[:, None], q.bs_ids.shape)[present]]
+    at = (slot, q.bs_ids[present], np.broadcast_to(rows[:, None], q.bs_ids.shape)[present], np.broadcast_to(cols[:, None], q.bs_ids.shape)[present])
+    seen = data.scenes.radio_maps[at].astype(np.int64)
+    if bins is not None:
+        seen = seen + bins[at].astype(np.int64) * GRAY_LEVELS
     reported = np.clip(np.rint(report_levels(q.pathloss_db[present])), 0, GRAY_LEVELS - 1).astype(np.int64)
-    return np.bincount(seen.astype(np.int64) * GRAY_LEVELS + reported, minlength=GRAY_LEVELS**2).reshape(GRAY_LEVELS, GRAY_LEVELS).astype(np.float64)
+    counts = np.bincount(seen * GRAY_LEVELS + reported, minlength=n_bins * GRAY_LEVELS**2)
+    return counts.reshape(n_bins * GRAY_LEVELS, GRAY_LEVELS).astype(np.float64)
 
 
 def _fallback(sigma_db: float) -> np.ndarray:
@@ -88,7 +108,10 @@ def _fallback(sigma_db: float) -> np.ndarray:
 
 
 def log_likelihood_table(counts: np.ndarray, config: LikelihoodConfig) -> np.ndarray:
-    """(256, 256) float32 ``log p(report r | map g)`` from counts (see the module docstring)."""
+    """(256 * bins, 256) float32 ``log p(report r | map g[, bin])`` from counts (see the module docstring), each
+    bin's 256 rows smoothed on their own."""
+    if counts.shape[0] > GRAY_LEVELS:
+        return np.concatenate([log_likelihood_table(part, config) for part in np.split(counts, counts.shape[0] // GRAY_LEVELS)])
     smooth = np.empty_like(counts)
     smooth[1:, 1:] = ndimage.gaussian_filter(counts[1:, 1:], (config.smooth_map_gray, config.smooth_report_gray), mode="nearest")
     smooth[0, 1:] = ndimage.gaussian_filter1d(counts[0, 1:], config.smooth_report_gray, mode="nearest") if config.smooth_report_gray else counts[0, 1:]
@@ -100,24 +123,35 @@ def log_likelihood_table(counts: np.ndarray, config: LikelihoodConfig) -> np.nda
 
 @dataclass
 class LikelihoodCalibration:
-    log_likelihood: np.ndarray  # (256 map gray, 256 reported gray) float32
-    counts: np.ndarray  # (256, 256) the training counts it came from
+    log_likelihood: np.ndarray  # (256 * bins map code, 256 reported gray) float32
+    counts: np.ndarray  # (256 * bins, 256) the training counts it came from
     scenario: dict
     config: LikelihoodConfig = field(default_factory=LikelihoodConfig)
     temperature: float = 1.0
     radius: dict | None = None  # RadiusCalibration.to_dict() of the localizer fitted with it
     provenance: dict = field(default_factory=dict)
+    reliability_edges: np.ndarray | None = None  # (bins - 1,) float32 cuts of the error model's log scale
+    error_model: dict | None = None  # {"file": name beside the calibration, "sha256": ...} of that error model
+
+    @property
+    def bins(self) -> int:
+        return 1 if self.reliability_edges is None else len(self.reliability_edges) + 1
 
     @staticmethod
-    def fit(data: LocalizationData, config: LikelihoodConfig) -> "LikelihoodCalibration":
-        counts = pair_counts(data)
+    def fit(data: LocalizationData, config: LikelihoodConfig, bins: np.ndarray | None = None, edges: np.ndarray | None = None,
+            error_model: dict | None = None) -> "LikelihoodCalibration":  # fmt: skip
+        """Count the table on ``data``; with reliability ``bins`` of its radio maps (cut at ``edges`` from the
+        ``error_model``'s scales), one table per bin."""
+        n_bins = 1 if edges is None else len(edges) + 1
+        counts = pair_counts(data, bins, n_bins)
         provenance = {
             "data": data.source,
             "queries": len(data.queries),
             "pairs": int(counts.sum()),
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
-        return LikelihoodCalibration(log_likelihood_table(counts, config), counts.astype(np.float32), scenario_of(data), config, provenance=provenance)
+        return LikelihoodCalibration(log_likelihood_table(counts, config), counts.astype(np.float32), scenario_of(data), config, provenance=provenance,
+                                     reliability_edges=None if edges is None else np.asarray(edges, dtype=np.float32), error_model=error_model)  # fmt: skip
 
     def check_scenario(self, data: LocalizationData, where: str) -> None:
         """The radio maps the data shows must be those the calibration was fitted on, and so must the truth its
@@ -147,9 +181,13 @@ class LikelihoodCalibration:
             "temperature": repr(float(self.temperature)),
             "radius_calibration": json.dumps(self.radius),
             "provenance": json.dumps(self.provenance),
+            "error_model": json.dumps(self.error_model),
         }
+        tensors = {"log_likelihood": self.log_likelihood, "counts": self.counts}
+        if self.reliability_edges is not None:
+            tensors["reliability_edges"] = np.asarray(self.reliability_edges, dtype=np.float32)
         path = Path(path)
-        atomic_write_bytes(path, save({"log_likelihood": self.log_likelihood, "counts": self.counts}, metadata=metadata))
+        atomic_write_bytes(path, save(tensors, metadata=metadata))
         return path
 
     @staticmethod
@@ -172,8 +210,15 @@ class LikelihoodCalibration:
         try:
             table = tensors["log_likelihood"]
             counts = tensors["counts"]
-            if table.shape != (GRAY_LEVELS, GRAY_LEVELS) or counts.shape != table.shape or not np.isfinite(table).all():
-                raise ValueError("log_likelihood and counts must be finite 256 x 256 tables")
+            edges = tensors.get("reliability_edges")
+            n_bins = 1 if edges is None else len(edges) + 1
+            if table.shape != (GRAY_LEVELS * n_bins, GRAY_LEVELS) or counts.shape != table.shape or not np.isfinite(table).all():
+                raise ValueError(f"log_likelihood and counts must be finite {GRAY_LEVELS * n_bins} x {GRAY_LEVELS} tables ({n_bins} reliability bins)")
+            if edges is not None and (edges.ndim != 1 or not np.isfinite(edges).all() or (np.diff(edges) < 0).any()):
+                raise ValueError("reliability_edges must be finite and sorted")
+            error_model = json.loads(metadata.get("error_model", "null"))
+            if (edges is None) != (error_model is None) or (error_model is not None and not {"file", "sha256"} <= set(error_model)):
+                raise ValueError("reliability edges and the error model (file, sha256) come together")
             if np.abs(np.exp(table.astype(np.float64)).sum(axis=1) - 1.0).max() > 1e-3:
                 raise ValueError("log_likelihood rows are not distributions")
             radius = json.loads(metadata["radius_calibration"])
@@ -183,6 +228,7 @@ class LikelihoodCalibration:
             calibration = LikelihoodCalibration(
                 table.astype(np.float32), counts.astype(np.float32), json.loads(metadata["scenario"]), LikelihoodConfig(**json.loads(metadata["config"])),
                 temperature, radius, json.loads(metadata.get("provenance", "{}")),
+                None if edges is None else edges.astype(np.float32), error_model,
             )  # fmt: skip
         except (KeyError, TypeError, ValueError) as exc:
             raise RadiolocError(f"{path}: malformed calibration ({exc})") from None
