@@ -353,7 +353,7 @@ def train_bayes_command(
     measurement: str = typer.Option("DPM", "--measurement", help="Simulation whose truth the UEs report: DPM (nominal), DPMcars, IRT2, IRT2cars (robustness)."),
     prior: str = typer.Option("ue-box", "--prior", help="Prior support: ue-box (outdoor pixels of the middle 164 x 164 m, where the protocol puts UEs), outdoor, map."),
     error_model: Optional[Path] = typer.Option(None, "--error-model", help="A learned error model (`radioloc train error-model`; error-model = the shipped one): count the likelihood per bin of its reliability (bayes-learned)."),
-    bins: int = typer.Option(8, "--bins", min=2, max=64, help="With --error-model: reliability bins (edges at quantiles over the training queries)."),
+    bins: str = typer.Option("4,6,8,12", "--bins", help="With --error-model: numbers of reliability bins to try (comma separated, each 2..64; edges at quantiles over the training queries), chosen on validation queries."),
     seed: int = typer.Option(0, "--seed", min=0, help="Seed of the validation queries used for tuning."),
 ) -> None:
     """Calibrate the Bayesian grid localizer: p(reported pathloss | radio-map value) on the training split, the
@@ -365,7 +365,13 @@ def train_bayes_command(
     parse_estimate(estimate)
     folders = _parse_folders(data)
     error_file = None if error_model is None else str(error_model_weights(str(error_model)))
-    config = BayesTrainConfig(estimate=estimate, measurement=measurement, likelihood=LikelihoodConfig(prior=prior), seed=seed, error_model=error_file, reliability_bins=bins)
+    try:
+        choices = tuple(int(b) for b in bins.split(","))
+    except ValueError:
+        choices = ()
+    if not choices or not all(2 <= b <= 64 for b in choices):
+        raise RadiolocError(f"--bins must be comma-separated numbers of bins, each 2..64, got {bins!r}")
+    config = BayesTrainConfig(estimate=estimate, measurement=measurement, likelihood=LikelihoodConfig(prior=prior), seed=seed, error_model=error_file, reliability_bins=choices)
     summary = train_bayes(folders, out, config)
     console.print(
         f"calibration {summary['calibration']}: {summary['pairs']:,} (map, report) pairs, {summary['reliability_bins']} reliability bin(s), "

@@ -108,7 +108,7 @@ def run_demo(out: Path, config: DemoConfig, console: Console | None = None) -> d
         locunet_model = summary["checkpoint"]
         timer.run("LocUNet refinement and radii", fit_checkpoint, locunet_model, *load_training_splits([data], locunet_config, quiet=True))
         # the shipped calibration belongs to the shipped RadioUNet: calibrate on the demo's own estimates
-        models = [name + ":fit" if name == "bayes" else name for name in models]
+        models = [name + ":fit" if name in ("bayes", "bayes-learned") else name for name in models]
         console.print(f"LocUNet: best validation MAE {summary['best_val_mae_m']:.2f} m")
 
     report = timer.run(

@@ -11,8 +11,9 @@
   (:mod:`radioloc.datasets.ranging`), each BS's range multiplies in ``N(range; L(x), sigma^2)``, ``L`` its
   dominant-path length map; untempered, since the range noise is known and independent per BS.
 - **Learned error model** (``bayes-learned``, :mod:`radioloc.models.error_model`): a small network predicts how
-  unreliable each pixel of each radio map is; the pixels fall into ``reliability_bins`` bins of that prediction
-  (edges at quantiles over the training queries) and the likelihood is counted per bin.
+  unreliable each pixel of each radio map is; the pixels fall into bins of that prediction (edges at quantiles over
+  the training queries; how many, 4 to 12, chosen with the tempering on validation queries) and the likelihood is
+  counted per bin.
 - **Estimate**: the posterior mean (default) or the spatial median (Weiszfeld), with the radii of the smallest discs
   centred on it that hold 68 % and 95 % of the posterior mass, then calibrated on held-out queries
   (:mod:`radioloc.localizers.uncertainty`).
@@ -39,7 +40,7 @@ from radioloc.models.error_model import ErrorModel, error_model_weights, load_er
 from radioloc.models.likelihood import LikelihoodCalibration, LikelihoodConfig, calibration_path, code_maps
 
 TEMPERATURES = (0.3, 0.4, 0.5, 0.7, 1.0, 1.4)
-RELIABILITY_BINS = 8  # bins of the error model's predicted scale (measured on data/dpm: 4 bins lose half the gain)
+RELIABILITY_BINS = (4, 6, 8, 12)  # numbers of bins of the error model's predicted scale tried, chosen like the tempering
 TEMPERATURE_QUERIES = 2000  # validation queries per setting (5 BSs, 3 BSs) for the tempering search
 MIN_TOA_SIGMA_M = 1.0  # noise-free ranges still meet path lengths computed on a 1 m grid
 
@@ -136,13 +137,14 @@ class BayesLocalizer(Localizer):
     heatmap_kind = "posterior"
 
     def __init__(self, config: LikelihoodConfig | None = None, temperatures: tuple[float, ...] = TEMPERATURES, seed: int = 0,
-                 error_model: ErrorModel | None = None, error_model_file: Path | None = None, reliability_bins: int = RELIABILITY_BINS):  # fmt: skip
+                 error_model: ErrorModel | None = None, error_model_file: Path | None = None, reliability_bins: tuple[int, ...] = RELIABILITY_BINS):  # fmt: skip
         super().__init__()
         # the learned error model whose reliability bins the likelihood is counted in (None: plain bayes)
         self.error_model = error_model
         self.error_model_file = error_model_file
-        self.reliability_bins = reliability_bins
-        self._codes: tuple[object, np.ndarray] | None = None
+        self.reliability_bins = reliability_bins  # the numbers of bins tried (chosen on validation queries)
+        self._scales: tuple[object, np.ndarray] | None = None
+        self._codes: tuple[object, np.ndarray, np.ndarray] | None = None
         self.config = config or LikelihoodConfig()
         self.temperatures = temperatures
         self.seed = seed
@@ -175,28 +177,38 @@ class BayesLocalizer(Localizer):
         return localizer
 
     def _fit(self, train: LocalizationData, val: LocalizationData | None) -> None:
-        if self.error_model is None:
-            self.calibration = LikelihoodCalibration.fit(train, self.config)
-        else:
-            scales = predict_log_scale(self.error_model, train.scenes)
-            q = train.queries
-            present = q.bs_ids >= 0
-            rows, cols = (np.rint(q.position[:, k]).astype(np.int64) for k in (0, 1))
-            at_queries = scales[q.map_slot[:, None], np.maximum(q.bs_ids, 0), rows[:, None], cols[:, None]][present].astype(np.float32)
-            edges = np.quantile(at_queries, np.linspace(0, 1, self.reliability_bins + 1)[1:-1]).astype(np.float32)
-            info = {"file": self.error_model_file.name, "sha256": sha256_of(self.error_model_file)} if self.error_model_file else {"file": "", "sha256": ""}
-            self.calibration = LikelihoodCalibration.fit(train, self.config, reliability_bins(scales, edges), edges, info)
-            self._codes = None
         tune = val if val is not None else train
         rng = np.random.default_rng(self.seed)
         pick = np.sort(rng.choice(len(tune.queries), size=min(TEMPERATURE_QUERIES, len(tune.queries)), replace=False))
         sample = tune.subset(pick)
         settings = [sample] + ([sample.with_queries(sample.queries.first_bs(3))] if sample.queries.bs_ids.shape[1] > 3 else [])
+        if self.error_model is None:
+            self.calibration = LikelihoodCalibration.fit(train, self.config)
+            self._choose_temperature(settings, "")
+            return
+        # with an error model, the number of bins is chosen with the tempering, on the same validation queries
+        scales = self._log_scales(train)
+        q = train.queries
+        present = q.bs_ids >= 0
+        rows, cols = (np.rint(q.position[:, k]).astype(np.int64) for k in (0, 1))
+        at_queries = scales[q.map_slot[:, None], np.maximum(q.bs_ids, 0), rows[:, None], cols[:, None]][present].astype(np.float32)
+        info = {"file": self.error_model_file.name, "sha256": sha256_of(self.error_model_file)} if self.error_model_file else {"file": "", "sha256": ""}
+        fitted = {}
+        for bins in self.reliability_bins:
+            edges = np.quantile(at_queries, np.linspace(0, 1, bins + 1)[1:-1]).astype(np.float32)
+            self.calibration = LikelihoodCalibration.fit(train, self.config, reliability_bins(scales, edges), edges, info)
+            fitted[bins] = (self.calibration, self._choose_temperature(settings, f"{bins} bins, "))
+        self.calibration = min(fitted.values(), key=lambda entry: entry[1])[0]
+
+    def _choose_temperature(self, settings: list[LocalizationData], label: str) -> float:
+        """Set the tempering of lowest mean MAE over ``settings`` (recorded in ``temperature_mae``); returns it."""
         for temperature in self.temperatures:
             self.calibration.temperature = temperature
             errors = [localization_errors(self._locate(s, False)[0], s.queries.position).mean() for s in settings]
-            self.temperature_mae[f"{temperature:g}"] = round(float(np.mean(errors)), 3)
-        self.calibration.temperature = float(min(self.temperatures, key=lambda t: self.temperature_mae[f"{t:g}"]))
+            self.temperature_mae[f"{label}{temperature:g}"] = round(float(np.mean(errors)), 3)
+        best = min(self.temperatures, key=lambda t: self.temperature_mae[f"{label}{t:g}"])
+        self.calibration.temperature = float(best)
+        return self.temperature_mae[f"{label}{best:g}"]
 
     def calibrate_radii(self, data: LocalizationData, seed: int = 0) -> RadiusCalibration:
         radius = super().calibrate_radii(data, seed)
@@ -208,17 +220,23 @@ class BayesLocalizer(Localizer):
             self._prior = (data.scenes, prior_pixels(data.scenes.buildings, self.config.prior))
         return self._prior[1]
 
+    def _log_scales(self, data: LocalizationData) -> np.ndarray:
+        """The error model's log scales of every radio map of the scenes, computed once per scene bank."""
+        if self._scales is None or self._scales[0] is not data.scenes:
+            self._scales = (data.scenes, predict_log_scale(self.error_model, data.scenes))
+        return self._scales[1]
+
     def _code_maps(self, data: LocalizationData) -> np.ndarray:
         """The maps the kernel reads: gray levels, or ``bin * 256 + gray`` with the error model's reliability
-        bins (computed once per scene bank: one network pass per radio map)."""
-        if self.calibration.reliability_edges is None:
+        bins (one network pass per radio map, once per scene bank)."""
+        edges = self.calibration.reliability_edges
+        if edges is None:
             return data.scenes.radio_maps
         if self.error_model is None:
             raise RadiolocError(f"{self.source or self.name}: calibration counted with an error model, but none is loaded")
-        if self._codes is None or self._codes[0] is not data.scenes:
-            bins = reliability_bins(predict_log_scale(self.error_model, data.scenes), self.calibration.reliability_edges)
-            self._codes = (data.scenes, code_maps(data.scenes.radio_maps, bins))
-        return self._codes[1]
+        if self._codes is None or self._codes[0] is not data.scenes or not np.array_equal(self._codes[1], edges):
+            self._codes = (data.scenes, edges.copy(), code_maps(data.scenes.radio_maps, reliability_bins(self._log_scales(data), edges)))
+        return self._codes[2]
 
     def _ranging(self, data: LocalizationData) -> tuple[np.ndarray, np.ndarray, float]:
         """(flat path-length maps, ranges (n, k), 1 / (2 sigma^2)) of the ToA term, or inert ones without it."""
@@ -271,6 +289,8 @@ class BayesLocalizer(Localizer):
             info["toa_sigma_m"] = self.toa_sigma_m
         if self.calibration is not None:
             info.update(temperature=self.calibration.temperature, scenario=self.calibration.scenario)
+            if self.calibration.error_model is not None:
+                info.update(reliability_bins=self.calibration.bins, error_model=self.calibration.error_model)
         if self.temperature_mae:
             info["temperature_mae_m"] = self.temperature_mae
         return info
@@ -284,7 +304,7 @@ class BayesTrainConfig:
     likelihood: LikelihoodConfig = field(default_factory=LikelihoodConfig)
     seed: int = 0
     error_model: str | None = None  # a learned error model's checkpoint: the likelihood is counted per reliability bin
-    reliability_bins: int = RELIABILITY_BINS
+    reliability_bins: tuple[int, ...] = RELIABILITY_BINS
 
 
 def train_bayes(roots: list[Path], out_dir: Path, config: BayesTrainConfig, quiet: bool = False) -> dict:
