@@ -7,14 +7,15 @@ Usage: python benchmarks/probabilistic.py [--nominal data/nominal9191] [--robust
 
 - Nominal (``--nominal``, a DPM dataset of an unseen seed with RadioUNet estimates, e.g.
   ``radioloc dataset generate --out data/nominal9191 --maps 30 --seed 9191 && radioloc dataset estimate
-  data/nominal9191``): the shipped ``locunet`` and ``bayes`` (fitted on seed 0), and kNN fitted on this dataset's
-  own train split; all on the same queries of its ``--split`` maps. Goals: locunet <= 0.60 x kNN and <= 0.95 x
+  data/nominal9191``): the shipped learned localizers ``locunet`` and ``bayes-learned`` and the plain ``bayes``
+  (all fitted on seed 0), and kNN fitted on this dataset's own train split; all on the same queries of its
+  ``--split`` maps. Goals: locunet <= 0.60 x kNN and <= 0.95 x
   bayes with 5 BSs; <= 0.58 x kNN and <= 0.95 x bayes with 3 BSs.
 - Robustness (``--robust``, a dataset of an unseen seed with IRT2cars): ``locunet-robust``, ``bayes-robust`` and
   kNN on IRT2cars reports. Goals: <= 0.43 x kNN (5 BSs), <= 0.50 x kNN (3 BSs), <= 0.95 x bayes-robust (both).
 - Real cities (``--real``, tiles from ``radioloc city tiles``, DPM): the nominal ratios again.
 - Uncertainty: coverage_68 within 0.65-0.71 and coverage_95 within 0.93-0.97 for bayes and locunet (5 BSs).
-- Speed: bayes and locunet <= 5 ms for one query and >= 1,000 queries/s in batches of 64, input assembly included.
+- Speed: bayes, bayes-learned and locunet <= 5 ms for one query and >= 1,000 queries/s in batches of 64, input assembly included.
 """
 
 from __future__ import annotations
@@ -35,27 +36,28 @@ NOMINAL_GOALS = {"5bs": {"knn": 0.60, "bayes": 0.95}, "3bs": {"knn": 0.58, "baye
 ROBUST_GOALS = {"5bs": {"knn": 0.43, "bayes": 0.95}, "3bs": {"knn": 0.50, "bayes": 0.95}}
 
 
-def scenario(console: Console, root: Path, split: str, limit: int, learned: str, bayes: str, measurement: str, goals: dict, figures: Path | None) -> dict:
-    console.rule(f"{root}: {learned} vs {bayes} vs kNN, UEs report {measurement}")
-    report = evaluate_models([learned, bayes, "knn"], root, split, limit=limit, measurement=measurement, console=console, figures=figures)
+def scenario(console: Console, root: Path, split: str, limit: int, learned: list[str], bayes: str, measurement: str, goals: dict, figures: Path | None) -> dict:
+    console.rule(f"{root}: {', '.join(learned)} vs {bayes} vs kNN, UEs report {measurement}")
+    report = evaluate_models([*learned, bayes, "knn"], root, split, limit=limit, measurement=measurement, console=console, figures=figures)
     models = report["models"]
     rows = {}
     for setting, targets in goals.items():
         mae = {label: models[label][setting]["mae"] for label in models}
-        ratios = {"knn": mae[learned] / mae["knn"], "bayes": mae[learned] / mae[bayes]}
-        rows[setting] = {
-            "mae_m": mae,
-            "ratio_to_knn": ratios["knn"],
-            "ratio_to_bayes": ratios["bayes"],
-            "goals_met": {f"<= {targets['knn']} x knn": ratios["knn"] <= targets["knn"], f"<= {targets['bayes']} x {bayes}": ratios["bayes"] <= targets["bayes"]},
-        }
-        console.print(
-            f"{setting}: {learned} {mae[learned]:.2f} m, {bayes} {mae[bayes]:.2f} m, kNN {mae['knn']:.2f} m; "
-            f"ratio to kNN {ratios['knn']:.3f} (goal {targets['knn']}), to {bayes} {ratios['bayes']:.3f} (goal {targets['bayes']})"
-        )
+        rows[setting] = {"mae_m": mae}
+        for name in learned:
+            ratios = {"knn": mae[name] / mae["knn"], "bayes": mae[name] / mae[bayes]}
+            rows[setting][name] = {
+                "ratio_to_knn": ratios["knn"],
+                "ratio_to_bayes": ratios["bayes"],
+                "goals_met": {f"<= {targets['knn']} x knn": ratios["knn"] <= targets["knn"], f"<= {targets['bayes']} x {bayes}": ratios["bayes"] <= targets["bayes"]},
+            }
+            console.print(
+                f"{setting}: {name} {mae[name]:.2f} m, {bayes} {mae[bayes]:.2f} m, kNN {mae['knn']:.2f} m; "
+                f"ratio to kNN {ratios['knn']:.3f} (goal {targets['knn']}), to {bayes} {ratios['bayes']:.3f} (goal {targets['bayes']})"
+            )
     coverage = {label: {s: {"coverage_68": models[label][s]["coverage_68"], "coverage_95": models[label][s]["coverage_95"]} for s in ("5bs", "3bs")} for label in models}
     calibrated = {
-        label: 0.65 <= coverage[label]["5bs"]["coverage_68"] <= 0.71 and 0.93 <= coverage[label]["5bs"]["coverage_95"] <= 0.97 for label in (learned, bayes)
+        label: 0.65 <= coverage[label]["5bs"]["coverage_68"] <= 0.71 and 0.93 <= coverage[label]["5bs"]["coverage_95"] <= 0.97 for label in (*learned, bayes)
     }
     for label, entry in coverage.items():
         console.print(f"coverage {label}: 5 BSs {entry['5bs']['coverage_68']:.3f} / {entry['5bs']['coverage_95']:.3f}, 3 BSs {entry['3bs']['coverage_68']:.3f} / {entry['3bs']['coverage_95']:.3f}")
@@ -85,12 +87,12 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=Path("benchmarks/results/probabilistic.json"))
     args = parser.parse_args()
     console = Console()
-    result = {"nominal": scenario(console, args.nominal, args.split, args.limit, "locunet", "bayes", "DPM", NOMINAL_GOALS, args.figures / "nominal")}
-    result["speed"] = speed(console, args.nominal, args.split, ["bayes", "locunet"])
+    result = {"nominal": scenario(console, args.nominal, args.split, args.limit, ["locunet", "bayes-learned"], "bayes", "DPM", NOMINAL_GOALS, args.figures / "nominal")}
+    result["speed"] = speed(console, args.nominal, args.split, ["bayes", "bayes-learned", "locunet"])
     if args.robust is not None:
-        result["robustness"] = scenario(console, args.robust, args.split, args.limit, "locunet-robust", "bayes-robust", "IRT2cars", ROBUST_GOALS, args.figures / "robust")
+        result["robustness"] = scenario(console, args.robust, args.split, args.limit, ["locunet-robust"], "bayes-robust", "IRT2cars", ROBUST_GOALS, args.figures / "robust")
     if args.real is not None:
-        result["real_cities"] = scenario(console, args.real, args.split, args.limit, "locunet", "bayes", "DPM", NOMINAL_GOALS, args.figures / "real")
+        result["real_cities"] = scenario(console, args.real, args.split, args.limit, ["locunet", "bayes-learned"], "bayes", "DPM", NOMINAL_GOALS, args.figures / "real")
     atomic_write_json(args.json, result)
     console.print(json.dumps({k: v.get("settings", v) if isinstance(v, dict) else v for k, v in result.items() if k != "speed"}, indent=1)[:4000])
     console.print(f"wrote {args.json}")

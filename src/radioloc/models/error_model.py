@@ -15,8 +15,8 @@ gradient) to 7 % (the distance to the BS). This network learns that feature inst
   those coarse cells misplace the 1 m building edges is where the estimate goes wrong.
 - **Network**: a RadioUNet-style UNet (:class:`radioloc.models.radiounet.UNet`) on 64 x 64 cells, the 1 m inputs
   pixel-unshuffled by 4 (lossless) beside the coarse geometry, its output shuffled back to 1 m pixels.
-- **Output**: ``log b(x)``, the log scale (gray levels) of a Laplace distribution of ``truth - seen``. It is
-  trained by that distribution's negative log-likelihood on the outdoor pixels of the UE box
+- **Output**: ``log b(x)``, the log scale (gray levels, at least 0.05) of a Laplace distribution of
+  ``truth - seen``. It is trained by that distribution's negative log-likelihood on the outdoor pixels of the UE box
   (:mod:`radioloc.training.error_model`).
 - **Use**: only as a ranking of the pixels by reliability. :func:`reliability_bins` cuts ``log b`` at edges fixed
   on training queries, and the likelihood table is counted once per bin. So the network does not need to be
@@ -45,6 +45,7 @@ WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 SHIPPED_ERROR_MODELS = {"error-model": WEIGHTS_DIR / "error_model_nominal.pt"}
 INPUT_CHANNELS = 6
 DISTANCE_SCALE_M = 128.0
+MIN_LOG_SCALE = float(np.log(0.05))  # gray levels
 OBSTRUCTION_FOLD = 2  # the line-of-sight features on 2 m cells: 4x cheaper than 1 m, as informative here
 
 
@@ -104,7 +105,10 @@ class ErrorModel(nn.Module):
         folded = F.pixel_unshuffle(inputs, f)
         if geometry is not None:
             folded = torch.cat([folded, geometry.to(folded.device, folded.dtype)], dim=1)
-        return F.pixel_shuffle(self.unet(folded), f)[:, 0]
+        raw = F.pixel_shuffle(self.unet(folded), f)[:, 0]
+        # bounded below (smoothly): reports are whole gray levels, a finer scale means nothing, and an unbounded
+        # one ran away to -inf on exact pixels and blew up the loss on the next pixel that was not exact
+        return MIN_LOG_SCALE + F.softplus(raw - MIN_LOG_SCALE)
 
 
 def laplace_nll(log_scale: torch.Tensor, residual: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
