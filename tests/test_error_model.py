@@ -15,7 +15,7 @@ from radioloc.models.checkpoint import save_checkpoint
 from radioloc.models.error_model import (
     KIND, MIN_LOG_SCALE, ErrorModel, ErrorModelConfig, error_inputs, laplace_nll, load_error_model, predict_log_scale, reliability_bins,
 )  # fmt: skip
-from radioloc.models.likelihood import LikelihoodCalibration, LikelihoodConfig, code_maps, pair_counts
+from radioloc.models.likelihood import code_maps, pair_counts
 from test_localizers import queries_at, ramp_scene
 
 SOURCE = {"sim": "DPM", "estimate": "true", "measurement_sim": "DPM"}

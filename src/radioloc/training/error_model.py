@@ -17,16 +17,17 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import Progress
 
 from radioloc.datasets.localization import SceneBank, load_localization
 from radioloc.datasets.protocol import ue_region
 from radioloc.errors import RadiolocError
 from radioloc.io import atomic_write_json
-from radioloc.models.checkpoint import load_checkpoint, save_checkpoint
+from radioloc.models.checkpoint import save_checkpoint
 from radioloc.models.error_model import KIND, ErrorModel, ErrorModelConfig, error_inputs, laplace_nll
 from radioloc.models.runtime import Runtime
 from radioloc.training.radiounet import dihedral
+from radioloc.training.resume import progress_columns, resume_training
 
 
 @dataclass(frozen=True)
@@ -93,18 +94,13 @@ def train_error_model(data_dir: str | Path, out_dir: str | Path, config: ErrorMo
     state = {"step": 0, "best_val_nll": float("inf"), "history": [], "seconds": 0.0}
     rng = np.random.default_rng(config.seed)
     last_path, best_path = out_dir / "last.pt", out_dir / "best.pt"
-    if last_path.exists():
-        payload = load_checkpoint(last_path, KIND + "-training")
-        model.load_state_dict(payload["state_dict"])
-        optimizer.load_state_dict(payload["optimizer"])
-        schedule.load_state_dict(payload["scheduler"])
-        state = json.loads(payload["state"])
-        rng = np.random.default_rng(payload["rng_seed"])
+    resumed = resume_training(last_path, KIND + "-training", model, optimizer, schedule)
+    if resumed is not None:
+        state, rng = resumed
     started = time.perf_counter() - state["seconds"]
-    columns = (TextColumn("[bold]error model"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TimeRemainingColumn())
     losses: list[float] = []
-    with Progress(*columns, disable=quiet) as progress:
-        task = progress.add_task("train", total=config.steps, completed=state["step"], status="")
+    with Progress(*progress_columns(), disable=quiet) as progress:
+        task = progress.add_task("error model", total=config.steps, completed=state["step"], status="")
         while state["step"] < config.steps:
             model.train()
             slot = int(rng.integers(n_maps))

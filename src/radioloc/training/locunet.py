@@ -23,16 +23,17 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import Progress
 
 from radioloc.datasets.localization import LocalizationData, concat_localization, load_localization
 from radioloc.errors import RadiolocError
 from radioloc.io import atomic_write_json
-from radioloc.models.checkpoint import load_checkpoint, save_checkpoint
+from radioloc.models.checkpoint import save_checkpoint
 from radioloc.models.likelihood import LikelihoodCalibration, calibration_path
 from radioloc.models.locunet import KIND, InputEncoder, add_toa_channels, LocUNet, count_parameters, grow_locunet, load_locunet, preset_config
 from radioloc.models.runtime import Runtime
 from radioloc.training import distributed
+from radioloc.training.resume import progress_columns, resume_training
 
 
 @dataclass(frozen=True)
@@ -260,18 +261,13 @@ def train_locunet(
                 raise RadiolocError(
                     f"{config.init}: --init checkpoint has another model configuration than preset {config.preset!r} (and does not grow into it)"
                 ) from None
-    if last_path.exists():
-        payload = load_checkpoint(last_path, KIND + "-training")
-        model.load_state_dict(payload["state_dict"])
-        optimizer.load_state_dict(payload["optimizer"])
-        scheduler.load_state_dict(payload["scheduler"])
-        state = json.loads(payload["state"])
-        rng = np.random.default_rng(payload["rng_seed"])
+    resumed = resume_training(last_path, KIND + "-training", model, optimizer, scheduler)
+    if resumed is not None:
+        state, rng = resumed
     started = time.perf_counter() - state["seconds"]
-    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TimeRemainingColumn())
     q = train.queries
     net = place.wrap(model)
-    with Progress(*columns, disable=quiet) as progress:
+    with Progress(*progress_columns(), disable=quiet) as progress:
         task = progress.add_task(f"LocUNet {config.preset}", total=config.epochs * steps_per_epoch, completed=state["epoch"] * steps_per_epoch, status="")
         while state["epoch"] < config.epochs:
             model.train()
