@@ -610,7 +610,7 @@ def dataset_estimate(
 def demo(
     out: Path = output_dir_option(Path("out/demo"), "--out", help="Output folder."),
     maps: int = typer.Option(12, "--maps", min=3, help="Maps in the demo's localization dataset (at least 3: one per split)."),
-    seed: int = typer.Option(0, "--seed", min=0, help="Seed of the demo's dataset."),
+    seed: int = typer.Option(8128, "--seed", min=0, help="Seed of the demo's dataset (default 8128: maps no shipped model was fitted on)."),
     train: bool = typer.Option(False, "--train", help="Run the whole pipeline from scratch at small scale (about 30 min): train RadioUNet and LocUNet too."),
 ) -> None:
     """The main job: a fresh small dataset, RadioUNet estimates, LocUNet against kNN, figures and timings."""
