@@ -303,3 +303,39 @@ def test_positions_stay_on_the_map(small_dataset, monkeypatch):
     refined = localizer.predict(data)
     radius = localizer.model.config.refine_radius_m
     assert radius > 0 and np.all(np.hypot(refined[:, 0] - 255.0, refined[:, 1]) <= radius)
+
+
+def test_radii_on_a_posteriors_spread(trained, small_dataset, tmp_path):
+    import shutil
+
+    from radioloc.localizers.bayes import BayesLocalizer
+    from radioloc.localizers.locunet import SPREAD_STRIDE
+    from radioloc.localizers.registry import resolve_localizer
+
+    root, _ = small_dataset
+    out, config, _ = trained
+    train, val = load_training_splits([root], config, quiet=True)
+    bayes = BayesLocalizer(temperatures=(1.0,)).fit(train, val)
+    spread = str(bayes.save(tmp_path / "bayes.safetensors"))
+    checkpoint = tmp_path / "model.pt"
+    shutil.copy(out / "best.pt", checkpoint)
+    with pytest.raises(RadiolocError, match="no radii calibrated on a posterior's spread"):
+        LocUNetLocalizer.load(checkpoint, posterior_spread=True)
+    fitted = fit_checkpoint(checkpoint, train, val, spread=spread)
+    assert {"refined", "network", f"network@{spread}"} <= set(fitted["radius_calibration"])
+    # the registry takes the posterior's spread when the checkpoint has it; :heatmap-radii the quasi-heatmap's
+    localizer = resolve_localizer(str(checkpoint)).localizer
+    heatmap = resolve_localizer(f"{checkpoint}:heatmap-radii").localizer
+    assert localizer.spread == spread and heatmap.spread is None
+    key = "refined" if localizer.model.config.refine_k else "network"
+    assert localizer.uncertainty.to_dict() == fitted["radius_calibration"][f"{key}@{spread}"]
+    assert heatmap.uncertainty.to_dict() == fitted["radius_calibration"][key]
+    test = load_localization(root, "test", estimate="true")
+    positions, raw = localizer.raw_estimates(test)
+    np.testing.assert_array_equal(positions, heatmap.predict(test))  # the same answers, other radii
+    np.testing.assert_array_equal(raw, BayesLocalizer.load(spread).spread_around(test, positions, SPREAD_STRIDE))
+    # a changed calibration file no longer matches the radii fitted on its spread
+    bayes.calibration.temperature = 0.5
+    bayes.save(spread)
+    with pytest.raises(RadiolocError, match="calibrated on the spread of another"):
+        resolve_localizer(str(checkpoint))

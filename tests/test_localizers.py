@@ -185,6 +185,28 @@ def test_prior_pixels_are_the_outdoor_pixels_of_the_ue_box():
     assert prior.offsets.tolist() == [0, 164 * 164, 2 * 164 * 164 - 200]
     rows = prior.pixels[: prior.offsets[1]] // 256
     assert rows.min() == 46 and rows.max() == 209
+    # every 2nd row and column of the same support: 82 x 82 pixels of the empty map, none inside the building
+    coarse = prior_pixels(buildings, "ue-box", stride=2)
+    assert coarse.offsets.tolist() == [0, 82 * 82, 2 * 82 * 82 - 50]
+    assert set(coarse.pixels[: coarse.offsets[1]].tolist()) == {p for p in prior.pixels[: prior.offsets[1]].tolist() if (p // 256) % 2 == 0 and p % 2 == 0}
+
+
+def test_spread_around_a_centre_is_the_mass_radius_around_it():
+    scene = ramp_scene()
+    points = [(40, 90), (150, 60)]
+    data = LocalizationData(scene, queries_at(points, scene, ids=(0,)), {"sim": "DPM", "estimate": "true", "measurement_sim": "DPM"})
+    bayes = BayesLocalizer(LikelihoodConfig(prior="map"))
+    bayes.calibration = exact_calibration({"sim": "DPM", "estimate": "true", "measurement": "DPM"})
+    positions, raw, _ = bayes._locate(data, False)
+    np.testing.assert_array_equal(bayes.spread_around(data, positions), raw)  # around its own answers: its own radii
+    # one BS whose map is a ramp down the rows: the posterior is the row of the report's value, uniform over the
+    # 256 columns; around the middle of that row the mass radii are 0.68 and 0.95 of its half-length, and a point
+    # 30 m off the row sees it no closer than 30 m
+    row = positions[0, 0]
+    assert row == pytest.approx(40.0)
+    around = bayes.spread_around(data.subset(np.array([0, 0])), np.array([[row, 128.0], [row + 30.0, 128.0]]))
+    assert around[0] == pytest.approx([0.68 * 128, 0.95 * 128], abs=1.5)
+    assert (around[1] > 30.0).all() and (around[1] > around[0]).all()
 
 
 @pytest.mark.parametrize("likelihood_weights", [False, True])

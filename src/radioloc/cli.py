@@ -410,18 +410,22 @@ def calibrate_command(
     estimate: str = typer.Option("estimate", "--estimate", help="Radio maps the model sees: estimate, true, or noisy:SIGMA_DB."),
     measurement: str = typer.Option("DPM", "--measurement", help="Simulation whose truth the UEs report."),
     split: str = typer.Option("val", "--split", help="Split(s) of maps the model was not trained on (comma separated, e.g. train,val of a dataset of another seed)."),
+    spread: Optional[str] = typer.Option(None, "--spread", help="A bayes calibration (bayes, bayes-learned, bayes-robust or a .safetensors file): also calibrate the radii on its posterior's mass around each answer (used by default when present; :heatmap-radii keeps the quasi-heatmap's)."),
 ) -> None:
     """Fit a trained LocUNet as a localizer (refinement and uncertainty radii) without training it again."""
     from radioloc.datasets.localization import parse_estimate
     from radioloc.io import atomic_write_json
     from radioloc.localizers.locunet import fit_checkpoint
     from radioloc.datasets.localization import concat_localization, load_localization
+    from radioloc.models.likelihood import calibration_path
     from radioloc.models.locunet import locunet_weights
 
     parse_estimate(estimate)
     folders = _parse_folders(data)
     held_out = concat_localization([load_localization(root, split, estimate, measurement_sim=measurement, quiet=False) for root in folders])
-    fitted = fit_checkpoint(locunet_weights(model), held_out, held_out, out)
+    if spread is not None and not calibration_path(spread).is_file():
+        raise RadiolocError(f"--spread {spread}: not a shipped bayes calibration (bayes, bayes-robust, bayes-learned) or a calibration file")
+    fitted = fit_checkpoint(locunet_weights(model), held_out, held_out, out, spread=spread)
     atomic_write_json(out.with_suffix(".json"), fitted)
     refine = fitted["refinement"]
     console.print(f"wrote {fitted['checkpoint']}: refinement {refine['radius_m']:g} m, k = {refine['k']}, radii calibrated")

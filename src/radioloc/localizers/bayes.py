@@ -54,8 +54,12 @@ class PriorPixels:
     offsets: np.ndarray
 
 
-def prior_pixels(buildings: np.ndarray, prior: str) -> PriorPixels:
+def prior_pixels(buildings: np.ndarray, prior: str, stride: int = 1) -> PriorPixels:
     mask = ue_region(buildings, prior)
+    if stride > 1:
+        coarse = np.zeros_like(mask)
+        coarse[:, ::stride, ::stride] = mask[:, ::stride, ::stride]
+        mask = coarse
     parts = [np.flatnonzero(mask[s]) for s in range(len(buildings))]
     offsets = np.concatenate([[0], np.cumsum([len(p) for p in parts])]).astype(np.int64)
     return PriorPixels(np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64), offsets)
@@ -84,7 +88,9 @@ def _posterior_weights(maps, slot, ids, table, pixels, lengths, ranges, inv_two_
 
 
 @nb.njit(parallel=True, cache=True, nogil=True)
-def _posterior_estimates(maps, slot, ids, tables, pixels, offsets, width, median, lengths, ranges, inv_two_var, out_pos, out_raw):
+def _posterior_estimates(maps, slot, ids, tables, pixels, offsets, width, median, lengths, ranges, inv_two_var, centres, out_pos, out_raw):
+    """Posterior mean (or median) per query, and the 68 % / 95 % mass radii around it, or around ``centres[q]``
+    where that is finite (another localizer's answer)."""
     for q in nb.prange(ids.shape[0]):
         s = slot[q]
         support = pixels[offsets[s] : offsets[s + 1]]
@@ -113,8 +119,9 @@ def _posterior_estimates(maps, slot, ids, tables, pixels, offsets, width, median
                 if moved < 1e-3:
                     break
         hist = np.zeros(RADIUS_BINS)
+        centre_row, centre_col = (centres[q, 0], centres[q, 1]) if np.isfinite(centres[q, 0]) else (row, col)
         for i in range(support.shape[0]):
-            b = int(np.hypot(rows[i] - row, cols[i] - col) / RADIUS_BIN_M)
+            b = int(np.hypot(rows[i] - centre_row, cols[i] - centre_col) / RADIUS_BIN_M)
             hist[min(b, RADIUS_BINS - 1)] += weights[i]
         out_pos[q, 0], out_pos[q, 1] = row, col
         out_raw[q, 0] = disc_radius(hist, 0.68)
@@ -215,10 +222,13 @@ class BayesLocalizer(Localizer):
         self.calibration.radius = radius.to_dict()
         return radius
 
-    def _prior_for(self, data: LocalizationData) -> PriorPixels:
+    def _prior_for(self, data: LocalizationData, stride: int = 1) -> PriorPixels:
+        """The prior's pixels, every ``stride``-th row and column of them (a coarser grid for spreads)."""
         if self._prior is None or self._prior[0] is not data.scenes:
-            self._prior = (data.scenes, prior_pixels(data.scenes.buildings, self.config.prior))
-        return self._prior[1]
+            self._prior = (data.scenes, {})
+        if stride not in self._prior[1]:
+            self._prior[1][stride] = prior_pixels(data.scenes.buildings, self.config.prior, stride)
+        return self._prior[1][stride]
 
     def _log_scales(self, data: LocalizationData) -> np.ndarray:
         """The error model's log scales of every radio map of the scenes, computed once per scene bank."""
@@ -248,23 +258,38 @@ class BayesLocalizer(Localizer):
         sigma = max(self.toa_sigma_m, MIN_TOA_SIGMA_M)
         return flat_maps(data.scenes.path_length_m), q.ranges_m.astype(np.float64), 1.0 / (2.0 * sigma**2)
 
-    def _locate(self, data: LocalizationData, heatmaps: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    def _summaries(self, data: LocalizationData, centres: np.ndarray | None = None, stride: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(positions (n, 2), raw 68 % / 95 % mass radii around them, or around ``centres`` where given, the flat
+        maps the kernel read); the posterior on every ``stride``-th pixel of the prior."""
         if self.calibration is None:
             raise RadiolocError("bayes: call fit first, or load a calibration")
         self.calibration.check_scenario(data, self.source or "bayes")
         q = data.queries
-        prior = self._prior_for(data)
+        prior = self._prior_for(data, stride)
         maps = flat_maps(self._code_maps(data))
         lengths, ranges, inv_two_var = self._ranging(data)
         width = data.scenes.radio_maps.shape[-1]
         n = len(q)
+        centres = np.full((n, 2), np.nan) if centres is None else np.ascontiguousarray(centres, dtype=np.float64)
         positions = np.empty((n, 2))
         raw = np.empty((n, 2))
         for start in range(0, n, CHUNK):
             part = slice(start, min(start + CHUNK, n))
             tables = self.calibration.query_tables(q.pathloss_db[part])
-            _posterior_estimates(maps, q.map_slot[part].astype(np.int64), q.bs_ids[part].astype(np.int64), tables, prior.pixels, prior.offsets,
-                                 width, self.config.estimator == "median", lengths, ranges[part], inv_two_var, positions[part], raw[part])  # fmt: skip
+            _posterior_estimates(maps, q.map_slot[part].astype(np.int64), q.bs_ids[part].astype(np.int64), tables, prior.pixels, prior.offsets, width,
+                                 self.config.estimator == "median", lengths, ranges[part], inv_two_var, centres[part], positions[part], raw[part])  # fmt: skip
+        return positions, raw, maps
+
+    def spread_around(self, data: LocalizationData, centres: np.ndarray, stride: int = 1) -> np.ndarray:
+        """(n, 2) radii of the discs around ``centres`` (another localizer's answers, row/col m) that hold 68 % and
+        95 % of this posterior's mass: how far the evidence says the truth may lie from them."""
+        return self._summaries(data, centres, stride)[1]
+
+    def _locate(self, data: LocalizationData, heatmaps: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        positions, raw, maps = self._summaries(data)
+        q, n = data.queries, len(data.queries)
+        prior = self._prior_for(data)
+        lengths, ranges, inv_two_var = self._ranging(data)
         images = None
         if heatmaps:
             images = np.zeros((n, maps.shape[2]), dtype=np.float64)
@@ -279,7 +304,8 @@ class BayesLocalizer(Localizer):
     def save(self, path: str | Path) -> Path:
         if self.calibration is None:
             raise RadiolocError("bayes: nothing to save, call fit first")
-        if self.calibration.error_model is not None and Path(path).parent.resolve() != (self.error_model_file or Path("/nonexistent")).parent.resolve():
+        beside = self.error_model_file is not None and Path(path).parent.resolve() == self.error_model_file.parent.resolve()
+        if self.calibration.error_model is not None and not beside:
             raise RadiolocError(f"{path}: a calibration with an error model must be saved beside that model's file ({self.error_model_file})")
         return self.calibration.save(path)
 

@@ -13,6 +13,12 @@ checkpoint beside the weights.
   of the quasi-heatmap (the paper's belief map; its centre of mass is invariant to the sign, so the part with the
   larger mass is taken), or of the posterior for the ``posterior`` head (a learned prior on the calibrated
   likelihood, :class:`radioloc.models.locunet.LocUNetConfig`).
+- **Posterior spread** (``spread``): the same radii of a calibrated ``bayes`` posterior's mass around the answer,
+  on every second pixel. The quasi-heatmap's spread barely follows the error (its median 68 % disc is 25 m
+  where the median error is 2 m, on every seed alike), so its calibrated radii are wide and lose coverage on maps
+  whose estimates err more; the posterior's widens with the evidence. A checkpoint calibrated with one
+  (``radioloc train calibrate --spread``) names it and its SHA-256; the registry's ``:heatmap-radii`` keeps the
+  quasi-heatmap's.
 """
 
 from __future__ import annotations
@@ -23,15 +29,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from radioloc.datasets.checksums import sha256
 from radioloc.datasets.fit_cost import best_in_disc, report_levels, squared_residual_tables
 from radioloc.datasets.localization import LocalizationData, SceneBank
 from radioloc.errors import RadiolocError
 from radioloc.localizers.base import Localizer, localization_errors
 from radioloc.localizers.uncertainty import RadiusCalibration, mass_radii
 from radioloc.models.checkpoint import load_checkpoint, save_checkpoint
+from radioloc.models.likelihood import calibration_path
 from radioloc.models.locunet import KIND, InputEncoder, LocUNet, center_of_mass, count_parameters, load_locunet, locunet_weights
 from radioloc.models.runtime import Runtime
 
+SPREAD_STRIDE = 2  # the spread's posterior on every 2nd row and column: 4x fewer pixels, coverage alike
 REFINE_RADII_M = (0.0, 4.0, 8.0, 12.0, 16.0, 24.0)
 REFINE_KS = (1, 2, 4, 8, 16, 32)
 TUNE_QUERIES = 6000
@@ -96,8 +105,11 @@ class LocUNetLocalizer(Localizer):
     calibration_per_count = 6000
     heatmap_kind = "quasi"
 
-    def __init__(self, model: LocUNet, checkpoint: str | None = None, runtime: Runtime | None = None, refine: bool = True):
+    def __init__(self, model: LocUNet, checkpoint: str | None = None, runtime: Runtime | None = None, refine: bool = True, spread: str | None = None):
         super().__init__()
+        # a bayes calibration (shipped name or file) whose posterior mass around each answer is the raw spread
+        self.spread = spread
+        self._spread_posterior = None if spread is None else spread_posterior(spread)
         self.runtime = runtime or Runtime.pick()
         self.model = self.runtime.prepare(model)
         self.heatmap_kind = "posterior" if model.config.head == "posterior" else "quasi"
@@ -107,14 +119,24 @@ class LocUNetLocalizer(Localizer):
         self._encoder: tuple[object, InputEncoder] | None = None
 
     @classmethod
-    def load(cls, spec: str | Path | None = None, runtime: Runtime | None = None, refine: bool = True) -> "LocUNetLocalizer":
+    def load(cls, spec: str | Path | None = None, runtime: Runtime | None = None, refine: bool = True, posterior_spread: bool = False) -> "LocUNetLocalizer":
+        """Weights with their refinement and radii; ``posterior_spread``: the radii calibrated on the posterior's
+        spread the checkpoint names (a one-line error when it has none, or that calibration file changed)."""
         path = locunet_weights(spec)
-        localizer = cls(load_locunet(path), str(path), runtime, refine)
-        stored = load_checkpoint(path, KIND).get("uncertainty")
-        if stored:
-            key = "refined" if refine and localizer.model.config.refine_k else "network"
-            if key in stored:
-                localizer.uncertainty = RadiusCalibration.from_dict(stored[key], str(path))
+        model = load_locunet(path)
+        stored = load_checkpoint(path, KIND).get("uncertainty") or {}
+        key = "refined" if refine and model.config.refine_k else "network"
+        spread = None
+        if posterior_spread:
+            stored = stored.get("posterior") or {}
+            if key not in stored:
+                raise RadiolocError(f"{path}: no radii calibrated on a posterior's spread (radioloc train calibrate --spread)")
+            spread = stored["calibration"]
+            if sha256(calibration_path(spread)) != stored.get("sha256"):
+                raise RadiolocError(f"{path}: its radii were calibrated on the spread of another {spread} calibration (SHA-256 differs); run radioloc train calibrate --spread {spread} again")
+        localizer = cls(model, str(path), runtime, refine, spread)
+        if key in stored:
+            localizer.uncertainty = RadiusCalibration.from_dict(stored[key], str(path))
         return localizer
 
     def encoder_for(self, data: LocalizationData) -> InputEncoder:
@@ -129,6 +151,8 @@ class LocUNetLocalizer(Localizer):
         if self.refine:
             q = data.queries
             positions = refine_positions(data.scenes, q.map_slot, q.bs_ids, q.pathloss_db, positions, self.model.config.refine_radius_m, self.model.config.refine_k)
+        if self._spread_posterior is not None:
+            raw = self._spread_posterior.spread_around(data, positions, SPREAD_STRIDE)
         return positions, raw, maps
 
     def _fit(self, train: LocalizationData, val: LocalizationData | None) -> None:
@@ -156,7 +180,15 @@ class LocUNetLocalizer(Localizer):
         source = load_checkpoint(self.checkpoint, KIND) if self.checkpoint and Path(self.checkpoint).is_file() else {}
         extra = {k: v for k, v in source.items() if k not in ("format", "kind", "config", "state_dict", "uncertainty", "refine_grid_mae_m")}
         uncertainty = dict(source.get("uncertainty") or {})
-        uncertainty["refined" if self.refine and self.model.config.refine_k else "network"] = self.uncertainty.to_dict()
+        key = "refined" if self.refine and self.model.config.refine_k else "network"
+        if self.spread is None:
+            uncertainty[key] = self.uncertainty.to_dict()
+        else:
+            section = dict(uncertainty.get("posterior") or {})
+            if section.get("calibration") != self.spread:  # radii of another spread's calibration do not carry over
+                section = {}
+            section.update({"calibration": self.spread, "sha256": sha256(calibration_path(self.spread)), key: self.uncertainty.to_dict()})
+            uncertainty["posterior"] = section
         state = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
         save_checkpoint(path, KIND, self.model.config.to_dict(), state, **extra, uncertainty=uncertainty, refine_grid_mae_m=self.refine_table or source.get("refine_grid_mae_m"))
         self.checkpoint = str(path)
@@ -165,30 +197,49 @@ class LocUNetLocalizer(Localizer):
     def describe(self) -> dict:
         config = self.model.config
         refine = {"radius_m": config.refine_radius_m, "k": config.refine_k} if self.refine and config.refine_k else None
-        return {"name": self.name, "checkpoint": self.checkpoint, "preset": config.preset, "parameters": count_parameters(self.model), "refinement": refine}
+        return {"name": self.name, "checkpoint": self.checkpoint, "preset": config.preset, "parameters": count_parameters(self.model), "refinement": refine,
+                "spread": self.spread or "quasi-heatmap"}  # fmt: skip
+
+
+def spread_posterior(spec: str):
+    """The calibrated ``bayes`` posterior of a shipped name or calibration file, for :meth:`BayesLocalizer.spread_around`."""
+    from radioloc.localizers.bayes import BayesLocalizer
+
+    return BayesLocalizer.load(spec)
+
+
+def _has_posterior_spread(spec: str | Path) -> bool:
+    return bool((load_checkpoint(locunet_weights(spec), KIND).get("uncertainty") or {}).get("posterior"))
 
 
 def shipped(name: str, options: tuple[str, ...]) -> LocUNetLocalizer:
-    """Registry factory: a shipped model by name (``locunet``, ``locunet-robust``)."""
-    return LocUNetLocalizer.load(name, refine="network" not in options)
+    """Registry factory: a shipped model by name (``locunet``, ``locunet-robust``); its radii from the posterior's
+    spread where it was calibrated so, unless ``heatmap-radii``."""
+    posterior = "heatmap-radii" not in options and _has_posterior_spread(name)
+    return LocUNetLocalizer.load(name, refine="network" not in options, posterior_spread=posterior)
 
 
 def from_checkpoint(path: str, options: tuple[str, ...]) -> LocUNetLocalizer:
-    """Registry factory: a LocUNet checkpoint file."""
-    return LocUNetLocalizer.load(Path(path), refine="network" not in options)
+    """Registry factory: a LocUNet checkpoint file (the same options)."""
+    return shipped(path, options)
 
 
-def fit_checkpoint(checkpoint: str | Path, train: LocalizationData, val: LocalizationData, out: str | Path | None = None, runtime: Runtime | None = None) -> dict:
+def fit_checkpoint(checkpoint: str | Path, train: LocalizationData, val: LocalizationData, out: str | Path | None = None, runtime: Runtime | None = None,
+                   spread: str | None = None) -> dict:  # fmt: skip
     """Fit a trained checkpoint as a localizer: the refinement chosen and the radii calibrated on ``val`` for the
-    refined answers and for the network alone, all saved into ``out`` (default: the checkpoint itself)."""
+    refined answers and for the network alone, all saved into ``out`` (default: the checkpoint itself); with
+    ``spread`` (a bayes calibration), both also calibrated on that posterior's spread."""
     refined = LocUNetLocalizer.load(checkpoint, runtime).fit(train, val)
     path = refined.save(out)
-    network = LocUNetLocalizer.load(path, runtime, refine=False)
-    network.calibrate_radii(val)
-    network.save(path)
+    radii = {"refined": refined.uncertainty.to_dict()}
+    for refine, spread_of in [(False, None)] + ([(True, spread), (False, spread)] if spread else []):
+        localizer = LocUNetLocalizer(load_locunet(path), str(path), runtime, refine, spread_of)
+        localizer.calibrate_radii(val)
+        localizer.save(path)
+        radii[("refined" if refine else "network") + (f"@{spread_of}" if spread_of else "")] = localizer.uncertainty.to_dict()
     config = refined.model.config
     return {
         "checkpoint": str(path),
         "refinement": {"radius_m": config.refine_radius_m, "k": config.refine_k, "val_grid_mae_m": refined.refine_table},
-        "radius_calibration": {"refined": refined.uncertainty.to_dict(), "network": network.uncertainty.to_dict()},
+        "radius_calibration": radii,
     }

@@ -4,7 +4,8 @@ A spec is ``NAME[:OPTION...]``, a LocUNet checkpoint (``*.pt``) or a likelihood 
 each optionally followed by options:
 
 - ``locunet``, ``locunet-robust``: the shipped LocUNet models; ``:network`` answers with the network's centre of
-  mass alone (no local refinement);
+  mass alone (no local refinement); ``:heatmap-radii`` takes the radii from the quasi-heatmap's spread where the
+  checkpoint was also calibrated on a posterior's (:mod:`radioloc.localizers.locunet`);
 - ``bayes``, ``bayes-robust``: the grid posterior with the shipped calibration of each scenario; ``:median``
   answers with the posterior's spatial median; ``:fit`` calibrates on the evaluated dataset's training split
   instead (like kNN's k); ``:toa=SIGMA`` fuses the queries' ToA ranges (noise SIGMA m) into the posterior;
@@ -49,8 +50,8 @@ def register(name: str, factory: str | Callable, description: str, needs_fit: bo
     REGISTRY[name] = LocalizerEntry(name, factory, description, needs_fit, options, scenario)
 
 
-register("locunet", "radioloc.localizers.locunet:shipped", "shipped LocUNet, nominal scenario (DPM reports)", False, ("network",), "nominal")
-register("locunet-robust", "radioloc.localizers.locunet:shipped", "shipped LocUNet, robustness scenario (IRT2cars reports)", False, ("network",), "robust")
+register("locunet", "radioloc.localizers.locunet:shipped", "shipped LocUNet, nominal scenario (DPM reports)", False, ("network", "heatmap-radii"), "nominal")
+register("locunet-robust", "radioloc.localizers.locunet:shipped", "shipped LocUNet, robustness scenario (IRT2cars reports)", False, ("network", "heatmap-radii"), "robust")
 register("bayes", "radioloc.localizers.bayes:shipped", "grid posterior, shipped nominal calibration", False, ("median", "fit", "toa="), "nominal")
 register("bayes-robust", "radioloc.localizers.bayes:shipped", "grid posterior, shipped robustness calibration", False, ("median", "fit", "toa="), "robust")
 register("bayes-learned", "radioloc.localizers.bayes:shipped", "grid posterior with a learned radio-map error model, nominal", False, ("median", "fit", "toa="), "nominal")
@@ -62,7 +63,7 @@ for _method, _label in (("pocs", "POCS"), ("sdp", "SDP (Vaghefi)"), ("rsdp1", "r
     # scenario "ranging": they answer queries that carry ToA ranges, not the RSS-only queries of a scenario
     register(f"toa-{_method}", "radioloc.baselines.toa:make", f"ToA ranging: {_label}; :b=M bias bound, :sigma=M range noise", True, ("b=", "sigma="), "ranging")
 
-CHECKPOINT_FACTORIES = {".pt": ("radioloc.localizers.locunet:from_checkpoint", ("network",)), ".safetensors": ("radioloc.localizers.bayes:from_calibration", ("median",))}
+CHECKPOINT_FACTORIES = {".pt": ("radioloc.localizers.locunet:from_checkpoint", ("network", "heatmap-radii")), ".safetensors": ("radioloc.localizers.bayes:from_calibration", ("median",))}
 
 
 @dataclass

@@ -132,6 +132,7 @@ class LikelihoodCalibration:
     provenance: dict = field(default_factory=dict)
     reliability_edges: np.ndarray | None = None  # (bins - 1,) float32 cuts of the error model's log scale
     error_model: dict | None = None  # {"file": name beside the calibration, "sha256": ...} of that error model
+    _by_report: tuple | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def bins(self) -> int:
@@ -168,7 +169,10 @@ class LikelihoodCalibration:
 
     def query_tables(self, pathloss_db: np.ndarray) -> np.ndarray:
         """The kernel's cost tables for these reports (:func:`likelihood_tables`)."""
-        return likelihood_tables(self.log_likelihood, self.temperature, pathloss_db)
+        # the transposed table is kept: copying it costs more than a single query (1 ms with 8 reliability bins)
+        if self._by_report is None or self._by_report[0] is not self.log_likelihood:
+            self._by_report = (self.log_likelihood, np.ascontiguousarray(np.asarray(self.log_likelihood, dtype=np.float32).T))
+        return likelihood_tables(self.log_likelihood, self.temperature, pathloss_db, self._by_report[1])
 
     # -- storage ------------------------------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
@@ -235,17 +239,18 @@ class LikelihoodCalibration:
         return calibration
 
 
-def likelihood_tables(log_likelihood: np.ndarray, temperature: float, pathloss_db: np.ndarray) -> np.ndarray:
+def likelihood_tables(log_likelihood: np.ndarray, temperature: float, pathloss_db: np.ndarray, by_report: np.ndarray | None = None) -> np.ndarray:
     """(n, k, 256) float32 tempered ``-log p(report_j | map gray g) / temperature``: the cost tables of the kernel
     (:mod:`radioloc.datasets.fit_cost`); fractional reports interpolate between neighbouring gray levels; absent
-    BSs (NaN) give zeros."""
+    BSs (NaN) give zeros. ``by_report``: the table transposed (report, map code) when the caller keeps it."""
     levels = report_levels(pathloss_db)
     absent = np.isnan(levels)
     levels = np.clip(np.where(absent, 0.0, levels), 0.0, GRAY_LEVELS - 1.0)
     low = np.floor(levels).astype(np.int64)
     high = np.minimum(low + 1, GRAY_LEVELS - 1)
     frac = (levels - low)[..., None].astype(np.float32)
-    by_report = np.ascontiguousarray(np.asarray(log_likelihood, dtype=np.float32).T)  # (report, map)
+    if by_report is None:
+        by_report = np.ascontiguousarray(np.asarray(log_likelihood, dtype=np.float32).T)  # (report, map)
     tables = -((1.0 - frac) * by_report[low] + frac * by_report[high]) / np.float32(temperature)
     tables[absent] = 0.0
     return tables.astype(np.float32)
