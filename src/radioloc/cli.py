@@ -434,7 +434,7 @@ def calibrate_command(
 @evaluate_app.callback(invoke_without_command=True)
 def evaluate_command(
     ctx: typer.Context,
-    model: Optional[str] = typer.Option(None, "--model", help="Comma-separated: locunet, locunet-robust (shipped; :network = without the local refinement), bayes, bayes-robust (shipped calibrations; :median = spatial median, :fit = calibrated on this dataset's train split), bayes-learned (with the learned error model), knn, knn-cond, adaptive-knn, toa-pocs, toa-sdp, toa-rsdp1, toa-rsdp2, toa-bisection, toa-mcc (ToA ranging, with --toa-sigma; :b=M bias bound), a LocUNet checkpoint (.pt) or a bayes calibration (.safetensors)."),
+    model: Optional[str] = typer.Option(None, "--model", help="Comma-separated: locunet, locunet-robust (shipped; :network = without the local refinement, :heatmap-radii = radii from the quasi-heatmap), bayes, bayes-robust (shipped calibrations; :median = spatial median, :fit = calibrated on this dataset's train split), bayes-learned, bayes-learned-robust (with the learned error model), knn, knn-cond, adaptive-knn, toa-pocs, toa-sdp, toa-rsdp1, toa-rsdp2, toa-bisection, toa-mcc (ToA ranging, with --toa-sigma; :b=M bias bound), a LocUNet checkpoint (.pt) or a bayes calibration (.safetensors)."),
     data: Optional[Path] = typer.Option(None, "--data", exists=True, file_okay=False, help="Dataset folder."),
     split: str = typer.Option("test", "--split", help="Split(s) whose queries are answered: train, val, test, comma separated."),
     estimate: str = typer.Option("estimate", "--estimate", help="Radio maps the localizers see: estimate, true, or noisy:SIGMA_DB."),
@@ -485,7 +485,7 @@ def locate_command(
     map_id: Optional[int] = typer.Option(None, "--map", min=0, help="Map id (with --data)."),
     bs: Optional[str] = typer.Option(None, "--bs", help="Comma-separated candidate BS ids (1 to 5), with --data."),
     pathloss: Optional[str] = typer.Option(None, "--pathloss", help="Comma-separated reported pathloss in dB, one per BS (e.g. -92.5,-101)."),
-    model: Optional[str] = typer.Option(None, "--model", help="A localizer: locunet, locunet-robust, bayes, bayes-robust, bayes-learned, a LocUNet checkpoint (.pt) or a bayes calibration (.safetensors); with --deployment one of its localizers."),
+    model: Optional[str] = typer.Option(None, "--model", help="A localizer: locunet, locunet-robust, bayes, bayes-robust, bayes-learned, bayes-learned-robust, a LocUNet checkpoint (.pt) or a bayes calibration (.safetensors); with --deployment one of its localizers."),
     estimator: Optional[str] = typer.Option(None, "--estimator", help="bayes only: mean (posterior mean, default) or median (spatial median)."),
     estimate: str = typer.Option("estimate", "--estimate", help="Radio maps the model sees: estimate, true, noisy:SIGMA_DB (with --data)."),
     deployment: Optional[str] = typer.Option(None, "--deployment", help="Answer on a deployment (radioloc deploy create) instead of a dataset map."),

@@ -258,12 +258,13 @@ class BayesLocalizer(Localizer):
         sigma = max(self.toa_sigma_m, MIN_TOA_SIGMA_M)
         return flat_maps(data.scenes.path_length_m), q.ranges_m.astype(np.float64), 1.0 / (2.0 * sigma**2)
 
-    def _summaries(self, data: LocalizationData, centres: np.ndarray | None = None, stride: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _summaries(self, data: LocalizationData, centres: np.ndarray | None = None, stride: int = 1, check: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(positions (n, 2), raw 68 % / 95 % mass radii around them, or around ``centres`` where given, the flat
         maps the kernel read); the posterior on every ``stride``-th pixel of the prior."""
         if self.calibration is None:
             raise RadiolocError("bayes: call fit first, or load a calibration")
-        self.calibration.check_scenario(data, self.source or "bayes")
+        if check:
+            self.calibration.check_scenario(data, self.source or "bayes")
         q = data.queries
         prior = self._prior_for(data, stride)
         maps = flat_maps(self._code_maps(data))
@@ -282,8 +283,9 @@ class BayesLocalizer(Localizer):
 
     def spread_around(self, data: LocalizationData, centres: np.ndarray, stride: int = 1) -> np.ndarray:
         """(n, 2) radii of the discs around ``centres`` (another localizer's answers, row/col m) that hold 68 % and
-        95 % of this posterior's mass: how far the evidence says the truth may lie from them."""
-        return self._summaries(data, centres, stride)[1]
+        95 % of this posterior's mass: how far the evidence says the truth may lie from them. The scenario is not
+        checked: the spread is only raw material for the other localizer's radii, calibrated with it."""
+        return self._summaries(data, centres, stride, check=False)[1]
 
     def _locate(self, data: LocalizationData, heatmaps: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         positions, raw, maps = self._summaries(data)
@@ -381,7 +383,7 @@ def shipped(name: str, options: tuple[str, ...]) -> BayesLocalizer:
     estimator = "median" if "median" in options else "mean"
     if "fit" not in options:
         localizer = BayesLocalizer.load(name, estimator=estimator)
-    elif name == "bayes-learned":  # the shipped error model, its bins and counts fitted on the evaluated dataset
+    elif name.startswith("bayes-learned"):  # the shipped error model, its bins and counts fitted on the evaluated dataset
         error_file = error_model_weights(None)
         localizer = BayesLocalizer(LikelihoodConfig(estimator=estimator), error_model=load_error_model(error_file), error_model_file=error_file)
     else:

@@ -34,6 +34,7 @@ from radioloc.datasets.fit_cost import best_in_disc, report_levels, squared_resi
 from radioloc.datasets.localization import LocalizationData, SceneBank
 from radioloc.errors import RadiolocError
 from radioloc.localizers.base import Localizer, localization_errors
+from radioloc.localizers.bayes import BayesLocalizer
 from radioloc.localizers.uncertainty import RadiusCalibration, mass_radii
 from radioloc.models.checkpoint import load_checkpoint, save_checkpoint
 from radioloc.models.likelihood import calibration_path
@@ -109,7 +110,7 @@ class LocUNetLocalizer(Localizer):
         super().__init__()
         # a bayes calibration (shipped name or file) whose posterior mass around each answer is the raw spread
         self.spread = spread
-        self._spread_posterior = None if spread is None else spread_posterior(spread)
+        self._spread_posterior = None if spread is None else BayesLocalizer.load(spread)
         self.runtime = runtime or Runtime.pick()
         self.model = self.runtime.prepare(model)
         self.heatmap_kind = "posterior" if model.config.head == "posterior" else "quasi"
@@ -199,13 +200,6 @@ class LocUNetLocalizer(Localizer):
         refine = {"radius_m": config.refine_radius_m, "k": config.refine_k} if self.refine and config.refine_k else None
         return {"name": self.name, "checkpoint": self.checkpoint, "preset": config.preset, "parameters": count_parameters(self.model), "refinement": refine,
                 "spread": self.spread or "quasi-heatmap"}  # fmt: skip
-
-
-def spread_posterior(spec: str):
-    """The calibrated ``bayes`` posterior of a shipped name or calibration file, for :meth:`BayesLocalizer.spread_around`."""
-    from radioloc.localizers.bayes import BayesLocalizer
-
-    return BayesLocalizer.load(spec)
 
 
 def _has_posterior_spread(spec: str | Path) -> bool:

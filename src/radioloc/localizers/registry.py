@@ -9,8 +9,8 @@ each optionally followed by options:
 - ``bayes``, ``bayes-robust``: the grid posterior with the shipped calibration of each scenario; ``:median``
   answers with the posterior's spatial median; ``:fit`` calibrates on the evaluated dataset's training split
   instead (like kNN's k); ``:toa=SIGMA`` fuses the queries' ToA ranges (noise SIGMA m) into the posterior;
-- ``bayes-learned``: the same posterior, its likelihood counted per reliability bin of a learned error model
-  (:mod:`radioloc.models.error_model`), nominal scenario; the same options;
+- ``bayes-learned``, ``bayes-learned-robust``: the same posterior, its likelihood counted per reliability bin of a
+  learned error model (:mod:`radioloc.models.error_model`), nominal and robustness scenarios; the same options;
 - ``knn``, ``knn-cond``, ``adaptive-knn``: the paper's fingerprinting baselines, fitted on the training split;
 - ``toa-pocs``, ``toa-sdp``, ``toa-rsdp1``, ``toa-rsdp2``, ``toa-bisection``, ``toa-mcc``: the ToA ranging
   baselines (queries need ranges attached); ``:b=M`` the NLOS bias bound, ``:sigma=M`` the range noise assumed.
@@ -55,6 +55,7 @@ register("locunet-robust", "radioloc.localizers.locunet:shipped", "shipped LocUN
 register("bayes", "radioloc.localizers.bayes:shipped", "grid posterior, shipped nominal calibration", False, ("median", "fit", "toa="), "nominal")
 register("bayes-robust", "radioloc.localizers.bayes:shipped", "grid posterior, shipped robustness calibration", False, ("median", "fit", "toa="), "robust")
 register("bayes-learned", "radioloc.localizers.bayes:shipped", "grid posterior with a learned radio-map error model, nominal", False, ("median", "fit", "toa="), "nominal")
+register("bayes-learned-robust", "radioloc.localizers.bayes:shipped", "grid posterior with the learned radio-map error model, robustness", False, ("median", "fit", "toa="), "robust")
 register("knn", "radioloc.baselines.knn:make", "kNN fingerprinting, k by grid search", True)
 register("knn-cond", "radioloc.baselines.knn:make", "kNN Cond.: a k per number of BSs above the floor", True)
 register("adaptive-knn", "radioloc.baselines.knn:make", "adaptive kNN: a k per query", True)

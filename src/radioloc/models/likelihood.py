@@ -42,6 +42,7 @@ SHIPPED_CALIBRATIONS = {
     "bayes": WEIGHTS_DIR / "bayes_nominal.safetensors",  # nominal: DPM truth reported, RadioUNet estimates seen
     "bayes-robust": WEIGHTS_DIR / "bayes_robust.safetensors",  # robustness: IRT2cars truth reported
     "bayes-learned": WEIGHTS_DIR / "bayes_learned_nominal.safetensors",  # nominal, counted per bin of the learned error model
+    "bayes-learned-robust": WEIGHTS_DIR / "bayes_learned_robust.safetensors",  # robustness, the same error model's bins
 }
 PRIORS = UE_REGIONS
 ESTIMATORS = ("mean", "median")
