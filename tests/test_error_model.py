@@ -168,6 +168,14 @@ def test_train_error_model_then_bayes_learned_on_a_small_dataset(small_dataset, 
     assert again.exit_code == 0 and json.loads((run / "summary.json").read_text())["history"] == summary["history"]  # already done
     other = runner.invoke(app, ["train", "error-model", "--data", str(root), "--out", str(run), "--steps", "5", "--batch-size", "2"])
     assert other.exit_code == 2 and "different training configuration" in other.output
+    # fine-tuning starts from the given weights: with a learning rate of ~0 they stay those weights
+    tuned = runner.invoke(app, ["train", "error-model", "--data", str(root), "--out", str(tmp_path / "tuned"), "--steps", "2", "--batch-size", "2",
+                                "--lr", "1e-12", "--init", str(run / "best.pt")])  # fmt: skip
+    assert tuned.exit_code == 0, tuned.output
+    for a, b in zip(load_error_model(run / "best.pt").state_dict().values(), load_error_model(tmp_path / "tuned" / "best.pt").state_dict().values()):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
+    missing = runner.invoke(app, ["train", "error-model", "--data", str(root), "--out", str(tmp_path / "t2"), "--init", str(tmp_path / "none.pt")])
+    assert missing.exit_code == 2 and "none.pt: error-model checkpoint not found" in missing.output
     bad = runner.invoke(app, ["train", "error-model", "--data", str(root), "--out", str(tmp_path / "x"), "--estimate", "true"])
     assert bad.exit_code == 2 and "--estimate true" in bad.output
     bad = runner.invoke(app, ["train", "bayes", "--data", str(root), "--out", str(tmp_path / "y"), "--error-model", str(run / "best.pt"), "--bins", "4,x"])

@@ -389,15 +389,18 @@ def train_error_model_command(
     batch_size: int = typer.Option(8, "--batch-size", min=1, help="Radio maps per step (all of one city map)."),
     lr: Optional[float] = positive_option("--lr", help="Peak AdamW learning rate of the one-cycle schedule (default 2e-3)."),
     seed: int = typer.Option(0, "--seed", min=0, help="Seed of the initialization and sampling."),
+    init: Optional[Path] = typer.Option(None, "--init", help="Start from this error model's weights (fine-tuning; error-model = the shipped one)."),
 ) -> None:
     """Train the radio-map error model: per pixel, the scale of (truth - the radio map seen); bayes-learned
     counts its likelihood per bin of it."""
     from radioloc.datasets.localization import parse_estimate
+    from radioloc.models.error_model import error_model_weights
     from radioloc.training.error_model import ErrorModelTrainConfig, train_error_model
 
     if parse_estimate(estimate)[0] == "true":
         raise RadiolocError("--estimate true: the true maps have no error to model")
-    config = ErrorModelTrainConfig(estimate=estimate, measurement=measurement, steps=steps, batch_size=batch_size, lr=lr or 2e-3, seed=seed)
+    config = ErrorModelTrainConfig(estimate=estimate, measurement=measurement, steps=steps, batch_size=batch_size, lr=lr or 2e-3, seed=seed,
+                                   init=None if init is None else str(error_model_weights(init)))  # fmt: skip
     summary = train_error_model(data, out, config)
     console.print(f"best validation NLL {summary['best_val_nll']:.3f} after {summary['training_minutes']} min; weights: {summary['checkpoint']}")
 

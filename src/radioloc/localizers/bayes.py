@@ -39,7 +39,7 @@ from radioloc.datasets.checksums import sha256 as sha256_of
 from radioloc.models.error_model import ErrorModel, error_model_weights, load_error_model, predict_log_scale, reliability_bins
 from radioloc.models.likelihood import LikelihoodCalibration, LikelihoodConfig, calibration_path, code_maps
 
-TEMPERATURES = (0.3, 0.4, 0.5, 0.7, 1.0, 1.4)
+TEMPERATURES = (0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7, 1.0, 1.4)
 RELIABILITY_BINS = (4, 6, 8, 12)  # numbers of bins of the error model's predicted scale tried, chosen like the tempering
 TEMPERATURE_QUERIES = 2000  # validation queries per setting (5 BSs, 3 BSs) for the tempering search
 MIN_TOA_SIGMA_M = 1.0  # noise-free ranges still meet path lengths computed on a 1 m grid

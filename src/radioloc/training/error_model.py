@@ -24,7 +24,7 @@ from radioloc.datasets.protocol import ue_region
 from radioloc.errors import RadiolocError
 from radioloc.io import atomic_write_json
 from radioloc.models.checkpoint import save_checkpoint
-from radioloc.models.error_model import KIND, ErrorModel, ErrorModelConfig, error_inputs, laplace_nll
+from radioloc.models.error_model import KIND, ErrorModel, ErrorModelConfig, error_inputs, laplace_nll, load_error_model
 from radioloc.models.runtime import Runtime
 from radioloc.training.radiounet import dihedral
 from radioloc.training.resume import progress_columns, resume_training
@@ -41,6 +41,7 @@ class ErrorModelTrainConfig:
     eval_every: int = 250
     val_maps: int = 64  # validation radio maps (map, BS) in the fixed sample
     seed: int = 0
+    init: str | None = None  # start from this error model's weights (fine-tuning)
 
 
 def _batch(seen: SceneBank, truth: SceneBank, region: np.ndarray, slot: int, ids: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -72,6 +73,15 @@ def train_error_model(data_dir: str | Path, out_dir: str | Path, config: ErrorMo
     recorded = {**asdict(config), "data": str(data_dir)}
     if config_path.exists() and json.loads(config_path.read_text()) != recorded:
         raise RadiolocError(f"{out_dir}: holds a run with a different training configuration; choose another --out")
+    torch.manual_seed(config.seed)
+    model_config = ErrorModelConfig()
+    model = ErrorModel(model_config)
+    if config.init is not None:  # checked before anything is written: a wrong --init leaves no run behind
+        start = load_error_model(config.init)
+        if start.config != model_config:
+            raise RadiolocError(f"{config.init}: --init error model has another configuration ({start.config.to_dict()})")
+        model.load_state_dict(start.state_dict())
+    model = runtime.prepare(model)
     splits = {}
     for split in ("train", "val"):
         seen = load_localization(data_dir, split, config.estimate, config.sim, config.measurement, quiet=quiet).scenes
@@ -80,9 +90,6 @@ def train_error_model(data_dir: str | Path, out_dir: str | Path, config: ErrorMo
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(config_path, recorded)
 
-    torch.manual_seed(config.seed)
-    model_config = ErrorModelConfig()
-    model = runtime.prepare(ErrorModel(model_config))
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=config.steps, pct_start=0.1)
     seen, truth, region = splits["train"]
