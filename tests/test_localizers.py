@@ -159,7 +159,7 @@ def test_bayes_fit_save_load_round_trip_and_bad_files(tmp_path):
 
 
 def test_shipped_calibrations_load_for_their_scenario():
-    for name, measurement in (("bayes", "DPM"), ("bayes-robust", "IRT2cars")):
+    for name, measurement in (("bayes", "DPM"), ("bayes-robust", "IRT2cars"), ("bayes-learned", "DPM"), ("bayes-learned-robust", "IRT2cars")):
         localizer = resolve_localizer(name).localizer
         assert localizer.calibration.scenario["measurement"] == measurement and localizer.uncertainty is not None
         assert localizer.calibration.provenance["pairs"] > 100_000

@@ -352,7 +352,7 @@ def train_bayes_command(
     estimate: str = typer.Option("estimate", "--estimate", help="Radio maps the localizer sees: estimate (nominal: RadioUNet), true, or noisy:SIGMA_DB."),
     measurement: str = typer.Option("DPM", "--measurement", help="Simulation whose truth the UEs report: DPM (nominal), DPMcars, IRT2, IRT2cars (robustness)."),
     prior: str = typer.Option("ue-box", "--prior", help="Prior support: ue-box (outdoor pixels of the middle 164 x 164 m, where the protocol puts UEs), outdoor, map."),
-    error_model: Optional[Path] = typer.Option(None, "--error-model", help="A learned error model (`radioloc train error-model`; error-model = the shipped one): count the likelihood per bin of its reliability (bayes-learned)."),
+    error_model: Optional[Path] = typer.Option(None, "--error-model", help="A learned error model (`radioloc train error-model`; error-model, error-model-robust = the shipped ones): count the likelihood per bin of its reliability (bayes-learned)."),
     bins: str = typer.Option("4,6,8,12", "--bins", help="With --error-model: numbers of reliability bins to try (comma separated, each 2..64; edges at quantiles over the training queries), chosen on validation queries."),
     seed: int = typer.Option(0, "--seed", min=0, help="Seed of the validation queries used for tuning."),
 ) -> None:
@@ -389,7 +389,7 @@ def train_error_model_command(
     batch_size: int = typer.Option(8, "--batch-size", min=1, help="Radio maps per step (all of one city map)."),
     lr: Optional[float] = positive_option("--lr", help="Peak AdamW learning rate of the one-cycle schedule (default 2e-3)."),
     seed: int = typer.Option(0, "--seed", min=0, help="Seed of the initialization and sampling."),
-    init: Optional[Path] = typer.Option(None, "--init", help="Start from this error model's weights (fine-tuning; error-model = the shipped one)."),
+    init: Optional[Path] = typer.Option(None, "--init", help="Start from this error model's weights (fine-tuning; error-model, error-model-robust = the shipped ones)."),
 ) -> None:
     """Train the radio-map error model: per pixel, the scale of (truth - the radio map seen); bayes-learned
     counts its likelihood per bin of it."""

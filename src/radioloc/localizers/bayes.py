@@ -384,7 +384,7 @@ def shipped(name: str, options: tuple[str, ...]) -> BayesLocalizer:
     if "fit" not in options:
         localizer = BayesLocalizer.load(name, estimator=estimator)
     elif name.startswith("bayes-learned"):  # the shipped error model, its bins and counts fitted on the evaluated dataset
-        error_file = error_model_weights(None)
+        error_file = error_model_weights("error-model-robust" if name.endswith("-robust") else "error-model")
         localizer = BayesLocalizer(LikelihoodConfig(estimator=estimator), error_model=load_error_model(error_file), error_model_file=error_file)
     else:
         localizer = BayesLocalizer(LikelihoodConfig(estimator=estimator))

@@ -42,7 +42,7 @@ from radioloc.propagation.visibility import obstruction_features
 
 KIND = "error-model"
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
-SHIPPED_ERROR_MODELS = {"error-model": WEIGHTS_DIR / "error_model_nominal.pt"}
+SHIPPED_ERROR_MODELS = {"error-model": WEIGHTS_DIR / "error_model_nominal.pt", "error-model-robust": WEIGHTS_DIR / "error_model_robust.pt"}
 INPUT_CHANNELS = 6
 DISTANCE_SCALE_M = 128.0
 MIN_LOG_SCALE = float(np.log(0.05))  # gray levels
