@@ -420,14 +420,14 @@ def calibrate_command(
     from radioloc.io import atomic_write_json
     from radioloc.localizers.locunet import fit_checkpoint
     from radioloc.datasets.localization import concat_localization, load_localization
-    from radioloc.models.likelihood import calibration_path
+    from radioloc.models.likelihood import SHIPPED_CALIBRATIONS, calibration_path
     from radioloc.models.locunet import locunet_weights
 
     parse_estimate(estimate)
+    if spread is not None and not calibration_path(spread).is_file():
+        raise RadiolocError(f"--spread {spread}: not a shipped bayes calibration ({', '.join(SHIPPED_CALIBRATIONS)}) or a calibration file")
     folders = _parse_folders(data)
     held_out = concat_localization([load_localization(root, split, estimate, measurement_sim=measurement, quiet=False) for root in folders])
-    if spread is not None and not calibration_path(spread).is_file():
-        raise RadiolocError(f"--spread {spread}: not a shipped bayes calibration (bayes, bayes-robust, bayes-learned) or a calibration file")
     fitted = fit_checkpoint(locunet_weights(model), held_out, held_out, out, spread=spread)
     atomic_write_json(out.with_suffix(".json"), fitted)
     refine = fitted["refinement"]

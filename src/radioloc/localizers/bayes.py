@@ -290,10 +290,10 @@ class BayesLocalizer(Localizer):
     def _locate(self, data: LocalizationData, heatmaps: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         positions, raw, maps = self._summaries(data)
         q, n = data.queries, len(data.queries)
-        prior = self._prior_for(data)
-        lengths, ranges, inv_two_var = self._ranging(data)
         images = None
         if heatmaps:
+            prior = self._prior_for(data)
+            lengths, ranges, inv_two_var = self._ranging(data)
             images = np.zeros((n, maps.shape[2]), dtype=np.float64)
             tables = self.calibration.query_tables(q.pathloss_db)
             for i in range(n):

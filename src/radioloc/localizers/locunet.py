@@ -120,14 +120,17 @@ class LocUNetLocalizer(Localizer):
         self._encoder: tuple[object, InputEncoder] | None = None
 
     @classmethod
-    def load(cls, spec: str | Path | None = None, runtime: Runtime | None = None, refine: bool = True, posterior_spread: bool = False) -> "LocUNetLocalizer":
+    def load(cls, spec: str | Path | None = None, runtime: Runtime | None = None, refine: bool = True, posterior_spread: bool | None = False) -> "LocUNetLocalizer":
         """Weights with their refinement and radii; ``posterior_spread``: the radii calibrated on the posterior's
-        spread the checkpoint names (a one-line error when it has none, or that calibration file changed)."""
+        spread the checkpoint names (a one-line error when it has none, or that calibration file changed); None:
+        those where the checkpoint has them, else the quasi-heatmap's."""
         path = locunet_weights(spec)
         model = load_locunet(path)
         stored = load_checkpoint(path, KIND).get("uncertainty") or {}
         key = "refined" if refine and model.config.refine_k else "network"
         spread = None
+        if posterior_spread is None:
+            posterior_spread = bool(stored.get("posterior"))
         if posterior_spread:
             stored = stored.get("posterior") or {}
             if key not in stored:
@@ -202,15 +205,10 @@ class LocUNetLocalizer(Localizer):
                 "spread": self.spread or "quasi-heatmap"}  # fmt: skip
 
 
-def _has_posterior_spread(spec: str | Path) -> bool:
-    return bool((load_checkpoint(locunet_weights(spec), KIND).get("uncertainty") or {}).get("posterior"))
-
-
 def shipped(name: str, options: tuple[str, ...]) -> LocUNetLocalizer:
     """Registry factory: a shipped model by name (``locunet``, ``locunet-robust``); its radii from the posterior's
     spread where it was calibrated so, unless ``heatmap-radii``."""
-    posterior = "heatmap-radii" not in options and _has_posterior_spread(name)
-    return LocUNetLocalizer.load(name, refine="network" not in options, posterior_spread=posterior)
+    return LocUNetLocalizer.load(name, refine="network" not in options, posterior_spread=False if "heatmap-radii" in options else None)
 
 
 def from_checkpoint(path: str, options: tuple[str, ...]) -> LocUNetLocalizer:
