@@ -33,7 +33,7 @@ def ensure_dataset(root: Path) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="locunet", help="locunet (the shipped model) or a checkpoint")
+    parser.add_argument("--model", default="locunet:paper", help="locunet:paper (the shipped network with the paper's answer; plain locunet is fused on data/dpm's val and test maps) or a checkpoint")
     parser.add_argument("--data", type=Path, default=Path("data/dpm"))
     parser.add_argument("--limit", type=int, default=30000, help="random test queries for the accuracy comparison")
     parser.add_argument("--json", type=Path, default=Path("benchmarks/results/locunet.json"))

@@ -1,7 +1,7 @@
 """Robustness scenario goals (issue 5): the robustness rows of the paper's Table III, its Table V matrix, and the
 shipped models on real-city tiles.
 
-Usage: python benchmarks/robustness.py [--model locunet-robust] [--data data/robust] [--real data/realcity]
+Usage: python benchmarks/robustness.py [--model locunet-robust:paper] [--data data/robust] [--real data/realcity]
                                        [--limit 10000] [--json benchmarks/results/robustness.json]
 
 Without --data present it generates the CPU-scale robustness dataset (30 maps x 30 candidate BSs, seed 0, all four
@@ -53,7 +53,7 @@ def mae_rows(report: dict) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="locunet-robust", help="the robustness model: locunet-robust (shipped) or a checkpoint")
+    parser.add_argument("--model", default="locunet-robust:paper", help="the robustness model: locunet-robust:paper (shipped, the paper's answer: these are the paper's tables) or a checkpoint")
     parser.add_argument("--data", type=Path, default=Path("data/robust"))
     parser.add_argument("--real", type=Path, default=None, help="a real-city dataset with DPM and IRT2cars")
     parser.add_argument("--limit", type=int, default=10000, help="random test queries per truth (the same for every method)")
@@ -69,7 +69,7 @@ def main() -> None:
     ratio3 = mae(table3, label, "3bs") / mae(table3, "knn", "3bs")
 
     console.rule("Table V (out-of-distribution truths)")
-    table5 = evaluate_across_measurements(["locunet", args.model, "knn", "knn-cond"], root, TRUTHS, "test", limit=args.limit, console=console)
+    table5 = evaluate_across_measurements(["locunet:paper", args.model, "knn", "knn-cond"], root, TRUTHS, "test", limit=args.limit, console=console)
 
     result = {
         "data": str(root),
@@ -87,7 +87,7 @@ def main() -> None:
     }
     if args.real is not None:
         real = {}
-        for truth, specs in (("DPM", ["locunet", "knn"]), (ROBUST, [args.model, "locunet", "knn"])):
+        for truth, specs in (("DPM", ["locunet:paper", "knn"]), (ROBUST, [args.model, "locunet:paper", "knn"])):
             console.rule(f"real-city tiles {args.real}, UEs report {truth}")
             report = evaluate_models(specs, args.real, "test", limit=args.limit, console=console, measurement=truth)
             real[truth] = mae_rows(report)

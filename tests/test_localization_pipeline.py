@@ -339,3 +339,48 @@ def test_radii_on_a_posteriors_spread(trained, small_dataset, tmp_path):
     bayes.save(spread)
     with pytest.raises(RadiolocError, match="calibrated on the spread of another"):
         resolve_localizer(str(checkpoint))
+
+
+def test_the_quasi_heatmap_as_a_learned_prior_round_trip(trained, small_dataset, tmp_path, monkeypatch):
+    import shutil
+
+    from radioloc.localizers.bayes import BayesLocalizer
+    from radioloc.localizers import heatmap_prior
+    from radioloc.localizers.heatmap_prior import BETAS, FLOORS, HeatmapPriorLocalizer, fuse_checkpoint, prior_cost
+    from radioloc.localizers.registry import resolve_localizer
+
+    root, _ = small_dataset
+    out, config, _ = trained
+    train, val = load_training_splits([root], config, quiet=True)
+    bayes = BayesLocalizer(temperatures=(1.0,)).fit(train, val)
+    calibration = str(bayes.save(tmp_path / "bayes.safetensors"))
+    checkpoint = tmp_path / "model.pt"
+    shutil.copy(out / "best.pt", checkpoint)
+    with pytest.raises(RadiolocError, match="no learned-prior fusion"):
+        HeatmapPriorLocalizer.load(checkpoint)
+    assert isinstance(resolve_localizer(str(checkpoint)).localizer, LocUNetLocalizer)  # without a fusion: the paper's answer
+    fitted = fuse_checkpoint(checkpoint, calibration, train, val, tmp_path / "fused.pt")
+    # the weight and floor chosen on validation are the grid's best, and the weights are the network's
+    grid = fitted["val_grid_mae_m"]
+    assert len(grid) == len(BETAS) * len(FLOORS) and grid[f"beta {fitted['beta']:g}, floor {fitted['floor']:g}"] == min(grid.values())
+    fused = resolve_localizer(str(tmp_path / "fused.pt")).localizer
+    paper = resolve_localizer(f"{tmp_path / 'fused.pt'}:paper").localizer
+    assert isinstance(fused, HeatmapPriorLocalizer) and isinstance(paper, LocUNetLocalizer)
+    assert (fused.beta, fused.floor, fused.uncertainty.to_dict()) == (fitted["beta"], fitted["floor"], fitted["radius_calibration"])
+    test = load_localization(root, "test", estimate="true")
+    np.testing.assert_array_equal(paper.predict(test), LocUNetLocalizer.load(checkpoint).predict(test))
+    # its answers are the calibrated posterior's under the network's heatmaps as prior, chunk by chunk alike
+    heat = fused.heatmaps(test)
+    expected, raw, _ = BayesLocalizer.load(calibration).posterior(test, prior_cost=prior_cost(heat, fused.beta, fused.floor), cell=4)
+    monkeypatch.setattr(heatmap_prior, "QUERY_CHUNK", 7)
+    positions, spread = fused.raw_estimates(test)
+    np.testing.assert_allclose(positions, expected, atol=1e-9)
+    np.testing.assert_allclose(spread, raw, atol=1e-9)
+    estimate = fused.locate(test.subset(np.arange(3)), heatmaps=True)
+    assert estimate.heatmaps.shape == (3, 256, 256) and estimate.heatmaps.sum(axis=(1, 2)) == pytest.approx(1.0)
+    # a changed calibration file no longer matches the fusion fitted on it
+    bayes.calibration.temperature = 0.5
+    bayes.save(calibration)
+    with pytest.raises(RadiolocError, match="fused with another"):
+        resolve_localizer(str(tmp_path / "fused.pt"))
+    assert isinstance(resolve_localizer(f"{tmp_path / 'fused.pt'}:paper").localizer, LocUNetLocalizer)

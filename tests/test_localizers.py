@@ -264,3 +264,34 @@ def test_the_posterior_window_is_the_ue_box_on_whole_cells_and_survives_rotation
     assert preset_config("cpu", head="posterior", prior="outdoor").posterior_window == (0, 256)
     lo, hi = preset_config("cpu", head="posterior").posterior_window
     assert lo + hi == 256  # centred: a rotated or transposed window is the window
+
+
+def test_a_learned_prior_reweights_the_posterior_by_its_cells():
+    from radioloc.localizers.heatmap_prior import belief_maps, prior_cost
+
+    # the belief map: the positive part of the sign with the larger mass, summing to 1; uniform without mass
+    heat = np.zeros((3, 2, 2))
+    heat[0] = [[1.0, -0.5], [3.0, 0.0]]
+    heat[1] = -heat[0]
+    np.testing.assert_allclose(belief_maps(heat)[0], [[0.25, 0.0], [0.75, 0.0]])
+    np.testing.assert_allclose(belief_maps(heat)[1], belief_maps(heat)[0])
+    np.testing.assert_allclose(belief_maps(heat)[2], 0.25)
+    np.testing.assert_allclose(prior_cost(heat, 2.0, 0.5)[2], -2.0 * np.log(1.5), rtol=1e-6)  # uniform: S^2 b = 1
+    # one BS whose map is a ramp down the rows: the posterior is the row of the report's value, uniform along it;
+    # a prior three times as likely on the left half (4-pixel cells, log 3 nats cheaper) moves the mean column to
+    # (3 x 63.5 + 191.5) / 4 and weighs each left pixel three times a right one
+    scene = ramp_scene()
+    data = LocalizationData(scene, queries_at([(40, 90)], scene, ids=(0,)), {"sim": "DPM", "estimate": "true", "measurement_sim": "DPM"})
+    bayes = BayesLocalizer(LikelihoodConfig(prior="map"))
+    bayes.calibration = exact_calibration({"sim": "DPM", "estimate": "true", "measurement": "DPM"})
+    cost = np.zeros((1, 64, 64), np.float32)
+    cost[0, :, 32:] = np.log(3.0)
+    plain, _, _ = bayes.posterior(data)
+    positions, raw, image = bayes.posterior(data, heatmaps=True, prior_cost=cost, cell=4)
+    assert plain[0] == pytest.approx([40.0, 127.5])
+    assert positions[0] == pytest.approx([40.0, (3 * 63.5 + 191.5) / 4])
+    assert image[0, 40, 10] == pytest.approx(3 * image[0, 40, 200]) and image[0].sum() == pytest.approx(1.0)
+    assert image[0, 41].sum() < 1e-6  # the next row does not fit the report
+    np.testing.assert_array_equal(bayes.posterior(data, prior_cost=np.zeros((1, 64, 64), np.float32), cell=4)[0], plain)
+    with pytest.raises(RadiolocError, match=r"prior cost per query needs shape \(1, S, S\)"):
+        bayes.posterior(data, prior_cost=np.zeros((2, 64, 64)), cell=4)

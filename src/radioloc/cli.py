@@ -414,30 +414,37 @@ def calibrate_command(
     measurement: str = typer.Option("DPM", "--measurement", help="Simulation whose truth the UEs report."),
     split: str = typer.Option("val", "--split", help="Split(s) of maps the model was not trained on (comma separated, e.g. train,val of a dataset of another seed)."),
     spread: Optional[str] = typer.Option(None, "--spread", help="A bayes calibration (bayes, bayes-learned, bayes-robust or a .safetensors file): also calibrate the radii on its posterior's mass around each answer (used by default when present; :heatmap-radii keeps the quasi-heatmap's)."),
+    fuse: Optional[str] = typer.Option(None, "--fuse", help="A bayes calibration (e.g. bayes-learned): also fit the quasi-heatmap as the learned prior of its posterior (weight and floor, radii); the registry then answers with that posterior (:paper keeps the centre of mass)."),
 ) -> None:
-    """Fit a trained LocUNet as a localizer (refinement and uncertainty radii) without training it again."""
+    """Fit a trained LocUNet as a localizer (refinement, uncertainty radii, learned-prior fusion) without training it again."""
     from radioloc.datasets.localization import parse_estimate
     from radioloc.io import atomic_write_json
+    from radioloc.localizers.heatmap_prior import fuse_checkpoint
     from radioloc.localizers.locunet import fit_checkpoint
     from radioloc.datasets.localization import concat_localization, load_localization
     from radioloc.models.likelihood import SHIPPED_CALIBRATIONS, calibration_path
     from radioloc.models.locunet import locunet_weights
 
     parse_estimate(estimate)
-    if spread is not None and not calibration_path(spread).is_file():
-        raise RadiolocError(f"--spread {spread}: not a shipped bayes calibration ({', '.join(SHIPPED_CALIBRATIONS)}) or a calibration file")
+    for option, value in (("--spread", spread), ("--fuse", fuse)):
+        if value is not None and not calibration_path(value).is_file():
+            raise RadiolocError(f"{option} {value}: not a shipped bayes calibration ({', '.join(SHIPPED_CALIBRATIONS)}) or a calibration file")
     folders = _parse_folders(data)
     held_out = concat_localization([load_localization(root, split, estimate, measurement_sim=measurement, quiet=False) for root in folders])
     fitted = fit_checkpoint(locunet_weights(model), held_out, held_out, out, spread=spread)
+    if fuse is not None:
+        fitted["fusion"] = fuse_checkpoint(out, fuse, held_out, held_out, out)
     atomic_write_json(out.with_suffix(".json"), fitted)
     refine = fitted["refinement"]
     console.print(f"wrote {fitted['checkpoint']}: refinement {refine['radius_m']:g} m, k = {refine['k']}, radii calibrated")
+    if fuse is not None:
+        console.print(f"learned prior on {fuse}: beta {fitted['fusion']['beta']:g}, floor {fitted['fusion']['floor']:g}")
 
 
 @evaluate_app.callback(invoke_without_command=True)
 def evaluate_command(
     ctx: typer.Context,
-    model: Optional[str] = typer.Option(None, "--model", help="Comma-separated: locunet, locunet-robust (shipped; :network = without the local refinement, :heatmap-radii = radii from the quasi-heatmap), bayes, bayes-robust (shipped calibrations; :median = spatial median, :fit = calibrated on this dataset's train split), bayes-learned, bayes-learned-robust (with the learned error model), knn, knn-cond, adaptive-knn, toa-pocs, toa-sdp, toa-rsdp1, toa-rsdp2, toa-bisection, toa-mcc (ToA ranging, with --toa-sigma; :b=M bias bound), a LocUNet checkpoint (.pt) or a bayes calibration (.safetensors)."),
+    model: Optional[str] = typer.Option(None, "--model", help="Comma-separated: locunet, locunet-robust (shipped: the quasi-heatmap as the learned prior of the bayes-learned posterior; :paper = the paper's centre of mass with the local refinement, :network = without the refinement, :heatmap-radii = radii from the quasi-heatmap), bayes, bayes-robust (shipped calibrations; :median = spatial median, :fit = calibrated on this dataset's train split), bayes-learned, bayes-learned-robust (with the learned error model), knn, knn-cond, adaptive-knn, toa-pocs, toa-sdp, toa-rsdp1, toa-rsdp2, toa-bisection, toa-mcc (ToA ranging, with --toa-sigma; :b=M bias bound), a LocUNet checkpoint (.pt) or a bayes calibration (.safetensors)."),
     data: Optional[Path] = typer.Option(None, "--data", exists=True, file_okay=False, help="Dataset folder."),
     split: str = typer.Option("test", "--split", help="Split(s) whose queries are answered: train, val, test, comma separated."),
     estimate: str = typer.Option("estimate", "--estimate", help="Radio maps the localizers see: estimate, true, or noisy:SIGMA_DB."),

@@ -76,6 +76,7 @@ def run_demo(out: Path, config: DemoConfig, console: Console | None = None) -> d
     radiounet_model = None
     locunet_model = "locunet"
     models = names("nominal")  # the shipped nominal models and every localizer fitted on the demo's training maps
+    models.insert(models.index("locunet") + 1, "locunet:paper")  # the paper's answer beside the learned prior's
     maps = config.train_maps if config.train else config.maps
 
     if config.train:
@@ -109,7 +110,7 @@ def run_demo(out: Path, config: DemoConfig, console: Console | None = None) -> d
         locunet_model = summary["checkpoint"]
         timer.run("LocUNet refinement and radii", fit_checkpoint, locunet_model, *load_training_splits([data], locunet_config, quiet=True))
         # the shipped calibration belongs to the shipped RadioUNet: calibrate on the demo's own estimates
-        models = [name + ":fit" if name in ("bayes", "bayes-learned") else name for name in models]
+        models = [name + ":fit" if name in ("bayes", "bayes-learned") else name for name in models if name != "locunet:paper"]
         console.print(f"LocUNet: best validation MAE {summary['best_val_mae_m']:.2f} m")
 
     report = timer.run(

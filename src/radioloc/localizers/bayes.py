@@ -66,9 +66,10 @@ def prior_pixels(buildings: np.ndarray, prior: str, stride: int = 1) -> PriorPix
 
 
 @nb.njit(cache=True)
-def _posterior_weights(maps, slot, ids, table, pixels, lengths, ranges, inv_two_var):
+def _posterior_weights(maps, slot, ids, table, pixels, lengths, ranges, inv_two_var, prior_cost, cell, width):
     """Normalized posterior weights over ``pixels`` (a uniform prior on them); with ``inv_two_var > 0`` the ToA
-    ranges' Gaussian likelihood multiplies the RSS one."""
+    ranges' Gaussian likelihood multiplies the RSS one; with ``cell > 0`` the prior's cost ``prior_cost`` (nats
+    on square cells of ``cell`` pixels) is added."""
     n = pixels.shape[0]
     weights = np.empty(n)
     lowest = np.inf
@@ -76,6 +77,8 @@ def _posterior_weights(maps, slot, ids, table, pixels, lengths, ranges, inv_two_
         weights[i] = pixel_cost(maps, slot, ids, table, pixels[i])
         if inv_two_var > 0:
             weights[i] += range_cost(lengths, slot, ids, ranges, inv_two_var, pixels[i])
+        if cell > 0:
+            weights[i] += prior_cost[(pixels[i] // width) // cell, (pixels[i] % width) // cell]
         if weights[i] < lowest:
             lowest = weights[i]
     total = 0.0
@@ -88,13 +91,13 @@ def _posterior_weights(maps, slot, ids, table, pixels, lengths, ranges, inv_two_
 
 
 @nb.njit(parallel=True, cache=True, nogil=True)
-def _posterior_estimates(maps, slot, ids, tables, pixels, offsets, width, median, lengths, ranges, inv_two_var, centres, out_pos, out_raw):
+def _posterior_estimates(maps, slot, ids, tables, pixels, offsets, width, median, lengths, ranges, inv_two_var, prior_costs, cell, centres, out_pos, out_raw):
     """Posterior mean (or median) per query, and the 68 % / 95 % mass radii around it, or around ``centres[q]``
     where that is finite (another localizer's answer)."""
     for q in nb.prange(ids.shape[0]):
         s = slot[q]
         support = pixels[offsets[s] : offsets[s + 1]]
-        weights = _posterior_weights(maps, s, ids[q], tables[q], support, lengths, ranges[q], inv_two_var)
+        weights = _posterior_weights(maps, s, ids[q], tables[q], support, lengths, ranges[q], inv_two_var, prior_costs[q], cell, width)
         rows = np.empty(support.shape[0])
         cols = np.empty(support.shape[0])
         row, col = 0.0, 0.0
@@ -129,10 +132,19 @@ def _posterior_estimates(maps, slot, ids, tables, pixels, offsets, width, median
 
 
 @nb.njit(cache=True)
-def _posterior_image(maps, slot, ids, table, pixels, lengths, ranges, inv_two_var, out):
-    weights = _posterior_weights(maps, slot, ids, table, pixels, lengths, ranges, inv_two_var)
+def _posterior_image(maps, slot, ids, table, pixels, lengths, ranges, inv_two_var, prior_cost, cell, width, out):
+    weights = _posterior_weights(maps, slot, ids, table, pixels, lengths, ranges, inv_two_var, prior_cost, cell, width)
     for i in range(pixels.shape[0]):
         out[pixels[i]] = weights[i]
+
+
+def _prior_costs(prior_cost: np.ndarray | None, cell: int, n: int) -> np.ndarray:
+    """The kernel's per-query prior costs: ``prior_cost`` checked, or an inert (n, 1, 1) array (``cell`` 0)."""
+    if cell <= 0 or prior_cost is None:
+        return np.zeros((n, 1, 1), np.float32)
+    if prior_cost.ndim != 3 or len(prior_cost) != n:
+        raise RadiolocError(f"bayes: a prior cost per query needs shape ({n}, S, S), got {prior_cost.shape}")
+    return np.ascontiguousarray(prior_cost, dtype=np.float32)
 
 
 class BayesLocalizer(Localizer):
@@ -258,9 +270,11 @@ class BayesLocalizer(Localizer):
         sigma = max(self.toa_sigma_m, MIN_TOA_SIGMA_M)
         return flat_maps(data.scenes.path_length_m), q.ranges_m.astype(np.float64), 1.0 / (2.0 * sigma**2)
 
-    def _summaries(self, data: LocalizationData, centres: np.ndarray | None = None, stride: int = 1, check: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _summaries(self, data: LocalizationData, centres: np.ndarray | None = None, stride: int = 1, check: bool = True,
+                   prior_cost: np.ndarray | None = None, cell: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
         """(positions (n, 2), raw 68 % / 95 % mass radii around them, or around ``centres`` where given, the flat
-        maps the kernel read); the posterior on every ``stride``-th pixel of the prior."""
+        maps the kernel read); the posterior on every ``stride``-th pixel of the prior, with the per-query prior
+        cost ``prior_cost`` (n, S, S) on cells of ``cell`` pixels where given."""
         if self.calibration is None:
             raise RadiolocError("bayes: call fit first, or load a calibration")
         if check:
@@ -272,13 +286,14 @@ class BayesLocalizer(Localizer):
         width = data.scenes.radio_maps.shape[-1]
         n = len(q)
         centres = np.full((n, 2), np.nan) if centres is None else np.ascontiguousarray(centres, dtype=np.float64)
+        costs = _prior_costs(prior_cost, cell, n)
         positions = np.empty((n, 2))
         raw = np.empty((n, 2))
         for start in range(0, n, CHUNK):
             part = slice(start, min(start + CHUNK, n))
             tables = self.calibration.query_tables(q.pathloss_db[part])
             _posterior_estimates(maps, q.map_slot[part].astype(np.int64), q.bs_ids[part].astype(np.int64), tables, prior.pixels, prior.offsets, width,
-                                 self.config.estimator == "median", lengths, ranges[part], inv_two_var, centres[part], positions[part], raw[part])  # fmt: skip
+                                 self.config.estimator == "median", lengths, ranges[part], inv_two_var, costs[part], cell, centres[part], positions[part], raw[part])  # fmt: skip
         return positions, raw, maps
 
     def spread_around(self, data: LocalizationData, centres: np.ndarray, stride: int = 1) -> np.ndarray:
@@ -287,21 +302,29 @@ class BayesLocalizer(Localizer):
         checked: the spread is only raw material for the other localizer's radii, calibrated with it."""
         return self._summaries(data, centres, stride, check=False)[1]
 
-    def _locate(self, data: LocalizationData, heatmaps: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        positions, raw, maps = self._summaries(data)
+    def posterior(self, data: LocalizationData, heatmaps: bool = False, prior_cost: np.ndarray | None = None, cell: int = 0):
+        """(positions, raw 68 % / 95 % radii, posterior images (n, H, W) or None) of every query; ``prior_cost``
+        (n, S, S) nats added to each query's negative log-posterior on square cells of ``cell`` pixels: a learned
+        prior (:mod:`radioloc.localizers.heatmap_prior`) in place of the uniform one on the prior's support."""
+        positions, raw, maps = self._summaries(data, prior_cost=prior_cost, cell=cell)
         q, n = data.queries, len(data.queries)
         images = None
         if heatmaps:
             prior = self._prior_for(data)
             lengths, ranges, inv_two_var = self._ranging(data)
+            width = data.scenes.radio_maps.shape[-1]
+            costs = _prior_costs(prior_cost, cell, n)
             images = np.zeros((n, maps.shape[2]), dtype=np.float64)
             tables = self.calibration.query_tables(q.pathloss_db)
             for i in range(n):
                 s = int(q.map_slot[i])
                 support = prior.pixels[prior.offsets[s] : prior.offsets[s + 1]]
-                _posterior_image(maps, s, q.bs_ids[i].astype(np.int64), tables[i], support, lengths, ranges[i], inv_two_var, images[i])
+                _posterior_image(maps, s, q.bs_ids[i].astype(np.int64), tables[i], support, lengths, ranges[i], inv_two_var, costs[i], cell, width, images[i])
             images = images.reshape(n, *data.scenes.radio_maps.shape[-2:])
         return positions, raw, images
+
+    def _locate(self, data: LocalizationData, heatmaps: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        return self.posterior(data, heatmaps)
 
     def save(self, path: str | Path) -> Path:
         if self.calibration is None:

@@ -211,11 +211,6 @@ def shipped(name: str, options: tuple[str, ...]) -> LocUNetLocalizer:
     return LocUNetLocalizer.load(name, refine="network" not in options, posterior_spread=False if "heatmap-radii" in options else None)
 
 
-def from_checkpoint(path: str, options: tuple[str, ...]) -> LocUNetLocalizer:
-    """Registry factory: a LocUNet checkpoint file (the same options)."""
-    return shipped(path, options)
-
-
 def fit_checkpoint(checkpoint: str | Path, train: LocalizationData, val: LocalizationData, out: str | Path | None = None, runtime: Runtime | None = None,
                    spread: str | None = None) -> dict:  # fmt: skip
     """Fit a trained checkpoint as a localizer: the refinement chosen and the radii calibrated on ``val`` for the

@@ -3,9 +3,12 @@
 A spec is ``NAME[:OPTION...]``, a LocUNet checkpoint (``*.pt``) or a likelihood calibration (``*.safetensors``),
 each optionally followed by options:
 
-- ``locunet``, ``locunet-robust``: the shipped LocUNet models; ``:network`` answers with the network's centre of
-  mass alone (no local refinement); ``:heatmap-radii`` takes the radii from the quasi-heatmap's spread where the
-  checkpoint was also calibrated on a posterior's (:mod:`radioloc.localizers.locunet`);
+- ``locunet``, ``locunet-robust``: the shipped LocUNet models, their quasi-heatmap the learned prior of the
+  ``bayes-learned`` / ``bayes-learned-robust`` posterior (:mod:`radioloc.localizers.heatmap_prior`; a checkpoint
+  without that fusion answers as ``:paper``); ``:paper`` the paper's answer, the centre of mass with the local
+  refinement (:mod:`radioloc.localizers.locunet`); ``:network`` the centre of mass alone; ``:heatmap-radii`` the
+  paper's answer with radii from the quasi-heatmap's spread where the checkpoint was also calibrated on a
+  posterior's;
 - ``bayes``, ``bayes-robust``: the grid posterior with the shipped calibration of each scenario; ``:median``
   answers with the posterior's spatial median; ``:fit`` calibrates on the evaluated dataset's training split
   instead (like kNN's k); ``:toa=SIGMA`` fuses the queries' ToA ranges (noise SIGMA m) into the posterior;
@@ -44,14 +47,15 @@ class LocalizerEntry:
 
 
 REGISTRY: dict[str, LocalizerEntry] = {}
+LOCUNET_OPTIONS = ("paper", "network", "heatmap-radii")
 
 
 def register(name: str, factory: str | Callable, description: str, needs_fit: bool, options: tuple[str, ...] = (), scenario: str = "any") -> None:
     REGISTRY[name] = LocalizerEntry(name, factory, description, needs_fit, options, scenario)
 
 
-register("locunet", "radioloc.localizers.locunet:shipped", "shipped LocUNet, nominal scenario (DPM reports)", False, ("network", "heatmap-radii"), "nominal")
-register("locunet-robust", "radioloc.localizers.locunet:shipped", "shipped LocUNet, robustness scenario (IRT2cars reports)", False, ("network", "heatmap-radii"), "robust")
+register("locunet", "radioloc.localizers.heatmap_prior:shipped", "shipped LocUNet, nominal scenario (DPM reports): its quasi-heatmap the prior of the bayes-learned posterior", False, LOCUNET_OPTIONS, "nominal")
+register("locunet-robust", "radioloc.localizers.heatmap_prior:shipped", "shipped LocUNet, robustness scenario (IRT2cars reports): the prior of bayes-learned-robust", False, LOCUNET_OPTIONS, "robust")
 register("bayes", "radioloc.localizers.bayes:shipped", "grid posterior, shipped nominal calibration", False, ("median", "fit", "toa="), "nominal")
 register("bayes-robust", "radioloc.localizers.bayes:shipped", "grid posterior, shipped robustness calibration", False, ("median", "fit", "toa="), "robust")
 register("bayes-learned", "radioloc.localizers.bayes:shipped", "grid posterior with a learned radio-map error model, nominal", False, ("median", "fit", "toa="), "nominal")
@@ -64,7 +68,7 @@ for _method, _label in (("pocs", "POCS"), ("sdp", "SDP (Vaghefi)"), ("rsdp1", "r
     # scenario "ranging": they answer queries that carry ToA ranges, not the RSS-only queries of a scenario
     register(f"toa-{_method}", "radioloc.baselines.toa:make", f"ToA ranging: {_label}; :b=M bias bound, :sigma=M range noise", True, ("b=", "sigma="), "ranging")
 
-CHECKPOINT_FACTORIES = {".pt": ("radioloc.localizers.locunet:from_checkpoint", ("network", "heatmap-radii")), ".safetensors": ("radioloc.localizers.bayes:from_calibration", ("median",))}
+CHECKPOINT_FACTORIES = {".pt": ("radioloc.localizers.heatmap_prior:shipped", LOCUNET_OPTIONS), ".safetensors": ("radioloc.localizers.bayes:from_calibration", ("median",))}
 
 
 @dataclass
