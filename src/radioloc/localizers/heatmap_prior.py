@@ -41,7 +41,7 @@ from radioloc.models.likelihood import calibration_path
 from radioloc.models.locunet import KIND, load_locunet, locunet_weights
 from radioloc.models.runtime import Runtime
 
-BETAS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
+BETAS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0)  # 0: the network adds nothing, the posterior alone
 FLOORS = (0.001, 0.01, 0.1, 1.0)
 QUERY_CHUNK = 1024  # queries whose heatmaps are held at once (16 KB each at 64 x 64 cells)
 PAPER_OPTIONS = ("paper", "network", "heatmap-radii")  # registry options that ask for the paper's answer
