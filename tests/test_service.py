@@ -159,6 +159,10 @@ def test_errors_come_in_googles_envelope(service):
     _envelope(c.post(f"/v1/geolocate?key={admin}", json={"cellTowers": [{"cellId": 1, "signalStrength": -70}], "radioloc": {"deployment": "missing"}}), 404, "notFound", "missing")
     _envelope(c.post(f"/v1/geolocate?key={key}", json={"cellTowers": [{"cellId": 1, "signalStrength": -70}], "radioloc": {"localizer": "knn"}}), 400, "parseError", "localizer")
     _envelope(c.post(f"/v1/geolocate?key={key}", content=b"[" + b"0," * 3_000_000 + b"0]", headers={"content-type": "application/json"}), 413, "requestTooLarge")
+    # a chunked body declares no length: it is read up to the limit, then refused; one under the limit reaches the route
+    _envelope(c.post(f"/v1/geolocate?key={key}", content=iter([b"[" + b"0," * 1_000_000] * 3 + [b"0]"]), headers={"content-type": "application/json"}), 413, "requestTooLarge")
+    chunked = c.post(f"/v1/geolocate?key={key}", content=iter([b'{"cellTowers": ', b"[]}"]), headers={"content-type": "application/json"})
+    _envelope(chunked, 404, "notFound", "no cell")
     _envelope(c.post(f"/v1/deployments/{DEPLOYMENT}/locate?key={key}", json={"reports": [{"cells": [1], "pathloss_db": [-90.0, -80.0]}]}), 400, "parseError", "reports.0")
     _envelope(c.post(f"/v1/deployments/{DEPLOYMENT}/locate?key={key}", json={"reports": [{"cells": [1], "pathloss_db": [-90.0]}] * 10_001}), 400, "parseError", "reports")
     _envelope(c.get(f"/v1/deployments/{DEPLOYMENT}/reports", params={"lat": 10.0, "lng": 10.0, "key": key}), 400, "parseError", "outside")

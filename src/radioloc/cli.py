@@ -770,6 +770,9 @@ def serve(
     from radioloc.deploy.deployment import DeploymentStore, default_home
     from radioloc.service.db import Database, database_url, migrate
 
+    from radioloc.service.workers import check_address, run_workers
+
+    check_address(host, port, workers)
     home = (home or default_home()).resolve()
     url = database_url(db, home)
     migrate(url)  # once, before the workers start
@@ -784,7 +787,10 @@ def serve(
         client, admin = ensure_demo(DeploymentStore(home), Database(url), workers=max(os.cpu_count() or 1, 1))
         console.print(f"demo deployment ready; client key: {client}  admin key: {admin}", soft_wrap=True)
         console.print(f"web page: http://{host}:{port}/?key={client}", soft_wrap=True)
-    uvicorn.run("radioloc.service.app:app_from_env", factory=True, host=host, port=port, workers=workers, log_level="warning")
+    if workers == 1:
+        uvicorn.run("radioloc.service.app:app_from_env", factory=True, host=host, port=port, log_level="warning")
+    else:  # a socket per worker, so connections spread over them (radioloc.service.workers)
+        run_workers(host, port, workers)
 
 
 def main() -> None:

@@ -80,6 +80,14 @@ def _nearest_pixels(maps, slot, ids, tables, max_k, out_idx, out_cost):
     n = ids.shape[0]
     n_pixels = maps.shape[2]
     for q in nb.prange(n):
+        if max_k == 1:  # the best pixel alone (the lowest index among ties): no partition of the whole map
+            best, best_cost = 0, np.float32(np.inf)
+            for x in range(n_pixels):
+                c = pixel_cost(maps, slot[q], ids[q], tables[q], x)
+                if c < best_cost:
+                    best, best_cost = x, c
+            out_idx[q, 0], out_cost[q, 0] = best, best_cost
+            continue
         cost = np.empty(n_pixels, dtype=np.float32)
         for x in range(n_pixels):
             cost[x] = pixel_cost(maps, slot[q], ids[q], tables[q], x)

@@ -46,6 +46,9 @@ class SceneBank:
     # (M, n_bs, 256, 256) float32 dominant-path length in metres (NaN = no path), when ranging is attached
     # (:mod:`radioloc.datasets.ranging`): the ToA map a localizer that fuses ranges sees
     path_length_m: np.ndarray | None = None
+    # a stable identity of each slot's city (e.g. a deployment's window corner), when the same city recurs in many
+    # scene banks: per-scene work (the prior's pixels) is then cached across them
+    slot_keys: tuple | None = None
 
     @property
     def n_bs(self) -> int:

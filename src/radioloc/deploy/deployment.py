@@ -280,7 +280,7 @@ class Deployment:
             buildings[w] = self.buildings[r0 : r0 + WINDOW, c0 : c0 + WINDOW]
             maps[w, : len(members[w])] = self.maps[members[w], r0 : r0 + WINDOW, c0 : c0 + WINDOW]
             bs_positions[w, : len(members[w])] = self.bs_positions[members[w]] - (r0, c0)
-        scenes = SceneBank(list(range(len(windows))), buildings, bs_positions, maps)
+        scenes = SceneBank(list(range(len(windows))), buildings, bs_positions, maps, slot_keys=tuple((self.id, int(r0), int(c0)) for r0, c0 in windows))
         truth = np.full((n, 2), np.nan) if positions is None else np.asarray(positions, dtype=np.float64) - windows[slot]
         queries = Queries(slot.astype(np.int64), local, np.asarray(pathloss_db, dtype=np.float32), truth)
         source = source or self.source()

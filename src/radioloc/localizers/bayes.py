@@ -42,7 +42,9 @@ from radioloc.models.likelihood import LikelihoodCalibration, LikelihoodConfig, 
 TEMPERATURES = (0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7, 1.0, 1.4)
 RELIABILITY_BINS = (4, 6, 8, 12)  # numbers of bins of the error model's predicted scale tried, chosen like the tempering
 TEMPERATURE_QUERIES = 2000  # validation queries per setting (5 BSs, 3 BSs) for the tempering search
-MIN_TOA_SIGMA_M = 1.0  # noise-free ranges still meet path lengths computed on a 1 m grid
+MIN_TOA_SIGMA_M = 1.0
+SLOT_PRIOR_CACHE = 256  # cities whose prior pixels are kept (a 1 km deployment has 169 windows; ~0.4 MB each)
+NEGLIGIBLE_NATS = 60.0  # pixels this far below the best carry no posterior mass (e^-60 ~ 1e-26)  # noise-free ranges still meet path lengths computed on a 1 m grid
 
 
 # -- the posterior ---------------------------------------------------------------------------------------------
@@ -83,7 +85,8 @@ def _posterior_weights(maps, slot, ids, table, pixels, lengths, ranges, inv_two_
             lowest = weights[i]
     total = 0.0
     for i in range(n):
-        weights[i] = np.exp(lowest - weights[i])
+        # e^-60 of the best pixel's weight changes no sum in double precision: skip the exp (most pixels)
+        weights[i] = np.exp(lowest - weights[i]) if weights[i] - lowest < NEGLIGIBLE_NATS else 0.0
         total += weights[i]
     for i in range(n):
         weights[i] /= total
@@ -102,10 +105,11 @@ def _posterior_estimates(maps, slot, ids, tables, pixels, offsets, width, median
         cols = np.empty(support.shape[0])
         row, col = 0.0, 0.0
         for i in range(support.shape[0]):
-            rows[i] = support[i] // width
-            cols[i] = support[i] % width
-            row += weights[i] * rows[i]
-            col += weights[i] * cols[i]
+            if weights[i] > 0.0:  # many pixels carry none (NEGLIGIBLE_NATS); the division is the loop's dearest step
+                rows[i] = support[i] // width
+                cols[i] = support[i] - rows[i] * width
+                row += weights[i] * rows[i]
+                col += weights[i] * cols[i]
         if median:  # Weiszfeld's iteration for the spatial median, from the mean
             for _ in range(50):
                 num_r, num_c, den = 0.0, 0.0, 0.0
@@ -124,8 +128,9 @@ def _posterior_estimates(maps, slot, ids, tables, pixels, offsets, width, median
         hist = np.zeros(RADIUS_BINS)
         centre_row, centre_col = (centres[q, 0], centres[q, 1]) if np.isfinite(centres[q, 0]) else (row, col)
         for i in range(support.shape[0]):
-            b = int(np.hypot(rows[i] - centre_row, cols[i] - centre_col) / RADIUS_BIN_M)
-            hist[min(b, RADIUS_BINS - 1)] += weights[i]
+            if weights[i] > 0.0:
+                b = int(np.hypot(rows[i] - centre_row, cols[i] - centre_col) / RADIUS_BIN_M)
+                hist[min(b, RADIUS_BINS - 1)] += weights[i]
         out_pos[q, 0], out_pos[q, 1] = row, col
         out_raw[q, 0] = disc_radius(hist, 0.68)
         out_raw[q, 1] = disc_radius(hist, 0.95)
@@ -171,6 +176,7 @@ class BayesLocalizer(Localizer):
         self.source: str | None = None
         self.temperature_mae: dict[str, float] = {}
         self._prior: tuple[object, PriorPixels] | None = None
+        self._slot_priors: dict[tuple, np.ndarray] = {}  # (slot key, stride) -> prior pixels, for recurring cities
         # ToA fusion: the range noise (m) the posterior assumes; None = RSS only
         self.toa_sigma_m: float | None = None
 
@@ -239,7 +245,19 @@ class BayesLocalizer(Localizer):
         if self._prior is None or self._prior[0] is not data.scenes:
             self._prior = (data.scenes, {})
         if stride not in self._prior[1]:
-            self._prior[1][stride] = prior_pixels(data.scenes.buildings, self.config.prior, stride)
+            keys = data.scenes.slot_keys
+            if keys is None:
+                self._prior[1][stride] = prior_pixels(data.scenes.buildings, self.config.prior, stride)
+            else:  # a deployment's windows recur in every batch: each window's pixels are found once
+                if len(self._slot_priors) > SLOT_PRIOR_CACHE:
+                    self._slot_priors.clear()
+                parts = []
+                for s, key in enumerate(keys):
+                    if (key, stride) not in self._slot_priors:
+                        self._slot_priors[(key, stride)] = prior_pixels(data.scenes.buildings[s : s + 1], self.config.prior, stride).pixels
+                    parts.append(self._slot_priors[(key, stride)])
+                offsets = np.concatenate([[0], np.cumsum([len(p) for p in parts])]).astype(np.int64)
+                self._prior[1][stride] = PriorPixels(np.concatenate(parts), offsets)
         return self._prior[1][stride]
 
     def _log_scales(self, data: LocalizationData) -> np.ndarray:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from radioloc.datasets.localization import MAX_BS
-from radioloc.deploy.deployment import DeploymentStore
+from radioloc.deploy.deployment import Deployment, DeploymentStore
 from radioloc.deploy.serving import DeploymentLocator, Located
 from radioloc.errors import RadiolocError
 
@@ -33,7 +33,8 @@ class Engine:
     def __init__(self, store: DeploymentStore):
         self.store = store
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="radioloc-locate")
-        self._locators: dict[tuple[str, str | None], tuple[tuple, DeploymentLocator]] = {}
+        # one loaded deployment per id (its cached overview shared by its localizers), and its locators by name
+        self._deployments: dict[str, tuple[tuple, Deployment, dict[str, DeploymentLocator]]] = {}
         self._lock = threading.Lock()
         self._queues: dict[tuple[str, str | None], _Queue] = {}
 
@@ -42,17 +43,21 @@ class Engine:
         return info.st_ino, info.st_mtime_ns
 
     def locator(self, deployment_id: str, localizer: str | None) -> DeploymentLocator:
-        """The deployment's locator, reloaded when the deployment was replaced."""
+        """The deployment's locator (``None``: its default localizer), reloaded when the deployment was replaced."""
         try:
             stamp = self._stamp(deployment_id)
         except FileNotFoundError:
             raise RadiolocError(f"no deployment {deployment_id!r}") from None
         with self._lock:
-            cached = self._locators.get((deployment_id, localizer))
+            cached = self._deployments.get(deployment_id)
             if cached is None or cached[0] != stamp:
-                cached = (stamp, DeploymentLocator(self.store.load(deployment_id), localizer))
-                self._locators[(deployment_id, localizer)] = cached
-            return cached[1]
+                cached = (stamp, self.store.load(deployment_id), {})
+                self._deployments[deployment_id] = cached
+            _, deployment, locators = cached
+            name = localizer or deployment.config.localizers[0]
+            if name not in locators:
+                locators[name] = DeploymentLocator(deployment, name)
+            return locators[name]
 
     def warm_up(self, deployment_ids: list[str]) -> None:
         """Load every deployment's locators and answer one report with each, so the first real request does not
@@ -72,8 +77,7 @@ class Engine:
 
     def forget(self, deployment_id: str) -> None:
         with self._lock:
-            for key in [k for k in self._locators if k[0] == deployment_id]:
-                del self._locators[key]
+            self._deployments.pop(deployment_id, None)
 
     # -- batches ------------------------------------------------------------------------------------------------
     def locate_batch(self, deployment_id: str, localizer: str | None, cells: list[list[int]], pathloss: list[list[float]]) -> tuple[DeploymentLocator, Located | None, np.ndarray]:
