@@ -60,6 +60,7 @@ CASES = [
     ("train radiounet negative seed", ["train", "radiounet", "--data", "{DS}", "--out", "{NEW}", "--seed", "-1"], "--seed", "{NEW}"),
     ("train bayes out is a file", ["train", "bayes", "--data", "{DS}", "--out", "{FILE}"], "--out", None),
     ("calibrate out is a folder", ["train", "calibrate", "--model", "locunet", "--data", "{DS}", "--out", "{DIR}"], "--out", None),
+    ("calibrate unknown fusion", ["train", "calibrate", "--model", "locunet", "--data", "{DS}", "--fuse", "nosuch", "--out", "{NEW}"], "--fuse", "{NEW}"),
     ("locate empty ids", ["locate", "--data", "{DS}", "--map", "0", "--estimate", "true", "--bs", "", "--pathloss=-90"], "--bs", None),
     ("locate negative id", ["locate", "--data", "{DS}", "--map", "0", "--estimate", "true", "--bs", "4,7,-1", "--pathloss=-88.5,-104,-50"], "unknown BS id -1", None),
     ("locate negative map", ["locate", "--data", "{DS}", "--map", "-1", "--estimate", "true", "--bs", "0", "--pathloss=-90"], "--map", None),

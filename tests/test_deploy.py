@@ -273,7 +273,7 @@ def test_a_dataset_map_deployment_answers_as_evaluate_does(small_dataset, tmp_pa
     deployment = build_deployment(DeploymentStore(tmp_path), spec, quiet=True)
     assert deployment.config.serving == "shipped" and len(deployment.cell_ids) == 12 and deployment.config.shape == (256, 256)
     data = load_localization(root, "custom", "true", maps=[0])
-    evaluated = resolve_localizer("locunet").localizer.locate(data)
+    evaluated = resolve_localizer("locunet:paper").localizer.locate(data)  # what deployments serve as locunet
     q = data.queries
     answer = DeploymentLocator(deployment, "locunet").locate(q.bs_ids, q.pathloss_db)
     assert np.abs(answer.positions - evaluated.positions).max() <= 0.01

@@ -72,8 +72,8 @@ def test_each_worker_listens_on_its_own_socket_and_is_replaced_when_killed(tmp_p
         assert httpx.get(f"http://127.0.0.1:{port}/__lbheartbeat__", timeout=30).status_code == 200
         victim = min(workers)
         os.kill(victim, signal.SIGKILL)
-        replaced = _wait(lambda: (s := _listening_inodes(port)) and len(s) == 2 and victim not in _holders(s) and s)
-        assert len(_holders(replaced)) == 2
+        replaced = _wait(lambda: len(h := _holders(_listening_inodes(port))) == 2 and victim not in h and h)
+        assert len(_listening_inodes(port)) == 2 and replaced != workers
         assert httpx.get(f"http://127.0.0.1:{port}/__lbheartbeat__", timeout=30).status_code == 200
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=60) == 0

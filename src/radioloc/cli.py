@@ -777,10 +777,9 @@ def serve(
     url = database_url(db, home)
     migrate(url)  # once, before the workers start
     os.environ.update(RADIOLOC_HOME=str(home), RADIOLOC_DB=url)
-    # the cores are shared among the workers: each one's numba and torch kernels get its share, not all of them
-    threads = str(max(1, (os.cpu_count() or 1) // workers))
-    for variable in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(variable, threads)
+    # the cores are shared among the workers: each one's kernels get its share for single queries (more
+    # oversubscribes the cores), all of them for a large batch (radioloc.service.engine)
+    os.environ.setdefault("RADIOLOC_WORKER_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
     if demo_mode:
         from radioloc.service.demo import ensure_demo
 

@@ -3,7 +3,9 @@
 - ``bayes``: the grid posterior with the likelihood fitted on the deployment's survey (``bayes.safetensors``),
   its prior every outdoor pixel of the window (a phone may be anywhere in the area, not only in the middle of a
   RadioLocSeer tile);
-- ``locunet``: the shipped nominal LocUNet on the deployment's maps.
+- ``locunet``: the shipped nominal LocUNet on the deployment's maps, with the paper's answer (``locunet:paper``:
+  centre of mass and local refinement). The registry's ``locunet`` multiplies its quasi-heatmap into the
+  ``bayes-learned`` posterior, whose error model a deployment does not run over its maps yet.
 
 Both answer with radii calibrated on the held-out third of the survey, per number of BSs, for this area.
 """
@@ -25,6 +27,7 @@ from radioloc.localizers.uncertainty import LEVELS, CalibratedRadii, RadiusCalib
 MAX_WINDOWS_PER_CHUNK = 48  # bounds the memory of one batch: windows x BSs per window x 64 KiB of maps
 FIT_SHARE = 2 / 3
 SERVING_PRIOR = "outdoor"
+REGISTRY_NAMES = {"locunet": "locunet:paper"}  # what a serving name is in the registry (see the module docstring)
 
 
 def _localizer(name: str, folder: Path) -> Localizer:
@@ -106,7 +109,7 @@ class DeploymentLocator:
                 raise RadiolocError(f"deployment {deployment.id!r} is served by {', '.join(deployment.config.localizers)}, not {self.name!r}")
             from radioloc.localizers.registry import resolve_localizer
 
-            self.localizer = resolve_localizer(self.name).localizer
+            self.localizer = resolve_localizer(REGISTRY_NAMES.get(self.name, self.name)).localizer
             self.coarse = None
         else:
             self.localizer = serving_localizer(deployment, self.name)

@@ -41,8 +41,8 @@ from radioloc.models.likelihood import calibration_path
 from radioloc.models.locunet import KIND, load_locunet, locunet_weights
 from radioloc.models.runtime import Runtime
 
-BETAS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0)  # 0: the network adds nothing, the posterior alone
-FLOORS = (0.001, 0.01, 0.1, 1.0)
+BETAS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)  # 0: the network adds nothing, the posterior alone
+FLOORS = (0.001, 0.01, 0.1, 1.0, 3.0, 10.0, 30.0, 100.0)  # large floors flatten the prior: the grid reaches past its best
 QUERY_CHUNK = 1024  # queries whose heatmaps are held at once (16 KB each at 64 x 64 cells)
 PAPER_OPTIONS = ("paper", "network", "heatmap-radii")  # registry options that ask for the paper's answer
 
@@ -51,16 +51,27 @@ def belief_maps(heatmaps: np.ndarray) -> np.ndarray:
     """(n, S, S) float64: each quasi-heatmap's positive part of the larger-mass sign, summing to 1 (uniform where a
     heatmap holds no mass)."""
     heat = np.asarray(heatmaps, dtype=np.float64)
-    flip = np.maximum(-heat, 0.0).sum(axis=(1, 2)) > np.maximum(heat, 0.0).sum(axis=(1, 2))
-    belief = np.maximum(np.where(flip[:, None, None], -heat, heat), 0.0)
-    total = belief.sum(axis=(1, 2), keepdims=True)
-    return np.where(total > 0, belief / np.where(total > 0, total, 1.0), 1.0 / (heat.shape[1] * heat.shape[2]))
+    belief = np.maximum(heat, 0.0)
+    positive = belief.sum(axis=(1, 2))
+    flip = positive - heat.sum(axis=(1, 2)) > positive  # the negative part holds more mass
+    if flip.any():
+        belief[flip] = np.maximum(-heat[flip], 0.0)
+    total = belief.sum(axis=(1, 2))
+    empty = total <= 0
+    belief /= np.where(empty, 1.0, total)[:, None, None]
+    belief[empty] = 1.0 / (heat.shape[1] * heat.shape[2])
+    return belief
 
 
 def prior_cost(heatmaps: np.ndarray, beta: float, floor: float) -> np.ndarray:
     """(n, S, S) nats the learned prior adds to each cell's negative log-posterior: -beta log(S^2 b + floor)."""
     cells = heatmaps.shape[1] * heatmaps.shape[2]
-    return (-beta * np.log(cells * belief_maps(heatmaps) + floor)).astype(np.float32)
+    cost = belief_maps(heatmaps)
+    cost *= cells
+    cost += floor
+    np.log(cost, out=cost)
+    cost *= -beta
+    return cost.astype(np.float32)
 
 
 class HeatmapPriorLocalizer(Localizer):

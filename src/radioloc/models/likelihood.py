@@ -252,9 +252,16 @@ def likelihood_tables(log_likelihood: np.ndarray, temperature: float, pathloss_d
     frac = (levels - low)[..., None].astype(np.float32)
     if by_report is None:
         by_report = np.ascontiguousarray(np.asarray(log_likelihood, dtype=np.float32).T)  # (report, map)
-    tables = -((1.0 - frac) * by_report[low] + frac * by_report[high]) / np.float32(temperature)
+    # in place, the same float32 operations as -((1 - frac) * lower + frac * upper) / temperature: with the error
+    # model's bins a table is thousands of entries per BS, and temporaries would cost more than the arithmetic
+    tables = by_report[low]
+    tables *= 1.0 - frac
+    upper = by_report[high]
+    upper *= frac
+    tables += upper
+    np.divide(tables, np.float32(-temperature), out=tables)
     tables[absent] = 0.0
-    return tables.astype(np.float32)
+    return tables
 
 
 def calibration_path(spec: str | Path | None) -> Path:

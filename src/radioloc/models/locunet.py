@@ -35,6 +35,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
+import numba as nb
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -417,6 +418,22 @@ def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
+@nb.njit(parallel=True, cache=True, nogil=True)
+def _outdoor_sums(gray, outdoor, factor, out):
+    """out (M, n_bs, S, S): per cell, the sum of the gray levels of its outdoor pixels."""
+    n_bs = gray.shape[1]
+    for index in nb.prange(gray.shape[0] * n_bs):
+        m, b = index // n_bs, index % n_bs
+        for ci in range(out.shape[2]):
+            for cj in range(out.shape[3]):
+                total = 0
+                for r in range(ci * factor, (ci + 1) * factor):
+                    for c in range(cj * factor, (cj + 1) * factor):
+                        if outdoor[m, r, c]:
+                            total += gray[m, b, r, c]
+                out[m, b, ci, cj] = total
+
+
 def pool_to_cells(gray: np.ndarray, buildings: np.ndarray, factor: int) -> tuple[np.ndarray, np.ndarray]:
     """Average radio maps (M, n_bs, 256, 256) gray levels over ``factor`` x ``factor`` cells, outdoor pixels only
     (a cell inside buildings stays 0), and the building fraction per cell (M, S, S). Gray levels are linear in
@@ -426,7 +443,11 @@ def pool_to_cells(gray: np.ndarray, buildings: np.ndarray, factor: int) -> tuple
     m, n_bs, h, w = gray.shape
     outdoor = (buildings == 0).astype(np.float32)
     weight = outdoor.reshape(m, h // factor, factor, w // factor, factor).sum(axis=(2, 4))
-    summed = (gray * outdoor[:, None]).reshape(m, n_bs, h // factor, factor, w // factor, factor).sum(axis=(3, 5))
+    if gray.dtype == np.uint8:  # gray levels: integer sums, exact either way, without a float copy of every map
+        summed = np.empty((m, n_bs, h // factor, w // factor), dtype=np.float32)
+        _outdoor_sums(gray, buildings == 0, factor, summed)
+    else:
+        summed = (gray * outdoor[:, None]).reshape(m, n_bs, h // factor, factor, w // factor, factor).sum(axis=(3, 5))
     pooled = np.where(weight[:, None] > 0, summed / np.maximum(weight[:, None], 1.0), 0.0).astype(np.float32)
     return pooled, (1.0 - weight / (factor * factor)).astype(np.float32)
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gc
 import io
 import os
 import re
@@ -42,7 +43,7 @@ from radioloc.errors import RadiolocError
 from radioloc.io import atomic_write_bytes
 from radioloc.service import errors as envelope_errors
 from radioloc.service.db import ApiKeyRow, Database, DeploymentRow, JobRow, database_url, migrate
-from radioloc.service.engine import Engine
+from radioloc.service.engine import LARGE_BATCH, Engine
 from radioloc.service.errors import ApiError
 from radioloc.service.jobs import JobRunner
 from radioloc.service.schemas import (
@@ -121,6 +122,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         state = app.state.radioloc
         if settings.warm_up:
             state.engine.warm_up(state.store.ids())
+        # what is loaded now lives as long as the worker: out of the collector's sight, so that its full
+        # collections (which would walk it) do not stall the requests in flight
+        gc.collect()
+        gc.freeze()
         if settings.run_jobs:
             state.jobs.start()
         yield
@@ -324,7 +329,8 @@ def _routes(app: FastAPI) -> None:
             picture = Heatmap(origin_row_m=int(origin[0]), origin_col_m=int(origin[1]), size=int(heatmap.shape[0]), png_base64=_heatmap_png(heatmap))
         else:
             locator, located, known = await loop.run_in_executor(engine.executor, engine.locate_batch, deployment_id, body.localizer,
-                                                                 [r.cells for r in body.reports], [r.pathloss_db for r in body.reports])  # fmt: skip
+                                                                 [r.cells for r in body.reports], [r.pathloss_db for r in body.reports],
+                                                                 len(body.reports) >= LARGE_BATCH)  # fmt: skip
             picture = None
         results, row = [], 0
         for ok in known:

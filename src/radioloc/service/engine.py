@@ -13,6 +13,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+import numba as nb
 import numpy as np
 
 from radioloc.datasets.localization import MAX_BS
@@ -21,6 +22,17 @@ from radioloc.deploy.serving import DeploymentLocator, Located
 from radioloc.errors import RadiolocError
 
 MAX_MICRO_BATCH = 1024
+LARGE_BATCH = 256  # reports in one batch request from which its kernels use every core
+WORKER_THREADS_ENV = "RADIOLOC_WORKER_THREADS"  # set by `radioloc serve`: cores / workers
+
+
+def _use_threads(count: int) -> None:
+    """Kernel threads of the calling thread: numba's (per thread) and torch's."""
+    import torch
+
+    nb.set_num_threads(count)
+    if torch.get_num_threads() != count:
+        torch.set_num_threads(count)
 
 
 @dataclass
@@ -33,6 +45,9 @@ class Engine:
     def __init__(self, store: DeploymentStore):
         self.store = store
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="radioloc-locate")
+        # kernel threads: the worker's share of the cores for micro-batches, all of them for large batches
+        self.all_threads = nb.config.NUMBA_NUM_THREADS
+        self.threads = min(self.all_threads, int(os.environ.get(WORKER_THREADS_ENV) or self.all_threads))
         # one loaded deployment per id (its cached overview shared by its localizers), and its locators by name
         self._deployments: dict[str, tuple[tuple, Deployment, dict[str, DeploymentLocator]]] = {}
         self._lock = threading.Lock()
@@ -80,9 +95,12 @@ class Engine:
             self._deployments.pop(deployment_id, None)
 
     # -- batches ------------------------------------------------------------------------------------------------
-    def locate_batch(self, deployment_id: str, localizer: str | None, cells: list[list[int]], pathloss: list[list[float]]) -> tuple[DeploymentLocator, Located | None, np.ndarray]:
+    def locate_batch(self, deployment_id: str, localizer: str | None, cells: list[list[int]], pathloss: list[list[float]],
+                     all_cores: bool = False) -> tuple[DeploymentLocator, Located | None, np.ndarray]:  # fmt: skip
         """Answer many reports at once (runs on the caller's thread): (locator, answers of the reports with a
-        known cell or None, bool mask of those reports)."""
+        known cell or None, bool mask of those reports). ``all_cores``: the kernels take every core (a large batch
+        request); else the worker's share, so that workers answering single queries do not oversubscribe them."""
+        _use_threads(self.all_threads if all_cores else self.threads)
         locator = self.locator(deployment_id, localizer)
         width = max(len(c) for c in cells)
         ids = np.full((len(cells), width), -1, dtype=np.int64)
