@@ -101,25 +101,35 @@ def _posterior_estimates(maps, slot, ids, tables, pixels, offsets, width, median
         s = slot[q]
         support = pixels[offsets[s] : offsets[s + 1]]
         weights = _posterior_weights(maps, s, ids[q], tables[q], support, lengths, ranges[q], inv_two_var, prior_costs[q], cell, width)
-        rows = np.empty(support.shape[0])
-        cols = np.empty(support.shape[0])
-        row, col = 0.0, 0.0
+        # the pixels that carry mass (often a fraction: NEGLIGIBLE_NATS), in order, with their row and column
+        live = 0
         for i in range(support.shape[0]):
-            if weights[i] > 0.0:  # many pixels carry none (NEGLIGIBLE_NATS); the division is the loop's dearest step
-                rows[i] = support[i] // width
-                cols[i] = support[i] - rows[i] * width
-                row += weights[i] * rows[i]
-                col += weights[i] * cols[i]
+            if weights[i] > 0.0:
+                live += 1
+        mass = np.empty(live)
+        rows = np.empty(live)
+        cols = np.empty(live)
+        j = 0
+        for i in range(support.shape[0]):
+            if weights[i] > 0.0:
+                mass[j] = weights[i]
+                rows[j] = support[i] // width
+                cols[j] = support[i] - rows[j] * width
+                j += 1
+        row, col = 0.0, 0.0
+        for i in range(live):
+            row += mass[i] * rows[i]
+            col += mass[i] * cols[i]
         if median:  # Weiszfeld's iteration for the spatial median, from the mean
             for _ in range(50):
                 num_r, num_c, den = 0.0, 0.0, 0.0
-                for i in range(support.shape[0]):
-                    if weights[i] < 1e-12:
+                for i in range(live):
+                    if mass[i] < 1e-12:
                         continue
                     d = max(np.hypot(rows[i] - row, cols[i] - col), 0.05)
-                    num_r += weights[i] * rows[i] / d
-                    num_c += weights[i] * cols[i] / d
-                    den += weights[i] / d
+                    num_r += mass[i] * rows[i] / d
+                    num_c += mass[i] * cols[i] / d
+                    den += mass[i] / d
                 new_row, new_col = num_r / den, num_c / den
                 moved = np.hypot(new_row - row, new_col - col)
                 row, col = new_row, new_col
@@ -127,10 +137,9 @@ def _posterior_estimates(maps, slot, ids, tables, pixels, offsets, width, median
                     break
         hist = np.zeros(RADIUS_BINS)
         centre_row, centre_col = (centres[q, 0], centres[q, 1]) if np.isfinite(centres[q, 0]) else (row, col)
-        for i in range(support.shape[0]):
-            if weights[i] > 0.0:
-                b = int(np.hypot(rows[i] - centre_row, cols[i] - centre_col) / RADIUS_BIN_M)
-                hist[min(b, RADIUS_BINS - 1)] += weights[i]
+        for i in range(live):
+            b = int(np.hypot(rows[i] - centre_row, cols[i] - centre_col) / RADIUS_BIN_M)
+            hist[min(b, RADIUS_BINS - 1)] += mass[i]
         out_pos[q, 0], out_pos[q, 1] = row, col
         out_raw[q, 0] = disc_radius(hist, 0.68)
         out_raw[q, 1] = disc_radius(hist, 0.95)
