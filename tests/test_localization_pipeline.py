@@ -306,19 +306,11 @@ def test_positions_stay_on_the_map(small_dataset, monkeypatch):
 
 
 def test_radii_on_a_posteriors_spread(trained, small_dataset, tmp_path):
-    import shutil
-
     from radioloc.localizers.bayes import BayesLocalizer
     from radioloc.localizers.locunet import SPREAD_STRIDE
     from radioloc.localizers.registry import resolve_localizer
 
-    root, _ = small_dataset
-    out, config, _ = trained
-    train, val = load_training_splits([root], config, quiet=True)
-    bayes = BayesLocalizer(temperatures=(1.0,)).fit(train, val)
-    spread = str(bayes.save(tmp_path / "bayes.safetensors"))
-    checkpoint = tmp_path / "model.pt"
-    shutil.copy(out / "best.pt", checkpoint)
+    root, train, val, bayes, spread, checkpoint = _calibration_and_checkpoint(trained, small_dataset, tmp_path)
     with pytest.raises(RadiolocError, match="no radii calibrated on a posterior's spread"):
         LocUNetLocalizer.load(checkpoint, posterior_spread=True)
     fitted = fit_checkpoint(checkpoint, train, val, spread=spread)
@@ -341,13 +333,11 @@ def test_radii_on_a_posteriors_spread(trained, small_dataset, tmp_path):
         resolve_localizer(str(checkpoint))
 
 
-def test_the_quasi_heatmap_as_a_learned_prior_round_trip(trained, small_dataset, tmp_path, monkeypatch):
+def _calibration_and_checkpoint(trained, small_dataset, tmp_path):
+    """(dataset root, train, val, a bayes fitted on them, its saved calibration, a copy of the trained checkpoint)."""
     import shutil
 
     from radioloc.localizers.bayes import BayesLocalizer
-    from radioloc.localizers import heatmap_prior
-    from radioloc.localizers.heatmap_prior import BETAS, FLOORS, HeatmapPriorLocalizer, fuse_checkpoint, prior_cost
-    from radioloc.localizers.registry import resolve_localizer
 
     root, _ = small_dataset
     out, config, _ = trained
@@ -356,6 +346,16 @@ def test_the_quasi_heatmap_as_a_learned_prior_round_trip(trained, small_dataset,
     calibration = str(bayes.save(tmp_path / "bayes.safetensors"))
     checkpoint = tmp_path / "model.pt"
     shutil.copy(out / "best.pt", checkpoint)
+    return root, train, val, bayes, calibration, checkpoint
+
+
+def test_the_quasi_heatmap_as_a_learned_prior_round_trip(trained, small_dataset, tmp_path, monkeypatch):
+    from radioloc.localizers.bayes import BayesLocalizer
+    from radioloc.localizers import heatmap_prior
+    from radioloc.localizers.heatmap_prior import BETAS, FLOORS, HeatmapPriorLocalizer, fuse_checkpoint, prior_cost
+    from radioloc.localizers.registry import resolve_localizer
+
+    root, train, val, bayes, calibration, checkpoint = _calibration_and_checkpoint(trained, small_dataset, tmp_path)
     with pytest.raises(RadiolocError, match="no learned-prior fusion"):
         HeatmapPriorLocalizer.load(checkpoint)
     assert isinstance(resolve_localizer(str(checkpoint)).localizer, LocUNetLocalizer)  # without a fusion: the paper's answer
