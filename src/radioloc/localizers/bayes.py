@@ -42,9 +42,9 @@ from radioloc.models.likelihood import LikelihoodCalibration, LikelihoodConfig, 
 TEMPERATURES = (0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7, 1.0, 1.4)
 RELIABILITY_BINS = (4, 6, 8, 12)  # numbers of bins of the error model's predicted scale tried, chosen like the tempering
 TEMPERATURE_QUERIES = 2000  # validation queries per setting (5 BSs, 3 BSs) for the tempering search
-MIN_TOA_SIGMA_M = 1.0
+MIN_TOA_SIGMA_M = 1.0  # noise-free ranges still meet path lengths computed on a 1 m grid
 SLOT_PRIOR_CACHE = 256  # cities whose prior pixels are kept (a 1 km deployment has 169 windows; ~0.4 MB each)
-NEGLIGIBLE_NATS = 60.0  # pixels this far below the best carry no posterior mass (e^-60 ~ 1e-26)  # noise-free ranges still meet path lengths computed on a 1 m grid
+NEGLIGIBLE_NATS = 60.0  # pixels this far below the best carry no posterior mass (e^-60 ~ 1e-26)
 
 
 # -- the posterior ---------------------------------------------------------------------------------------------

@@ -164,12 +164,12 @@ class BodyLimit:
             return await self.app(scope, receive, send)
         if scope["method"] not in ("POST", "PUT", "PATCH"):
             return await self.app(scope, receive, send)
-        body, more = b"", True
+        body, more = bytearray(), True
         while more:
             message = await receive()
             if message["type"] != "http.request":
                 return  # the client went away
-            body += message.get("body", b"")
+            body.extend(message.get("body", b""))
             more = message.get("more_body", False)
             if len(body) > limit:
                 return await envelope_errors.envelope(413, "requestTooLarge", f"body: larger than {limit} bytes")(scope, receive, send)
@@ -180,7 +180,7 @@ class BodyLimit:
             if replayed:
                 return await receive()
             replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
+            return {"type": "http.request", "body": bytes(body), "more_body": False}
 
         await self.app(scope, replay, send)
 
