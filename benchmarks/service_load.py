@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -94,9 +96,6 @@ end
 def geolocate_load(url: str, reports: list, clients: int, seconds: float, folder: Path) -> dict:
     """wrk (C, one thread, ``clients`` keep-alive connections) against /v1/geolocate: the load generator costs the
     2 cores next to nothing, so the figures are the server's."""
-    import json
-    import shutil
-
     if shutil.which("wrk") is None:
         raise SystemExit("benchmarks/service_load.py: the load generator wrk is missing (apt-get install wrk)")
     folder.mkdir(parents=True, exist_ok=True)

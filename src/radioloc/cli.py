@@ -769,7 +769,6 @@ def serve(
 
     from radioloc.deploy.deployment import DeploymentStore, default_home
     from radioloc.service.db import Database, database_url, migrate
-
     from radioloc.service.workers import check_address, run_workers
 
     check_address(host, port, workers)

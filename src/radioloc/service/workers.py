@@ -50,10 +50,15 @@ def _worker(host: str, port: int, log_level: str) -> None:
 
 
 def run_workers(host: str, port: int, workers: int, log_level: str = "warning") -> None:
-    """Serve ``APP`` with ``workers`` processes until SIGINT or SIGTERM."""
-    check_address(host, port, workers)
+    """Serve ``APP`` with ``workers`` processes until SIGINT or SIGTERM (the caller checked the address with
+    :func:`check_address`)."""
     spawn = multiprocessing.get_context("spawn")
     stopping = False
+
+    def start():
+        process = spawn.Process(target=_worker, args=(host, port, log_level), daemon=True)
+        process.start()
+        return process
 
     def stop(_signum, _frame):
         nonlocal stopping
@@ -62,16 +67,13 @@ def run_workers(host: str, port: int, workers: int, log_level: str = "warning") 
     previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
     processes = []
     try:
-        for _ in range(workers):
-            processes.append(spawn.Process(target=_worker, args=(host, port, log_level), daemon=True))
-            processes[-1].start()
+        processes = [start() for _ in range(workers)]
         while not stopping:
             time.sleep(0.2)
             for n, process in enumerate(processes):
                 if not process.is_alive() and not stopping:
                     time.sleep(RESTART_PAUSE_S)
-                    processes[n] = spawn.Process(target=_worker, args=(host, port, log_level), daemon=True)
-                    processes[n].start()
+                    processes[n] = start()
     finally:
         for process in processes:
             process.terminate()
