@@ -220,15 +220,18 @@ def test_uploads_stay_in_the_uploads_folder(service):
     _envelope(c.put("/v1/uploads/big.png", params={"key": admin}, content=b"x" * (64 * 2**20 + 1)), 413, "requestTooLarge")
     _envelope(c.post("/v1/deployments", params={"key": admin}, json={"id": "x1", "city": "/etc/passwd"}), 400, "parseError", "city")
     _envelope(c.post("/v1/deployments", params={"key": admin}, json={"id": "x1", "base_stations": "upload:../../x"}), 400, "parseError", "base_stations")
+    _envelope(c.post("/v1/deployments", params={"key": admin}, json={"id": "x1", "maps": "IRT2cars"}), 400, "parseError", "maps")
     _envelope(c.post("/v1/deployments", params={"key": admin}, json={"id": DEPLOYMENT}), 409, "conflict", "exists")
 
 
 def test_a_deployment_built_through_the_api(service):
-    """POST queues a job; the runner builds it in a child process; it answers once published; DELETE removes it."""
+    """POST queues a job; the runner builds it in a child process (on RadioUNet maps); it answers once published;
+    DELETE removes it."""
     c, admin, app = service["client"], service["admin"], service["app"]
     state = app.state.radioloc
     name = f"api-{service['db']}-{uuid.uuid4().hex[:6]}"
-    job = c.post("/v1/deployments", params={"key": admin}, json={"id": name, "city": "generated:2", "size_m": 256, "base_stations": "auto:100", "survey": 600, "localizers": ["bayes"]})
+    job = c.post("/v1/deployments", params={"key": admin}, json={"id": name, "city": "generated:2", "size_m": 256, "base_stations": "auto:100", "survey": 600, "localizers": ["bayes"],
+                                                           "maps": "RadioUNet"})  # fmt: skip
     assert job.status_code == 202 and job.json()["state"] == "queued"
     assert c.get(f"/v1/deployments/{name}", params={"key": admin}).json()["state"] == "building"
     _envelope(c.post("/v1/geolocate", params={"key": admin}, json={"cellTowers": [{"cellId": 1, "signalStrength": -60}], "radioloc": {"deployment": name}}), 404, "notFound", "being built")
@@ -238,7 +241,7 @@ def test_a_deployment_built_through_the_api(service):
     done = c.get(f"/v1/jobs/{claimed.id}", params={"key": admin}).json()
     assert done["state"] == "done", done
     info = c.get(f"/v1/deployments/{name}", params={"key": admin}).json()
-    assert info["state"] == "ready" and info["localizers"] == ["bayes"] and info["rows"] == 256
+    assert info["state"] == "ready" and info["localizers"] == ["bayes"] and info["rows"] == 256 and info["maps"] == "RadioUNet"
     answer = c.post("/v1/geolocate", params={"key": admin}, json={"cellTowers": [{"cellId": 1, "signalStrength": -70.0}], "radioloc": {"deployment": name}})
     assert answer.status_code == 200, answer.text
     assert c.delete(f"/v1/deployments/{name}", params={"key": admin}).status_code == 204

@@ -200,17 +200,13 @@ def add_ray_traced(root: Path, map_id: int, sims: list[str], tracer, on_radio_ma
 
 # Transmitters solved together in one ray-tracing call (one kernel launch; memory grows with it).
 RAY_TRACING_BATCH = 8
-_TRACERS: dict[str, object] = {}  # per worker process: the ray tracer of each configuration, kept for the run
 
 
 def trace_map(root: Path, map_id: int, sims: list[str], raytracing: RayTracingConfig) -> None:
     """Worker task: a map's missing ray-traced simulations."""
-    from radioloc.propagation.raytracing import RayTracer
+    from radioloc.propagation.raytracing import cached_tracer
 
-    key = repr(raytracing)
-    if key not in _TRACERS:
-        _TRACERS[key] = RayTracer(raytracing)
-    add_ray_traced(root, map_id, sims, _TRACERS[key])
+    add_ray_traced(root, map_id, sims, cached_tracer(raytracing))
 
 
 def _positions_from_records(records: list[dict]) -> dict[str, np.ndarray]:

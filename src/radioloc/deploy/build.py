@@ -19,6 +19,9 @@ GeoJSON file of footprints (longitude / latitude), an OpenStreetMap extract (``.
 optionally ``height_m`` and ``tx_power_dbm``; or ``auto:SPACING``: one BS per SPACING x SPACING m cell of a grid,
 at a random street pixel of the cell's middle (seeded).
 
+**Radio maps** (``--sim``, ``--truth``): DPM over the whole area; RadioUNet or the ray tracer (``IRT2``,
+``IRT2cars``) on the 256 m tile around each BS, DPM beyond (:mod:`radioloc.deploy.radiomaps`).
+
 **Calibrations.** The maps a localizer sees are never the truth phones report. The survey simulates ``survey``
 phones on the truth: two thirds fit ``bayes``'s likelihood (and its tempering), the last third calibrates every
 serving localizer's radii (split-conformal, as :mod:`radioloc.localizers.uncertainty`), so the radii are honest
@@ -54,12 +57,9 @@ from radioloc.deploy.deployment import (
 from radioloc.deploy.georef import Georeference
 from radioloc.errors import RadiolocError
 from radioloc.io import LOCK_FILE, atomic_write_json, atomic_write_npy, atomic_write_npz, folder_lock
-from radioloc.propagation.dpm import DominantPathModel, DominantPathSimulator
-from radioloc.propagation.graylevel import db_to_gray
+from radioloc.deploy.radiomaps import MAP_SOURCES, TRUTH_SOURCES, AreaRadioMaps
 from radioloc.cluster import ClusterConfig, run_tasks
 
-MAP_SOURCES = ("DPM",)
-TRUTH_SOURCES = ("DPM", "DPMcars")
 SERVING = ("bayes", "locunet")
 CARS_PER_TILE = 100  # CarConfig's default density, per 256 x 256 m
 DEFAULT_ORIGIN = (48.1372, 11.5756)  # Munich's Marienplatz: generated cities need somewhere to be
@@ -92,6 +92,8 @@ class DeploymentSpec:
             raise RadiolocError(f"--localizers: choose from {', '.join(SERVING)}, got {', '.join(self.localizers) or 'none'}")
         if self.survey < 600:
             raise RadiolocError(f"--survey must be at least 600 simulated phones, got {self.survey}")
+        if self.city.startswith("dataset:") and self.maps not in ("DPM",):
+            raise RadiolocError(f"--sim: a dataset map brings its own maps (its DPM simulation and their estimate), got {self.maps!r}")
         if self.city.startswith("dataset:") and self.truth != self.maps:
             raise RadiolocError(f"--truth: a dataset map's truth is its {self.maps} simulation (pass --truth {self.maps})")
         if not MAP_SIZE <= self.size_m <= 8192:
@@ -281,19 +283,15 @@ def check_base_stations(stations: list[BaseStation], obstacles: np.ndarray, wher
 
 # -- radio maps ---------------------------------------------------------------------------------------------
 def _simulate_bs(args) -> tuple[int, float]:
-    """Worker: one BS's maps (what the localizers see) and truth, written to ``bs/<index>.npz``."""
+    """Worker: one BS's maps (what the localizers see) and truth (:mod:`radioloc.deploy.radiomaps`), written to
+    ``bs/<index>.npz``."""
     staging, index, row, col, maps_sim, truth_sim = args
     started = time.perf_counter()
     city = np.load(staging / "city.npz")
-    buildings, cars = city["buildings"], city["cars"]
-    gray = {}
-    for kind, sim in (("maps", maps_sim), ("truth", truth_sim)):
-        obstacles = buildings | cars if sim.endswith("cars") else buildings
-        if kind == "truth" and sim == maps_sim:
-            gray[kind] = gray["maps"]
-            continue
-        gray[kind] = db_to_gray(DominantPathSimulator(obstacles, DominantPathModel()).simulate((row, col)).pathloss_db)
-    atomic_write_npz(staging / "bs" / f"{index}.npz", maps=gray["maps"], truth=gray["truth"])
+    area = AreaRadioMaps(city["buildings"], city["cars"])
+    maps = area.gray(maps_sim, row, col)
+    truth = maps if truth_sim == maps_sim else area.gray(truth_sim, row, col)
+    atomic_write_npz(staging / "bs" / f"{index}.npz", maps=maps, truth=truth)
     return index, time.perf_counter() - started
 
 
@@ -397,7 +395,7 @@ def _build_locked(store: DeploymentStore, spec: DeploymentSpec, staging: Path, c
         localizers=list(spec.localizers),
         city=placed["city"],
         provenance={"radioloc": __version__, "spec": spec.to_dict(), "built_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
-        estimate=placed.get("estimate", "true"),
+        estimate=placed.get("estimate", "estimate" if spec.maps == "RadioUNet" else "true"),
         serving="shipped" if dataset is not None else "survey",
     )
     deployment = Deployment(config, staging, {name: np.load(staging / f"{name}.npy", mmap_mode="r") for name in ARRAYS})

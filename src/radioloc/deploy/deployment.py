@@ -82,7 +82,7 @@ class DeploymentConfig:
     name: str
     georef: Georeference
     base_stations: list[BaseStation]
-    maps: str  # the simulator behind the radio maps the localizers see (DPM)
+    maps: str  # the source of the radio maps the localizers see (DPM, RadioUNet, IRT2; radioloc.deploy.radiomaps)
     truth: str  # the simulator behind the simulated reports (DPMcars: the maps do not know where cars park)
     localizers: list[str]  # the first answers /v1/geolocate
     radius_calibrations: dict[str, dict] = field(default_factory=dict)  # localizer -> RadiusCalibration.to_dict()

@@ -78,7 +78,8 @@ def estimate_dataset(root: str | Path, model_path: str | Path | None = None, sim
 _MODELS: dict[str, tuple[RadioUNet, Runtime]] = {}  # per worker process: each checkpoint loaded once
 
 
-def _model(path: Path) -> tuple[RadioUNet, Runtime]:
+def cached_radiounet(path: Path = SHIPPED_WEIGHTS) -> tuple[RadioUNet, Runtime]:
+    """The RadioUNet of checkpoint ``path`` and its runtime, loaded once per process (worker tasks reuse it)."""
     if str(path) not in _MODELS:
         runtime = Runtime.pick()
         _MODELS[str(path)] = (runtime.prepare(load_radiounet(path)), runtime)
@@ -88,7 +89,7 @@ def _model(path: Path) -> tuple[RadioUNet, Runtime]:
 def estimate_map(root: Path, map_id: int, sim: str, model_path: Path, batch_size: int, candidates: np.ndarray, ues: np.ndarray) -> dict:
     """Worker task: one map's missing estimates written, and its estimate-minus-truth sums (outdoor pixels and UE
     positions, each over all and above the floor) with a sample of the differences for the histogram."""
-    model, runtime = _model(model_path)
+    model, runtime = cached_radiounet(model_path)
     buildings = layout.read_gray_png(layout.building_path(root, map_id)) != 0
     cars = layout.read_gray_png(layout.cars_path(root, map_id)) != 0 if model.config.use_cars else None
     paths = [layout.radio_map_path(root, sim, "estimate", map_id, tx) for tx in range(len(candidates))]

@@ -186,3 +186,15 @@ class RayTracer:
 
     def scene(self, buildings: np.ndarray, cars: np.ndarray | None = None, heights: np.ndarray | None = None) -> RayTracedScene:
         return RayTracedScene(buildings, cars, heights, self.config, self._solver)
+
+
+_TRACERS: dict[str, RayTracer] = {}  # per process: the ray tracer of each configuration, kept for the run
+
+
+def cached_tracer(config: RayTracingConfig | None = None) -> RayTracer:
+    """The process's ray tracer for ``config`` (its solver and compiled kernels are reused by every later task)."""
+    config = config or RayTracingConfig()
+    key = repr(config)
+    if key not in _TRACERS:
+        _TRACERS[key] = RayTracer(config)
+    return _TRACERS[key]

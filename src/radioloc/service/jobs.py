@@ -21,7 +21,7 @@ POLL_S = 1.0
 
 def build_command(spec: dict, home: Path) -> list[str]:
     command = [sys.executable, "-m", "radioloc.cli", "deploy", "create", spec["id"], "--home", str(home), "--city", spec["city"],
-               "--size", str(spec["size_m"]), "--bs", spec["base_stations"], "--truth", spec["truth"], "--localizers", ",".join(spec["localizers"]),
+               "--size", str(spec["size_m"]), "--bs", spec["base_stations"], "--sim", spec.get("maps", "DPM"), "--truth", spec["truth"], "--localizers", ",".join(spec["localizers"]),
                "--survey", str(spec["survey"]), "--seed", str(spec["seed"]), "--name", spec.get("name") or spec["id"]]  # fmt: skip
     if spec.get("origin"):
         command += ["--origin", f"{spec['origin'][0]},{spec['origin'][1]}"]
