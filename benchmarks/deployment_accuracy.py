@@ -1,16 +1,19 @@
 """Accuracy, radii and speed of a deployment's localizers on simulated phones its calibrations never saw.
 
 Usage: python benchmarks/deployment_accuracy.py [--home DIR] [--deployment demo] [--phones 5000] [--seed 11]
-       [--json benchmarks/results/deployment_accuracy.json]
+       [--sim DPM|RadioUNet|IRT2] [--truth DPM|DPMcars|IRT2|IRT2cars] [--json benchmarks/results/deployment_accuracy.json]
 
 The phones are a fresh survey of the deployment's simulated truth (another seed than the build's survey, whose
 phones fitted bayes and the radii), the same phones for every localizer. Without the deployment in --home the
-demo deployment (`radioloc serve --demo`'s) is built first (about 2 min on 2 cores).
+demo deployment (`radioloc serve --demo`'s) is built first (about 5 min on 2 cores). ``--sim`` / ``--truth``
+other than the demo's (DPM maps, DPMcars truth) build the same city and BSs as ``demo-SIM-TRUTH`` (e.g.
+``--sim RadioUNet``: RadioUNet's maps near each BS; ``--truth IRT2cars``: ray-traced reports near each BS).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from pathlib import Path
 
@@ -35,15 +38,22 @@ def main() -> None:
     parser.add_argument("--deployment", default="demo")
     parser.add_argument("--phones", type=int, default=5000)
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--sim", default=None, help="maps of a variant of the demo (default: the demo's, DPM)")
+    parser.add_argument("--truth", default=None, help="truth of a variant of the demo (default: the demo's, DPMcars)")
     parser.add_argument("--json", type=Path, default=Path("benchmarks/results/deployment_accuracy.json"))
     args = parser.parse_args()
     store = DeploymentStore(args.home)
-    if args.deployment not in store.ids():
-        if args.deployment != "demo":
-            raise SystemExit(f"{args.home}: no deployment {args.deployment!r}")
-        from radioloc.service.demo import DEMO
+    from radioloc.service.demo import DEMO
 
-        build_deployment(store, DEMO, workers=2)
+    spec = DEMO
+    if (args.sim or DEMO.maps, args.truth or DEMO.truth) != (DEMO.maps, DEMO.truth):
+        sim, truth = args.sim or DEMO.maps, args.truth or DEMO.truth
+        spec = dataclasses.replace(DEMO, id=f"demo-{sim}-{truth}".lower(), name=f"{DEMO.name}, {sim} maps, {truth} truth", maps=sim, truth=truth)
+        args.deployment = spec.id
+    if args.deployment not in store.ids():
+        if args.deployment != spec.id:
+            raise SystemExit(f"{args.home}: no deployment {args.deployment!r}")
+        build_deployment(store, spec, workers=2)
     deployment = store.load(args.deployment)
     if args.seed == deployment.config.provenance.get("spec", {}).get("seed"):
         raise SystemExit(f"--seed {args.seed} is the build's survey seed: choose another, so the phones are unseen")
