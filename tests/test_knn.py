@@ -95,3 +95,22 @@ def test_unknown_baseline_and_unfitted():
     scene = ramp_scene()
     with pytest.raises(RadiolocError, match="fit"):
         KNNLocalizer().predict(LocalizationData(scene, queries_at([(1, 1)], scene), {}))
+
+
+def test_best_pixel_of_a_support_equals_brute_force_over_it():
+    from radioloc.datasets.fit_cost import nearest_pixels as nearest_flat
+
+    scene = ramp_scene(noise_seed=2)
+    rng = np.random.default_rng(0)
+    tables = rng.random((4, 3, 256)).astype(np.float32)
+    ids = np.array([[0, 1, 2], [2, 0, -1], [1, -1, -1], [0, 1, 2]])
+    support = np.sort(rng.choice(256 * 256, 5000, replace=False))
+    idx, cost = nearest_flat(scene.radio_maps, np.zeros(4, np.int64), ids, tables, 1, support)
+    flat = scene.radio_maps[0].reshape(3, -1)
+    for q in range(4):
+        full = sum(tables[q, j][flat[b, support]] for j, b in enumerate(ids[q]) if b >= 0)
+        assert idx[q, 0] == support[np.argmin(full)] and np.isclose(cost[q, 0], full.min())
+    whole, _ = nearest_flat(scene.radio_maps, np.zeros(4, np.int64), ids, tables, 1)
+    assert not np.isin(whole[:, 0], support).all()  # the support changed some answer: it is not ignored
+    with pytest.raises(ValueError, match="max_k 1"):
+        nearest_flat(scene.radio_maps, np.zeros(4, np.int64), ids, tables, 2, support)

@@ -111,10 +111,20 @@ def _nearest_pixels(maps, slot, ids, tables, max_k, out_idx, out_cost):
             out_cost[q, i] = chosen_cost[order[i]]
 
 
-def nearest_pixels(radio_maps: np.ndarray, map_slot: np.ndarray, bs_ids: np.ndarray, tables: np.ndarray, max_k: int) -> tuple[np.ndarray, np.ndarray]:
+def nearest_pixels(radio_maps: np.ndarray, map_slot: np.ndarray, bs_ids: np.ndarray, tables: np.ndarray, max_k: int,
+                   support: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """Per query, the ``max_k`` pixels of lowest cost over the whole map, sorted by cost then pixel index:
-    (n, max_k) flat pixel indices and their costs (the tables' units)."""
+    (n, max_k) flat pixel indices and their costs (the tables' units). ``support`` (flat pixel indices, ascending):
+    only these pixels are candidates (``max_k`` 1 only)."""
     maps = flat_maps(radio_maps)
+    if support is not None:
+        if max_k != 1:
+            raise ValueError("a support is searched for the best pixel only (max_k 1)")
+        n = len(map_slot)
+        idx, cost = np.empty((n, 1), dtype=np.int64), np.empty((n, 1), dtype=np.float32)
+        _best_of_support(maps, np.ascontiguousarray(map_slot, dtype=np.int64), np.ascontiguousarray(bs_ids, dtype=np.int64), np.ascontiguousarray(tables),
+                         np.ascontiguousarray(support, dtype=np.int64), idx, cost)  # fmt: skip
+        return idx, cost
     max_k = min(max_k, maps.shape[2])
     n = len(map_slot)
     idx = np.empty((n, max_k), dtype=np.int64)
@@ -124,6 +134,17 @@ def nearest_pixels(radio_maps: np.ndarray, map_slot: np.ndarray, bs_ids: np.ndar
         _nearest_pixels(maps, np.ascontiguousarray(map_slot[part], dtype=np.int64), np.ascontiguousarray(bs_ids[part], dtype=np.int64),
                         np.ascontiguousarray(tables[part]), max_k, idx[part], cost[part])  # fmt: skip
     return idx, cost
+
+
+@nb.njit(parallel=True, cache=True, nogil=True)
+def _best_of_support(maps, slot, ids, tables, support, out_idx, out_cost):
+    for q in nb.prange(ids.shape[0]):
+        best, best_cost = -1, np.float32(np.inf)
+        for x in support:
+            c = pixel_cost(maps, slot[q], ids[q], tables[q], x)
+            if c < best_cost:
+                best, best_cost = x, c
+        out_idx[q, 0], out_cost[q, 0] = best, best_cost
 
 
 @nb.njit(parallel=True, cache=True, nogil=True)

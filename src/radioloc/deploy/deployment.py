@@ -158,6 +158,7 @@ class Deployment:
         self.tx_power_dbm = np.array([bs.tx_power_dbm for bs in config.base_stations], dtype=np.float64)
         self._index = {int(c): i for i, c in enumerate(self.cell_ids)}
         self._overview: tuple[SceneBank, int] | None = None
+        self._overview_outdoor: np.ndarray | None = None
         rows, cols = config.shape
         if self.buildings.shape != (rows, cols) or self.maps.shape != (len(self.cell_ids), rows, cols) or self.truth.shape != self.maps.shape:
             raise RadiolocError(f"{root}: deployment arrays do not match its {len(self.cell_ids)} BSs on a {rows} x {cols} grid")
@@ -256,6 +257,12 @@ class Deployment:
             positions = (self.bs_positions // factor)[None]
             self._overview = (SceneBank([0], (fraction >= 0.5).astype(np.uint8), positions, pooled), factor)
         return self._overview
+
+    def overview_outdoor(self) -> np.ndarray:
+        """Flat indices of the overview's outdoor cells (ascending): where a phone can be. Cached."""
+        if self._overview_outdoor is None:
+            self._overview_outdoor = np.flatnonzero(self.overview()[0].buildings[0].ravel() == 0)
+        return self._overview_outdoor
 
     def scenes(self, bs_index: np.ndarray, pathloss_db: np.ndarray, origins: np.ndarray, positions: np.ndarray | None = None,
                source: dict | None = None) -> WindowedQueries:  # fmt: skip

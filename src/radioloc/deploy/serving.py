@@ -77,14 +77,14 @@ def coarse_likelihood(folder: Path):
 
 
 def window_origins(deployment: Deployment, likelihood, ids: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Each query's window, centred on the most likely cell of the deployment's overview (the mode, not the
-    mean: with a few BSs the coarse posterior has several modes, and its mean can lie between them)."""
+    """Each query's window, centred on the most likely outdoor cell of the deployment's overview (the mode, not
+    the mean: with a few BSs the coarse posterior has several modes, and its mean can lie between them)."""
     from radioloc.datasets.fit_cost import nearest_pixels
     from radioloc.models.likelihood import likelihood_tables
 
     scenes, factor = deployment.overview()
     tables = likelihood_tables(likelihood.log_likelihood, 1.0, values)
-    best, _ = nearest_pixels(scenes.radio_maps, np.zeros(len(ids), dtype=np.int64), ids, tables, 1)
+    best, _ = nearest_pixels(scenes.radio_maps, np.zeros(len(ids), dtype=np.int64), ids, tables, 1, deployment.overview_outdoor())
     cells = np.column_stack(np.divmod(best[:, 0], scenes.radio_maps.shape[-1])).astype(np.float64)
     return deployment.window_origins(ids, cells * factor + (factor - 1) / 2.0)
 
