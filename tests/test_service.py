@@ -164,6 +164,9 @@ def test_errors_come_in_googles_envelope(service):
     chunked = c.post(f"/v1/geolocate?key={key}", content=iter([b'{"cellTowers": ', b"[]}"]), headers={"content-type": "application/json"})
     _envelope(chunked, 404, "notFound", "no cell")
     _envelope(c.post(f"/v1/deployments/{DEPLOYMENT}/locate?key={key}", json={"reports": [{"cells": [1], "pathloss_db": [-90.0, -80.0]}]}), 400, "parseError", "reports.0")
+    _envelope(c.post(f"/v1/geolocate?key={key}", json={"cellTowers": [{"cellId": 1, "signalStrength": -70}, {"cellId": 1, "signalStrength": -80}]}), 400, "parseError", "cellTowers.cellId: cell 1 is listed twice")
+    _envelope(c.post(f"/v1/deployments/{DEPLOYMENT}/locate?key={key}", json={"reports": [{"cells": [1, 2], "pathloss_db": [-90.0, -80.0]}, {"cells": [2, 2], "pathloss_db": [-90.0, -80.0]}]}),
+              400, "parseError", "reports.1.cells: cell 2 is listed twice")  # fmt: skip
     _envelope(c.post(f"/v1/deployments/{DEPLOYMENT}/locate?key={key}", json={"reports": [{"cells": [1], "pathloss_db": [-90.0]}] * 10_001}), 400, "parseError", "reports")
     _envelope(c.get(f"/v1/deployments/{DEPLOYMENT}/reports", params={"lat": 10.0, "lng": 10.0, "key": key}), 400, "parseError", "outside")
     _envelope(c.get("/v1/nothing-here"), 404, "notFound")

@@ -295,6 +295,7 @@ def _routes(app: FastAPI) -> None:
         engine = state_of(request).engine
         locator = engine.locator(deployment_id, localizer)
         cells = [t.cellId for t in body.cellTowers]
+        _check_unique_cells(cells, "cellTowers.cellId")
         index = locator.deployment.bs_index(np.array(cells))
         power = np.where(index >= 0, locator.deployment.tx_power_dbm[np.maximum(index, 0)], 0.0)
         pathloss = [float(t.signalStrength - p) for t, p in zip(body.cellTowers, power)]
@@ -313,6 +314,7 @@ def _routes(app: FastAPI) -> None:
         for n, report in enumerate(body.reports):
             if len(report.cells) != len(report.pathloss_db):
                 raise ApiError(400, "parseError", f"reports.{n}: {len(report.cells)} cells but {len(report.pathloss_db)} pathloss values")
+            _check_unique_cells(report.cells, f"reports.{n}.cells")
             _check_pathloss(report.pathloss_db, f"reports.{n}.pathloss_db")
         if body.heatmap and len(body.reports) != 1:
             raise ApiError(400, "parseError", "heatmap: ask for the heatmap of one report at a time")
@@ -495,6 +497,15 @@ def _job_info(state: State, job: JobRow) -> JobInfo:
 
     progress = read_progress(state.store, job.deployment_id) if job.state == "running" else None
     return JobInfo(id=job.id, deployment_id=job.deployment_id, kind=job.kind, state=job.state, message=job.message, progress=progress)
+
+
+def _check_unique_cells(cells: list[int], field: str) -> None:
+    """A phone reports each cell once: a repeated cell is a malformed report, refused before it joins a batch."""
+    seen: set[int] = set()
+    for cell in cells:
+        if cell in seen:
+            raise ApiError(400, "parseError", f"{field}: cell {cell} is listed twice")
+        seen.add(cell)
 
 
 def _check_pathloss(values, field: str) -> None:
