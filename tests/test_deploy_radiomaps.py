@@ -108,3 +108,17 @@ def test_a_deployment_built_on_radiounet_maps_with_ray_traced_truth(tmp_path):
 def test_map_sources_are_checked(overrides, message):
     with pytest.raises(RadiolocError, match=message):
         DeploymentSpec(**{"id": "ok", **overrides})
+
+
+def test_a_ray_traced_deployment_fails_before_any_work_without_the_ray_tracer(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    environment = {**os.environ, "DRJIT_LIBLLVM_PATH": str(tmp_path / "missing" / "libLLVM-19.so")}
+    result = subprocess.run([sys.executable, "-m", "radioloc.cli", "deploy", "create", "rt", "--home", str(tmp_path / "home"), "--size", "256",
+                             "--truth", "IRT2cars"], env=environment, capture_output=True, text=True)  # fmt: skip
+    assert result.returncode == 2
+    lines = [line for line in (result.stderr + result.stdout).splitlines() if line.strip()]
+    assert len(lines) == 1 and "DRJIT_LIBLLVM_PATH" in lines[0] and "file not found" in lines[0]
+    assert not (tmp_path / "home" / "staging" / "rt").exists()

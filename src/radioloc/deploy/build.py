@@ -303,6 +303,10 @@ def build_deployment(store: DeploymentStore, spec: DeploymentSpec, workers: int 
     target = store.path(spec.id)
     if target.exists() and not replace:
         raise RadiolocError(f"deployment {spec.id!r} exists in {store.root} (delete it, or pass --replace to rebuild it)")
+    if spec.maps.startswith("IRT") or spec.truth.startswith("IRT"):
+        from radioloc.sionna_runtime import sionna_rt
+
+        sionna_rt()  # fail fast, before any work, when the ray tracer cannot run here
     staging = store.staging(spec.id)
     staging.mkdir(parents=True, exist_ok=True)
     with folder_lock(staging, "deployment build"):
