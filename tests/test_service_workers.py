@@ -93,3 +93,48 @@ def test_a_taken_port_is_a_one_line_error(tmp_path, workers):
         _, stderr = server.communicate(timeout=120)
     lines = [line for line in stderr.splitlines() if line.strip()]
     assert server.returncode == 2 and len(lines) == 1 and "--host/--port" in lines[0] and "in use" in lines[0], stderr
+
+
+def test_connection_balance_closes_one_connection_of_a_fuller_worker_at_a_time(monkeypatch):
+    import asyncio
+
+    from radioloc.service import workers
+
+    clock = [100.0]
+    monkeypatch.setattr(workers.time, "monotonic", lambda: clock[0])
+    held = [18]
+
+    async def app(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    counts = [0, 14]
+    balance = workers.ConnectionBalance(app, 0, counts, lambda: held[0])
+
+    def response_headers():
+        sent = []
+
+        async def send(message):
+            sent.append(message)
+
+        asyncio.run(balance({"type": "http"}, None, send))
+        return dict(sent[0]["headers"])
+
+    assert response_headers().get(b"connection") == b"close" and counts[0] == 18  # 18 against 14: one goes
+    assert b"connection" not in response_headers()  # at most one per REBALANCE_EVERY_S
+    clock[0] += 2 * workers.REBALANCE_EVERY_S
+    held[0] = 17
+    counts[1] = 15
+    assert response_headers().get(b"connection") == b"close"  # 17 / 15: still two above the least loaded
+    clock[0] += 2 * workers.REBALANCE_EVERY_S
+    for mine, other in ((16, 16), (17, 16), (15, 17)):  # balanced, one over, or under: kept
+        held[0], counts[1] = mine, other
+        assert b"connection" not in response_headers()
+        clock[0] += 2 * workers.REBALANCE_EVERY_S
+    lifespan = []
+    asyncio.run(workers.ConnectionBalance(lambda s, r, se: _record(lifespan, s), 0, counts, lambda: 99)({"type": "lifespan"}, None, None))
+    assert lifespan == ["lifespan"]  # other scopes pass through untouched
+
+
+async def _record(log, scope):
+    log.append(scope["type"])

@@ -7,6 +7,12 @@ pool, or 32 phones' clients) mostly lands on one worker while the others idle (u
 over the group by their address hash. The supervisor restarts a worker that dies and stops them all on SIGINT or
 SIGTERM; a kill -9 of the process group stops everything at once (nothing is kept in the workers: state is in
 the database and the deployment folders).
+
+A hash spreads connections evenly only on average: 32 keep-alive clients land 18/14 or 22/10 on two workers
+about as often as 16/16, and the clients of the fuller worker wait longer (p99 46-56 ms against 36-45 ms
+balanced, measured with benchmarks/service_load.py). So each worker publishes how many connections it holds in
+a shared array, and a worker holding two or more above the least loaded one answers one request now and then
+with ``Connection: close`` (:class:`ConnectionBalance`): the client reconnects, and the hash places it again.
 """
 
 from __future__ import annotations
@@ -15,11 +21,47 @@ import multiprocessing
 import signal
 import socket
 import time
+from collections.abc import Sequence
 
 from radioloc.errors import RadiolocError
 
-APP = "radioloc.service.app:app_from_env"
 RESTART_PAUSE_S = 1.0  # between restarts of a worker that keeps dying, so a broken start does not spin
+REBALANCE_EVERY_S = 0.05  # at most one connection closed per worker in this time: moves settle before the next
+
+
+class ConnectionBalance:
+    """Plain ASGI middleware of worker ``index``: publishes the worker's open connections in ``counts`` (shared by
+    the workers) and, when it holds two or more than the least loaded worker and more than its share, closes one
+    keep-alive connection after its response (``Connection: close``) at most every :data:`REBALANCE_EVERY_S`."""
+
+    def __init__(self, app, index: int, counts: Sequence[int], open_connections):
+        self.app = app
+        self.index = index
+        self.counts = counts
+        self.open_connections = open_connections  # () -> this worker's open connections
+        self.last_close = 0.0
+
+    def should_close(self) -> bool:
+        mine = self.open_connections()
+        self.counts[self.index] = mine
+        loads = list(self.counts)
+        share = -(-sum(loads) // len(loads))
+        now = time.monotonic()
+        if mine > share and mine - min(loads) >= 2 and now - self.last_close >= REBALANCE_EVERY_S:
+            self.last_close = now
+            return True
+        return False
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or not self.should_close():
+            return await self.app(scope, receive, send)
+
+        async def send_closing(message):
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), (b"connection", b"close")]}
+            await send(message)
+
+        return await self.app(scope, receive, send_closing)
 
 
 def listening_socket(host: str, port: int, reuse_port: bool) -> socket.socket:
@@ -42,21 +84,27 @@ def check_address(host: str, port: int, workers: int) -> None:
         raise RadiolocError(f"--host/--port: cannot listen on {host}:{port} ({exc.strerror or exc})") from None
 
 
-def _worker(host: str, port: int, log_level: str) -> None:
+def _worker(host: str, port: int, log_level: str, index: int, counts) -> None:
     import uvicorn
 
-    config = uvicorn.Config(APP, factory=True, host=host, port=port, log_level=log_level)
-    uvicorn.Server(config).run(sockets=[listening_socket(host, port, reuse_port=True)])
+    from radioloc.service.app import app_from_env
+
+    server = None
+    balanced = ConnectionBalance(app_from_env(), index, counts, lambda: len(server.server_state.connections))
+    server = uvicorn.Server(uvicorn.Config(balanced, host=host, port=port, log_level=log_level))
+    server.run(sockets=[listening_socket(host, port, reuse_port=True)])
 
 
 def run_workers(host: str, port: int, workers: int, log_level: str = "warning") -> None:
-    """Serve ``APP`` with ``workers`` processes until SIGINT or SIGTERM (the caller checked the address with
+    """Serve :func:`radioloc.service.app.app_from_env` with ``workers`` processes until SIGINT or SIGTERM (the caller checked the address with
     :func:`check_address`)."""
     spawn = multiprocessing.get_context("spawn")
     stopping = False
+    counts = spawn.Array("i", workers, lock=False)  # open connections per worker (ConnectionBalance)
 
-    def start():
-        process = spawn.Process(target=_worker, args=(host, port, log_level), daemon=True)
+    def start(index: int):
+        counts[index] = 0
+        process = spawn.Process(target=_worker, args=(host, port, log_level, index, counts), daemon=True)
         process.start()
         return process
 
@@ -67,13 +115,13 @@ def run_workers(host: str, port: int, workers: int, log_level: str = "warning") 
     previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
     processes = []
     try:
-        processes = [start() for _ in range(workers)]
+        processes = [start(n) for n in range(workers)]
         while not stopping:
             time.sleep(0.2)
             for n, process in enumerate(processes):
                 if not process.is_alive() and not stopping:
                     time.sleep(RESTART_PAUSE_S)
-                    processes[n] = start()
+                    processes[n] = start(n)
     finally:
         for process in processes:
             process.terminate()
