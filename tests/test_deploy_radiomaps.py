@@ -26,10 +26,16 @@ def area():
     return AreaRadioMaps(buildings, cars), (bs.row, bs.col)
 
 
-def _outside(shape, r0, c0) -> np.ndarray:
-    mask = np.ones(shape, dtype=bool)
-    mask[r0 : r0 + NEAR_TILE, c0 : c0 + NEAR_TILE] = False
-    return mask
+def _near_on_far(maps: AreaRadioMaps, source: str, far_source: str, row: int, col: int):
+    """(the map of ``source``, the DPM map beyond its tile, the tile's slice), checking that outside the tile the
+    map is exactly the DPM one."""
+    gray, far = maps.gray(source, row, col), maps.gray(far_source, row, col)
+    r0, c0 = near_tile(row, col, gray.shape)
+    tile = np.s_[r0 : r0 + NEAR_TILE, c0 : c0 + NEAR_TILE]
+    outside = np.ones(gray.shape, dtype=bool)
+    outside[tile] = False
+    assert np.array_equal(gray[outside], far[outside])
+    return gray, far, tile
 
 
 def test_near_tile_is_centred_on_the_bs_and_moved_inside_the_area():
@@ -45,12 +51,8 @@ def test_near_tile_is_centred_on_the_bs_and_moved_inside_the_area():
 
 def test_radiounet_maps_are_its_estimate_on_the_tile_and_dpm_beyond(area):
     maps, (row, col) = area
-    gray = maps.gray("RadioUNet", row, col)
-    dpm = maps.gray("DPM", row, col)
-    r0, c0 = near_tile(row, col, dpm.shape)
-    outside = _outside(dpm.shape, r0, c0)
-    assert np.array_equal(gray[outside], dpm[outside])
-    tile = np.s_[r0 : r0 + NEAR_TILE, c0 : c0 + NEAR_TILE]
+    gray, dpm, tile = _near_on_far(maps, "RadioUNet", "DPM", row, col)
+    r0, c0 = tile[0].start, tile[1].start
     model, runtime = cached_radiounet()
     expected = predict_gray(model, np.ascontiguousarray(maps.buildings[tile]), None, np.array([[row - r0, col - c0]]), runtime)[0]
     assert np.array_equal(gray[tile], expected)
@@ -63,12 +65,8 @@ def test_radiounet_maps_are_its_estimate_on_the_tile_and_dpm_beyond(area):
 
 def test_ray_traced_maps_are_the_tile_scene_solved_and_dpm_with_cars_beyond(area):
     maps, (row, col) = area
-    gray = maps.gray("IRT2cars", row, col)
-    dpm_cars = maps.gray("DPMcars", row, col)
-    r0, c0 = near_tile(row, col, gray.shape)
-    outside = _outside(gray.shape, r0, c0)
-    assert np.array_equal(gray[outside], dpm_cars[outside])
-    tile = np.s_[r0 : r0 + NEAR_TILE, c0 : c0 + NEAR_TILE]
+    gray, dpm_cars, tile = _near_on_far(maps, "IRT2cars", "DPMcars", row, col)
+    r0, c0 = tile[0].start, tile[1].start
     scene = cached_tracer().scene(maps.buildings[tile], maps.cars[tile])
     assert np.array_equal(gray[tile], db_to_gray(scene.pathloss(np.array([[row - r0, col - c0]]))[0]))  # one thread: reproducible
     assert (gray[(maps.buildings | maps.cars) == 1] == 0).all()
