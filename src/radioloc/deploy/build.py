@@ -92,7 +92,7 @@ class DeploymentSpec:
             raise RadiolocError(f"--localizers: choose from {', '.join(SERVING)}, got {', '.join(self.localizers) or 'none'}")
         if self.survey < 600:
             raise RadiolocError(f"--survey must be at least 600 simulated phones, got {self.survey}")
-        if self.city.startswith("dataset:") and self.maps not in ("DPM",):
+        if self.city.startswith("dataset:") and self.maps != "DPM":
             raise RadiolocError(f"--sim: a dataset map brings its own maps (its DPM simulation and their estimate), got {self.maps!r}")
         if self.city.startswith("dataset:") and self.truth != self.maps:
             raise RadiolocError(f"--truth: a dataset map's truth is its {self.maps} simulation (pass --truth {self.maps})")

@@ -259,9 +259,12 @@ class Deployment:
         return self._overview
 
     def overview_outdoor(self) -> np.ndarray:
-        """Flat indices of the overview's outdoor cells (ascending): where a phone can be. Cached."""
+        """Flat indices of the overview's outdoor cells (ascending): where a phone can be (every cell when none is
+        mostly outdoor: narrow streets in a dense city). Cached."""
         if self._overview_outdoor is None:
-            self._overview_outdoor = np.flatnonzero(self.overview()[0].buildings[0].ravel() == 0)
+            buildings = self.overview()[0].buildings[0].ravel()
+            outdoor = np.flatnonzero(buildings == 0)
+            self._overview_outdoor = outdoor if len(outdoor) else np.arange(len(buildings))
         return self._overview_outdoor
 
     def scenes(self, bs_index: np.ndarray, pathloss_db: np.ndarray, origins: np.ndarray, positions: np.ndarray | None = None,
