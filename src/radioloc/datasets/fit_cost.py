@@ -80,14 +80,6 @@ def _nearest_pixels(maps, slot, ids, tables, max_k, out_idx, out_cost):
     n = ids.shape[0]
     n_pixels = maps.shape[2]
     for q in nb.prange(n):
-        if max_k == 1:  # the best pixel alone (the lowest index among ties): no partition of the whole map
-            best, best_cost = 0, np.float32(np.inf)
-            for x in range(n_pixels):
-                c = pixel_cost(maps, slot[q], ids[q], tables[q], x)
-                if c < best_cost:
-                    best, best_cost = x, c
-            out_idx[q, 0], out_cost[q, 0] = best, best_cost
-            continue
         cost = np.empty(n_pixels, dtype=np.float32)
         for x in range(n_pixels):
             cost[x] = pixel_cost(maps, slot[q], ids[q], tables[q], x)
@@ -117,9 +109,11 @@ def nearest_pixels(radio_maps: np.ndarray, map_slot: np.ndarray, bs_ids: np.ndar
     (n, max_k) flat pixel indices and their costs (the tables' units). ``support`` (flat pixel indices, ascending):
     only these pixels are candidates (``max_k`` 1 only)."""
     maps = flat_maps(radio_maps)
-    if support is not None:
-        if max_k != 1:
-            raise ValueError("a support is searched for the best pixel only (max_k 1)")
+    if support is not None and max_k != 1:
+        raise ValueError("a support is searched for the best pixel only (max_k 1)")
+    if max_k == 1:  # the best pixel alone (the lowest index among ties): no partition of the whole map
+        if support is None:
+            support = np.arange(maps.shape[2])
         n = len(map_slot)
         idx, cost = np.empty((n, 1), dtype=np.int64), np.empty((n, 1), dtype=np.float32)
         _best_of_support(maps, np.ascontiguousarray(map_slot, dtype=np.int64), np.ascontiguousarray(bs_ids, dtype=np.int64), np.ascontiguousarray(tables),
@@ -138,6 +132,7 @@ def nearest_pixels(radio_maps: np.ndarray, map_slot: np.ndarray, bs_ids: np.ndar
 
 @nb.njit(parallel=True, cache=True, nogil=True)
 def _best_of_support(maps, slot, ids, tables, support, out_idx, out_cost):
+    """Per query, the pixel of ``support`` (ascending) of lowest cost, the first among ties."""
     for q in nb.prange(ids.shape[0]):
         best, best_cost = -1, np.float32(np.inf)
         for x in support:
