@@ -217,6 +217,32 @@ def test_a_cpu_model_grows_into_cpu_deep_with_the_same_answers():
             grow_locunet(LocUNet(preset_config(source)), preset_config(target))
 
 
+@pytest.mark.parametrize("head", ["com", "posterior"])
+def test_the_inference_copy_answers_as_autocast_does(head):
+    from radioloc.models.runtime import Runtime
+
+    torch.manual_seed(0)
+    model = LocUNet(preset_config("cpu", head=head)).eval()
+    if head == "posterior":  # the zero-initialized head would answer alike whatever the weights' precision
+        torch.nn.init.normal_(model.last.weight, std=0.05)
+    runtime = Runtime(torch.device("cpu"), torch.bfloat16)
+    copy = runtime.for_inference(model)
+    # the copy's weights are stored in bf16, the buffers (cell coordinates, the likelihood table) stay fp32, and the
+    # original, whose weights are saved, is untouched
+    assert all(p.dtype == torch.bfloat16 and not p.requires_grad for p in copy.parameters())
+    assert all(b.dtype == torch.float32 for b in copy.buffers())
+    assert all(p.dtype == torch.float32 for p in model.parameters()) and not copy.training
+    inputs = torch.randn(2, model.config.in_channels, 64, 64).to(torch.bfloat16)
+    with torch.no_grad(), runtime.autocast():
+        if head == "com":
+            expected, got = model.heatmap(inputs), copy.heatmap(inputs)
+        else:
+            table = torch.randn(2, *(2 * [model.pixel_rows.shape[1]]))
+            expected, got = model.posterior(inputs, table), copy.posterior(inputs, table)
+    torch.testing.assert_close(got, expected, rtol=0, atol=0)
+    assert Runtime(torch.device("cpu"), None).for_inference(model).last.weight.dtype == torch.float32  # fp32 runtimes keep fp32
+
+
 @pytest.mark.parametrize("name", [None, "locunet", "locunet-robust"])
 def test_shipped_model_loads_and_localizes(name):
     from radioloc.localizers.locunet import LocUNetLocalizer

@@ -33,7 +33,7 @@ from radioloc.datasets.localization import LocalizationData
 from radioloc.errors import RadiolocError
 from radioloc.localizers.base import Localizer, localization_errors
 from radioloc.localizers.bayes import TEMPERATURE_QUERIES, BayesLocalizer
-from radioloc.localizers.locunet import LocUNetLocalizer, network_outputs
+from radioloc.localizers.locunet import LocUNetLocalizer, network_maps
 from radioloc.localizers.locunet import shipped as paper_locunet
 from radioloc.localizers.uncertainty import RadiusCalibration
 from radioloc.models.checkpoint import load_checkpoint, save_checkpoint
@@ -116,7 +116,9 @@ class HeatmapPriorLocalizer(Localizer):
     def heatmaps(self, data: LocalizationData) -> np.ndarray:
         """(n, S, S) the network's quasi-heatmaps of the queries."""
         network = self.network
-        return network_outputs(network.model, network.encoder_for(data), data, network.runtime, heatmaps=True)[2]
+        parts = [heat for _, _, heat in network_maps(network.network, network.encoder_for(data), data, network.runtime)]
+        size = network.model.config.input_size
+        return np.concatenate(parts) if parts else np.zeros((0, size, size), dtype=np.float32)
 
     def _fused(self, data: LocalizationData, heatmaps: np.ndarray, beta: float, floor: float, images: bool):
         cell = int(round(self.network.model.config.cell_m))

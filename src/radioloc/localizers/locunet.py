@@ -58,33 +58,39 @@ def refine_positions(scenes: SceneBank, map_slot: np.ndarray, bs_ids: np.ndarray
 
 
 @torch.no_grad()
-def network_outputs(model: LocUNet, encoder: InputEncoder, data: LocalizationData, runtime: Runtime, batch: int = 64, heatmaps: bool = False):
-    """Positions (n, 2) on the map, raw 68 / 95 % radii (n, 2), and the heatmaps when asked: for the ``com`` head
-    the centre of mass of the quasi-heatmap (n, S, S), the radii from its belief map; for the ``posterior`` head
-    the posterior mean and the posterior's own radii (n, 256, 256)."""
+def network_maps(model: LocUNet, encoder: InputEncoder, data: LocalizationData, runtime: Runtime, batch: int = 64):
+    """Yield ``(start, stop, heat)`` per batch of queries: the ``com`` head's quasi-heatmaps (B, S, S), or the
+    ``posterior`` head's posteriors (B, h, h) on its window, float32 numpy."""
     model.eval()
     q = data.queries
-    n = len(q)
-    posterior = model.config.head == "posterior"
-    size = 256 if posterior else model.config.input_size
-    lo, hi = model.config.posterior_window if posterior else (0, size)
-    coords = np.arange(float(lo), float(hi)) if posterior else (np.arange(size) + 0.5) * model.config.cell_m - 0.5
-    positions = np.empty((n, 2))
-    raw = np.empty((n, 2))
-    maps = np.zeros((n, size, size), dtype=np.float32) if heatmaps else None  # the posterior: zero outside its window
-    for start in range(0, n, batch):
-        stop = min(start + batch, n)
+    for start in range(0, len(q), batch):
+        stop = min(start + batch, len(q))
         part = (q.map_slot[start:stop], q.bs_ids[start:stop], q.pathloss_db[start:stop])
         ranges = None if q.ranges_m is None else q.ranges_m[start:stop]
         inputs = encoder.encode(*part, ranges).to(runtime.dtype or torch.float32).contiguous(memory_format=torch.channels_last)
         with runtime.autocast():
-            if posterior:
-                heat = model.posterior(inputs, encoder.log_likelihood_maps(*part)).float()
-                centre = center_of_mass(heat, model.pixel_rows, model.pixel_cols).cpu().numpy()
+            if model.config.head == "posterior":
+                heat = model.posterior(inputs, encoder.log_likelihood_maps(*part))
             else:
-                heat = model.heatmap(inputs).float()
-                centre = center_of_mass(heat, model.rows, model.cols).cpu().numpy()
-        heat = heat.cpu().numpy()
+                heat = model.heatmap(inputs)
+        yield start, stop, heat.float().cpu().numpy()
+
+
+def network_outputs(model: LocUNet, encoder: InputEncoder, data: LocalizationData, runtime: Runtime, batch: int = 64, heatmaps: bool = False):
+    """Positions (n, 2) on the map, raw 68 / 95 % radii (n, 2), and the heatmaps when asked: for the ``com`` head
+    the centre of mass of the quasi-heatmap (n, S, S), the radii from its belief map; for the ``posterior`` head
+    the posterior mean and the posterior's own radii (n, 256, 256)."""
+    n = len(data.queries)
+    posterior = model.config.head == "posterior"
+    size = 256 if posterior else model.config.input_size
+    lo, hi = model.config.posterior_window if posterior else (0, size)
+    coords = np.arange(float(lo), float(hi)) if posterior else (np.arange(size) + 0.5) * model.config.cell_m - 0.5
+    rows, cols = (model.pixel_rows, model.pixel_cols) if posterior else (model.rows, model.cols)
+    positions = np.empty((n, 2))
+    raw = np.empty((n, 2))
+    maps = np.zeros((n, size, size), dtype=np.float32) if heatmaps else None  # the posterior: zero outside its window
+    for start, stop, heat in network_maps(model, encoder, data, runtime, batch):
+        centre = center_of_mass(torch.from_numpy(heat), rows.cpu(), cols.cpu()).numpy()
         # The centre of mass of a heatmap with negative values can leave the map when its sum nears zero (seen: one
         # query in 20,000 thousands of metres off); the UE is on the map, so the nearest point of the map is closer.
         centre = np.clip(centre, 0.0, data.scenes.buildings.shape[-1] - 1.0)
@@ -113,6 +119,7 @@ class LocUNetLocalizer(Localizer):
         self._spread_posterior = None if spread is None else BayesLocalizer.load(spread)
         self.runtime = runtime or Runtime.pick()
         self.model = self.runtime.prepare(model)
+        self._network: LocUNet | None = None
         self.heatmap_kind = "posterior" if model.config.head == "posterior" else "quasi"
         self.checkpoint = checkpoint
         self.refine = refine
@@ -143,6 +150,14 @@ class LocUNetLocalizer(Localizer):
             localizer.uncertainty = RadiusCalibration.from_dict(stored[key], str(path))
         return localizer
 
+    @property
+    def network(self) -> LocUNet:
+        """The model as it runs (:meth:`Runtime.for_inference`); ``model`` keeps the fp32 weights that are saved."""
+        if self._network is None:
+            self._network = self.runtime.for_inference(self.model)
+        self._network.config = self.model.config
+        return self._network
+
     def encoder_for(self, data: LocalizationData) -> InputEncoder:
         """Radio maps cached at the model's cell size, reused while the scenes stay the same."""
         if self._encoder is None or self._encoder[0] is not data.scenes:
@@ -151,7 +166,7 @@ class LocUNetLocalizer(Localizer):
         return self._encoder[1]
 
     def _locate(self, data: LocalizationData, heatmaps: bool):
-        positions, raw, maps = network_outputs(self.model, self.encoder_for(data), data, self.runtime, heatmaps=heatmaps)
+        positions, raw, maps = network_outputs(self.network, self.encoder_for(data), data, self.runtime, heatmaps=heatmaps)
         if self.refine:
             q = data.queries
             positions = refine_positions(data.scenes, q.map_slot, q.bs_ids, q.pathloss_db, positions, self.model.config.refine_radius_m, self.model.config.refine_k)
@@ -165,7 +180,7 @@ class LocUNetLocalizer(Localizer):
         pick = np.sort(np.random.default_rng(1).choice(len(tune.queries), size=min(TUNE_QUERIES, len(tune.queries)), replace=False))
         sample = tune.subset(pick)
         q = sample.queries
-        centre, _, _ = network_outputs(self.model, self.encoder_for(sample), sample, self.runtime)
+        centre, _, _ = network_outputs(self.network, self.encoder_for(sample), sample, self.runtime)
         table = {}
         for radius in REFINE_RADII_M:
             for k in REFINE_KS if radius > 0 else (0,):
