@@ -223,13 +223,17 @@ def test_the_inference_copy_answers_as_autocast_does(head):
 
     torch.manual_seed(0)
     model = LocUNet(preset_config("cpu", head=head)).eval()
-    if head == "posterior":  # the zero-initialized head would answer alike whatever the weights' precision
+    if head == "posterior":  # the zero-initialized head and the unit norm would answer alike at any precision
         torch.nn.init.normal_(model.last.weight, std=0.05)
+        torch.nn.init.normal_(model.head_norm.weight, mean=1.0, std=0.1)
     runtime = Runtime(torch.device("cpu"), torch.bfloat16)
     copy = runtime.for_inference(model)
-    # the copy's weights are stored in bf16, the buffers (cell coordinates, the likelihood table) stay fp32, and the
-    # original, whose weights are saved, is untouched
-    assert all(p.dtype == torch.bfloat16 and not p.requires_grad for p in copy.parameters())
+    # the copy's convolution weights are stored in bf16; the normalization (which autocast runs in fp32) and the
+    # buffers (cell coordinates, the likelihood table) stay fp32; the original, whose weights are saved, is untouched
+    convolutions = [m for m in copy.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convolutions and all(p.dtype == torch.bfloat16 and not p.requires_grad for m in convolutions for p in m.parameters())
+    if head == "posterior":
+        assert copy.head_norm.weight.dtype == torch.float32
     assert all(b.dtype == torch.float32 for b in copy.buffers())
     assert all(p.dtype == torch.float32 for p in model.parameters()) and not copy.training
     inputs = torch.randn(2, model.config.in_channels, 64, 64).to(torch.bfloat16)
