@@ -62,17 +62,9 @@ def network_maps(model: LocUNet, encoder: InputEncoder, data: LocalizationData, 
     """Yield ``(start, stop, heat)`` per batch of queries: the ``com`` head's quasi-heatmaps (B, S, S), or the
     ``posterior`` head's posteriors (B, h, h) on its window, float32 numpy."""
     model.eval()
-    q = data.queries
-    for start in range(0, len(q), batch):
-        stop = min(start + batch, len(q))
-        part = (q.map_slot[start:stop], q.bs_ids[start:stop], q.pathloss_db[start:stop])
-        ranges = None if q.ranges_m is None else q.ranges_m[start:stop]
-        inputs = encoder.encode(*part, ranges).to(runtime.dtype or torch.float32).contiguous(memory_format=torch.channels_last)
+    for start, stop, inputs, log_likelihood in encoder.batches(data, runtime.dtype, batch):
         with runtime.autocast():
-            if model.config.head == "posterior":
-                heat = model.posterior(inputs, encoder.log_likelihood_maps(*part))
-            else:
-                heat = model.heatmap(inputs)
+            heat = model.heatmap(inputs) if log_likelihood is None else model.posterior(inputs, log_likelihood)
         yield start, stop, heat.float().cpu().numpy()
 
 

@@ -532,6 +532,17 @@ class InputEncoder:
                 channels.append(maps.new_zeros(b, cfg.max_bs - k, size, size))
         return torch.cat(channels, dim=1)
 
+    def batches(self, data: LocalizationData, dtype: torch.dtype | None, batch: int = 64):
+        """Yield ``(start, stop, inputs, log_likelihood)`` per batch of ``data``'s queries: the input images in
+        ``dtype`` (None: float32), channels_last, and for the posterior head the log-likelihood maps (else None)."""
+        q = data.queries
+        for start in range(0, len(q), batch):
+            stop = min(start + batch, len(q))
+            part = (q.map_slot[start:stop], q.bs_ids[start:stop], q.pathloss_db[start:stop])
+            ranges = None if q.ranges_m is None else q.ranges_m[start:stop]
+            inputs = self.encode(*part, ranges).to(dtype or torch.float32).contiguous(memory_format=torch.channels_last)
+            yield start, stop, inputs, self.log_likelihood_maps(*part) if self.config.head == "posterior" else None
+
     def _best_fit(self, slot: torch.Tensor, ids: torch.Tensor, levels: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
         """(B, 1, S, S): per cell, the RMS residual (10 dB units, clipped at 4) of its best-fitting 1 m pixel,
         what kNN ranks pixels by; cell means blur it at shadow edges."""

@@ -145,13 +145,7 @@ def network_positions(model: LocUNet, encoder: InputEncoder, data: LocalizationD
     refinement and the radii belong to the localizer, :mod:`radioloc.localizers.locunet`)."""
     model.eval()
     out = np.empty((len(data.queries), 2), dtype=np.float64)
-    q = data.queries
-    for start in range(0, len(q), batch):
-        stop = min(start + batch, len(q))
-        part = (q.map_slot[start:stop], q.bs_ids[start:stop], q.pathloss_db[start:stop])
-        ranges = None if q.ranges_m is None else q.ranges_m[start:stop]
-        inputs = encoder.encode(*part, ranges).to(runtime.dtype or torch.float32).contiguous(memory_format=torch.channels_last)
-        log_likelihood = encoder.log_likelihood_maps(*part) if model.config.head == "posterior" else None
+    for start, stop, inputs, log_likelihood in encoder.batches(data, runtime.dtype, batch):
         with runtime.autocast():
             out[start:stop] = model(inputs, log_likelihood).float().cpu().numpy()
     return np.clip(out, 0.0, data.scenes.buildings.shape[-1] - 1.0)
