@@ -1,8 +1,11 @@
 """RadioUNet goals: RMSE against DPM truth on unseen maps, ms per map when batched, paper-preset training step.
 
-Usage: python benchmarks/radiounet.py [--model CKPT] [--data DIR] [--split all] [--json benchmarks/results/radiounet.json]
-Without --data it generates 20 fresh maps (seed 2024, never used for training) and evaluates on all of them.
-Goals (issue 3): CPU preset RMSE <= 2.5 dB on test maps; <= 20 ms per 256 x 256 map batched.
+Usage: python benchmarks/radiounet.py [--model CKPT] [--data DIR] [--split all] [--seeds 2024,31,3,77] [--maps 20]
+                                    [--json benchmarks/results/radiounet.json]
+Without --data it generates ``--maps`` fresh maps of each of ``--seeds`` (never used for training) and evaluates
+on all of them, seed by seed: the RMSE over 20 maps moves by 0.1-0.3 dB from one seed to the next, and the goal
+is for any seed.
+Goals (issues 3 and 13): CPU preset RMSE <= 2.5 dB on unseen maps of any seed; <= 20 ms per 256 x 256 map batched.
 """
 
 from __future__ import annotations
@@ -61,15 +64,31 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=None)
     parser.add_argument("--data", type=Path, default=None)
     parser.add_argument("--split", default="all")
+    parser.add_argument("--seeds", default="2024,31,3,77", help="comma-separated seeds of the fresh maps (without --data)")
+    parser.add_argument("--maps", type=int, default=20, help="fresh maps per seed (without --data)")
     parser.add_argument("--json", type=Path, default=Path("benchmarks/results/radiounet.json"))
     args = parser.parse_args()
-    data = args.data
-    if data is None:
-        data = Path(tempfile.mkdtemp(prefix="radioloc-bench-")) / "unseen"
-        generate_dataset(data, DatasetConfig(maps=20, seed=2024), quiet=True)
+    if args.data is not None:
+        datasets = {str(args.data): args.data}
+    else:
+        try:
+            seeds = [int(seed) for seed in args.seeds.split(",")]
+        except ValueError:
+            parser.error(f"--seeds: comma-separated integers, got {args.seeds!r}")
+        root = Path(tempfile.mkdtemp(prefix="radioloc-bench-"))
+        datasets = {}
+        for seed in seeds:
+            datasets[f"seed {seed}"] = root / f"seed{seed}"
+            generate_dataset(datasets[f"seed {seed}"], DatasetConfig(maps=args.maps, seed=seed), quiet=True)
     model = load_radiounet(args.model)
     runtime = Runtime.pick()
-    quality = evaluate_radiounet(model, data, args.split, quiet=True)
+    per_dataset, qualities = {}, []
+    for label, data in datasets.items():
+        q = evaluate_radiounet(model, data, args.split, quiet=True)
+        qualities.append(q)
+        per_dataset[label] = {"radio_maps": q["radio_maps"], "rmse_db_outdoor": round(q["outdoor"]["rmse_db"], 3), "rmse_db_above_noise_floor": round(q["above_noise_floor"]["rmse_db"], 3)}
+        print(f"{label}: {q['radio_maps']} radio maps, RMSE {per_dataset[label]['rmse_db_outdoor']} dB outdoor (goal <= 2.5)", flush=True)
+    data, quality = next(iter(datasets.values())), qualities[0]  # the first dataset's full figures and timing
     ms = time_batched(runtime.prepare(model), runtime, data)
     step = paper_training_step_seconds(runtime)
     result = {
@@ -86,7 +105,10 @@ def main() -> None:
         "ms_per_map_batched": round(ms, 2),
         "paper_preset_parameters": count_parameters(RadioUNet(preset_config("paper"))),
         "paper_preset_training_step_seconds_batch2": round(step, 2),
+        "per_dataset": per_dataset,
+        "worst_rmse_db_outdoor": max(d["rmse_db_outdoor"] for d in per_dataset.values()),
         "goals": {"rmse_db": 2.5, "ms_per_map": 20},
+        "goals_met": {"rmse_db_every_dataset": all(d["rmse_db_outdoor"] <= 2.5 for d in per_dataset.values()), "ms_per_map": ms <= 20},
     }
     print(
         f"RadioUNet '{result['preset']}' ({result['parameters']:,} parameters) on {result['radio_maps']} unseen radio maps: "
