@@ -75,6 +75,8 @@ def main() -> None:
             seeds = [int(seed) for seed in args.seeds.split(",")]
         except ValueError:
             parser.error(f"--seeds: comma-separated integers, got {args.seeds!r}")
+        if args.maps < 1:
+            parser.error(f"--maps: at least 1 fresh map per seed, got {args.maps}")
         root = Path(tempfile.mkdtemp(prefix="radioloc-bench-"))
         datasets = {}
         for seed in seeds:
