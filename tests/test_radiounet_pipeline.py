@@ -7,7 +7,7 @@ import pytest
 
 from radioloc.datasets import layout
 from radioloc.errors import RadiolocError
-from radioloc.evaluation.radiomaps import evaluate_radiounet
+from radioloc.evaluation.radiomaps import evaluate_radiounet, large_error_shares
 from radioloc.models.estimate import estimate_dataset
 from radioloc.models.radiounet import load_radiounet
 from radioloc.training.radiounet import RadioUNetTrainConfig, train_radiounet
@@ -72,4 +72,19 @@ def test_evaluate_reports_metrics_and_figures(trained, small_dataset, tmp_path):
     result = evaluate_radiounet(load_radiounet(out / "best.pt"), small_dataset[0], "test", figures=tmp_path, quiet=True)
     assert result["radio_maps"] == 12 * len(json.loads((small_dataset[0] / "manifest.json").read_text())["split"]["test"])
     assert result["outdoor"]["rmse_db"] >= result["outdoor"]["mae_db"] > 0
+    # the per-map sums add up to the whole split's figures
+    test_maps = json.loads((small_dataset[0] / "manifest.json").read_text())["split"]["test"]
+    assert sorted(m["map"] for m in result["per_map"]) == sorted(test_maps)
+    assert sum(m["pixels"] for m in result["per_map"]) == result["outdoor"]["pixels"]
+    pooled = np.sqrt(sum(m["squared_error_db2"] for m in result["per_map"]) / result["outdoor"]["pixels"])
+    assert pooled == pytest.approx(result["outdoor"]["rmse_db"], rel=1e-9)
+    over5, over10 = result["large_errors"]["over_5_db"], result["large_errors"]["over_10_db"]
+    assert 0 <= over10["pixel_share"] <= over5["pixel_share"] <= 1 and 0 <= over10["squared_error_share"] <= over5["squared_error_share"] <= 1
     assert (tmp_path / "radiounet_test_examples.png").exists() and (tmp_path / "radiounet_test_histogram.png").exists()
+
+
+def test_large_error_shares_count_pixels_beyond_each_threshold():
+    diff = np.array([0.0, 1.0, -6.0, 12.0])  # squared: 0, 1, 36, 144 of 181
+    shares = large_error_shares(diff)
+    assert shares["over_5_db"] == {"pixel_share": 0.5, "squared_error_share": pytest.approx(180 / 181)}
+    assert shares["over_10_db"] == {"pixel_share": 0.25, "squared_error_share": pytest.approx(144 / 181)}

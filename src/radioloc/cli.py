@@ -589,6 +589,8 @@ def evaluate_radiounet_command(
         row = result[name]
         table.add_row(name.replace("_", " "), f"{row['rmse_db']:.2f}", f"{row['mae_db']:.2f}", f"{row['pixels']:,}")
     console.print(table)
+    large = result["large_errors"]["over_10_db"]
+    console.print(f"{100 * large['pixel_share']:.1f} % of the outdoor pixels are off by more than 10 dB and carry {100 * large['squared_error_share']:.0f} % of the squared error")
     console.print(f"{result['ms_per_map']} ms per map (batched); figures in {figures}")
     if json_out:
         atomic_write_json(json_out, result)

@@ -21,7 +21,7 @@ def evaluate_radiounet(model: RadioUNet, data_dir: str | Path, split: str = "tes
     runtime = Runtime.pick()
     model = runtime.prepare(model.eval())
     data = load_radio_maps(data_dir, split, sim, quiet=quiet)
-    diffs, above = [], []
+    diffs, above, per_map = [], [], []
     seconds = 0.0
     examples = []
     with Progress(disable=quiet) as progress:
@@ -36,6 +36,8 @@ def evaluate_radiounet(model: RadioUNet, data_dir: str | Path, split: str = "tes
                 d, a = pathloss_difference_db(estimates[tx], data.truth[slot, tx], outdoor)
                 diffs.append(d)
                 above.append(a)
+            map_diffs = np.concatenate(diffs[-len(estimates) :]).astype(np.float64)
+            per_map.append({"map": int(map_id), "squared_error_db2": float(np.sum(map_diffs**2)), "pixels": int(map_diffs.size)})
             if len(examples) < 3:
                 examples.append((map_id, 0, data.buildings[slot], data.truth[slot, 0], estimates[0]))
             progress.advance(task)
@@ -48,6 +50,9 @@ def evaluate_radiounet(model: RadioUNet, data_dir: str | Path, split: str = "tes
         "radio_maps": len(data),
         **error_summary(diff_all, above_all),
         "ms_per_map": round(1000 * seconds / len(data), 2),
+        "large_errors": large_error_shares(diff_all),
+        # Per city map, so a caller can tell how much of a difference between datasets is which maps were drawn.
+        "per_map": per_map,
     }
     result["rmse_db"] = result["outdoor"]["rmse_db"]
     result["mae_db"] = result["outdoor"]["mae_db"]
@@ -55,6 +60,19 @@ def evaluate_radiounet(model: RadioUNet, data_dir: str | Path, split: str = "tes
         draw_examples(examples, figures / f"radiounet_{split}_examples.png")
         draw_difference_histogram(diff_all, result, figures / f"radiounet_{split}_histogram.png", f"RadioUNet ({model.config.preset}) minus {sim} truth, {split} maps")
     return result
+
+
+def large_error_shares(diff_db: np.ndarray, thresholds_db: tuple[float, ...] = (5.0, 10.0)) -> dict:
+    """Share of the pixels, and of the squared error, beyond each |error| threshold. The RMSE of a radio-map
+    estimator is dominated by few pixels: whole shadow wedges behind a narrow gap that the estimate opens or
+    closes wrongly."""
+    squared = diff_db.astype(np.float64) ** 2
+    total = max(float(squared.sum()), 1e-300)
+    shares = {}
+    for threshold in thresholds_db:
+        beyond = np.abs(diff_db) > threshold
+        shares[f"over_{threshold:g}_db"] = {"pixel_share": float(beyond.mean()) if beyond.size else 0.0, "squared_error_share": float(squared[beyond].sum() / total)}
+    return shares
 
 
 def draw_examples(examples, out: Path) -> Path:
