@@ -1,11 +1,12 @@
 """RadioUNet goals: RMSE against DPM truth on unseen maps, ms per map when batched, paper-preset training step.
 
-Usage: python benchmarks/radiounet.py [--model CKPT] [--data DIR] [--split all] [--seeds 2024,31,3,77] [--maps 20]
+Usage: python benchmarks/radiounet.py [--model CKPT] [--data DIR ...] [--split all] [--seeds 2024,31,3,77] [--maps 20]
                                     [--json benchmarks/results/radiounet.json]
 Without --data it generates ``--maps`` fresh maps of each of ``--seeds`` (never used for training) and evaluates
 on all of them, seed by seed: the RMSE over 20 maps moves by 0.1-0.3 dB from one seed to the next, and the goal
-is for any seed. Each seed's RMSE comes with a bootstrap 95 % interval over its maps (how far the figure would
-move with other maps of the same generator), and all seeds' maps are pooled into one RMSE.
+is for any seed. ``--data`` (repeatable) evaluates existing datasets instead, each on its own. Each seed's RMSE
+comes with a bootstrap 95 % interval over its maps (how far the figure would move with other maps of the same
+generator), and all seeds' maps are pooled into one RMSE.
 Goals (issues 3 and 13): CPU preset RMSE <= 2.5 dB on unseen maps of any seed; <= 20 ms per 256 x 256 map batched.
 """
 
@@ -75,14 +76,17 @@ def paper_training_step_seconds(runtime: Runtime) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=None)
-    parser.add_argument("--data", type=Path, default=None)
+    parser.add_argument("--data", type=Path, action="append", default=None, help="dataset to evaluate (repeatable); default: fresh maps of --seeds")
     parser.add_argument("--split", default="all")
     parser.add_argument("--seeds", default="2024,31,3,77", help="comma-separated seeds of the fresh maps (without --data)")
     parser.add_argument("--maps", type=int, default=20, help="fresh maps per seed (without --data)")
     parser.add_argument("--json", type=Path, default=Path("benchmarks/results/radiounet.json"))
     args = parser.parse_args()
     if args.data is not None:
-        datasets = {str(args.data): args.data}
+        for data in args.data:
+            if not (data / "manifest.json").is_file():
+                parser.error(f"--data {data}: not a radioloc dataset (no manifest.json)")
+        datasets = {str(data): data for data in args.data}
     else:
         try:
             seeds = [int(seed) for seed in args.seeds.split(",")]
