@@ -48,8 +48,8 @@ def time_batched(model: RadioUNet, runtime: Runtime, data: Path, batch: int = 16
 
 def bootstrap_rmse_interval(per_map: list[dict], draws: int = 2000, seed: int = 0) -> tuple[float, float]:
     """95 % bootstrap interval of the RMSE over city maps: the maps are resampled with replacement and each
-    draw's RMSE pools its maps' squared errors (maps differ most in how many narrow gaps they have, so the map,
-    not the pixel, is the unit that varies)."""
+    draw's RMSE pools its maps' squared errors. The errors come as whole shadow wedges, so the pixels of a map are
+    far from independent: the map, not the pixel, is the unit that varies."""
     squared = np.array([m["squared_error_db2"] for m in per_map])
     pixels = np.array([m["pixels"] for m in per_map], dtype=np.float64)
     picks = np.random.default_rng(seed).integers(0, len(per_map), size=(draws, len(per_map)))
