@@ -32,12 +32,14 @@ def evaluate_radiounet(model: RadioUNet, data_dir: str | Path, split: str = "tes
             estimates = predict_gray(model, data.buildings[slot], cars, data.tx[slot], runtime)
             seconds += time.perf_counter() - started
             outdoor = data.buildings[slot] == 0
+            squared, pixels = 0.0, 0
             for tx in range(len(estimates)):
                 d, a = pathloss_difference_db(estimates[tx], data.truth[slot, tx], outdoor)
                 diffs.append(d)
                 above.append(a)
-            map_diffs = np.concatenate(diffs[-len(estimates) :]).astype(np.float64)
-            per_map.append({"map": int(map_id), "squared_error_db2": float(np.sum(map_diffs**2)), "pixels": int(map_diffs.size)})
+                squared += float(np.sum(d.astype(np.float64) ** 2))
+                pixels += d.size
+            per_map.append({"map": int(map_id), "squared_error_db2": squared, "pixels": pixels})
             if len(examples) < 3:
                 examples.append((map_id, 0, data.buildings[slot], data.truth[slot, 0], estimates[0]))
             progress.advance(task)
