@@ -17,6 +17,7 @@ from radioloc.cli import app
 from radioloc.datasets.localization import Queries, load_localization
 from radioloc.errors import RadiolocError
 from radioloc.io import folder_lock
+from radioloc.models.radiounet import SHIPPED_WEIGHTS
 
 # (name, argv with {DS} a small dataset, {FILE} an existing file, {DIR} an existing empty folder, {NEW} a path that
 #  does not exist, {RAND} a file of random bytes), text the message must hold, path that must not exist afterwards
@@ -57,6 +58,8 @@ CASES = [
     ("train locunet fails at startup", ["train", "locunet", "--data", "{DS}", "--out", "{NEW}", "--estimate", "true", "--head", "posterior"], "--likelihood", "{NEW}/train_config.json"),
     ("train radiounet negative epochs", ["train", "radiounet", "--data", "{DS}", "--out", "{NEW}", "--epochs-first", "-1"], "--epochs-first", "{NEW}"),
     ("train radiounet zero batch", ["train", "radiounet", "--data", "{DS}", "--out", "{NEW}", "--batch-size", "0"], "--batch-size", "{NEW}"),
+    ("train radiounet init of another preset", ["train", "radiounet", "--data", "{DS}", "--out", "{NEW}", "--preset", "cpu-small", "--init", str(SHIPPED_WEIGHTS)], "--init checkpoint does not fit preset 'cpu-small'", "{NEW}"),
+    ("train radiounet init random file", ["train", "radiounet", "--data", "{DS}", "--out", "{NEW}", "--init", "{RAND}"], "not a radioloc checkpoint", "{NEW}"),
     ("train radiounet negative seed", ["train", "radiounet", "--data", "{DS}", "--out", "{NEW}", "--seed", "-1"], "--seed", "{NEW}"),
     ("train bayes out is a file", ["train", "bayes", "--data", "{DS}", "--out", "{FILE}"], "--out", None),
     ("calibrate out is a folder", ["train", "calibrate", "--model", "locunet", "--data", "{DS}", "--out", "{DIR}"], "--out", None),

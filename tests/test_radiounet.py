@@ -7,13 +7,13 @@ import torch
 
 from radioloc.errors import RadiolocError
 from radioloc.models.checkpoint import load_checkpoint, save_checkpoint
-from radioloc.models.radiounet import PRESETS, RadioUNet, RadioUNetConfig, count_parameters, load_radiounet, preset_config
+from radioloc.models.radiounet import PRESETS, RadioUNet, RadioUNetConfig, count_parameters, grow_radiounet, load_radiounet, preset_config
 from radioloc.propagation import db_to_gray, free_space_loss_db
 from radioloc.datasets.radiomaps import RadioMapSet
 from radioloc.training.radiounet import CoarseDPMCache, augmented_geometry, censored_mse, dihedral
 
 
-@pytest.mark.parametrize("preset", ["cpu", "cpu-small"])
+@pytest.mark.parametrize("preset", ["cpu", "cpu-open", "cpu-small"])
 def test_cpu_presets_return_256_maps_in_range(preset):
     model = RadioUNet(preset_config(preset)).eval()
     buildings = torch.zeros(2, 1, 256, 256)
@@ -81,7 +81,8 @@ def test_dihedral_moves_points_with_images():
             assert moved[0, 0, r, c] == 1 and moved.sum() == 1
 
 
-def test_cached_coarse_dpm_rotated_with_the_map_equals_the_rotated_maps_own():
+@pytest.mark.parametrize("preset, grids", [("cpu", 4 + 16), ("cpu-open", 2 * (4 + 16))])
+def test_cached_coarse_dpm_rotated_with_the_map_equals_the_rotated_maps_own(preset, grids):
     """Training keeps the coarse-DPM cells of the stored orientation and rotates them with the augmentation;
     the network must see exactly what it would see computed on the rotated map."""
     rng = np.random.default_rng(3)
@@ -94,7 +95,7 @@ def test_cached_coarse_dpm_rotated_with_the_map_equals_the_rotated_maps_own():
     for m in range(2):
         buildings[m, tx[m, :, 0], tx[m, :, 1]] = 0
     data = RadioMapSet(maps=[0, 1], buildings=buildings, cars=np.zeros_like(buildings), tx=tx, truth=np.zeros((2, 2, 256, 256), dtype=np.uint8))
-    model = RadioUNet(preset_config("cpu"))
+    model = RadioUNet(preset_config(preset))
     cache = CoarseDPMCache(model, data)
     index = np.array([0, 3, 1, 3])
     cells = cache.cells(index)
@@ -107,9 +108,31 @@ def test_cached_coarse_dpm_rotated_with_the_map_equals_the_rotated_maps_own():
             rotated, rotated_tx = dihedral(maps, points, k, transpose)
             from_cache = augmented_geometry(model, rotated, rotated_tx, cells, k, transpose)
             direct = augmented_geometry(model, rotated, rotated_tx, None)
-            assert from_cache.shape == direct.shape == (4, 2 + 4 + 16, 64, 64)
+            assert from_cache.shape == direct.shape == (4, 2 + grids, 64, 64)
             assert np.abs(from_cache[:, obstruction:] - direct[:, obstruction:]).max() < 2e-3  # float16 storage
             assert np.array_equal(from_cache[:, :obstruction], direct[:, :obstruction])
+
+
+def test_cpu_open_grows_from_cpu_computing_the_same_maps():
+    """cpu-open adds the open-cell coarse grids: grown from a cpu model, it reads them through zero weights and
+    starts from exactly the cpu model's answers; other presets do not grow into it."""
+    torch.manual_seed(0)
+    source = RadioUNet(preset_config("cpu")).eval()
+    with torch.no_grad():  # a second U that is not the identity, so that its widened inputs matter too
+        source.second.last.weight.normal_(0, 0.01)
+    grown = grow_radiounet(source, preset_config("cpu-open")).eval()
+    assert grown.config.coarse_dpm_grids() == [(0.75, 0), (0.75, 1), (1.0, 0), (1.0, 1)]
+    assert grown.first.encoder[0].in_channels == source.first.encoder[0].in_channels + 4 + 16
+    buildings = torch.zeros(2, 1, 256, 256)
+    buildings[:, :, 100:140, :] = 1
+    for k in range(40):  # a diagonal passage the two kinds of grid see differently
+        buildings[:, :, 100 + k, 60 + k : 62 + k] = 0
+    tx = torch.tensor([[80.0, 40.0], [200.0, 150.0]])
+    with torch.no_grad():
+        for a, b in zip(source(buildings, tx), grown(buildings, tx)):
+            assert torch.equal(a, b)
+    with pytest.raises(RadiolocError, match="does not extend preset 'cpu-small' with coarse-DPM grids only"):
+        grow_radiounet(RadioUNet(preset_config("cpu-small")), preset_config("cpu-open"))
 
 
 def test_censored_mse():

@@ -61,6 +61,26 @@ def test_coarse_cells_block_from_the_chosen_building_fraction():
     assert three_quarters[behind] < 1e-4  # too thin to block a 2 m cell
 
 
+def test_open_cells_keep_a_diagonal_one_metre_passage():
+    """A passage at 45 degrees through a thick wall, two pixels wide in each row (1.4 m across): every other
+    2 m cell along it is 3/4 building, so cells blocked from 3/4 cut it and leave the far side unreachable; open
+    cells (blocked only when wholly building) keep it, and the far side along its line is in line of sight."""
+    from radioloc.propagation.visibility import coarse_dominant_path_excess
+
+    wall = np.zeros((1, 256, 256), np.uint8)
+    wall[0, 100:140, :] = 1
+    for k in range(40):  # the passage: pixels (100 + k, 60 + k) and (100 + k, 61 + k), face to face
+        wall[0, 100 + k, 60 + k : 62 + k] = 0
+    tx, far = (np.array([80]), np.array([40])), (160 // 2, 120 // 2)  # both on the passage's line
+    closed = coarse_dominant_path_excess(wall, *tx, 2, blocked_fraction=0.75)[0, 0] * 30
+    kept = coarse_dominant_path_excess(wall, *tx, 2, blocked_fraction=1.0)[0, 0] * 30
+    assert closed[far] == 60.0  # unreachable: the wall spans the map
+    assert kept[far] < 1e-4
+    from radioloc.propagation.dpm import DominantPathSimulator
+
+    assert DominantPathSimulator(wall[0]).simulate((80, 40)).line_of_sight[160, 120]  # as in the 1 m truth
+
+
 def test_batched_features_equal_one_map_at_a_time():
     from radioloc.propagation.visibility import coarse_dominant_path_excess
 

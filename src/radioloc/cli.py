@@ -242,8 +242,9 @@ def city_tiles(
 def train_radiounet_command(
     data: Path = typer.Option(..., "--data", exists=True, file_okay=False, help="Dataset with the simulation to learn (its train/val splits are used)."),
     out: Path = output_dir_option(..., "--out", help="Run folder (best.pt, last.pt, summary.json); an unfinished run resumes."),
-    preset: str = typer.Option("cpu", "--preset", help="cpu, cpu-small or paper."),
+    preset: str = typer.Option("cpu", "--preset", help="cpu, cpu-open, cpu-small or paper."),
     sim: str = typer.Option("DPM", "--sim", help="Simulation to learn."),
+    init: Optional[Path] = typer.Option(None, "--init", exists=True, dir_okay=False, help="Start from this RadioUNet checkpoint (the same preset, or cpu for cpu-open)."),
     epochs_first: Optional[int] = typer.Option(None, "--epochs-first", min=1, help="Epochs of the first U (default: the preset's)."),
     epochs_second: Optional[int] = typer.Option(None, "--epochs-second", min=0, help="Epochs of the second U, 0 to skip it (default: the preset's)."),
     samples_per_epoch: Optional[int] = typer.Option(None, "--samples-per-epoch", min=1, help="Radio maps drawn per epoch (default: the preset's)."),
@@ -261,7 +262,7 @@ def train_radiounet_command(
 
     preset_config(preset)  # fail fast on an unknown preset
     overrides = {k: v for k, v in dict(epochs_first=epochs_first, epochs_second=epochs_second, samples_per_epoch=samples_per_epoch, batch_size=batch_size, lr=lr).items() if v is not None}
-    config = RadioUNetTrainConfig.for_preset(preset, sim=sim, seed=seed, **overrides)
+    config = RadioUNetTrainConfig.for_preset(preset, sim=sim, seed=seed, init=str(init) if init else None, **overrides)
     if _relaunched(nproc, config.batch_size):
         return
     place = distributed.current()

@@ -22,7 +22,7 @@ from radioloc.datasets.radiomaps import RadioMapSet, load_radio_maps
 from radioloc.errors import RadiolocError
 from radioloc.io import atomic_write_json
 from radioloc.models.checkpoint import load_checkpoint, save_checkpoint
-from radioloc.models.radiounet import RadioUNet, count_parameters, preset_config
+from radioloc.models.radiounet import RadioUNet, count_parameters, grow_radiounet, load_radiounet, preset_config
 from radioloc.propagation.graylevel import DB_PER_GRAY
 from radioloc.models.runtime import Runtime
 from radioloc.training import distributed
@@ -40,6 +40,7 @@ class RadioUNetTrainConfig:
     samples_per_epoch: int = 4096
     val_samples: int = 480
     seed: int = 0
+    init: str | None = None  # start from this RadioUNet checkpoint: the same preset, or one it grows into (cpu -> cpu-open)
 
     @staticmethod
     def for_preset(preset: str, **overrides) -> "RadioUNetTrainConfig":
@@ -156,7 +157,14 @@ def train_radiounet(data_dir: str | Path, out_dir: str | Path, config: RadioUNet
 
     torch.manual_seed(config.seed)
     model_config = preset_config(config.preset, use_cars=config.use_cars)
-    model = runtime.prepare(RadioUNet(model_config))
+    model = RadioUNet(model_config)
+    if config.init and not (out_dir / "last.pt").exists():
+        start = load_radiounet(config.init)
+        try:
+            model = start if start.config == model_config else grow_radiounet(start, model_config)
+        except RadiolocError as exc:
+            raise RadiolocError(f"{config.init}: --init checkpoint does not fit preset {config.preset!r}: {exc}") from None
+    model = runtime.prepare(model)
     train = load_radio_maps(data_dir, "train", config.sim, quiet=quiet)
     val = load_radio_maps(data_dir, "val", config.sim, quiet=quiet)
     if len(train) == 0 or len(val) == 0:
