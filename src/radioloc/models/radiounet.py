@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import torch
@@ -344,15 +344,15 @@ class RadioUNet(nn.Module):
 
 
 def grow_radiounet(source: RadioUNet, config: RadioUNetConfig) -> RadioUNet:
-    """A RadioUNet of ``config`` that computes exactly what ``source`` computes, when ``config`` only adds
-    coarse-DPM input grids (``cpu`` -> ``cpu-open``).
+    """A RadioUNet of ``config`` that computes exactly what ``source`` computes, when ``config`` is the source's
+    or only adds coarse-DPM input grids (``cpu`` -> ``cpu-open``).
 
     The new grids' channels come last in every input they join (the first layers of both UNets and the last
     two layers, which read the network input again), so each such convolution keeps its weights for the old
     channels and reads the new ones through weights set to zero; training then moves them away from zero."""
     old, new = source.config, config
-    same = all(getattr(new, f.name) == getattr(old, f.name) for f in fields(new) if f.name not in ("preset", "coarse_dpm_open_offsets"))
-    if not same or new.coarse_dpm_open_offsets[: len(old.coarse_dpm_open_offsets)] != old.coarse_dpm_open_offsets:
+    same_rest = replace(old, preset=new.preset, coarse_dpm_open_offsets=new.coarse_dpm_open_offsets) == new
+    if not same_rest or new.coarse_dpm_open_offsets[: len(old.coarse_dpm_open_offsets)] != old.coarse_dpm_open_offsets:
         raise RadiolocError(f"preset {new.preset!r} does not extend preset {old.preset!r} with coarse-DPM grids only")
     grown = RadioUNet(new)
     state = grown.state_dict()

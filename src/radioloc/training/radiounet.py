@@ -161,7 +161,7 @@ def train_radiounet(data_dir: str | Path, out_dir: str | Path, config: RadioUNet
     if config.init and not (out_dir / "last.pt").exists():
         start = load_radiounet(config.init)
         try:
-            model = start if start.config == model_config else grow_radiounet(start, model_config)
+            model = grow_radiounet(start, model_config)
         except RadiolocError as exc:
             raise RadiolocError(f"{config.init}: --init checkpoint does not fit preset {config.preset!r}: {exc}") from None
     model = runtime.prepare(model)
