@@ -23,6 +23,7 @@ import torch
 
 from radioloc.datasets import layout
 from radioloc.datasets.builder import DatasetConfig, generate_dataset
+from radioloc.evaluation.bootstrap import ratio_of_sums_interval
 from radioloc.evaluation.radiomaps import evaluate_radiounet
 from radioloc.models.estimate import predict_gray
 from radioloc.models.radiounet import RadioUNet, count_parameters, load_radiounet, preset_config
@@ -48,14 +49,9 @@ def time_batched(model: RadioUNet, runtime: Runtime, data: Path, batch: int = 16
 
 def bootstrap_rmse_interval(per_map: list[dict], draws: int = 2000, seed: int = 0) -> tuple[float, float]:
     """95 % bootstrap interval of the RMSE over city maps: the maps are resampled with replacement and each
-    draw's RMSE pools its maps' squared errors. The errors come as whole shadow wedges, so the pixels of a map are
-    far from independent: the map, not the pixel, is the unit that varies."""
-    squared = np.array([m["squared_error_db2"] for m in per_map])
-    pixels = np.array([m["pixels"] for m in per_map], dtype=np.float64)
-    picks = np.random.default_rng(seed).integers(0, len(per_map), size=(draws, len(per_map)))
-    rmse = np.sqrt(squared[picks].sum(axis=1) / pixels[picks].sum(axis=1))
-    low, high = np.percentile(rmse, [2.5, 97.5])
-    return float(low), float(high)
+    draw's RMSE pools its maps' squared errors (:mod:`radioloc.evaluation.bootstrap`)."""
+    low, high = ratio_of_sums_interval([m["squared_error_db2"] for m in per_map], [m["pixels"] for m in per_map], draws, seed)
+    return float(np.sqrt(low)), float(np.sqrt(high))
 
 
 def paper_training_step_seconds(runtime: Runtime) -> float:

@@ -114,6 +114,21 @@ def test_error_statistics():
     assert table["5"]["mae"] == 1.5 and table["1"]["n"] == 1 and table["0"]["n"] == 0 and table["5"]["share"] == pytest.approx(2 / 3)
 
 
+def test_bootstrap_over_maps():
+    from radioloc.evaluation.bootstrap import per_map_sums, ratio_of_sums_interval
+
+    np.testing.assert_array_equal(per_map_sums([1.0, 2.0, 4.0, 8.0], [7, 3, 7, 5]), [2.0, 8.0, 5.0])  # maps 3, 5, 7
+    # every map at the same ratio: every draw gives it, whatever maps are drawn
+    assert ratio_of_sums_interval([1.0, 3.0, 5.0], [2.0, 6.0, 10.0]) == pytest.approx((0.5, 0.5))
+    # one map alone: no variation to draw; two maps at ratios 0 and 1 of equal weight: the draws span 0..1
+    assert ratio_of_sums_interval([2.0], [4.0]) == (0.5, 0.5)
+    low, high = ratio_of_sums_interval(np.r_[np.zeros(20), np.ones(20)], np.ones(40))
+    assert 0.3 < low < 0.5 < high < 0.7
+    assert ratio_of_sums_interval(np.arange(40.0), np.full(40, 39.0), seed=3) == ratio_of_sums_interval(np.arange(40.0), np.full(40, 39.0), seed=3)
+    with pytest.raises(ValueError, match="two equal non-empty"):
+        ratio_of_sums_interval([1.0, 2.0], [1.0])
+
+
 @pytest.fixture(scope="module")
 def trained(small_dataset, tmp_path_factory):
     root, _ = small_dataset
@@ -177,6 +192,14 @@ def test_evaluate_cli_writes_the_report(trained, small_dataset, tmp_path):
     assert sum(row["n"] for row in knn["5bs"]["by_detectable_bs"].values()) == len(test_queries)
     assert (tmp_path / "fig" / "error_cdf_test.png").read_bytes()[:4] == b"\x89PNG"
     assert any("example_" in f for f in report["figures"])
+    # the per-query errors behind the report, for paired statistics: the same queries, each on its map
+    from radioloc.evaluation.experiment import evaluate_models
+
+    per_query = {}
+    again = evaluate_models(["knn"], root, "test", estimate="true", per_query=per_query)
+    test = load_localization(root, "test", estimate="true")
+    np.testing.assert_array_equal(per_query["map"], np.asarray(test.scenes.map_ids)[test.queries.map_slot])
+    assert [per_query["knn"][s].mean() for s in ("5bs", "3bs")] == pytest.approx([again["models"]["knn"][s]["mae"] for s in ("5bs", "3bs")])
 
 
 def test_cli_errors_are_one_line(small_dataset, tmp_path):
@@ -371,11 +394,23 @@ def test_the_quasi_heatmap_as_a_learned_prior_round_trip(trained, small_dataset,
     np.testing.assert_array_equal(paper.predict(test), LocUNetLocalizer.load(checkpoint).predict(test))
     # its answers are the calibrated posterior's under the network's heatmaps as prior, chunk by chunk alike
     heat = fused.heatmaps(test)
-    expected, raw, _ = BayesLocalizer.load(calibration).posterior(test, prior_cost=prior_cost(heat, fused.beta, fused.floor), cell=4)
+    assert fused.interpolation == "bilinear"  # new fusions interpolate the prior between the cell centres
+    expected, raw, _ = BayesLocalizer.load(calibration).posterior(test, prior_cost=prior_cost(heat, fused.beta, fused.floor), cell=4, bilinear=True)
     monkeypatch.setattr(heatmap_prior, "QUERY_CHUNK", 7)
     positions, spread = fused.raw_estimates(test)
     np.testing.assert_allclose(positions, expected, atol=1e-9)
     np.testing.assert_allclose(spread, raw, atol=1e-9)
+    # a fusion stored before the interpolation was (no "interpolation" field): constant on cells, as fitted
+    from radioloc.models.checkpoint import load_checkpoint, save_checkpoint
+    from radioloc.models.locunet import KIND
+
+    stored = load_checkpoint(tmp_path / "fused.pt", KIND)
+    del stored["fusion"]["interpolation"]
+    save_checkpoint(tmp_path / "fused_cells.pt", KIND, **{k: v for k, v in stored.items() if k not in ("format", "kind")})
+    cells = HeatmapPriorLocalizer.load(tmp_path / "fused_cells.pt")
+    cells_expected, _, _ = BayesLocalizer.load(calibration).posterior(test, prior_cost=prior_cost(heat, fused.beta, fused.floor), cell=4)
+    assert cells.interpolation == "cells"
+    np.testing.assert_allclose(cells.predict(test), cells_expected, atol=1e-9)
     estimate = fused.locate(test.subset(np.arange(3)), heatmaps=True)
     assert estimate.heatmaps.shape == (3, 256, 256) and estimate.heatmaps.sum(axis=(1, 2)) == pytest.approx(1.0)
     # a changed calibration file no longer matches the fusion fitted on it

@@ -293,5 +293,19 @@ def test_a_learned_prior_reweights_the_posterior_by_its_cells():
     assert image[0, 40, 10] == pytest.approx(3 * image[0, 40, 200]) and image[0].sum() == pytest.approx(1.0)
     assert image[0, 41].sum() < 1e-6  # the next row does not fit the report
     np.testing.assert_array_equal(bayes.posterior(data, prior_cost=np.zeros((1, 64, 64), np.float32), cell=4)[0], plain)
+    # bilinear: the cells' costs at their centres, interpolated between them as torch upsamples (constant beyond the
+    # outer centres); the same posterior as with that 1 m prior given pixel by pixel
+    import torch
+
+    rough = np.random.default_rng(0).normal(0.0, 2.0, (1, 64, 64)).astype(np.float32)
+    fine = torch.nn.functional.interpolate(torch.from_numpy(rough)[:, None], scale_factor=4, mode="bilinear", align_corners=False)[:, 0].numpy()
+    smooth = bayes.posterior(data, heatmaps=True, prior_cost=rough, cell=4, bilinear=True)
+    given = bayes.posterior(data, heatmaps=True, prior_cost=fine, cell=1)
+    np.testing.assert_allclose(smooth[0], given[0], atol=1e-6)
+    np.testing.assert_allclose(smooth[2], given[2], atol=1e-9)
+    # along the report's row the posterior follows the interpolated prior: exp(-cost) up to a constant
+    row = smooth[2][0, 40]
+    np.testing.assert_allclose(row[1:] / row[:-1], np.exp(-(fine[0, 40, 1:] - fine[0, 40, :-1])), rtol=1e-4)
+    assert not np.allclose(smooth[0], bayes.posterior(data, prior_cost=rough, cell=4)[0])  # the cells' steps differ
     with pytest.raises(RadiolocError, match=r"prior cost per query needs shape \(1, S, S\)"):
         bayes.posterior(data, prior_cost=np.zeros((2, 64, 64)), cell=4)

@@ -35,9 +35,12 @@ def evaluate_models(
     console: Console | None = None,
     measurement: str = "DPM",
     toa_sigma: float | None = None,
+    per_query: dict | None = None,
 ) -> dict:
     """Every model on the same test queries (5 BSs and the first 3 of every set); what needs fitting is fitted on
-    the dataset's training split. The report's top level holds the first model's 5-BS figures."""
+    the dataset's training split. The report's top level holds the first model's 5-BS figures. ``per_query``, where
+    given, receives the queries' map ids (``"map"``) and each model's errors per setting (``[label][setting]``),
+    in query order, for paired statistics."""
     console = console or Console()
     if not specs:
         raise RadiolocError("--model: name at least one model")
@@ -58,6 +61,8 @@ def evaluate_models(
         test = attach_ranges(test, toa_sigma, seed=seed)
         train = attach_ranges(train, toa_sigma, seed=seed + 1) if train is not None else None
     report: dict = {"data": test.source, "split": split, "queries": len(test.queries), "models": {}}
+    if per_query is not None:
+        per_query["map"] = np.asarray(test.scenes.map_ids)[test.queries.map_slot]
     results: list[SettingResult] = []
     for resolved in models:
         entry = {}
@@ -70,6 +75,8 @@ def evaluate_models(
             result.name = resolved.label
             entry[setting] = {**result.to_dict(), "seconds": round(time.perf_counter() - started, 2)}
             results.append(result)
+            if per_query is not None:
+                per_query.setdefault(resolved.label, {})[setting] = result.errors
         report["models"][resolved.label] = entry
     first = report["models"][models[0].label]["5bs"]
     report = {

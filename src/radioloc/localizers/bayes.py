@@ -67,11 +67,28 @@ def prior_pixels(buildings: np.ndarray, prior: str, stride: int = 1) -> PriorPix
     return PriorPixels(np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64), offsets)
 
 
+@nb.njit(cache=True, inline="always")
+def _prior_at(prior_cost, cell, bilinear, row, col):
+    """The prior's cost at a pixel: its cell's, or interpolated bilinearly between the cell centres (at
+    ``(i + 0.5) cell - 0.5``; constant beyond the outer ones), as torch's bilinear upsampling does."""
+    if not bilinear:
+        return prior_cost[row // cell, col // cell]
+    top = prior_cost.shape[0] - 1.0
+    u = min(max((row + 0.5) / cell - 0.5, 0.0), top)
+    v = min(max((col + 0.5) / cell - 0.5, 0.0), top)
+    i0, j0 = int(u), int(v)
+    i1, j1 = min(i0 + 1, prior_cost.shape[0] - 1), min(j0 + 1, prior_cost.shape[1] - 1)
+    fu, fv = u - i0, v - j0
+    upper = (1.0 - fv) * prior_cost[i0, j0] + fv * prior_cost[i0, j1]
+    lower = (1.0 - fv) * prior_cost[i1, j0] + fv * prior_cost[i1, j1]
+    return (1.0 - fu) * upper + fu * lower
+
+
 @nb.njit(cache=True)
-def _posterior_weights(maps, slot, ids, table, pixels, lengths, ranges, inv_two_var, prior_cost, cell, width):
+def _posterior_weights(maps, slot, ids, table, pixels, lengths, ranges, inv_two_var, prior_cost, cell, bilinear, width):
     """Normalized posterior weights over ``pixels`` (a uniform prior on them); with ``inv_two_var > 0`` the ToA
     ranges' Gaussian likelihood multiplies the RSS one; with ``cell > 0`` the prior's cost ``prior_cost`` (nats
-    on square cells of ``cell`` pixels) is added."""
+    on square cells of ``cell`` pixels, ``bilinear``: interpolated between their centres) is added."""
     n = pixels.shape[0]
     weights = np.empty(n)
     lowest = np.inf
@@ -79,10 +96,20 @@ def _posterior_weights(maps, slot, ids, table, pixels, lengths, ranges, inv_two_
         weights[i] = pixel_cost(maps, slot, ids, table, pixels[i])
         if inv_two_var > 0:
             weights[i] += range_cost(lengths, slot, ids, ranges, inv_two_var, pixels[i])
-        if cell > 0:
-            weights[i] += prior_cost[(pixels[i] // width) // cell, (pixels[i] % width) // cell]
         if weights[i] < lowest:
             lowest = weights[i]
+    if cell > 0:
+        # The prior moves a pixel's cost by at most its range, so a pixel whose evidence alone is that much more
+        # than NEGLIGIBLE_NATS behind the best gets no mass with any prior: skip it (most pixels; same result).
+        reach = lowest + NEGLIGIBLE_NATS + (prior_cost.max() - prior_cost.min())
+        lowest = np.inf
+        for i in range(n):
+            if weights[i] > reach:
+                weights[i] = np.inf
+                continue
+            weights[i] += _prior_at(prior_cost, cell, bilinear, pixels[i] // width, pixels[i] % width)
+            if weights[i] < lowest:
+                lowest = weights[i]
     total = 0.0
     for i in range(n):
         # pixels e^-30 below the best hold under 1e-8 of the mass together even on a whole 256 x 256 map: skip
@@ -95,13 +122,13 @@ def _posterior_weights(maps, slot, ids, table, pixels, lengths, ranges, inv_two_
 
 
 @nb.njit(parallel=True, cache=True, nogil=True)
-def _posterior_estimates(maps, slot, ids, tables, pixels, offsets, width, median, lengths, ranges, inv_two_var, prior_costs, cell, centres, out_pos, out_raw):
+def _posterior_estimates(maps, slot, ids, tables, pixels, offsets, width, median, lengths, ranges, inv_two_var, prior_costs, cell, bilinear, centres, out_pos, out_raw):
     """Posterior mean (or median) per query, and the 68 % / 95 % mass radii around it, or around ``centres[q]``
     where that is finite (another localizer's answer)."""
     for q in nb.prange(ids.shape[0]):
         s = slot[q]
         support = pixels[offsets[s] : offsets[s + 1]]
-        weights = _posterior_weights(maps, s, ids[q], tables[q], support, lengths, ranges[q], inv_two_var, prior_costs[q], cell, width)
+        weights = _posterior_weights(maps, s, ids[q], tables[q], support, lengths, ranges[q], inv_two_var, prior_costs[q], cell, bilinear, width)
         # the pixels that carry mass (often a fraction: NEGLIGIBLE_NATS), in order, with their row and column
         live = 0
         for i in range(support.shape[0]):
@@ -147,8 +174,8 @@ def _posterior_estimates(maps, slot, ids, tables, pixels, offsets, width, median
 
 
 @nb.njit(cache=True)
-def _posterior_image(maps, slot, ids, table, pixels, lengths, ranges, inv_two_var, prior_cost, cell, width, out):
-    weights = _posterior_weights(maps, slot, ids, table, pixels, lengths, ranges, inv_two_var, prior_cost, cell, width)
+def _posterior_image(maps, slot, ids, table, pixels, lengths, ranges, inv_two_var, prior_cost, cell, bilinear, width, out):
+    weights = _posterior_weights(maps, slot, ids, table, pixels, lengths, ranges, inv_two_var, prior_cost, cell, bilinear, width)
     for i in range(pixels.shape[0]):
         out[pixels[i]] = weights[i]
 
@@ -299,10 +326,10 @@ class BayesLocalizer(Localizer):
         return flat_maps(data.scenes.path_length_m), q.ranges_m.astype(np.float64), 1.0 / (2.0 * sigma**2)
 
     def _summaries(self, data: LocalizationData, centres: np.ndarray | None = None, stride: int = 1, check: bool = True,
-                   prior_cost: np.ndarray | None = None, cell: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+                   prior_cost: np.ndarray | None = None, cell: int = 0, bilinear: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
         """(positions (n, 2), raw 68 % / 95 % mass radii around them, or around ``centres`` where given, the flat
         maps the kernel read); the posterior on every ``stride``-th pixel of the prior, with the per-query prior
-        cost ``prior_cost`` (n, S, S) on cells of ``cell`` pixels where given."""
+        cost ``prior_cost`` (n, S, S) on cells of ``cell`` pixels where given (``bilinear``: interpolated)."""
         if self.calibration is None:
             raise RadiolocError("bayes: call fit first, or load a calibration")
         if check:
@@ -321,7 +348,7 @@ class BayesLocalizer(Localizer):
             part = slice(start, min(start + CHUNK, n))
             tables = self.calibration.query_tables(q.pathloss_db[part])
             _posterior_estimates(maps, q.map_slot[part].astype(np.int64), q.bs_ids[part].astype(np.int64), tables, prior.pixels, prior.offsets, width,
-                                 self.config.estimator == "median", lengths, ranges[part], inv_two_var, costs[part], cell, centres[part], positions[part], raw[part])  # fmt: skip
+                                 self.config.estimator == "median", lengths, ranges[part], inv_two_var, costs[part], cell, bilinear, centres[part], positions[part], raw[part])  # fmt: skip
         return positions, raw, maps
 
     def spread_around(self, data: LocalizationData, centres: np.ndarray, stride: int = 1) -> np.ndarray:
@@ -330,11 +357,12 @@ class BayesLocalizer(Localizer):
         checked: the spread is only raw material for the other localizer's radii, calibrated with it."""
         return self._summaries(data, centres, stride, check=False)[1]
 
-    def posterior(self, data: LocalizationData, heatmaps: bool = False, prior_cost: np.ndarray | None = None, cell: int = 0):
+    def posterior(self, data: LocalizationData, heatmaps: bool = False, prior_cost: np.ndarray | None = None, cell: int = 0, bilinear: bool = False):
         """(positions, raw 68 % / 95 % radii, posterior images (n, H, W) or None) of every query; ``prior_cost``
-        (n, S, S) nats added to each query's negative log-posterior on square cells of ``cell`` pixels: a learned
-        prior (:mod:`radioloc.localizers.heatmap_prior`) in place of the uniform one on the prior's support."""
-        positions, raw, maps = self._summaries(data, prior_cost=prior_cost, cell=cell)
+        (n, S, S) nats added to each query's negative log-posterior on square cells of ``cell`` pixels (constant on
+        each, or ``bilinear`` between their centres): a learned prior (:mod:`radioloc.localizers.heatmap_prior`)
+        in place of the uniform one on the prior's support."""
+        positions, raw, maps = self._summaries(data, prior_cost=prior_cost, cell=cell, bilinear=bilinear)
         q, n = data.queries, len(data.queries)
         images = None
         if heatmaps:
@@ -347,7 +375,7 @@ class BayesLocalizer(Localizer):
             for i in range(n):
                 s = int(q.map_slot[i])
                 support = prior.pixels[prior.offsets[s] : prior.offsets[s + 1]]
-                _posterior_image(maps, s, q.bs_ids[i].astype(np.int64), tables[i], support, lengths, ranges[i], inv_two_var, costs[i], cell, width, images[i])
+                _posterior_image(maps, s, q.bs_ids[i].astype(np.int64), tables[i], support, lengths, ranges[i], inv_two_var, costs[i], cell, bilinear, width, images[i])
             images = images.reshape(n, *data.scenes.radio_maps.shape[-2:])
         return positions, raw, images
 

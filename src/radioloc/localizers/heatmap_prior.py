@@ -13,6 +13,11 @@ mass. Here the two multiply (a product of experts):
 - ``floor`` keeps places the network ruled out possible, so that strong evidence still wins there; ``beta`` weighs
   the network's belief against the tempered likelihood. Both are chosen on validation queries for the lowest MAE,
   like the tempering, with the network and the calibration fixed: each was trained on its own.
+- **Interpolation**: the prior's cost is interpolated bilinearly from the cell centres to the 1 m pixels
+  (``bilinear``, fusions fitted since 2026-12-06). Constant on 4 m cells (``cells``, fusions fitted before, which
+  keep it), a step between two cells moved a sharp 5-BS posterior that straddles it: on 3,000 validation queries
+  of data/dpm with 5 BSs, bilinear gave 0.2-1.8 % lower MAE at every weight and floor tried, and the same within
+  0.5 % with 3 BSs.
 - Answer: the posterior mean. Radii: the discs around it holding 68 % / 95 % of this posterior's mass, calibrated
   split-conformally on held-out queries (:mod:`radioloc.localizers.uncertainty`).
 
@@ -44,6 +49,7 @@ from radioloc.models.runtime import Runtime
 BETAS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)  # 0: the network adds nothing, the posterior alone
 FLOORS = (0.001, 0.01, 0.1, 1.0, 3.0, 10.0, 30.0, 100.0)  # large floors flatten the prior: the grid reaches past its best
 QUERY_CHUNK = 1024  # queries whose heatmaps are held at once (16 KB each at 64 x 64 cells)
+INTERPOLATIONS = ("bilinear", "cells")
 PAPER_OPTIONS = ("paper", "network", "heatmap-radii")  # registry options that ask for the paper's answer
 
 
@@ -81,8 +87,10 @@ class HeatmapPriorLocalizer(Localizer):
     heatmap_kind = "posterior"
     calibration_per_count = 6000
 
-    def __init__(self, network: LocUNetLocalizer, posterior: BayesLocalizer, posterior_spec: str, beta: float = 1.0, floor: float = 0.01):
+    def __init__(self, network: LocUNetLocalizer, posterior: BayesLocalizer, posterior_spec: str, beta: float = 1.0, floor: float = 0.01, interpolation: str = "bilinear"):
         super().__init__()
+        if interpolation not in INTERPOLATIONS:
+            raise RadiolocError(f"learned prior: interpolation must be one of {', '.join(INTERPOLATIONS)}, got {interpolation!r}")
         if network.model.config.head != "com":
             raise RadiolocError(f"{network.checkpoint}: a learned prior needs a centre-of-mass LocUNet, this one has the {network.model.config.head!r} head")
         if not (np.isfinite(beta) and beta >= 0 and np.isfinite(floor) and floor > 0):
@@ -92,6 +100,7 @@ class HeatmapPriorLocalizer(Localizer):
         self.posterior_spec = str(posterior_spec)  # the calibration's shipped name or file, as stored
         self.beta = float(beta)
         self.floor = float(floor)
+        self.interpolation = interpolation
         self.grid_mae: dict[str, float] = {}
 
     @classmethod
@@ -108,7 +117,7 @@ class HeatmapPriorLocalizer(Localizer):
         if sha256(calibration_path(calibration)) != stored["sha256"]:
             raise RadiolocError(f"{path}: it was fused with another {calibration} calibration (SHA-256 differs); run radioloc train calibrate --fuse {calibration} again")
         network = LocUNetLocalizer(load_locunet(path), str(path), runtime, refine=False)
-        localizer = cls(network, BayesLocalizer.load(calibration), calibration, stored["beta"], stored["floor"])
+        localizer = cls(network, BayesLocalizer.load(calibration), calibration, stored["beta"], stored["floor"], stored.get("interpolation", "cells"))
         localizer.uncertainty = RadiusCalibration.from_dict(stored["radius"], str(path))
         localizer.grid_mae = dict(stored.get("grid_mae_m") or {})
         return localizer
@@ -122,7 +131,7 @@ class HeatmapPriorLocalizer(Localizer):
 
     def _fused(self, data: LocalizationData, heatmaps: np.ndarray, beta: float, floor: float, images: bool):
         cell = int(round(self.network.model.config.cell_m))
-        return self.posterior.posterior(data, images, prior_cost(heatmaps, beta, floor), cell)
+        return self.posterior.posterior(data, images, prior_cost(heatmaps, beta, floor), cell, self.interpolation == "bilinear")
 
     def _locate(self, data: LocalizationData, heatmaps: bool):
         n = len(data.queries)
@@ -163,6 +172,7 @@ class HeatmapPriorLocalizer(Localizer):
             "sha256": sha256(calibration_path(self.posterior_spec)),
             "beta": self.beta,
             "floor": self.floor,
+            "interpolation": self.interpolation,
             "radius": self.uncertainty.to_dict(),
             "grid_mae_m": self.grid_mae,
         }
@@ -172,7 +182,7 @@ class HeatmapPriorLocalizer(Localizer):
 
     def describe(self) -> dict:
         return {"name": self.name, "checkpoint": self.network.checkpoint, "preset": self.network.model.config.preset, "prior": "quasi-heatmap",
-                "posterior": self.posterior_spec, "beta": self.beta, "floor": self.floor}  # fmt: skip
+                "posterior": self.posterior_spec, "beta": self.beta, "floor": self.floor, "interpolation": self.interpolation}  # fmt: skip
 
 
 def fuse_checkpoint(checkpoint: str | Path, calibration: str, train: LocalizationData, val: LocalizationData, out: str | Path, runtime: Runtime | None = None) -> dict:
@@ -181,7 +191,8 @@ def fuse_checkpoint(checkpoint: str | Path, calibration: str, train: Localizatio
     network = LocUNetLocalizer(load_locunet(path), str(path), runtime, refine=False)
     fused = HeatmapPriorLocalizer(network, BayesLocalizer.load(calibration), calibration).fit(train, val)
     fused.save(out)
-    return {"calibration": calibration, "beta": fused.beta, "floor": fused.floor, "val_grid_mae_m": fused.grid_mae, "radius_calibration": fused.uncertainty.to_dict()}
+    return {"calibration": calibration, "beta": fused.beta, "floor": fused.floor, "interpolation": fused.interpolation, "val_grid_mae_m": fused.grid_mae,
+            "radius_calibration": fused.uncertainty.to_dict()}  # fmt: skip
 
 
 def shipped(name: str, options: tuple[str, ...]) -> Localizer:
