@@ -25,7 +25,8 @@ Presets:
   ``cpu-open`` adds the same simulation on "open" cells, blocked only when wholly building: 2 m cells blocked
   from 3/4 close the 1 m passages between buildings standing at an angle to the grid, and with them whole lit
   wedges behind (errors of 10-19 dB RMSE on a radio map); open cells keep them and wrongly open thin walls. The
-  network learns which to trust where. 38 ms per estimated map against 23 ms for ``cpu`` (2 cores).
+  network learns which to trust where. 38 ms per estimated map against 23 ms for ``cpu`` (2 cores). The shipped
+  model's preset since 2026-12-06 (`radiounet_cpu.md`).
   ``cpu-small`` keeps the older, cheaper line-of-sight and detour channels on 4 m cells (the first shipped
   model, with the coarse DPM on 4 m cells too, plateaued near 4.4 dB).
 
