@@ -168,4 +168,4 @@ def test_checkpoint_round_trip_and_errors(tmp_path):
 
 def test_shipped_model_loads():
     model = load_radiounet()
-    assert model.config.preset == "cpu"
+    assert model.config.preset == "cpu-open"
