@@ -410,6 +410,10 @@ def test_the_quasi_heatmap_as_a_learned_prior_round_trip(trained, small_dataset,
     cells = HeatmapPriorLocalizer.load(tmp_path / "fused_cells.pt")
     cells_expected, _, _ = BayesLocalizer.load(calibration).posterior(test, prior_cost=prior_cost(heat, fused.beta, fused.floor), cell=4)
     assert cells.interpolation == "cells"
+    stored["fusion"]["interpolation"] = "nearest"
+    save_checkpoint(tmp_path / "fused_bad.pt", KIND, **{k: v for k, v in stored.items() if k not in ("format", "kind")})
+    with pytest.raises(RadiolocError, match=r"fused_bad\.pt: learned prior: interpolation must be one of bilinear, cells, got 'nearest'"):
+        HeatmapPriorLocalizer.load(tmp_path / "fused_bad.pt")
     np.testing.assert_allclose(cells.predict(test), cells_expected, atol=1e-9)
     estimate = fused.locate(test.subset(np.arange(3)), heatmaps=True)
     assert estimate.heatmaps.shape == (3, 256, 256) and estimate.heatmaps.sum(axis=(1, 2)) == pytest.approx(1.0)

@@ -117,7 +117,10 @@ class HeatmapPriorLocalizer(Localizer):
         if sha256(calibration_path(calibration)) != stored["sha256"]:
             raise RadiolocError(f"{path}: it was fused with another {calibration} calibration (SHA-256 differs); run radioloc train calibrate --fuse {calibration} again")
         network = LocUNetLocalizer(load_locunet(path), str(path), runtime, refine=False)
-        localizer = cls(network, BayesLocalizer.load(calibration), calibration, stored["beta"], stored["floor"], stored.get("interpolation", "cells"))
+        try:
+            localizer = cls(network, BayesLocalizer.load(calibration), calibration, stored["beta"], stored["floor"], stored.get("interpolation", "cells"))
+        except RadiolocError as exc:  # a stored weight, floor or interpolation out of range: say which file holds it
+            raise RadiolocError(f"{path}: {exc}") from None
         localizer.uncertainty = RadiusCalibration.from_dict(stored["radius"], str(path))
         localizer.grid_mae = dict(stored.get("grid_mae_m") or {})
         return localizer
