@@ -199,7 +199,7 @@ def test_evaluate_cli_writes_the_report(trained, small_dataset, tmp_path):
     again = evaluate_models(["knn"], root, "test", estimate="true", per_query=per_query)
     test = load_localization(root, "test", estimate="true")
     np.testing.assert_array_equal(per_query["map"], np.asarray(test.scenes.map_ids)[test.queries.map_slot])
-    assert [per_query["knn"][s].mean() for s in ("5bs", "3bs")] == pytest.approx([again["models"]["knn"][s]["mae"] for s in ("5bs", "3bs")])
+    assert [per_query["knn"][s].errors.mean() for s in ("5bs", "3bs")] == pytest.approx([again["models"]["knn"][s]["mae"] for s in ("5bs", "3bs")])
 
 
 def test_cli_errors_are_one_line(small_dataset, tmp_path):

@@ -13,7 +13,7 @@ from radioloc.datasets.protocol import ue_region
 from radioloc.errors import RadiolocError
 from radioloc.localizers.bayes import BayesLocalizer, prior_pixels
 from radioloc.localizers.registry import names, resolve_localizer
-from radioloc.localizers.uncertainty import LEVELS, RadiusCalibration, mass_radii
+from radioloc.localizers.uncertainty import FEATURES, LEVELS, RadiusCalibration, mass_radii, query_features
 from radioloc.models.likelihood import LikelihoodCalibration, LikelihoodConfig, log_likelihood_table, pair_counts
 from radioloc.propagation.graylevel import DB_PER_GRAY, NOISE_FLOOR_DB
 
@@ -79,6 +79,63 @@ def test_radius_calibration_is_the_conformal_quantile():
     assert RadiusCalibration.from_dict(json.loads(calibration.to_json())).scale == calibration.scale
     with pytest.raises(RadiolocError, match="malformed radius calibration"):
         RadiusCalibration.from_dict({"version": 1, "levels": list(LEVELS), "scale": {"all": [1.0]}})
+
+
+def test_radius_calibration_conditions_on_query_features():
+    """log(error / raw) = 1.5 x + log U(0, 2): the fitted slope is 1.5 and the radii hold 68 % of the queries at
+    every x, where one scale for all holds far more at small x than at large x."""
+    rng = np.random.default_rng(1)
+    n = 20000
+    raw = np.repeat(rng.uniform(1, 10, size=(n, 1)), 2, axis=1)
+    features = np.column_stack([rng.uniform(0, 1, n), rng.uniform(0, 1, n)])  # the second carries nothing
+    errors = raw[:, 0] * np.exp(1.5 * features[:, 0]) * rng.uniform(0, 2, n)
+    fitted = RadiusCalibration.fit(raw, errors, np.full(n, 5), features)
+    w68 = fitted.weights["5"][0]  # 1, log raw, the features
+    # (errors below MIN_RAW_M count as MIN_RAW_M: a slight pull on the raw spread)
+    assert w68[1] == pytest.approx(0.0, abs=0.06) and w68[2] == pytest.approx(1.5, abs=0.05) and w68[3] == pytest.approx(0.0, abs=0.05)
+    plain = RadiusCalibration.fit(raw, errors, np.full(n, 5))
+    low, high = features[:, 0] < 0.2, features[:, 0] > 0.8
+    for calibration, margin in ((fitted, 0.03), (plain, None)):
+        radii = calibration.apply(raw, np.full(n, 5), features if calibration.uses_features else None)[:, LEVELS.index(0.68)]
+        cover_low, cover_high = np.mean(errors[low] <= radii[low]), np.mean(errors[high] <= radii[high])
+        if margin:
+            assert cover_low == pytest.approx(0.68, abs=margin) and cover_high == pytest.approx(0.68, abs=margin)
+        else:
+            assert cover_low > 0.85 and cover_high < 0.5
+    with pytest.raises(RadiolocError, match="conditions on query features"):
+        fitted.apply(raw, np.full(n, 5))
+    again = RadiusCalibration.from_dict(json.loads(fitted.to_json()))
+    np.testing.assert_allclose(again.apply(raw[:50], np.full(50, 5), features[:50]), fitted.apply(raw[:50], np.full(50, 5), features[:50]))
+    broken = {**fitted.to_dict(), "weights": {"all": [[1.0, 2.0]]}}
+    with pytest.raises(RadiolocError, match="malformed radius calibration.*weights"):
+        RadiusCalibration.from_dict(broken)
+    v1 = {"version": 1, "levels": list(LEVELS), "scale": {"all": [1.0] * len(LEVELS)}}
+    assert not RadiusCalibration.from_dict(v1).uses_features  # calibrations written before features still apply
+
+
+def test_radius_calibration_weighs_maps_equally():
+    """Map A: 100 queries at error / raw 1; map B: 1,000 at 3. Each map weighs half: the 50 % scale is A's 1 and
+    the 68 % one B's 3; counted per query, B's 3 at both."""
+    raw = np.ones((1100, 2))
+    errors = np.r_[np.ones(100), np.full(1000, 3.0)]
+    maps = np.r_[np.zeros(100), np.ones(1000)]
+    by_map = dict(zip(LEVELS, RadiusCalibration.fit(raw, errors, np.full(1100, 5), maps=maps).scale["5"]))
+    by_query = dict(zip(LEVELS, RadiusCalibration.fit(raw, errors, np.full(1100, 5)).scale["5"]))
+    assert (by_map[0.5], by_map[0.68]) == (pytest.approx(1.0), pytest.approx(3.0))
+    assert (by_query[0.5], by_query[0.68]) == (pytest.approx(3.0), pytest.approx(3.0))
+    assert RadiusCalibration.fit(raw, errors, np.full(1100, 5), maps=maps).maps == 2
+
+
+def test_query_features_are_the_detectable_share_and_the_fit_at_the_answer():
+    scene = ramp_scene()
+    queries = queries_at([(40, 90), (40, 90)], scene)
+    queries.pathloss_db[1, 0] = NOISE_FLOOR_DB  # BS 0 not heard by the second phone
+    queries.pathloss_db[1, 1] += 3.0  # and BS 1 reported 3 dB stronger than its map says
+    features = query_features(LocalizationData(scene, queries, {}), np.array([[40.0, 90.0], [40.2, 89.8]]))
+    assert features.shape == (2, len(FEATURES))
+    np.testing.assert_allclose(features[:, 0], [1.0, 2 / 3])
+    residual = np.sqrt(((40 * DB_PER_GRAY) ** 2 + 3.0**2) / 3)  # map minus report at the answer's pixel (40, 90)
+    np.testing.assert_allclose(features[:, 1], [0.0, np.log1p(residual)], rtol=1e-5)
 
 
 def test_mass_radii_of_a_uniform_square_are_analytic():

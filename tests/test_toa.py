@@ -167,3 +167,15 @@ def test_mcc_weights_down_the_outlying_range():
     assert ok.all()
     assert localization_errors(first, TRUTH).mean() > 2.0
     assert localization_errors(robust, TRUTH).max() < 0.01
+
+
+def test_answers_are_projected_onto_the_ue_box_unless_the_region_is_the_map():
+    # exact ranges from a point outside the box: region map answers it, the default clips it onto the box's nearest
+    # point (46..209 m), never farther from a UE, who stands in the box
+    far = np.array([[10.0, 240.0], [120.0, 131.0]])
+    data = scene_queries(points=far)
+    np.testing.assert_allclose(ToALocalizer("mcc", region="map").predict(data), far, atol=1e-3)
+    np.testing.assert_allclose(ToALocalizer("mcc").predict(data), [[46.0, 209.0], [120.0, 131.0]], atol=1e-3)
+    assert resolve_localizer("toa-pocs:region=map").localizer.describe()["region"] == "map" and ToALocalizer("pocs").region == "ue-box"
+    with pytest.raises(RadiolocError, match=r"^--model toa-mcc:region=box: the region must be one of ue-box, outdoor, map, got 'box'$"):
+        resolve_localizer("toa-mcc:region=box")

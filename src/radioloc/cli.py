@@ -442,6 +442,24 @@ def calibrate_command(
         console.print(f"learned prior on {fuse}: beta {fitted['fusion']['beta']:g}, floor {fitted['fusion']['floor']:g}")
 
 
+@train_app.command("radii")
+def train_radii_command(
+    model: str = typer.Option(..., "--model", help="A fitted localizer: a shipped name (locunet, locunet:paper, bayes, bayes-learned, their -robust ones), a LocUNet checkpoint or a bayes calibration."),
+    data: str = typer.Option(..., "--data", help="Datasets whose maps calibrate the radii (comma separated: joined), of seeds no benchmark evaluates on."),
+    out: Path = output_file_option(..., "--out", help="File to write: the localizer's checkpoint or calibration with the new radii (a bayes-learned calibration must lie beside its error model)."),
+    split: str = typer.Option("train,val,test", "--split", help="Split(s) of maps used (comma separated); the model must not have been trained on them."),
+    measurement: str = typer.Option("DPM", "--measurement", help="Simulation whose truth the UEs report."),
+    queries: int = typer.Option(4000, "--queries", min=200, max=100_000, help="Calibration queries per number of BSs (1..5), spread over every map."),
+) -> None:
+    """Refit a fitted localizer's uncertainty radii across the maps of many datasets (nothing else changes)."""
+    from radioloc.io import atomic_write_json
+    from radioloc.localizers.radii import refit_radii
+
+    summary = refit_radii(model, _parse_folders(data), out, split, measurement, queries)
+    atomic_write_json(out.with_suffix(out.suffix + ".radii.json"), summary)
+    console.print(f"wrote {summary['out']}: radii of {model} on {summary['queries']:,} queries of {summary['maps']} maps, {summary['seconds']} s")
+
+
 @evaluate_app.callback(invoke_without_command=True)
 def evaluate_command(
     ctx: typer.Context,

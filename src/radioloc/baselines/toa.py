@@ -25,6 +25,13 @@ interior-point solver badly scaled, and the relaxations are invariant to a commo
 A query whose problem is infeasible, whose solver fails or whose GTRS bracket holds no root is a *failure*: the
 localizer answers it with the centroid of its BSs and counts it (``failed``), so a report can give the MAE over
 every query and, as the paper's protocol does, over the successful ones only.
+
+Every answer is then projected onto the UE box (``region``, registry option ``:region=``), the middle 164 x 164 m
+where the protocol places every UE: the prior knowledge the Bayesian localizer and radioloc's kNN search with
+(their default region ``ue-box``). The box is convex and holds the truth, so the projection, a clip, never moves
+an answer away from it. Its buildings are not used: the methods see no map, and the outdoor pixels are no convex
+set (the nearest one can be farther from the truth). ``outdoor`` and ``map`` leave the answers unconstrained, as
+the paper's are.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ import cvxpy as cp
 import numpy as np
 
 from radioloc.datasets.localization import LocalizationData
+from radioloc.datasets.protocol import ProtocolConfig, check_region, middle_box
 from radioloc.errors import RadiolocError
 from radioloc.localizers.base import LocalizationEstimate, Localizer
 
@@ -294,6 +302,15 @@ class SDPSolver:
         return self.x.value * SDP_SCALE_M
 
 
+def in_region(positions: np.ndarray, region: str, size: int) -> np.ndarray:
+    """(n, 2) answers on a ``size`` x ``size`` map projected onto the UE box for region ``ue-box``; as they are
+    for ``outdoor`` and ``map`` (a map-free method knows no buildings: see the module docstring)."""
+    if region != "ue-box":
+        return positions
+    lo, hi = middle_box(ProtocolConfig().ue_box, size)
+    return np.clip(positions, lo, hi)
+
+
 class ToALocalizer(Localizer):
     """One ToA method (:data:`METHODS`) behind the common interface; ``fit`` only calibrates the radii.
 
@@ -302,19 +319,20 @@ class ToALocalizer(Localizer):
 
     calibration_per_count = 400  # the SDPs take milliseconds per query
 
-    def __init__(self, method: str, bias_bound: float = 20.0, sigma_m: float = 0.0):
+    def __init__(self, method: str, bias_bound: float = 20.0, sigma_m: float = 0.0, region: str = "ue-box"):
         super().__init__()
         if method not in METHODS:
             raise RadiolocError(f"unknown ToA method {method!r} (known: {', '.join(METHODS)})")
         if not np.isfinite(bias_bound) or bias_bound < 0:
             raise RadiolocError(f"ToA bias bound b must be >= 0 m, got {bias_bound}")
         self.method, self.bias_bound, self.sigma_m = method, float(bias_bound), float(sigma_m)
+        self.region = check_region(region, "ToA region")
         self.name = method + (f":b={bias_bound:g}" if method in USES_BIAS_BOUND else "")
         self._solvers: dict[int, SDPSolver] = {}
         self.last_failed = np.zeros(0, dtype=bool)
 
     def describe(self) -> dict:
-        info = {"name": self.name, "method": LABELS[self.method], "sigma_m": self.sigma_m}
+        info = {"name": self.name, "method": LABELS[self.method], "sigma_m": self.sigma_m, "region": self.region}
         if self.method in USES_BIAS_BOUND:
             info["bias_bound_m"] = self.bias_bound
         if self.method == "sdp":
@@ -350,7 +368,7 @@ class ToALocalizer(Localizer):
         ok &= np.isfinite(positions).all(axis=1) & (present.sum(axis=1) >= 2 if self.method != "pocs" else True)
         weights = np.maximum(present.sum(axis=1, keepdims=True), 1)
         centroid = (bs * present[..., None]).sum(axis=1) / weights
-        positions = np.where(ok[:, None], positions, centroid)
+        positions = in_region(np.where(ok[:, None], positions, centroid), self.region, data.scenes.buildings.shape[-1])
         residual = np.where(present, ranges - np.hypot(*(positions[:, None, :] - bs).transpose(2, 0, 1)), 0.0)
         spread = np.maximum(np.sqrt((residual**2).sum(axis=1) / weights[:, 0]), 1.0)
         self.last_failed = ~ok
@@ -363,14 +381,18 @@ class ToALocalizer(Localizer):
 
 
 def make(name: str, options: tuple[str, ...]) -> ToALocalizer:
-    """Registry factory: ``toa-METHOD[:b=B][:sigma=S]`` (``b`` the bias bound of the robust methods, metres;
-    ``sigma`` the range noise the SDP weights assume)."""
+    """Registry factory: ``toa-METHOD[:b=B][:sigma=S][:region=R]`` (``b`` the bias bound of the robust methods,
+    metres; ``sigma`` the range noise the SDP weights assume; ``region`` where answers are projected)."""
     method = name.removeprefix("toa-")
     values = {"b": 20.0, "sigma": 0.0}
+    region = "ue-box"
     for option in options:
         key, _, value = option.partition("=")
+        if key == "region":
+            region = check_region(value, f"--model {name}:{option}: the region")
+            continue
         try:
             values[key] = float(value)
         except ValueError:
             raise RadiolocError(f"--model {name}:{option}: expected {key}=NUMBER") from None
-    return ToALocalizer(method, values["b"], values["sigma"])
+    return ToALocalizer(method, values["b"], values["sigma"], region)

@@ -8,7 +8,7 @@ per gray level, built from the report of BS j:
   residuals);
 - a calibrated likelihood (:mod:`radioloc.localizers.bayes`): ``-log p(report_j | map gray g)``.
 
-Everything that ranks pixels by fit (kNN's search over the whole map, LocUNet's local refinement, its best-fit
+Everything that ranks pixels by fit (kNN's search over a region, LocUNet's local refinement, its best-fit
 input channel, the Bayesian grid posterior) calls :func:`pixel_cost` from its own numba loop, so the cost is
 written once. It lives in ``datasets`` (beside the scenes and queries it reads) because both the network's input
 encoder (``models``) and the localizers need it.
@@ -76,70 +76,89 @@ def range_cost(lengths, slot, ids, ranges, inv_two_var, x):
 
 
 @nb.njit(parallel=True, cache=True, nogil=True)
-def _nearest_pixels(maps, slot, ids, tables, max_k, out_idx, out_cost):
-    n = ids.shape[0]
-    n_pixels = maps.shape[2]
-    for q in nb.prange(n):
-        cost = np.empty(n_pixels, dtype=np.float32)
-        for x in range(n_pixels):
-            cost[x] = pixel_cost(maps, slot[q], ids[q], tables[q], x)
-        threshold = np.partition(cost, max_k - 1)[max_k - 1]
-        chosen = np.empty(max_k, dtype=np.int64)
-        count = 0
-        for x in range(n_pixels):
-            if cost[x] < threshold:
-                chosen[count] = x
-                count += 1
-        for x in range(n_pixels):
-            if count >= max_k:
+def _nearest_pixels(maps, slot, ids, tables, pixels, starts, ends, max_k, out_idx, out_cost):
+    """Per query, its ``max_k`` candidates of lowest cost, sorted by cost then pixel index; the candidates of slot
+    ``s`` are ``pixels[starts[s]:ends[s]]`` (ascending). Rows are filled beforehand with -1 / +inf (padding)."""
+    for q in nb.prange(ids.shape[0]):
+        s = slot[q]
+        candidates = pixels[starts[s] : ends[s]]
+        if max_k == 1:  # the best pixel alone (the first among ties): no cost array, no partition
+            best, best_cost = -1, np.float32(np.inf)
+            for x in candidates:
+                c = pixel_cost(maps, s, ids[q], tables[q], x)
+                if c < best_cost:
+                    best, best_cost = x, c
+            out_idx[q, 0], out_cost[q, 0] = best, best_cost
+            continue
+        count = candidates.shape[0]
+        take = min(max_k, count)
+        if take == 0:
+            continue
+        cost = np.empty(count, dtype=np.float32)
+        for i in range(count):
+            cost[i] = pixel_cost(maps, s, ids[q], tables[q], candidates[i])
+        threshold = np.partition(cost, take - 1)[take - 1]
+        chosen = np.empty(take, dtype=np.int64)  # positions in ``candidates``: those below the threshold, then ties
+        n_chosen = 0
+        for i in range(count):
+            if cost[i] < threshold:
+                chosen[n_chosen] = i
+                n_chosen += 1
+        for i in range(count):
+            if n_chosen >= take:
                 break
-            if cost[x] == threshold:
-                chosen[count] = x
-                count += 1
+            if cost[i] == threshold:
+                chosen[n_chosen] = i
+                n_chosen += 1
         chosen_cost = cost[chosen]
         order = np.argsort(chosen_cost, kind="mergesort")
-        for i in range(max_k):
-            out_idx[q, i] = chosen[order[i]]
+        for i in range(take):
+            out_idx[q, i] = candidates[chosen[order[i]]]
             out_cost[q, i] = chosen_cost[order[i]]
 
 
+def _candidates(n_slots: int, n_pixels: int, map_slot: np.ndarray, support: np.ndarray | None, mask: np.ndarray | None):
+    """(pixels, starts, ends): slot ``s``'s candidates are ``pixels[starts[s]:ends[s]]``, ascending. The whole map
+    and a support are one list every slot shares; a mask's lists are built for the queried slots only (a
+    deployment has hundreds of windows, a block of queries a few of them)."""
+    if mask is None:
+        pixels = np.arange(n_pixels, dtype=np.int64) if support is None else np.ascontiguousarray(support, dtype=np.int64)
+        return pixels, np.zeros(n_slots, dtype=np.int64), np.full(n_slots, len(pixels), dtype=np.int64)
+    if support is not None:
+        raise ValueError("give a support or a mask, not both")
+    if mask.shape[0] != n_slots or mask[0].size != n_pixels:
+        raise ValueError(f"a mask of shape {mask.shape} for {n_slots} slots of {n_pixels} pixels")
+    used = np.unique(map_slot)
+    regions = np.asarray(mask, dtype=bool).reshape(n_slots, n_pixels)[used]
+    _, pixels = np.nonzero(regions)  # row-major: ascending within each slot
+    counts = regions.sum(axis=1)
+    starts, ends = np.zeros(n_slots, dtype=np.int64), np.zeros(n_slots, dtype=np.int64)
+    ends[used] = np.cumsum(counts)
+    starts[used] = ends[used] - counts
+    return pixels.astype(np.int64), starts, ends
+
+
 def nearest_pixels(radio_maps: np.ndarray, map_slot: np.ndarray, bs_ids: np.ndarray, tables: np.ndarray, max_k: int,
-                   support: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-    """Per query, the ``max_k`` pixels of lowest cost over the whole map, sorted by cost then pixel index:
-    (n, max_k) flat pixel indices and their costs (the tables' units). ``support`` (flat pixel indices, ascending):
-    only these pixels are candidates (``max_k`` 1 only)."""
+                   support: np.ndarray | None = None, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Per query, the ``max_k`` candidate pixels of lowest cost, sorted by cost then pixel index: (n, max_k) flat
+    pixel indices (int64) and their costs (float32, the tables' units); ``max_k`` at most the map's pixels.
+
+    Candidates: every pixel of the map; ``support`` (flat pixel indices, ascending) the same pixels for every slot;
+    or ``mask`` (M, H, W) or (M, H * W) bool, a region per slot. A pixel outside them is never chosen: a query whose
+    slot has fewer than ``max_k`` candidates gets all of them, then -1 and +inf (padding, not a pixel)."""
     maps = flat_maps(radio_maps)
-    if support is not None and max_k != 1:
-        raise ValueError("a support is searched for the best pixel only (max_k 1)")
-    if max_k == 1:  # the best pixel alone (the lowest index among ties): no partition of the whole map
-        if support is None:
-            support = np.arange(maps.shape[2])
-        n = len(map_slot)
-        idx, cost = np.empty((n, 1), dtype=np.int64), np.empty((n, 1), dtype=np.float32)
-        _best_of_support(maps, np.ascontiguousarray(map_slot, dtype=np.int64), np.ascontiguousarray(bs_ids, dtype=np.int64), np.ascontiguousarray(tables),
-                         np.ascontiguousarray(support, dtype=np.int64), idx, cost)  # fmt: skip
-        return idx, cost
-    max_k = min(max_k, maps.shape[2])
-    n = len(map_slot)
-    idx = np.empty((n, max_k), dtype=np.int64)
-    cost = np.empty((n, max_k), dtype=np.float32)
+    n_slots, _, n_pixels = maps.shape
+    slot = np.ascontiguousarray(map_slot, dtype=np.int64)
+    pixels, starts, ends = _candidates(n_slots, n_pixels, slot, support, mask)
+    width = min(max_k, n_pixels)
+    n = len(slot)
+    idx = np.full((n, width), -1, dtype=np.int64)
+    cost = np.full((n, width), np.inf, dtype=np.float32)
     for start in range(0, n, CHUNK):
         part = slice(start, min(start + CHUNK, n))
-        _nearest_pixels(maps, np.ascontiguousarray(map_slot[part], dtype=np.int64), np.ascontiguousarray(bs_ids[part], dtype=np.int64),
-                        np.ascontiguousarray(tables[part]), max_k, idx[part], cost[part])  # fmt: skip
+        _nearest_pixels(maps, slot[part], np.ascontiguousarray(bs_ids[part], dtype=np.int64), np.ascontiguousarray(tables[part]),
+                        pixels, starts, ends, width, idx[part], cost[part])  # fmt: skip
     return idx, cost
-
-
-@nb.njit(parallel=True, cache=True, nogil=True)
-def _best_of_support(maps, slot, ids, tables, support, out_idx, out_cost):
-    """Per query, the pixel of ``support`` (ascending) of lowest cost, the first among ties."""
-    for q in nb.prange(ids.shape[0]):
-        best, best_cost = -1, np.float32(np.inf)
-        for x in support:
-            c = pixel_cost(maps, slot[q], ids[q], tables[q], x)
-            if c < best_cost:
-                best, best_cost = x, c
-        out_idx[q, 0], out_cost[q, 0] = best, best_cost
 
 
 @nb.njit(parallel=True, cache=True, nogil=True)

@@ -294,6 +294,19 @@ def load_localization(
     return LocalizationData(scenes, queries, source)
 
 
+def dataset_provenance(data: LocalizationData) -> list[dict]:
+    """The datasets ``data`` was loaded from (each part of a joined one): folder, generation seed and maps, as a
+    fitted artifact records them (so a benchmark can check it never saw an evaluation seed)."""
+    sources = data.source.get("parts") or [data.source]
+    provenance = []
+    for source in sources:
+        root = source.get("root")
+        manifest = layout.read_manifest(Path(root)) if root and Path(root).is_dir() else None
+        seed = (manifest or {}).get("config", {}).get("seed")
+        provenance.append({"root": root, "split": source.get("split"), "seed": seed, "maps": len((manifest or {}).get("maps", []))})
+    return provenance
+
+
 def concat_localization(parts: list[LocalizationData]) -> LocalizationData:
     """One LocalizationData from several (e.g. the train splits of datasets generated with different seeds):
     scenes stacked, each part's map slots shifted past the previous parts'. The parts must have the same number

@@ -36,12 +36,17 @@ def middle_box(box_size: int, size: int = MAP_SIZE) -> tuple[int, int]:
 UE_REGIONS = ("ue-box", "outdoor", "map")
 
 
+def check_region(region: str, what: str) -> str:
+    """``region`` when it is one of :data:`UE_REGIONS`; else a one-line error naming ``what`` asked for it."""
+    if region not in UE_REGIONS:
+        raise RadiolocError(f"{what} must be one of {', '.join(UE_REGIONS)}, got {region!r}")
+    return region
+
+
 def ue_region(buildings: np.ndarray, region: str = "ue-box", box_size: int | None = None) -> np.ndarray:
     """Bool mask (..., H, W) of where a UE may be: ``ue-box`` the outdoor pixels of the middle ``box_size`` (the
     protocol's 164) pixels, ``outdoor`` every outdoor pixel, ``map`` every pixel."""
-    if region not in UE_REGIONS:
-        raise RadiolocError(f"UE region (prior) must be one of {', '.join(UE_REGIONS)}, got {region!r}")
-    if region == "map":
+    if check_region(region, "UE region (prior)") == "map":
         return np.ones(buildings.shape, dtype=bool)
     mask = buildings == 0
     if region == "ue-box":

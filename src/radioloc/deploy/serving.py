@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 
 from radioloc.datasets.localization import MAX_BS
-from radioloc.deploy.deployment import WINDOW, Deployment, WindowedQueries
+from radioloc.deploy.deployment import WINDOW, Deployment
 from radioloc.errors import RadiolocError
 from radioloc.localizers.base import Localizer, localization_errors
-from radioloc.localizers.uncertainty import LEVELS, CalibratedRadii, RadiusCalibration
+from radioloc.localizers.uncertainty import FEATURES, LEVELS, CalibratedRadii, RadiusCalibration, query_features
 
 MAX_WINDOWS_PER_CHUNK = 48  # bounds the memory of one batch: windows x BSs per window x 64 KiB of maps
 FIT_SHARE = 2 / 3
@@ -153,11 +153,6 @@ class DeploymentLocator:
         return located, maps, origins
 
 
-def _raw(localizer: Localizer, windowed: WindowedQueries) -> tuple[np.ndarray, np.ndarray]:
-    positions, raw = localizer.raw_estimates(windowed.data)
-    return windowed.to_area(positions), raw
-
-
 def calibrate_deployment(deployment: Deployment, folder: Path, count: int, seed: int, quiet: bool = True) -> dict:
     """Fit ``bayes`` on two thirds of a simulated survey and every serving localizer's radii on the rest (each
     phone with the up to 5 strongest BSs it hears, windowed as ``locate`` would)."""
@@ -189,13 +184,16 @@ def calibrate_deployment(deployment: Deployment, folder: Path, count: int, seed:
         localizer = _localizer(name, folder)
         raw = np.empty((len(held_ids), 2))
         estimate = np.empty((len(held_ids), 2))
+        features = np.empty((len(held_ids), len(FEATURES)))
         for part in window_chunks(origins):
             windowed = deployment.scenes(held_ids[part], held_values[part], origins[part], held_positions[part], scenario)
-            estimate[part], raw[part] = _raw(localizer, windowed)
+            in_window, raw[part] = localizer.raw_estimates(windowed.data)
+            features[part] = query_features(windowed.data, in_window)
+            estimate[part] = windowed.to_area(in_window)
             if name == deployment.config.localizers[0]:
                 outside.append(((windowed.data.queries.position < 0) | (windowed.data.queries.position > WINDOW - 1)).any(axis=1))
         errors = localization_errors(estimate, held_positions)
-        calibration = RadiusCalibration.fit(raw, errors, n_bs)
+        calibration = RadiusCalibration.fit(raw, errors, n_bs, features)
         result["radius_calibrations"][name] = calibration.to_dict()
         five = n_bs == MAX_BS
         result["localizers"][name] = {

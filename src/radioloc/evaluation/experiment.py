@@ -39,8 +39,9 @@ def evaluate_models(
 ) -> dict:
     """Every model on the same test queries (5 BSs and the first 3 of every set); what needs fitting is fitted on
     the dataset's training split. The report's top level holds the first model's 5-BS figures. ``per_query``, where
-    given, receives the queries' map ids (``"map"``) and each model's errors per setting (``[label][setting]``),
-    in query order, for paired statistics."""
+    given, receives the queries' map ids (``"map"``), their scene slots (``"slot"``, one per map also when the
+    test data joins datasets) and each model's :class:`SettingResult` per setting (``[label][setting]``: errors,
+    radii, BSs above the floor, in query order), for paired statistics."""
     console = console or Console()
     if not specs:
         raise RadiolocError("--model: name at least one model")
@@ -63,6 +64,7 @@ def evaluate_models(
     report: dict = {"data": test.source, "split": split, "queries": len(test.queries), "models": {}}
     if per_query is not None:
         per_query["map"] = np.asarray(test.scenes.map_ids)[test.queries.map_slot]
+        per_query["slot"] = test.queries.map_slot.copy()
     results: list[SettingResult] = []
     for resolved in models:
         entry = {}
@@ -76,7 +78,7 @@ def evaluate_models(
             entry[setting] = {**result.to_dict(), "seconds": round(time.perf_counter() - started, 2)}
             results.append(result)
             if per_query is not None:
-                per_query.setdefault(resolved.label, {})[setting] = result.errors
+                per_query.setdefault(resolved.label, {})[setting] = result
         report["models"][resolved.label] = entry
     first = report["models"][models[0].label]["5bs"]
     report = {
@@ -163,7 +165,7 @@ def print_comparison(report: dict, console: Console) -> None:
         table.add_column(column, justify="right" if column not in ("model", "fitted") else "left", no_wrap=column == "model")
     for label, entry in report["models"].items():
         for setting, r in entry.items():
-            fitted = {k: v for k, v in r["fitted"].items() if k in ("k", "k_by_detectable_bs", "delta_db", "mean_k", "preset", "temperature", "estimator")}
+            fitted = {k: v for k, v in r["fitted"].items() if k in ("k", "k_by_detectable_bs", "delta_db", "mean_k", "region", "preset", "temperature", "estimator")}
             fitted_text = ", ".join(f"{k}={_short(v)}" for k, v in fitted.items())
             cover = f"{r['coverage_68']:.2f} / {r['coverage_95']:.2f}"
             table.add_row(label, setting[0], f"{r['mae']:.2f}", f"{r['rmse']:.2f}", f"{r['median']:.2f}", f"{r['p90']:.2f}", cover, f"{r['ms_per_query']:.2f}", fitted_text)

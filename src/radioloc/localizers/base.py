@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from radioloc.datasets.localization import LocalizationData, validate_queries
+from radioloc.datasets.localization import LocalizationData, dataset_provenance, validate_queries
 from radioloc.errors import RadiolocError
-from radioloc.localizers.uncertainty import CALIBRATION_QUERIES, LEVELS, CalibratedRadii, RadiusCalibration, calibration_queries
+from radioloc.localizers.uncertainty import CALIBRATION_QUERIES, LEVELS, CalibratedRadii, RadiusCalibration, calibration_queries, query_features
 
 
 @dataclass
@@ -98,10 +98,13 @@ class Localizer(ABC):
         return self
 
     def calibrate_radii(self, data: LocalizationData, seed: int = 0) -> RadiusCalibration:
-        """Fit the radius scales on queries of ``data`` with 1 to 5 of their BSs (split-conformal)."""
+        """Fit the radii on queries of ``data`` with 1 to 5 of their BSs: conditioned on what each query reveals
+        (:func:`query_features`), each map of ``data`` weighing the same (:class:`RadiusCalibration`)."""
         calibration = calibration_queries(data, per_count=self.calibration_per_count, seed=seed)
+        q = calibration.queries
         positions, raw, _ = self._locate(calibration, False)
-        self.uncertainty = RadiusCalibration.fit(raw, localization_errors(positions, calibration.queries.position), (calibration.queries.bs_ids >= 0).sum(axis=1))
+        self.uncertainty = RadiusCalibration.fit(raw, localization_errors(positions, q.position), (q.bs_ids >= 0).sum(axis=1),
+                                                 query_features(calibration, positions), q.map_slot, dataset_provenance(data))  # fmt: skip
         return self.uncertainty
 
     def _run(self, data: LocalizationData, heatmaps: bool):
@@ -116,7 +119,8 @@ class Localizer(ABC):
         if self.uncertainty is None:
             raise RadiolocError(f"{self.name}: no radius calibration (call fit, or load a fitted model)")
         positions, raw, maps = self._run(data, heatmaps)
-        return LocalizationEstimate(positions, self.uncertainty.apply(raw, (data.queries.bs_ids >= 0).sum(axis=1)), maps)
+        features = query_features(data, positions) if self.uncertainty.uses_features else None
+        return LocalizationEstimate(positions, self.uncertainty.apply(raw, (data.queries.bs_ids >= 0).sum(axis=1), features), maps)
 
     def raw_estimates(self, data: LocalizationData) -> tuple[np.ndarray, np.ndarray]:
         """(positions (n, 2), raw 68 % / 95 % spreads (n, 2)) before the radius calibration: what a calibration

@@ -33,7 +33,6 @@ from pathlib import Path
 
 import numpy as np
 
-from radioloc.datasets.checksums import sha256
 from radioloc.datasets.localization import LocalizationData
 from radioloc.errors import RadiolocError
 from radioloc.localizers.base import Localizer, localization_errors
@@ -42,7 +41,7 @@ from radioloc.localizers.locunet import LocUNetLocalizer, network_maps
 from radioloc.localizers.locunet import shipped as paper_locunet
 from radioloc.localizers.uncertainty import RadiusCalibration
 from radioloc.models.checkpoint import load_checkpoint, save_checkpoint
-from radioloc.models.likelihood import calibration_path
+from radioloc.models.likelihood import LikelihoodCalibration, calibration_path, matches_calibration
 from radioloc.models.locunet import KIND, load_locunet, locunet_weights
 from radioloc.models.runtime import Runtime
 
@@ -114,7 +113,7 @@ class HeatmapPriorLocalizer(Localizer):
         calibration = stored["calibration"]
         if not calibration_path(calibration).is_file():
             raise RadiolocError(f"{path}: its fusion calibration {calibration} is missing")
-        if sha256(calibration_path(calibration)) != stored["sha256"]:
+        if not matches_calibration(calibration, stored["sha256"]):
             raise RadiolocError(f"{path}: it was fused with another {calibration} calibration (SHA-256 differs); run radioloc train calibrate --fuse {calibration} again")
         network = LocUNetLocalizer(load_locunet(path), str(path), runtime, refine=False)
         try:
@@ -172,7 +171,7 @@ class HeatmapPriorLocalizer(Localizer):
         extra = {k: v for k, v in source.items() if k not in ("format", "kind", "config", "state_dict")}
         extra["fusion"] = {
             "calibration": self.posterior_spec,
-            "sha256": sha256(calibration_path(self.posterior_spec)),
+            "sha256": LikelihoodCalibration.load(calibration_path(self.posterior_spec)).fingerprint(),
             "beta": self.beta,
             "floor": self.floor,
             "interpolation": self.interpolation,

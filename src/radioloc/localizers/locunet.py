@@ -29,7 +29,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from radioloc.datasets.checksums import sha256
 from radioloc.datasets.fit_cost import best_in_disc, report_levels, squared_residual_tables
 from radioloc.datasets.localization import LocalizationData, SceneBank
 from radioloc.errors import RadiolocError
@@ -37,7 +36,7 @@ from radioloc.localizers.base import Localizer, localization_errors
 from radioloc.localizers.bayes import BayesLocalizer
 from radioloc.localizers.uncertainty import RadiusCalibration, mass_radii
 from radioloc.models.checkpoint import load_checkpoint, save_checkpoint
-from radioloc.models.likelihood import calibration_path
+from radioloc.models.likelihood import LikelihoodCalibration, calibration_path, matches_calibration
 from radioloc.models.locunet import KIND, InputEncoder, LocUNet, center_of_mass, count_parameters, load_locunet, locunet_weights
 from radioloc.models.runtime import Runtime
 
@@ -135,7 +134,7 @@ class LocUNetLocalizer(Localizer):
             if key not in stored:
                 raise RadiolocError(f"{path}: no radii calibrated on a posterior's spread (radioloc train calibrate --spread)")
             spread = stored["calibration"]
-            if sha256(calibration_path(spread)) != stored.get("sha256"):
+            if not matches_calibration(spread, stored.get("sha256")):
                 raise RadiolocError(f"{path}: its radii were calibrated on the spread of another {spread} calibration (SHA-256 differs); run radioloc train calibrate --spread {spread} again")
         localizer = cls(model, str(path), runtime, refine, spread)
         if key in stored:
@@ -198,7 +197,7 @@ class LocUNetLocalizer(Localizer):
             section = dict(uncertainty.get("posterior") or {})
             if section.get("calibration") != self.spread:  # radii of another spread's calibration do not carry over
                 section = {}
-            section.update({"calibration": self.spread, "sha256": sha256(calibration_path(self.spread)), key: self.uncertainty.to_dict()})
+            section.update({"calibration": self.spread, "sha256": LikelihoodCalibration.load(calibration_path(self.spread)).fingerprint(), key: self.uncertainty.to_dict()})
             uncertainty["posterior"] = section
         state = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
         save_checkpoint(path, KIND, self.model.config.to_dict(), state, **extra, uncertainty=uncertainty, refine_grid_mae_m=self.refine_table or source.get("refine_grid_mae_m"))

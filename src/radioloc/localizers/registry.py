@@ -14,9 +14,12 @@ each optionally followed by options:
   instead (like kNN's k); ``:toa=SIGMA`` fuses the queries' ToA ranges (noise SIGMA m) into the posterior;
 - ``bayes-learned``, ``bayes-learned-robust``: the same posterior, its likelihood counted per reliability bin of a
   learned error model (:mod:`radioloc.models.error_model`), nominal and robustness scenarios; the same options;
-- ``knn``, ``knn-cond``, ``adaptive-knn``: the paper's fingerprinting baselines, fitted on the training split;
+- ``knn``, ``knn-cond``, ``adaptive-knn``: the paper's fingerprinting baselines, fitted on the training split,
+  searching the outdoor pixels of the UE box like ``bayes``; ``:region=map`` the paper's whole-map search,
+  ``:region=outdoor`` every outdoor pixel;
 - ``toa-pocs``, ``toa-sdp``, ``toa-rsdp1``, ``toa-rsdp2``, ``toa-bisection``, ``toa-mcc``: the ToA ranging
-  baselines (queries need ranges attached); ``:b=M`` the NLOS bias bound, ``:sigma=M`` the range noise assumed.
+  baselines (queries need ranges attached); ``:b=M`` the NLOS bias bound, ``:sigma=M`` the range noise assumed;
+  answers projected onto the UE box, ``:region=map`` not (the paper's).
 
 Entries name their factory as ``module:function`` and are imported when resolved, as Python entry points are:
 the registry sits below the stages that provide localizers (``baselines``) and imports none of them. Other
@@ -60,13 +63,14 @@ register("bayes", "radioloc.localizers.bayes:shipped", "grid posterior, shipped 
 register("bayes-robust", "radioloc.localizers.bayes:shipped", "grid posterior, shipped robustness calibration", False, ("median", "fit", "toa="), "robust")
 register("bayes-learned", "radioloc.localizers.bayes:shipped", "grid posterior with a learned radio-map error model, nominal", False, ("median", "fit", "toa="), "nominal")
 register("bayes-learned-robust", "radioloc.localizers.bayes:shipped", "grid posterior with the learned radio-map error model, robustness", False, ("median", "fit", "toa="), "robust")
-register("knn", "radioloc.baselines.knn:make", "kNN fingerprinting, k by grid search", True)
-register("knn-cond", "radioloc.baselines.knn:make", "kNN Cond.: a k per number of BSs above the floor", True)
-register("adaptive-knn", "radioloc.baselines.knn:make", "adaptive kNN: a k per query", True)
+register("knn", "radioloc.baselines.knn:make", "kNN fingerprinting, k by grid search", True, ("region=",))
+register("knn-cond", "radioloc.baselines.knn:make", "kNN Cond.: a k per number of BSs above the floor", True, ("region=",))
+register("adaptive-knn", "radioloc.baselines.knn:make", "adaptive kNN: a k per query", True, ("region=",))
 for _method, _label in (("pocs", "POCS"), ("sdp", "SDP (Vaghefi)"), ("rsdp1", "robust SDP 1 (Wang)"), ("rsdp2", "robust SDP 2 (Chen)"),
                         ("bisection", "robust bisection (Tomic)"), ("mcc", "max. correntropy (Xiong)")):  # fmt: skip
     # scenario "ranging": they answer queries that carry ToA ranges, not the RSS-only queries of a scenario
-    register(f"toa-{_method}", "radioloc.baselines.toa:make", f"ToA ranging: {_label}; :b=M bias bound, :sigma=M range noise", True, ("b=", "sigma="), "ranging")
+    register(f"toa-{_method}", "radioloc.baselines.toa:make", f"ToA ranging: {_label}; :b=M bias bound, :sigma=M range noise, :region=map unclipped", True,
+             ("b=", "sigma=", "region="), "ranging")  # fmt: skip
 
 CHECKPOINT_FACTORIES = {".pt": ("radioloc.localizers.heatmap_prior:shipped", LOCUNET_OPTIONS), ".safetensors": ("radioloc.localizers.bayes:from_calibration", ("median",))}
 

@@ -20,6 +20,7 @@ import numpy as np
 
 from radioloc.datasets.localization import LocalizationData, Queries
 from radioloc.errors import RadiolocError
+from radioloc.propagation.graylevel import gray_to_db32
 
 LEVELS = (0.5, 0.68, 0.8, 0.9, 0.95, 0.99)  # the radii every estimate carries; 68 % and 95 % are reported
 RAW_COLUMN = tuple(0 if level < 0.9 else 1 for level in LEVELS)  # which raw spread (68 % or 95 %) each level scales
@@ -28,6 +29,7 @@ MIN_RAW_M = 0.5  # a raw spread below half a pixel carries no information about 
 CALIBRATION_QUERIES = 2000  # per number of BSs
 RADIUS_BIN_M = 0.25
 RADIUS_BINS = 1500  # 375 m: beyond the map's diagonal
+FEATURES = ("detectable_share", "log1p_fit_residual_db")  # what query_features returns, in order
 
 
 @nb.njit(cache=True)
@@ -83,52 +85,129 @@ class CalibratedRadii:
         return self.radii[:, LEVELS.index(0.95)]
 
 
+def query_features(data: LocalizationData, positions: np.ndarray) -> np.ndarray:
+    """(n, len(FEATURES)) what a query reveals about how far its answer may be off, beyond the localizer's own
+    spread: the share of its BSs above the noise floor, and how badly the radio maps fit the reports at the
+    answer (RMS over its BSs of map value - report, in dB, log1p); a localizer that trusts a wrong radio map is
+    confident and wrong, and that mismatch is what a radio map from another city shows."""
+    q, scenes = data.queries, data.scenes
+    present = q.bs_ids >= 0
+    n_present = np.maximum(present.sum(axis=1), 1)
+    rows, cols = (np.clip(np.rint(positions[:, k]), 0, scenes.buildings.shape[-1] - 1).astype(np.int64) for k in (0, 1))
+    seen = gray_to_db32(scenes.radio_maps[q.map_slot[:, None], np.maximum(q.bs_ids, 0), rows[:, None], cols[:, None]])
+    residual = np.where(present, seen - np.nan_to_num(q.pathloss_db), 0.0)
+    fit_residual = np.log1p(np.sqrt((residual**2).sum(axis=1) / n_present))
+    return np.stack([q.n_detectable() / n_present, fit_residual], axis=1)
+
+
+def _design(raw: np.ndarray, features: np.ndarray | None) -> np.ndarray:
+    """(n, 2, 2 + F): per raw column (68 %, 95 %), the regressors of the log scale: 1, log raw spread, features."""
+    log_raw = np.log(np.maximum(raw, MIN_RAW_M))
+    extra = np.zeros((len(raw), 0)) if features is None else np.asarray(features, np.float64)
+    return np.stack([np.column_stack([np.ones(len(raw)), log_raw[:, c], extra]) for c in (0, 1)], axis=1)
+
+
+def _map_weighted_quantile(values: np.ndarray, weights: np.ndarray, level: float) -> float:
+    """The smallest value whose weighted share of ``values`` at or below it reaches ``level``."""
+    order = np.argsort(values)
+    cumulative = np.cumsum(weights[order]) / weights.sum()
+    return float(values[order][min(np.searchsorted(cumulative, level - 1e-12), len(values) - 1)])
+
+
 @dataclass
 class RadiusCalibration:
-    scale: dict[str, list[float]]  # "all" or the number of BSs -> the scale at each of LEVELS
+    """``radius = max(raw, MIN_RAW_M) * exp(w . x) * scale`` at each of LEVELS, per group of queries (the number of
+    BSs in the query, 1..5, or ``all``): ``x`` the regressors of :func:`_design` (1, the log raw spread and
+    :func:`query_features`), ``w`` one vector per raw column (68 %, 95 %) fitted by least squares of
+    ``log(error / raw)`` on them, ``scale`` the conformal quantile of what the fit leaves. Version 1 (no
+    ``weights``) is the plain split-conformal scale of ``error / raw``."""
+
+    scale: dict[str, list[float]]  # group -> the scale at each of LEVELS
     count: dict[str, int] = field(default_factory=dict)
-    version: int = 1
+    weights: dict[str, list[list[float]]] = field(default_factory=dict)  # group -> [w for the 68 % column, w for the 95 % one]
+    fitted_on: list[dict] = field(default_factory=list)  # the datasets (root, seed, maps) it was fitted on
+    maps: int = 0  # the maps of its calibration queries (the exchangeable unit)
+    version: int = 2
+
+    @property
+    def uses_features(self) -> bool:
+        return bool(self.weights)
 
     @staticmethod
-    def fit(raw: np.ndarray, errors: np.ndarray, n_bs: np.ndarray) -> "RadiusCalibration":
+    def fit(raw: np.ndarray, errors: np.ndarray, n_bs: np.ndarray, features: np.ndarray | None = None, maps: np.ndarray | None = None,
+            fitted_on: list[dict] | None = None) -> "RadiusCalibration":  # fmt: skip
+        """Fit on calibration queries. With ``features`` (:func:`query_features`), the log scale is regressed on
+        them first; with ``maps`` (a map id per query), each map weighs the same in the quantiles: the map, not the
+        query, is the exchangeable unit (queries of one map share its radio-map errors), so a map with many
+        queries must not set the scale for the others."""
         if len(errors) == 0:
             raise RadiolocError("radius calibration: no calibration queries")
-        ratio = errors[:, None] / np.maximum(raw[:, list(RAW_COLUMN)], MIN_RAW_M)
+        maps = np.arange(len(errors)) if maps is None else np.asarray(maps)
+        _, map_index, per_map = np.unique(maps, return_inverse=True, return_counts=True)
+        weight = 1.0 / per_map[map_index]
+        design = _design(raw, features) if features is not None else None
+        log_ratio = np.log(np.maximum(errors, MIN_RAW_M))[:, None] - np.log(np.maximum(raw, MIN_RAW_M))
 
-        def scales(r: np.ndarray) -> list[float]:
-            n = len(r)
-            ranks = [min(n, int(np.ceil((n + 1) * level))) - 1 for level in LEVELS]
-            return [float(np.sort(r[:, i])[rank]) for i, rank in enumerate(ranks)]
+        def group(mask: np.ndarray) -> tuple[list[float], list[list[float]]]:
+            residual, coefficients = log_ratio[mask].copy(), []
+            if design is not None:
+                for column in (0, 1):
+                    root = np.sqrt(weight[mask])[:, None]
+                    w = np.linalg.lstsq(design[mask, column] * root, log_ratio[mask, column] * root[:, 0], rcond=None)[0]
+                    residual[:, column] -= design[mask, column] @ w
+                    coefficients.append([float(x) for x in w])
+            scales = [float(np.exp(_map_weighted_quantile(residual[:, column], weight[mask], level))) for level, column in zip(LEVELS, RAW_COLUMN)]
+            return scales, coefficients
 
-        scale = {"all": scales(ratio)}
-        count = {"all": int(len(errors))}
-        for c in np.unique(n_bs):
-            mask = n_bs == c
-            if mask.sum() >= MIN_GROUP:
-                scale[str(int(c))] = scales(ratio[mask])
-                count[str(int(c))] = int(mask.sum())
-        return RadiusCalibration(scale, count)
+        scale, weights, count = {}, {}, {}
+        groups = {"all": np.ones(len(errors), dtype=bool)} | {str(int(c)): n_bs == c for c in np.unique(n_bs) if (n_bs == c).sum() >= MIN_GROUP}
+        for name, mask in groups.items():
+            scale[name], coefficients = group(mask)
+            count[name] = int(mask.sum())
+            if coefficients:
+                weights[name] = coefficients
+        return RadiusCalibration(scale, count, weights, list(fitted_on or []), int(len(per_map)))
 
-    def apply(self, raw: np.ndarray, n_bs: np.ndarray) -> np.ndarray:
+    def apply(self, raw: np.ndarray, n_bs: np.ndarray, features: np.ndarray | None = None) -> np.ndarray:
         """(n, len(LEVELS)) calibrated radii in metres, never smaller at a higher level (two raw spreads are
         scaled independently, so their calibrated radii could cross)."""
-        table = np.array([self.scale.get(str(c), self.scale["all"]) for c in range(6)])
-        return np.maximum.accumulate(np.maximum(raw[:, list(RAW_COLUMN)], MIN_RAW_M) * table[np.clip(n_bs, 0, 5)], axis=1)
+        keys = [str(c) if str(c) in self.scale else "all" for c in range(6)]
+        group = np.clip(n_bs, 0, 5)
+        table = np.array([self.scale[k] for k in keys])
+        radii = np.maximum(raw[:, list(RAW_COLUMN)], MIN_RAW_M) * table[group]
+        if self.weights:
+            if features is None:
+                raise RadiolocError("radius calibration: it conditions on query features, none given")
+            design = _design(raw, features)
+            w = np.array([self.weights.get(k, self.weights["all"]) for k in keys])  # (6, 2, regressors)
+            log_factor = np.einsum("ncr,ncr->nc", design, w[group])  # per query and raw column
+            radii = np.maximum(raw[:, list(RAW_COLUMN)], MIN_RAW_M) * np.exp(log_factor[:, list(RAW_COLUMN)]) * table[group]
+        return np.maximum.accumulate(radii, axis=1)
 
     def to_dict(self) -> dict:
-        return {"version": self.version, "levels": list(LEVELS), "scale": self.scale, "count": self.count}
+        data = {"version": self.version, "levels": list(LEVELS), "scale": self.scale, "count": self.count}
+        if self.version >= 2:
+            data |= {"features": list(FEATURES) if self.weights else [], "weights": self.weights, "fitted_on": self.fitted_on, "maps": self.maps}
+        return data
 
     @staticmethod
     def from_dict(data: dict, where: str = "radius calibration") -> "RadiusCalibration":
         try:
             scale = {str(k): [float(x) for x in v] for k, v in data["scale"].items()}
-            if data.get("version") != 1 or "all" not in scale or list(data.get("levels", [])) != list(LEVELS):
+            version = data.get("version")
+            if version not in (1, 2) or "all" not in scale or list(data.get("levels", [])) != list(LEVELS):
                 raise ValueError("unsupported version or levels")
             if not all(len(v) == len(LEVELS) and np.isfinite(v).all() and v[0] > 0 for v in scale.values()):
                 raise ValueError(f"scales must be {len(LEVELS)} finite positive numbers per group")
+            weights = {str(k): [[float(x) for x in column] for column in v] for k, v in (data.get("weights") or {}).items()}
+            if weights and (list(data.get("features", [])) != list(FEATURES) or "all" not in weights):
+                raise ValueError(f"weights need the features {', '.join(FEATURES)} and an 'all' group")
+            if not all(np.shape(v) == (2, 2 + len(FEATURES)) and np.isfinite(v).all() for v in weights.values()):
+                raise ValueError(f"weights must be 2 x {2 + len(FEATURES)} finite numbers per group")
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise RadiolocError(f"{where}: malformed radius calibration ({exc})") from None
-        return RadiusCalibration(scale, {str(k): int(v) for k, v in data.get("count", {}).items()})
+        count = {str(k): int(v) for k, v in data.get("count", {}).items()}
+        return RadiusCalibration(scale, count, weights, list(data.get("fitted_on") or []), int(data.get("maps") or 0), int(version))
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict())

@@ -20,6 +20,7 @@ SHA-256) and the provenance in the metadata. The Bayesian grid localizer
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -29,6 +30,7 @@ import numpy as np
 from scipy import ndimage
 from scipy.special import ndtr
 
+from radioloc.datasets.checksums import sha256
 from radioloc.datasets.fit_cost import GRAY_LEVELS, report_levels
 from radioloc.datasets.localization import LocalizationData
 from radioloc.datasets.protocol import UE_REGIONS
@@ -175,6 +177,15 @@ class LikelihoodCalibration:
             self._by_report = (self.log_likelihood, np.ascontiguousarray(np.asarray(self.log_likelihood, dtype=np.float32).T))
         return likelihood_tables(self.log_likelihood, self.temperature, pathloss_db, self._by_report[1])
 
+    def fingerprint(self) -> str:
+        """SHA-256 of what the posterior computes with (tables, tempering, reliability edges, error model, prior):
+        a LocUNet fused with or calibrated on this posterior stays valid when only its radii are refitted."""
+        digest = hashlib.sha256()
+        for array in (self.log_likelihood, self.reliability_edges):
+            digest.update(b"-" if array is None else np.ascontiguousarray(array, dtype=np.float32).tobytes())
+        digest.update(json.dumps([repr(float(self.temperature)), asdict(self.config), self.error_model], sort_keys=True).encode())
+        return digest.hexdigest()
+
     # -- storage ------------------------------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
         from safetensors.numpy import save
@@ -271,3 +282,8 @@ def calibration_path(spec: str | Path | None) -> Path:
     return SHIPPED_CALIBRATIONS.get(str(spec), Path(spec))
 
 
+def matches_calibration(spec: str | Path, stored: str | None) -> bool:
+    """Whether ``stored`` (a LocUNet's record of the posterior it was fitted with) names calibration ``spec`` as
+    it is now: its :meth:`LikelihoodCalibration.fingerprint`, or, as written before fingerprints, the file's SHA-256."""
+    path = calibration_path(spec)
+    return stored in (LikelihoodCalibration.load(path).fingerprint(), sha256(path))
