@@ -21,13 +21,11 @@ demo: $(STAMP)
 test: $(STAMP)
 	RADIOLOC_TEST_POSTGRES=$${RADIOLOC_TEST_POSTGRES:-$$(bash scripts/test-postgres.sh)} $(BIN)/pytest
 
+# the benchmarks the README quotes: fresh data of the evaluation seeds (benchmarks/seeds.py), JSON and figures in
+# docs/benchmarks/, then the README's Results tables rendered from that JSON
 bench: $(STAMP)
-	$(BIN)/python benchmarks/dpm_speed.py
-	$(BIN)/python benchmarks/dataset_generation.py
-	$(BIN)/python benchmarks/radiounet.py
-	$(BIN)/python benchmarks/locunet.py
-	$(BIN)/python benchmarks/raytracing.py
-	$(BIN)/python benchmarks/robustness.py
+	$(BIN)/python benchmarks/probabilistic.py
+	$(BIN)/python benchmarks/readme_tables.py
 
 clean:
 	rm -rf $(VENV) out

@@ -2,7 +2,7 @@
 every method on the same queries of datasets the benchmark generates itself from the evaluation seeds
 (:mod:`seeds`, :mod:`protocol`), which no model, calibration or design choice has seen.
 
-Usage: python benchmarks/probabilistic.py [--scenarios nominal,real,robust] [--queries 4000] [--out docs/benchmarks]
+Usage: python benchmarks/probabilistic.py [--parts nominal,real,robust,speed] [--queries 4000] [--out docs/benchmarks]
 
 - nominal: procedural maps, UEs report the dominant-path truth, localizers see the shipped RadioUNet's estimates;
   ``locunet``, ``bayes-learned``, ``bayes``, ``locunet:paper`` and kNN.
@@ -187,24 +187,25 @@ def speed(console: Console) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scenarios", default="nominal,real,robust", help="comma separated: nominal, real, robust")
+    parser.add_argument("--parts", default="nominal,real,robust,speed", help="comma separated: nominal, real, robust, speed (run speed with nothing else running)")
     parser.add_argument("--queries", type=int, default=4000, help="random queries per evaluation seed, the same for every method")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "docs" / "benchmarks")
     args = parser.parse_args()
-    names = [n.strip() for n in args.scenarios.split(",") if n.strip()]
-    unknown = [n for n in names if n not in SCENARIOS]
-    if unknown or args.queries < 100:
-        parser.error(f"--scenarios takes {', '.join(SCENARIOS)}; --queries at least 100 (got {unknown or args.queries})")
+    names = [n.strip() for n in args.parts.split(",") if n.strip()]
+    unknown = [n for n in names if n not in (*SCENARIOS, "speed")]
+    if unknown or not names or args.queries < 100:
+        parser.error(f"--parts takes {', '.join(SCENARIOS)}, speed; --queries at least 100 (got {unknown or names or args.queries})")
     console = Console(width=160)
     started = time.perf_counter()
     result = {"evaluation_seeds": {"nominal": list(seeds.NOMINAL), "robust": list(seeds.ROBUST), "real": list(seeds.REAL_CITY)}}
     for name in names:
-        result[name] = scenario(console, name, args.queries, args.out / "figures")
-    result["speed"] = speed(console)
-    result["minutes"] = round((time.perf_counter() - started) / 60, 1)
+        result[name] = speed(console) if name == "speed" else scenario(console, name, args.queries, args.out / "figures")
+        result.setdefault("minutes", {})[name] = round((time.perf_counter() - started) / 60, 1)
+        started = time.perf_counter()
     path = args.out / "probabilistic.json"
     previous = protocol.read_json(path)
-    atomic_write_json(path, {**previous, **result})  # a run of some scenarios keeps the others' figures
+    result["minutes"] = {**previous.get("minutes", {}), **result["minutes"]}
+    atomic_write_json(path, {**previous, **result})  # a run of some parts keeps the others' figures
     console.print(f"wrote {path}")
 
 

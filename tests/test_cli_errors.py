@@ -56,6 +56,10 @@ CASES = [
     ("train locunet missing data", ["train", "locunet", "--data", "{DIR}/nosuch", "--out", "{NEW}"], "nosuch", "{NEW}"),
     ("train locunet bad device", ["train", "locunet", "--data", "{DS}", "--out", "{NEW}", "--device", "bogus"], "--device", "{NEW}"),
     ("train locunet fails at startup", ["train", "locunet", "--data", "{DS}", "--out", "{NEW}", "--estimate", "true", "--head", "posterior"], "--likelihood", "{NEW}/train_config.json"),
+    ("train radii of a per-dataset model", ["train", "radii", "--model", "knn", "--data", "{DS}", "--out", "{NEW}"], "fitted per dataset", "{NEW}"),
+    ("train radii missing data", ["train", "radii", "--model", "bayes", "--data", "{DIR}/nosuch", "--out", "{NEW}"], "nosuch", "{NEW}"),
+    ("train radii too few queries", ["train", "radii", "--model", "bayes", "--data", "{DS}", "--out", "{NEW}", "--queries", "5"], "--queries", "{NEW}"),
+    ("train radii unknown model", ["train", "radii", "--model", "nosuch", "--data", "{DS}", "--out", "{NEW}"], "nosuch", "{NEW}"),
     ("train radiounet negative epochs", ["train", "radiounet", "--data", "{DS}", "--out", "{NEW}", "--epochs-first", "-1"], "--epochs-first", "{NEW}"),
     ("train radiounet zero batch", ["train", "radiounet", "--data", "{DS}", "--out", "{NEW}", "--batch-size", "0"], "--batch-size", "{NEW}"),
     ("train radiounet init of another preset", ["train", "radiounet", "--data", "{DS}", "--out", "{NEW}", "--preset", "cpu-small", "--init", str(SHIPPED_WEIGHTS)], "--init checkpoint does not fit preset 'cpu-small'", "{NEW}"),
@@ -192,6 +196,20 @@ def fitted_bayes(small_dataset, tmp_path_factory):
     localizer = BayesLocalizer().fit(load_localization(root, "train", "true"), load_localization(root, "val", "true"))
     path = localizer.save(tmp_path_factory.mktemp("bayes") / "calibration.safetensors")
     return localizer, path, load_localization(root, "custom", "true", maps=[0])
+
+
+def test_train_radii_refits_the_radii_and_nothing_else(small_dataset, fitted_bayes, tmp_path):
+    from radioloc.localizers.uncertainty import RadiusCalibration
+    from radioloc.models.likelihood import LikelihoodCalibration
+
+    out = tmp_path / "refit.safetensors"
+    argv = ["train", "radii", "--model", str(fitted_bayes[1]), "--data", str(small_dataset[0]), "--estimate", "true", "--out", str(out), "--queries", "200"]
+    result = CliRunner().invoke(app, argv)
+    assert result.exit_code == 0, result.output
+    before, after = LikelihoodCalibration.load(fitted_bayes[1]), LikelihoodCalibration.load(out)
+    assert after.fingerprint() == before.fingerprint() and after.radius != before.radius  # the likelihood is untouched
+    radii = RadiusCalibration.from_dict(after.radius)
+    assert radii.uses_features and radii.maps == 3 and [entry["seed"] for entry in radii.fitted_on] == [5]
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

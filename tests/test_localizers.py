@@ -86,13 +86,13 @@ def test_radius_calibration_conditions_on_query_features():
     every x, where one scale for all holds far more at small x than at large x."""
     rng = np.random.default_rng(1)
     n = 20000
-    raw = np.repeat(rng.uniform(1, 10, size=(n, 1)), 2, axis=1)
-    features = np.column_stack([rng.uniform(0, 1, n), rng.uniform(0, 1, n)])  # the second carries nothing
+    raw = np.repeat(rng.uniform(5, 50, size=(n, 1)), 2, axis=1)
+    features = rng.uniform(0, 1, (n, len(FEATURES)))  # only the first carries information
     errors = raw[:, 0] * np.exp(1.5 * features[:, 0]) * rng.uniform(0, 2, n)
     fitted = RadiusCalibration.fit(raw, errors, np.full(n, 5), features)
     w68 = fitted.weights["5"][0]  # 1, log raw, the features
     # (errors below MIN_RAW_M count as MIN_RAW_M: a slight pull on the raw spread)
-    assert w68[1] == pytest.approx(0.0, abs=0.06) and w68[2] == pytest.approx(1.5, abs=0.05) and w68[3] == pytest.approx(0.0, abs=0.05)
+    assert w68[1] == pytest.approx(0.0, abs=0.06) and w68[2] == pytest.approx(1.5, abs=0.05) and np.allclose(w68[3:], 0.0, atol=0.05)
     plain = RadiusCalibration.fit(raw, errors, np.full(n, 5))
     low, high = features[:, 0] < 0.2, features[:, 0] > 0.8
     for calibration, margin in ((fitted, 0.03), (plain, None)):
@@ -126,8 +126,10 @@ def test_radius_calibration_weighs_maps_equally():
     assert RadiusCalibration.fit(raw, errors, np.full(1100, 5), maps=maps).maps == 2
 
 
-def test_query_features_are_the_detectable_share_and_the_fit_at_the_answer():
-    scene = ramp_scene()
+def test_query_features_are_the_detectable_share_the_fit_and_the_buildings_at_the_answer():
+    buildings = np.zeros((1, 256, 256), np.uint8)
+    buildings[0, :, :95] = 1  # columns 0..94 built: the 65 m square around column 90 holds 95 - 58 = 37 of them
+    scene = ramp_scene(buildings)
     queries = queries_at([(40, 90), (40, 90)], scene)
     queries.pathloss_db[1, 0] = NOISE_FLOOR_DB  # BS 0 not heard by the second phone
     queries.pathloss_db[1, 1] += 3.0  # and BS 1 reported 3 dB stronger than its map says
@@ -136,6 +138,7 @@ def test_query_features_are_the_detectable_share_and_the_fit_at_the_answer():
     np.testing.assert_allclose(features[:, 0], [1.0, 2 / 3])
     residual = np.sqrt(((40 * DB_PER_GRAY) ** 2 + 3.0**2) / 3)  # map minus report at the answer's pixel (40, 90)
     np.testing.assert_allclose(features[:, 1], [0.0, np.log1p(residual)], rtol=1e-5)
+    np.testing.assert_allclose(features[:, 2], 37 / 65)
 
 
 def test_mass_radii_of_a_uniform_square_are_analytic():

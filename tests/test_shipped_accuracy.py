@@ -26,6 +26,10 @@ FLOORS_M = {  # MAE with 5 BSs, with the first 3 BSs; measured with the cpu-open
 }
 
 
+# the share of the 960 queries (6 maps) within the 68 % and 95 % radii: about what they promise (6 maps leave a
+# few points of spread either way); the benchmark measures it per evaluation seed on thousands
+COVERAGE_BANDS = {"68": (0.56, 0.80), "95": (0.88, 0.99)}
+
 RADIOUNET_FLOOR_DB = 2.65  # RMSE over the outdoor pixels of the 120 radio maps; measured when shipped: 2.41 (the previous models: 2.67, 2.78)
 
 
@@ -61,6 +65,10 @@ def test_shipped_model_accuracy_floor(fixed_data, spec):
     for floor, count in zip(FLOORS_M[spec], (5, 3)):
         data = fixed_data if count == 5 else fixed_data.with_queries(fixed_data.queries.first_bs(count))
         estimate = localizer.locate(data)
-        mae = localization_errors(estimate.positions, data.queries.position).mean()
-        assert mae <= floor, f"{spec} with {count} BSs: MAE {mae:.2f} m above its floor {floor} m"
+        errors = localization_errors(estimate.positions, data.queries.position)
+        assert errors.mean() <= floor, f"{spec} with {count} BSs: MAE {errors.mean():.2f} m above its floor {floor} m"
         assert np.all(estimate.radius_95 >= estimate.radius_68) and np.all(estimate.radius_68 > 0)
+        for level, radius in (("68", estimate.radius_68), ("95", estimate.radius_95)):
+            low, high = COVERAGE_BANDS[level]
+            coverage = np.mean(errors <= radius)
+            assert low <= coverage <= high, f"{spec} with {count} BSs: {level} % radii hold {coverage:.3f} of the queries"

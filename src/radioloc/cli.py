@@ -448,15 +448,18 @@ def train_radii_command(
     data: str = typer.Option(..., "--data", help="Datasets whose maps calibrate the radii (comma separated: joined), of seeds no benchmark evaluates on."),
     out: Path = output_file_option(..., "--out", help="File to write: the localizer's checkpoint or calibration with the new radii (a bayes-learned calibration must lie beside its error model)."),
     split: str = typer.Option("train,val,test", "--split", help="Split(s) of maps used (comma separated); the model must not have been trained on them."),
+    estimate: str = typer.Option("estimate", "--estimate", help="Radio maps the localizer sees: estimate, true, or noisy:SIGMA_DB (its own scenario's)."),
     measurement: str = typer.Option("DPM", "--measurement", help="Simulation whose truth the UEs report."),
     queries: int = typer.Option(4000, "--queries", min=200, max=100_000, help="Calibration queries per number of BSs (1..5), spread over every map."),
 ) -> None:
-    """Refit a fitted localizer's uncertainty radii across the maps of many datasets (nothing else changes)."""
-    from radioloc.io import atomic_write_json
+    """Refit a fitted localizer's uncertainty radii across the maps of many datasets (nothing else changes; the
+    calibration records the datasets it saw)."""
     from radioloc.localizers.radii import refit_radii
 
-    summary = refit_radii(model, _parse_folders(data), out, split, measurement, queries)
-    atomic_write_json(out.with_suffix(out.suffix + ".radii.json"), summary)
+    from radioloc.datasets.localization import parse_estimate
+
+    parse_estimate(estimate)
+    summary = refit_radii(model, _parse_folders(data), out, split, estimate, measurement, queries)
     console.print(f"wrote {summary['out']}: radii of {model} on {summary['queries']:,} queries of {summary['maps']} maps, {summary['seconds']} s")
 
 

@@ -20,13 +20,14 @@ from radioloc.localizers.registry import resolve_localizer
 RADII_QUERIES = 4000  # calibration queries per number of BSs (1..5), spread over every map of the data
 
 
-def refit_radii(spec: str, folders: list[Path], out: Path, split: str = "train,val,test", measurement: str = "DPM", per_count: int = RADII_QUERIES) -> dict:
+def refit_radii(spec: str, folders: list[Path], out: Path, split: str = "train,val,test", estimate: str = "estimate", measurement: str = "DPM",
+                per_count: int = RADII_QUERIES) -> dict:  # fmt: skip
     """Calibrate the radii of localizer ``spec`` on the ``split`` maps of ``folders`` and save it to ``out``."""
     resolved = resolve_localizer(spec)
     if resolved.needs_fit:
         raise RadiolocError(f"--model {spec}: fitted per dataset (its radii are calibrated when it is fitted), nothing to store")
     started = time.perf_counter()
-    data = concat_localization([load_localization(root, split, measurement_sim=measurement, quiet=False) for root in folders])
+    data = concat_localization([load_localization(root, split, estimate, measurement_sim=measurement, quiet=False) for root in folders])
     localizer = resolved.localizer
     localizer.calibration_per_count = per_count
     radii = localizer.calibrate_radii(data)

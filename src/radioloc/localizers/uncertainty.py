@@ -4,10 +4,14 @@ radii for ``bayes``, the spread of the best-fitting pixels for kNN, of the posit
 levels below 90 % scale the 68 % spread, the others the 95 % one); 68 % and 95 % are the ones reported, the
 others draw the reliability figure.
 
-The calibration is split-conformal: on held-out queries, the scale ``s`` at level ``a`` is the
-``ceil((n + 1) a) / n`` empirical quantile of ``error / raw``, so that ``radius = s * raw`` covers a share ``a``
-of exchangeable queries. Queries differ most by how many BSs they report, so there is one pair of scales per
-number of BSs (1..5), where at least ``MIN_GROUP`` calibration queries had it, and one for all queries.
+The calibration is conformal on held-out queries, with the map as the exchangeable unit (queries of one map share
+its radio-map errors, and a seed of ten maps can be twice as hard as another): ``radius = raw * exp(w . x) * s``,
+``x`` what the query reveals beyond the raw spread (:func:`query_features`), ``w`` fitted by least squares of
+``log(error / raw)``, ``s`` the quantile at level ``a`` of what that fit leaves, each map weighing the same, so
+that the radius holds a share ``a`` of the queries of a typical map. Queries differ most by how many BSs they
+report, so there is one fit per number of BSs (1..5), where at least ``MIN_GROUP`` calibration queries had it,
+and one for all queries. Fitted across many maps of several seeds (``radioloc train radii``); the design and its
+evidence: ``docs/design/evaluation-protocol.md``.
 """
 
 from __future__ import annotations
@@ -29,7 +33,8 @@ MIN_RAW_M = 0.5  # a raw spread below half a pixel carries no information about 
 CALIBRATION_QUERIES = 2000  # per number of BSs
 RADIUS_BIN_M = 0.25
 RADIUS_BINS = 1500  # 375 m: beyond the map's diagonal
-FEATURES = ("detectable_share", "log1p_fit_residual_db")  # what query_features returns, in order
+FEATURES = ("detectable_share", "log1p_fit_residual_db", "local_building_share")  # what query_features returns, in order
+LOCAL_HALF_M = 32  # the square of the local building share: 65 x 65 m around the answer
 
 
 @nb.njit(cache=True)
@@ -85,11 +90,25 @@ class CalibratedRadii:
         return self.radii[:, LEVELS.index(0.95)]
 
 
+def _local_building_share(buildings: np.ndarray, slots: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Share of building pixels in the (2 LOCAL_HALF_M + 1) m square around each (row, col) of its map (cut at the
+    map's edge), from one integral image per map used."""
+    used, index = np.unique(slots, return_inverse=True)
+    size = buildings.shape[-1]
+    integral = np.zeros((len(used), size + 1, size + 1))
+    integral[:, 1:, 1:] = (buildings[used] != 0).cumsum(axis=1).cumsum(axis=2)
+    r0, r1 = np.clip(rows - LOCAL_HALF_M, 0, size), np.clip(rows + LOCAL_HALF_M + 1, 0, size)
+    c0, c1 = np.clip(cols - LOCAL_HALF_M, 0, size), np.clip(cols + LOCAL_HALF_M + 1, 0, size)
+    total = integral[index, r1, c1] - integral[index, r0, c1] - integral[index, r1, c0] + integral[index, r0, c0]
+    return total / ((r1 - r0) * (c1 - c0))
+
+
 def query_features(data: LocalizationData, positions: np.ndarray) -> np.ndarray:
     """(n, len(FEATURES)) what a query reveals about how far its answer may be off, beyond the localizer's own
-    spread: the share of its BSs above the noise floor, and how badly the radio maps fit the reports at the
-    answer (RMS over its BSs of map value - report, in dB, log1p); a localizer that trusts a wrong radio map is
-    confident and wrong, and that mismatch is what a radio map from another city shows."""
+    spread: the share of its BSs above the noise floor; how badly the radio maps fit the reports at the answer
+    (RMS over its BSs of map value - report, in dB, log1p): a localizer that trusts a wrong radio map is
+    confident and wrong; and the share of buildings around the answer, where the estimated radio maps err most
+    (shadow edges). Chosen by leave-one-seed-out on the calibration pool (``benchmarks/radii_features.py``)."""
     q, scenes = data.queries, data.scenes
     present = q.bs_ids >= 0
     n_present = np.maximum(present.sum(axis=1), 1)
@@ -97,7 +116,7 @@ def query_features(data: LocalizationData, positions: np.ndarray) -> np.ndarray:
     seen = gray_to_db32(scenes.radio_maps[q.map_slot[:, None], np.maximum(q.bs_ids, 0), rows[:, None], cols[:, None]])
     residual = np.where(present, seen - np.nan_to_num(q.pathloss_db), 0.0)
     fit_residual = np.log1p(np.sqrt((residual**2).sum(axis=1) / n_present))
-    return np.stack([q.n_detectable() / n_present, fit_residual], axis=1)
+    return np.stack([q.n_detectable() / n_present, fit_residual, _local_building_share(scenes.buildings, q.map_slot, rows, cols)], axis=1)
 
 
 def _design(raw: np.ndarray, features: np.ndarray | None) -> np.ndarray:
