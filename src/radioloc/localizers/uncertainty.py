@@ -165,8 +165,8 @@ class RadiusCalibration:
         queries must not set the scale for the others."""
         if len(errors) == 0:
             raise RadiolocError("radius calibration: no calibration queries")
-        maps = np.arange(len(errors)) if maps is None else np.asarray(maps)
-        _, map_index, per_map = np.unique(maps, return_inverse=True, return_counts=True)
+        units = np.arange(len(errors)) if maps is None else np.asarray(maps)  # without maps, each query is its own unit
+        _, map_index, per_map = np.unique(units, return_inverse=True, return_counts=True)
         weight = 1.0 / per_map[map_index]
         design = _design(raw, features) if features is not None else None
         log_ratio = np.log(np.maximum(errors, MIN_RAW_M))[:, None] - np.log(np.maximum(raw, MIN_RAW_M))
@@ -189,7 +189,7 @@ class RadiusCalibration:
             count[name] = int(mask.sum())
             if coefficients:
                 weights[name] = coefficients
-        return RadiusCalibration(scale, count, weights, list(fitted_on or []), int(len(per_map)))
+        return RadiusCalibration(scale, count, weights, list(fitted_on or []), 0 if maps is None else int(len(per_map)))
 
     def apply(self, raw: np.ndarray, n_bs: np.ndarray, features: np.ndarray | None = None) -> np.ndarray:
         """(n, len(LEVELS)) calibrated radii in metres, never smaller at a higher level (two raw spreads are
