@@ -39,6 +39,7 @@ from rich.console import Console  # noqa: E402
 
 import protocol  # noqa: E402
 import seeds  # noqa: E402
+from radioloc.datasets.builder import read_map_record  # noqa: E402
 from radioloc.datasets.localization import LocalizationData, concat_localization, load_localization  # noqa: E402
 from radioloc.evaluation.bootstrap import per_map_sums, ratio_of_sums_interval  # noqa: E402
 from radioloc.evaluation.experiment import evaluate_models  # noqa: E402
@@ -73,10 +74,6 @@ def sampled(root: Path, measurement: str, count: int, seed: int) -> Localization
     return data.subset(pick)
 
 
-def map_records(root: Path, map_ids: list[int]) -> list[dict]:
-    return [json.loads((root / "maps" / f"{m}.json").read_text()) for m in map_ids]
-
-
 def ratio_entry(numerator: np.ndarray, denominator: np.ndarray, slots: np.ndarray) -> dict:
     low, high = ratio_of_sums_interval(per_map_sums(numerator, slots), per_map_sums(denominator, slots))
     return {"ratio": float(numerator.sum() / denominator.sum()), "ci95_over_maps": [low, high]}
@@ -97,7 +94,7 @@ def scenario(console: Console, name: str, queries: int, figures: Path) -> dict:
     parts = [sampled(root, measurement, queries, seed) for seed, root in roots.items()]
     test = concat_localization(parts)
     seed_of_slot = np.concatenate([[seed] * len(part.scenes.map_ids) for seed, part in zip(roots, parts)])
-    records = [r for (seed, root), part in zip(roots.items(), parts) for r in map_records(root, part.scenes.map_ids)]
+    records = [r for (seed, root), part in zip(roots.items(), parts) for r in (read_map_record(root, m) for m in part.scenes.map_ids)]
     pool = protocol.calibration_pool("robust" if name == "robust" else "nominal")
     train = concat_localization([load_localization(root, protocol.ALL_SPLITS, measurement_sim=measurement) for root in pool.values()])
     per_query: dict = {}

@@ -50,12 +50,12 @@ def leave_one_seed_out(rows: dict, columns: list[int] | None) -> dict:
     per_map = []
     for seed in np.unique(rows["seed"]):
         test, train = rows["seed"] == seed, rows["seed"] != seed
-        features = None if columns is None else rows["features"][:, columns]
-        pad = None if columns is None else np.zeros((len(rows["error"]), 3))
-        if columns is not None:
-            pad[:, columns] = features  # unused columns stay 0: their weights fit to 0
-        calibration = RadiusCalibration.fit(rows["raw"][train], rows["error"][train], rows["n_bs"][train], None if pad is None else pad[train], rows["map"][train])
-        radii = calibration.apply(rows["raw"][test], rows["n_bs"][test], None if pad is None else pad[test])
+        features = None
+        if columns is not None:  # the columns left out stay 0: their weights fit to 0
+            features = np.zeros_like(rows["features"])
+            features[:, columns] = rows["features"][:, columns]
+        calibration = RadiusCalibration.fit(rows["raw"][train], rows["error"][train], rows["n_bs"][train], None if features is None else features[train], rows["map"][train])
+        radii = calibration.apply(rows["raw"][test], rows["n_bs"][test], None if features is None else features[test])
         covered = rows["error"][test, None] <= radii[:, [LEVELS.index(0.68), LEVELS.index(0.95)]]
         result[str(seed)] = {f"{k}bs": [float(c) for c in covered[rows["n_bs"][test] == k].mean(axis=0)] for k in (5, 3)}
         maps = rows["map"][test]

@@ -201,10 +201,9 @@ class RadiusCalibration:
         if self.weights:
             if features is None:
                 raise RadiolocError("radius calibration: it conditions on query features, none given")
-            design = _design(raw, features)
             w = np.array([self.weights.get(k, self.weights["all"]) for k in keys])  # (6, 2, regressors)
-            log_factor = np.einsum("ncr,ncr->nc", design, w[group])  # per query and raw column
-            radii = np.maximum(raw[:, list(RAW_COLUMN)], MIN_RAW_M) * np.exp(log_factor[:, list(RAW_COLUMN)]) * table[group]
+            log_factor = np.einsum("ncr,ncr->nc", _design(raw, features), w[group])  # per query and raw column
+            radii *= np.exp(log_factor[:, list(RAW_COLUMN)])
         return np.maximum.accumulate(radii, axis=1)
 
     def to_dict(self) -> dict:
