@@ -94,6 +94,23 @@ def atomic_write_npz(path: str | os.PathLike, **arrays: np.ndarray) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
+def contained(root: str | os.PathLike, rel: str, source: str) -> Path:
+    """``root / rel`` for a path ``rel`` read from a file radioloc did not just write (``source`` names it), or a
+    one-line error when it would leave ``root``: absolute, with ``..``, or through a link that points outside.
+    What a state file names is resolved before anything is read, written or removed there."""
+    from radioloc.errors import RadiolocError
+
+    if not isinstance(rel, str) or not rel or "\x00" in rel:
+        raise RadiolocError(f"{source}: entry {rel!r} is not a relative path")
+    if Path(rel).is_absolute() or ".." in Path(rel).parts:
+        raise RadiolocError(f"{source}: entry {rel!r} leaves {root} (absolute, or with '..'); refused")
+    base = Path(root).resolve()
+    target = (base / rel).resolve()
+    if not target.is_relative_to(base):
+        raise RadiolocError(f"{source}: entry {rel!r} resolves to {target}, outside {root}; refused")
+    return Path(root) / rel
+
+
 def check_output_path(path: str | os.PathLike, kind: str = "file") -> None:
     """Refuse, before any work, an output ``path`` (a ``kind`` of "file" or "folder") that cannot be written: the
     other kind in its place, a file where a parent folder should be, or a place this process cannot write. Writes

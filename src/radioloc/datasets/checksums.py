@@ -6,17 +6,48 @@ next run remakes it (map generation is deterministic per map, so the remade file
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
 from radioloc.errors import RadiolocError
-from radioloc.io import atomic_write_json
+from radioloc.io import atomic_write_json, contained
 
 CHECKSUMS = "checksums.json"
 # Rewritten by every run, or not data: never checksummed. Map records (maps/*.json) are rewritten in place when a
 # simulation is added (a run killed then would leave stale sums); they are validated when read instead.
 UNTRACKED_FILES = {"manifest.json", CHECKSUMS, ".radioloc.lock", "estimate_stats.json"}
 UNTRACKED_FOLDERS = {"figures", "maps"}
+
+
+class ChecksumList(BaseModel):
+    """``checksums.json`` as it must be read back: SHA-256 hex digests of relative paths inside the dataset."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    algorithm: str = Field(pattern="^sha256$")
+    files: dict[str, str]
+
+
+def read_checksums(root: Path) -> dict[str, str]:
+    """``{relative path: digest}`` of ``root``'s checksum list ({} when there is none), every entry checked to be a
+    path inside ``root`` with a SHA-256 digest: a list from elsewhere must not make ``--repair`` touch files
+    outside the dataset."""
+    path = root / CHECKSUMS
+    if not path.exists():
+        return {}
+    try:
+        listed = ChecksumList.model_validate_json(path.read_bytes())
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"]) or "the file"
+        raise RadiolocError(f"{path}: corrupt checksum list ({where}: {error['msg']}); delete it to trust the files as they are") from None
+    except OSError as exc:
+        raise RadiolocError(f"{path}: cannot read the checksum list ({exc.strerror})") from None
+    for rel, digest in listed.files.items():
+        contained(root, rel, str(path))
+        if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+            raise RadiolocError(f"{path}: files.{rel}: not a SHA-256 hex digest; delete the list to trust the files as they are")
+    return listed.files
 
 
 def _tracked_files(root: Path) -> list[Path]:
@@ -42,15 +73,8 @@ def record_checksums(root: Path) -> int:
 def damaged_files(root: Path) -> dict[str, str]:
     """``{relative path: problem}`` for every checksummed file that is missing or differs; {} when all match or
     when the dataset predates checksums."""
-    path = root / CHECKSUMS
-    if not path.exists():
-        return {}
-    try:
-        listed = json.loads(path.read_text())["files"]
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise RadiolocError(f"{path}: corrupt checksum list ({exc}); delete it to trust the files as they are") from None
     problems = {}
-    for rel, digest in listed.items():
+    for rel, digest in read_checksums(root).items():
         file = root / rel
         if not file.is_file():
             problems[rel] = "missing"
@@ -94,19 +118,22 @@ def forget(root: Path, folder: str) -> None:
     of another model), so that a run killed midway does not read as damage."""
     path = root / CHECKSUMS
     if path.exists():
-        listed = json.loads(path.read_text())["files"]
+        listed = read_checksums(root)
         atomic_write_json(path, {"algorithm": "sha256", "files": {rel: d for rel, d in listed.items() if not rel.startswith(folder.rstrip("/") + "/")}})
 
 
 def repair(root: Path, problems: dict[str, str]) -> list[int]:
     """Remove the damaged files and the records of their maps, so that ``dataset generate`` remakes those maps and
     ``dataset estimate`` their estimates; returns the maps to remake."""
+    listed = read_checksums(root)  # every entry checked to stay inside root before anything is removed
+    unknown = [rel for rel in problems if rel not in listed]
+    if unknown:
+        raise RadiolocError(f"{root}: {unknown[0]!r} is not in its checksum list; refused to remove it")
     maps = sorted({m for rel in problems if (m := map_of(rel)) is not None})
     for rel in problems:
-        (root / rel).unlink(missing_ok=True)
+        contained(root, rel, str(root / CHECKSUMS)).unlink(missing_ok=True)
     for m in maps:
         (root / "maps" / f"{m}.json").unlink(missing_ok=True)
-    listed = json.loads((root / CHECKSUMS).read_text())["files"]
     remaining = {rel: digest for rel, digest in listed.items() if rel not in problems}
     atomic_write_json(root / CHECKSUMS, {"algorithm": "sha256", "files": remaining})
     return maps
