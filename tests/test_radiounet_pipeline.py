@@ -88,3 +88,50 @@ def test_large_error_shares_count_pixels_beyond_each_threshold():
     shares = large_error_shares(diff)
     assert shares["over_5_db"] == {"pixel_share": 0.5, "squared_error_share": pytest.approx(180 / 181)}
     assert shares["over_10_db"] == {"pixel_share": 0.25, "squared_error_share": pytest.approx(144 / 181)}
+
+
+def test_an_interrupted_replacement_leaves_the_old_estimates_whole(trained, small_dataset, tmp_path, monkeypatch):
+    import shutil
+
+    import radioloc.models.estimate as estimate_module
+    from radioloc.datasets.checksums import damaged_files
+
+    out, _ = trained
+    root = tmp_path / "ds"
+    shutil.copytree(small_dataset[0], root)
+    first = estimate_dataset(root, out / "best.pt", quiet=True)
+    folder = root / "DPM" / "estimate"
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    real = estimate_module.estimate_map
+    calls = []
+
+    def interrupted(*args):
+        calls.append(args[1])
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # Ctrl-C while the second map is being estimated
+        return real(*args)
+
+    monkeypatch.setattr(estimate_module, "estimate_map", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        estimate_dataset(root, None, quiet=True, workers=1)
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before  # the old set, byte-identical
+    assert damaged_files(root) == {}  # and its checksums still describe it
+    monkeypatch.setattr(estimate_module, "estimate_map", real)
+    # the same command again finishes the replacement (the new set resumes) and swaps it in whole
+    replaced = estimate_dataset(root, None, quiet=True, workers=1)
+    assert replaced["model_sha256"] != first["model_sha256"] and replaced["pixels"] != first["pixels"]
+    assert not (root / "DPM" / estimate_module.STAGING).exists() and not (root / "DPM" / estimate_module.OLD).exists()
+    assert json.loads((folder / "model.json").read_text())["model_sha256"] == replaced["model_sha256"]
+    assert len(list(folder.glob("*.png"))) == 3 * 12 and damaged_files(root) == {}
+
+
+def test_a_swap_killed_between_its_two_renames_is_completed(tmp_path):
+    from radioloc.models.estimate import OLD, STAGING, finish_replacement
+
+    sim = tmp_path / "DPM"
+    (sim / OLD).mkdir(parents=True)
+    (sim / OLD / "0_0.png").write_bytes(b"old")
+    (sim / STAGING).mkdir()
+    (sim / STAGING / "0_0.png").write_bytes(b"new")
+    finish_replacement(sim)
+    assert (sim / "estimate" / "0_0.png").read_bytes() == b"new" and not (sim / OLD).exists() and not (sim / STAGING).exists()

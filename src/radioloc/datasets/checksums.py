@@ -54,7 +54,8 @@ def _tracked_files(root: Path) -> list[Path]:
     files = []
     for path in root.rglob("*"):
         rel = path.relative_to(root)
-        if path.is_file() and path.name not in UNTRACKED_FILES and not path.name.startswith(".") and rel.parts[0] not in UNTRACKED_FOLDERS:
+        hidden = any(part.startswith(".") for part in rel.parts)  # lock, temporary files, a replacement's staging
+        if path.is_file() and path.name not in UNTRACKED_FILES and not hidden and rel.parts[0] not in UNTRACKED_FOLDERS:
             files.append(rel)
     return sorted(files)
 

@@ -1,13 +1,14 @@
 """Write RadioUNet estimates for every map and transmitter of a dataset: ``{SIM}/estimate/{map}_{tx}.png``.
 
-Batched, resumable (estimates already written by the same model are kept; another model's are replaced) and
-atomic per file. Returns the
+Batched, resumable (estimates already written by the same model are kept) and atomic per file; another model's
+estimates are replaced as a whole set (written beside them, swapped in at the end). Returns the
 estimate-minus-truth statistics (the paper's Fig. 2) over outdoor pixels and at the UE positions.
 """
 
 from __future__ import annotations
 
-import json
+import os
+import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from radioloc.datasets.checksums import check_dataset, forget, record_checksums,
 from radioloc.cluster import ClusterConfig, run_tasks
 from radioloc.datasets.radiomaps import ErrorSums, pathloss_difference_db
 from radioloc.errors import RadiolocError
-from radioloc.io import atomic_write_json, atomic_write_png, folder_lock
+from radioloc.io import atomic_write_json, atomic_write_png, folder_lock, read_json
 from radioloc.models.radiounet import SHIPPED_WEIGHTS, RadioUNet, load_radiounet
 from radioloc.models.runtime import Runtime
 
@@ -86,13 +87,15 @@ def cached_radiounet(path: Path = SHIPPED_WEIGHTS) -> tuple[RadioUNet, Runtime]:
     return _MODELS[str(path)]
 
 
-def estimate_map(root: Path, map_id: int, sim: str, model_path: Path, batch_size: int, candidates: np.ndarray, ues: np.ndarray) -> dict:
-    """Worker task: one map's missing estimates written, and its estimate-minus-truth sums (outdoor pixels and UE
-    positions, each over all and above the floor) with a sample of the differences for the histogram."""
+def estimate_map(root: Path, map_id: int, sim: str, model_path: Path, batch_size: int, candidates: np.ndarray, ues: np.ndarray,
+                 folder: str = "estimate") -> dict:  # fmt: skip
+    """Worker task: one map's missing estimates written (into ``sim/folder``), and its estimate-minus-truth sums
+    (outdoor pixels and UE positions, each over all and above the floor) with a sample of the differences for the
+    histogram."""
     model, runtime = cached_radiounet(model_path)
     buildings = layout.read_gray_png(layout.building_path(root, map_id)) != 0
     cars = layout.read_gray_png(layout.cars_path(root, map_id)) != 0 if model.config.use_cars else None
-    paths = [layout.radio_map_path(root, sim, "estimate", map_id, tx) for tx in range(len(candidates))]
+    paths = [layout.radio_map_path(root, sim, folder, map_id, tx) for tx in range(len(candidates))]
     estimates = np.empty((len(candidates), *buildings.shape), dtype=np.uint8)
     todo = [tx for tx in range(len(candidates)) if not paths[tx].exists()]
     for tx in set(range(len(candidates))) - set(todo):
@@ -120,6 +123,28 @@ def estimate_map(root: Path, map_id: int, sim: str, model_path: Path, batch_size
 
 
 HISTOGRAM_SAMPLE_PER_MAP = 20_000
+STAGING, OLD = ".estimate.new", ".estimate.old"  # a replacement's new set, and the old set while it is swapped out
+
+
+def _estimates_model(marker: Path, fallback: str | None) -> str | None:
+    """The SHA-256 of the model that wrote a set of estimates (its ``model.json``), ``fallback`` without one."""
+    if not marker.is_file():
+        return fallback
+    data = read_json(marker) if marker.stat().st_size < 1 << 20 else None
+    recorded = data.get("model_sha256") if isinstance(data, dict) else None
+    if not isinstance(recorded, str):
+        raise RadiolocError(f"{marker}: no model_sha256 string (delete the file to recompute the estimates)")
+    return recorded
+
+
+def finish_replacement(sim_folder: Path) -> None:
+    """Complete a swap that a kill interrupted: the new set (complete: only then is the old one moved aside) takes
+    the place of the old one, which is removed last."""
+    current, staging, old = sim_folder / "estimate", sim_folder / STAGING, sim_folder / OLD
+    if old.is_dir() and not current.exists() and staging.is_dir():
+        os.replace(staging, current)
+    if old.is_dir() and current.is_dir():
+        shutil.rmtree(old)
 
 
 def _estimate_locked(root: Path, manifest: dict, positions, model_path: str | Path | None, sim: str, batch_size: int, quiet: bool, cluster: ClusterConfig) -> dict:
@@ -127,16 +152,22 @@ def _estimate_locked(root: Path, manifest: dict, positions, model_path: str | Pa
     load_radiounet(model_path)  # a bad checkpoint fails here, with one line, before any worker starts
     # Estimates on disk are reused (a killed run resumes) only if this very model wrote them.
     model_sha = sha256(model_path)
-    marker = root / sim / "estimate" / "model.json"
-    previous = json.loads(marker.read_text()).get("model_sha256") if marker.exists() else manifest.get("estimates", {}).get(sim, {}).get("model_sha256")
-    if previous is not None and previous != model_sha:  # another model's estimates: start over
-        forget(root, f"{sim}/estimate")
-        for stale in (root / sim / "estimate").glob("*.png"):
-            stale.unlink()
-    atomic_write_json(marker, {"model": str(model_path), "model_sha256": model_sha})
+    finish_replacement(root / sim)
+    current, staging = root / sim / "estimate", root / sim / STAGING
+    previous = _estimates_model(current / "model.json", manifest.get("estimates", {}).get(sim, {}).get("model_sha256"))
+    if _estimates_model(staging / "model.json", None) not in (None, model_sha) or previous in (None, model_sha):
+        shutil.rmtree(staging, ignore_errors=True)  # a replacement by another model, or none needed: not resumed
+    # Another model's estimates are replaced, never deleted first: the new set is written beside them (resumable)
+    # and swapped in whole at the end, so a killed run leaves the old set and its checksums as they were.
+    target = STAGING if previous not in (None, model_sha) else "estimate"
+    atomic_write_json(root / sim / target / "model.json", {"model": str(model_path), "model_sha256": model_sha})
     maps = list(manifest["maps"])
-    tasks = [(root, m, sim, model_path, batch_size, positions.candidates[m], positions.ue[m]) for m in maps]
+    tasks = [(root, m, sim, model_path, batch_size, positions.candidates[m], positions.ue[m], target) for m in maps]
     parts = run_tasks(estimate_map, tasks, cluster, f"estimating {sim}", quiet)
+    if target == STAGING:
+        forget(root, f"{sim}/estimate")  # the sums of the old set go with it; the caller records the new ones
+        os.replace(current, root / sim / OLD)
+        finish_replacement(root / sim)
     # folded in map order: the same statistics for any number of workers
     stats = {
         "simulation": sim,
