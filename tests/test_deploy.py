@@ -7,6 +7,8 @@ import os
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from radioloc.cli import app
@@ -68,7 +70,7 @@ def test_bs_list_from_csv_and_json_with_lat_lng(tmp_path):
     ref = Georeference(48.0, 11.0, 512, 512)
     lat, lng = ref.to_latlng(100.0, 300.0)
     (tmp_path / "bs.csv").write_text(f"cell_id,lat,lng,tx_power_dbm\n17,{float(lat)!r},{float(lng)!r},30\n18,,,\n")
-    with pytest.raises(RadiolocError, match="entry 2: missing field 'row'"):
+    with pytest.raises(RadiolocError, match="entry 2: a position is needed: lat and lng, or row and col"):
         read_base_stations(tmp_path / "bs.csv", ref)
     (tmp_path / "bs.csv").write_text(f"cell_id,lat,lng,tx_power_dbm\n17,{float(lat)!r},{float(lng)!r},30\n")
     [bs] = read_base_stations(tmp_path / "bs.csv", ref)
@@ -86,6 +88,55 @@ def test_bs_list_from_csv_and_json_with_lat_lng(tmp_path):
     (tmp_path / "bad.json").write_text("{")
     with pytest.raises(RadiolocError, match="not a readable BS list"):
         read_base_stations(tmp_path / "bad.json", ref)
+
+
+def test_bs_list_keeps_zero_values_and_refuses_values_out_of_physical_range(tmp_path):
+    ref = Georeference(48.0, 11.0, 512, 512)
+    path = tmp_path / "bs.json"
+    path.write_text(json.dumps([{"cell_id": 0, "row": 10, "col": 20, "tx_power_dbm": 0, "height_m": 0}]))
+    [bs] = read_base_stations(path, ref)
+    assert (bs.cell_id, bs.tx_power_dbm, bs.height_m) == (0, 0.0, 0.0)  # 0 dBm and 0 m on purpose, not the defaults
+    (tmp_path / "bs.csv").write_text("cell_id,row,col,tx_power_dbm,height_m\n7,10,20,0,0\n")
+    [bs] = read_base_stations(tmp_path / "bs.csv", ref)
+    assert (bs.tx_power_dbm, bs.height_m) == (0.0, 0.0)
+    bad = [
+        ({"cell_id": True}, "cell_id: Value error, must be a whole number, got True"),
+        ({"cell_id": 4.7}, "cell_id: Value error, must be a whole number, got 4.7"),
+        ({"cell_id": "4.7"}, "must be a whole number, got '4.7'"),
+        ({"cell_id": 2**70}, "cell_id: Input should be less than or equal to"),
+        ({"cell_id": -1}, "cell_id: Input should be greater than or equal to 0"),
+        ({"tx_power_dbm": 1e308}, "tx_power_dbm: Input should be less than or equal to 80"),
+        ({"height_m": -3}, "height_m: Input should be greater than or equal to 0"),
+        ({"row": float("nan")}, "row: Value error, must be finite"),
+        ({"lat": 91.0, "lng": 11.0}, "lat: Input should be less than or equal to 90"),
+        ({"row": 1e300}, "is not on a city's grid"),
+    ]
+    for change, message in bad:
+        path.write_text(json.dumps([{"cell_id": 3, "row": 10, "col": 20} | change]))
+        with pytest.raises(RadiolocError) as caught:
+            read_base_stations(path, ref)
+        text = str(caught.value).replace("Value error, ", "")
+        assert text.startswith(f"--bs {path}, entry 1: ") and message.replace("Value error, ", "") in text and "\n" not in text, text
+
+
+json_values = st.one_of(st.none(), st.booleans(), st.integers(min_value=-(2**80), max_value=2**80), st.floats(allow_nan=True, allow_infinity=True),
+                        st.text(max_size=8), st.lists(st.integers(), max_size=2))  # fmt: skip
+fields = st.sampled_from(["cell_id", "lat", "lng", "row", "col", "height_m", "tx_power_dbm", "other"])
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.dictionaries(fields, json_values, max_size=8), max_size=3))
+def test_any_bs_list_is_read_in_range_or_refused_in_one_line(tmp_path, records):
+    path = tmp_path / "fuzz.json"
+    path.write_text(json.dumps(records))  # NaN and infinities as JSON's extension: refused as not finite
+    try:
+        stations = read_base_stations(path, Georeference(48.0, 11.0, 512, 512))
+    except RadiolocError as exc:
+        assert str(exc).startswith(f"--bs {path}") and "\n" not in str(exc)
+        return
+    for bs in stations:
+        assert isinstance(bs.cell_id, int) and not isinstance(bs.cell_id, bool) and 0 <= bs.cell_id < 2**36
+        assert 0 <= bs.height_m <= 500 and -50 <= bs.tx_power_dbm <= 80
 
 
 @pytest.mark.parametrize(

@@ -32,13 +32,16 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from radioloc import __version__
 from radioloc.city.cars import CarConfig, place_cars
@@ -226,9 +229,58 @@ def auto_base_stations(obstacles: np.ndarray, spacing: int, seed: int) -> list[B
     return [BaseStation(cell_id=k + 1, row=r, col=c) for k, (r, c) in enumerate(found)]
 
 
+CELL_ID_MAX = 2**36 - 1  # a 3GPP NR cell identity has 36 bits
+
+
+def _whole_number(value: object) -> object:
+    """An integer field: JSON integers and CSV digit strings; refuses booleans, fractions and other text (``true``
+    must not become cell 1, nor ``4.7`` cell 4)."""
+    if isinstance(value, bool) or isinstance(value, float):
+        raise ValueError(f"must be a whole number, got {value!r}")
+    if isinstance(value, str):
+        if not value.strip().isdigit():
+            raise ValueError(f"must be a whole number, got {value!r}")
+        return int(value.strip())
+    return value
+
+
+def _finite_number(value: object) -> object:
+    """A real-valued field: a JSON number or a CSV number string, finite."""
+    if isinstance(value, bool):
+        raise ValueError(f"must be a number, got {value!r}")
+    number = float(value.strip()) if isinstance(value, str) else value
+    if isinstance(number, (int, float)) and not math.isfinite(number):
+        raise ValueError(f"must be finite, got {value!r}")
+    return number
+
+
+WholeNumber = Annotated[int, BeforeValidator(_whole_number)]
+FiniteNumber = Annotated[float, BeforeValidator(_finite_number)]
+
+
+class BaseStationEntry(BaseModel):
+    """One entry of an operator's BS list, in physical ranges. Optional fields left out (or empty in a CSV) take
+    their defaults; a value given, 0 included, is kept."""
+
+    model_config = ConfigDict(extra="ignore")
+    cell_id: WholeNumber = Field(ge=0, le=CELL_ID_MAX)
+    lat: FiniteNumber | None = Field(None, ge=-90, le=90)
+    lng: FiniteNumber | None = Field(None, ge=-180, le=180)
+    row: FiniteNumber | None = None
+    col: FiniteNumber | None = None
+    height_m: FiniteNumber = Field(1.5, ge=0, le=500)
+    tx_power_dbm: FiniteNumber = Field(23.0, ge=-50, le=80)
+
+    @model_validator(mode="after")
+    def _one_position(self) -> "BaseStationEntry":
+        if (self.lat is None or self.lng is None) and (self.row is None or self.col is None):
+            raise ValueError("a position is needed: lat and lng, or row and col")
+        return self
+
+
 def read_base_stations(path: Path, georef: Georeference) -> list[BaseStation]:
     """BSs from a CSV (header row) or JSON list of objects: ``cell_id``, ``lat``/``lng`` or ``row``/``col``,
-    optional ``height_m``, ``tx_power_dbm``."""
+    optional ``height_m``, ``tx_power_dbm`` (:class:`BaseStationEntry`)."""
     if not path.is_file():
         raise RadiolocError(f"--bs {path}: file not found (or use auto:SPACING)")
     try:
@@ -244,23 +296,23 @@ def read_base_stations(path: Path, georef: Georeference) -> list[BaseStation]:
     stations = []
     for n, record in enumerate(records, start=1):
         where = f"--bs {path}, entry {n}"
-        try:
-            if not isinstance(record, dict):
-                raise ValueError("not an object")
-            cell = int(record["cell_id"])
-            if record.get("lat") not in (None, "") and record.get("lng") not in (None, ""):
-                row, col = georef.to_grid(float(record["lat"]), float(record["lng"]))
-            else:
-                row, col = float(record["row"]), float(record["col"])
-            height = float(record.get("height_m") or 1.5)
-            power = float(record.get("tx_power_dbm") or 23.0)
-        except KeyError as exc:
-            raise RadiolocError(f"{where}: missing field {exc.args[0]!r} (cell_id, and lat/lng or row/col)") from None
-        except (TypeError, ValueError) as exc:
-            raise RadiolocError(f"{where}: bad value ({exc})") from None
-        if not (np.isfinite(row) and np.isfinite(col) and np.isfinite(power) and np.isfinite(height)):
-            raise RadiolocError(f"{where}: position, height and power must be finite numbers")
-        stations.append(BaseStation(cell, int(round(float(row))), int(round(float(col))), height, power))
+        if not isinstance(record, dict):
+            raise RadiolocError(f"{where}: not an object")
+        try:  # an empty CSV cell is a field left out
+            entry = BaseStationEntry.model_validate({k: v for k, v in record.items() if k is not None and v not in (None, "")})
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            field_name = ".".join(str(part) for part in error["loc"])
+            missing = error["type"] == "missing"
+            raise RadiolocError(f"{where}: " + (f"missing field {field_name!r} (cell_id, and lat/lng or row/col)" if missing else
+                                f"{field_name + ': ' if field_name else ''}{error['msg'].removeprefix('Value error, ')}")) from None  # fmt: skip
+        if entry.lat is not None and entry.lng is not None:
+            row, col = georef.to_grid(entry.lat, entry.lng)
+        else:
+            row, col = entry.row, entry.col
+        if not (np.isfinite(row) and np.isfinite(col)) or max(abs(row), abs(col)) > 1e7:
+            raise RadiolocError(f"{where}: position ({row}, {col}) m is not on a city's grid")
+        stations.append(BaseStation(entry.cell_id, int(round(float(row))), int(round(float(col))), entry.height_m, entry.tx_power_dbm))
     if not stations:
         raise RadiolocError(f"--bs {path}: no base stations listed")
     return stations
