@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import shlex
 import sys
@@ -502,6 +503,8 @@ def _parse_list(text: str, kind, option: str) -> list:
         values = [kind(v) for v in text.split(",") if v.strip()]
     except ValueError:
         raise RadiolocError(f"{option}: expected comma-separated {'integers' if kind is int else 'numbers'}, got {text!r}") from None
+    if kind is float and not all(math.isfinite(v) for v in values):  # nan / inf parse as floats; never a reading
+        raise RadiolocError(f"{option}: every value must be a finite number, got {text!r}")
     if not values:
         raise RadiolocError(f"{option}: give at least one value")
     return values

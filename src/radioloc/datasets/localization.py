@@ -27,12 +27,13 @@ from rich.progress import Progress
 from radioloc.datasets import layout
 from radioloc.datasets.protocol import split_maps
 from radioloc.errors import RadiolocError
-from radioloc.propagation.graylevel import DB_PER_GRAY, NOISE_FLOOR_DB, gray_to_db32
+from radioloc.propagation.graylevel import DB_PER_GRAY, MAX_PATHLOSS_DB, NOISE_FLOOR_DB, gray_to_db32
 
 MAX_BS = 5
-# Reported pathloss outside this range cannot come from a phone (gain convention: -95 dB, not 95 dB).
+# Reported pathloss outside this range cannot come from a phone (gain convention: -95 dB, not 95 dB), or lies above
+# the strongest level a radio map holds (the gray range's top: a phone at the BS itself), so no map can explain it.
 MIN_REPORTED_DB = -250.0
-MAX_REPORTED_DB = 0.0
+MAX_REPORTED_DB = MAX_PATHLOSS_DB
 
 
 @dataclass
