@@ -48,22 +48,28 @@ def robust(seed: int, prefix: str = "robust") -> Path:
     return _generate(DATA / f"{prefix}{seed}", *options)
 
 
-def real_city(seed: int) -> Path:
-    tiles = DATA / "tiles"
-    for city in seeds.REAL_CITIES:
+def real_city(seed: int, prefix: str = "realcity", cities: tuple[str, ...] = seeds.REAL_CITIES) -> Path:
+    """The tiles of ``cities`` (a folder per set of cities), BSs and UEs sampled with ``seed``."""
+    tiles = DATA / f"tiles-{'-'.join(cities)}"
+    for city in cities:
         if not any(tiles.glob(f"{city}_*.png")):
             _run("city", "tiles", city, "--out", str(tiles))
-    return _generate(DATA / f"realcity{seed}", "--buildings", str(tiles), "--seed", str(seed))
+    return _generate(DATA / f"{prefix}{seed}", "--buildings", str(tiles), "--seed", str(seed))
 
 
 SCENARIOS = {"nominal": (nominal, seeds.NOMINAL), "robust": (robust, seeds.ROBUST), "real": (real_city, seeds.REAL_CITY)}
 
 
 def calibration_pool(scenario: str) -> dict[int, Path]:
-    """Seed -> dataset folder of the calibration pool (nominal or robust), generated where missing: where kNN is
-    tuned and the shipped radii were calibrated (``radioloc train radii``)."""
-    make = robust if scenario == "robust" else nominal
-    return {seed: make(seed, prefix="pool") for seed in seeds.CALIBRATION_POOL[scenario]}
+    """Seed -> dataset folder of the calibration pool, generated where missing: where kNN is tuned and the shipped
+    radii were calibrated (``radioloc train radii``). Nominal radii are fitted on the procedural maps and on the
+    tiles of the calibration cities (``real``), the robustness ones on the robust pool."""
+    if scenario == "robust":
+        return {seed: robust(seed, prefix="pool") for seed in seeds.CALIBRATION_POOL["robust"]}
+    pool = {seed: nominal(seed, prefix="pool") for seed in seeds.CALIBRATION_POOL["nominal"]}
+    if scenario == "real":
+        pool |= {seed: real_city(seed, "pool", seeds.REAL_CITIES_CALIBRATION) for seed in seeds.CALIBRATION_POOL["real"]}
+    return pool
 
 
 def read_json(path: Path) -> dict:

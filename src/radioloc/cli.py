@@ -796,8 +796,10 @@ def serve(
 
     from radioloc.deploy.deployment import DeploymentStore, default_home
     from radioloc.service.db import Database, database_url, migrate
+    from radioloc.service.environment import service_environment
     from radioloc.service.workers import check_address, run_workers
 
+    service_environment()  # every RADIOLOC_* variable checked before anything starts
     check_address(host, port, workers)
     home = (home or default_home()).resolve()
     url = database_url(db, home)

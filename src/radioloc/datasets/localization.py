@@ -31,9 +31,10 @@ from radioloc.propagation.graylevel import DB_PER_GRAY, MAX_PATHLOSS_DB, NOISE_F
 
 MAX_BS = 5
 # Reported pathloss outside this range cannot come from a phone (gain convention: -95 dB, not 95 dB), or lies above
-# the strongest level a radio map holds (the gray range's top: a phone at the BS itself), so no map can explain it.
+# the strongest level a radio map holds (the gray range's top, a phone at the BS itself, within half a gray step
+# that rounds to it), so no map can explain it.
 MIN_REPORTED_DB = -250.0
-MAX_REPORTED_DB = MAX_PATHLOSS_DB
+MAX_REPORTED_DB = MAX_PATHLOSS_DB + DB_PER_GRAY / 2
 
 
 @dataclass

@@ -38,6 +38,7 @@ from sqlalchemy import delete, select
 
 from radioloc import __version__
 from radioloc.datasets.localization import MAX_REPORTED_DB, MIN_REPORTED_DB
+from radioloc.service.environment import service_environment
 from radioloc.deploy.deployment import DeploymentStore, UnknownCells, check_deployment_id
 from radioloc.errors import RadiolocError
 from radioloc.io import atomic_write_bytes
@@ -82,8 +83,8 @@ class Settings:
     def from_env() -> "Settings":
         from radioloc.deploy.deployment import default_home
 
-        return Settings(home=Path(os.environ.get("RADIOLOC_HOME") or default_home()), db_url=os.environ.get("RADIOLOC_DB") or None,
-                        run_jobs=os.environ.get("RADIOLOC_RUN_JOBS", "1") != "0")  # fmt: skip
+        environment = service_environment()
+        return Settings(home=environment.RADIOLOC_HOME or default_home(), db_url=environment.RADIOLOC_DB, run_jobs=environment.RADIOLOC_RUN_JOBS)
 
 
 @dataclass

@@ -20,6 +20,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from radioloc.errors import RadiolocError
+from radioloc.service.environment import check_database_url
 
 ROLES = ("admin", "client")
 KEY_PREFIX = "rl_"
@@ -78,10 +79,9 @@ def new_key() -> str:
 
 def database_url(url: str | None, home: Path) -> str:
     if url:
+        check_database_url(url, "--db")
         if url.startswith("postgresql://"):
             url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-        if not url.startswith(("sqlite:", "postgresql+psycopg:")):
-            raise RadiolocError(f"--db {url!r}: expected sqlite:///PATH or postgresql://USER@HOST/DB")
         return url
     home.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{home / 'radioloc.db'}"

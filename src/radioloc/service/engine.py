@@ -20,10 +20,10 @@ from radioloc.datasets.localization import MAX_BS
 from radioloc.deploy.deployment import Deployment, DeploymentStore
 from radioloc.deploy.serving import DeploymentLocator, Located
 from radioloc.errors import RadiolocError
+from radioloc.service.environment import service_environment
 
 MAX_MICRO_BATCH = 1024
 LARGE_BATCH = 256  # reports in one batch request from which its kernels use every core
-WORKER_THREADS_ENV = "RADIOLOC_WORKER_THREADS"  # set by `radioloc serve`: cores / workers
 
 
 def _use_threads(count: int) -> None:
@@ -47,7 +47,7 @@ class Engine:
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="radioloc-locate")
         # kernel threads: the worker's share of the cores for micro-batches, all of them for large batches
         self.all_threads = nb.config.NUMBA_NUM_THREADS
-        self.threads = min(self.all_threads, int(os.environ.get(WORKER_THREADS_ENV) or self.all_threads))
+        self.threads = min(self.all_threads, service_environment().RADIOLOC_WORKER_THREADS or self.all_threads)
         # one loaded deployment per id (its cached overview shared by its localizers), and its locators by name
         self._deployments: dict[str, tuple[tuple, Deployment, dict[str, DeploymentLocator]]] = {}
         self._lock = threading.Lock()

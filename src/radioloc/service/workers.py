@@ -76,6 +76,8 @@ def listening_socket(host: str, port: int, reuse_port: bool) -> socket.socket:
 
 def check_address(host: str, port: int, workers: int) -> None:
     """Fail before starting, with the options named, when the address cannot be listened on."""
+    if not host.strip():
+        raise RadiolocError("--host: empty (an empty host listens on every interface: give 127.0.0.1, or 0.0.0.0 to mean every interface)")
     if workers > 1 and not hasattr(socket, "SO_REUSEPORT"):
         raise RadiolocError("--workers: more than one worker needs SO_REUSEPORT (Linux); run one worker per port behind a load balancer")
     try:
