@@ -52,3 +52,45 @@ def test_a_crafted_checksum_list_cannot_remove_files_outside_the_dataset(small_d
     assert result.exit_code == 2, result.output
     assert message in result.output and "checksums.json" in result.output and "Traceback" not in result.output
     assert victim.read_text() == "the user's file"
+
+
+def _snapshot(root):
+    return {p: p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_outputs_never_replace_a_dataset_file_or_an_input(small_dataset, tmp_path):
+    root = small_dataset[0]
+    before = _snapshot(root)
+    cases = [
+        (["dataset", "show", str(root), "--map", "0", "--out", str(root / "buildings" / "0.png")], "lies inside"),
+        (["evaluate", "--model", "knn", "--data", str(root), "--estimate", "true", "--limit", "5", "--json", str(root / "TxRx.mat")], "lies inside"),
+        (["dataset", "generate", "--out", str(root / "DPM")], "lies inside"),
+        (["city", "import", str(root / "buildings" / "1.png"), "--out", str(root / "buildings" / "1.png")], "is also this command's input"),
+    ]
+    for argv, message in cases:
+        result = CliRunner().invoke(app, argv)
+        assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output, (argv, result.output)
+    assert _snapshot(root) == before
+
+
+def test_existing_city_outputs_are_replaced_only_with_force(tmp_path):
+    out = tmp_path / "maps"
+    out.mkdir()
+    (out / "0.png").write_bytes(b"the user's map")
+    result = CliRunner().invoke(app, ["city", "generate", "--out", str(out), "--count", "2"])
+    assert result.exit_code == 2 and "0.png exists" in result.output and "--force" in result.output
+    assert (out / "0.png").read_bytes() == b"the user's map" and not (out / "1.png").exists()
+    assert CliRunner().invoke(app, ["city", "generate", "--out", str(out), "--count", "2", "--force"]).exit_code == 0
+    assert (out / "0.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_json_output_that_is_a_link_or_a_device_is_refused(small_dataset, tmp_path):
+    target = tmp_path / "target.json"
+    target.write_text("{}")
+    link = tmp_path / "link.json"
+    link.symlink_to(target)
+    for out, message in ((link, "is a symbolic link"), ("/dev/null", "not a regular file")):
+        argv = ["evaluate", "--model", "knn", "--data", str(small_dataset[0]), "--estimate", "true", "--limit", "5", "--json", str(out)]
+        result = CliRunner().invoke(app, argv)
+        assert result.exit_code == 2 and message in result.output, result.output
+    assert link.is_symlink() and target.read_text() == "{}"

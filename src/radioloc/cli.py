@@ -19,17 +19,17 @@ from radioloc.errors import RadiolocError
 
 
 app = typer.Typer(cls=RadiolocGroup, add_completion=False, no_args_is_help=True, help="RSS localization with radio maps (LocUNet).")
-dataset_app = typer.Typer(no_args_is_help=True, help="Generate, inspect and load RadioLocSeer-layout datasets.")
-city_app = typer.Typer(no_args_is_help=True, help="Building maps: procedural generation and import.")
+dataset_app = typer.Typer(cls=RadiolocGroup, no_args_is_help=True, help="Generate, inspect and load RadioLocSeer-layout datasets.")
+city_app = typer.Typer(cls=RadiolocGroup, no_args_is_help=True, help="Building maps: procedural generation and import.")
 app.add_typer(dataset_app, name="dataset")
-train_app = typer.Typer(no_args_is_help=True, help="Train models.")
-evaluate_app = typer.Typer(help="Evaluate localizers (radioloc evaluate --model ...) and radio-map estimators (radioloc evaluate radiounet).")
+train_app = typer.Typer(cls=RadiolocGroup, no_args_is_help=True, help="Train models.")
+evaluate_app = typer.Typer(cls=RadiolocGroup, help="Evaluate localizers (radioloc evaluate --model ...) and radio-map estimators (radioloc evaluate radiounet).")
 app.add_typer(city_app, name="city")
 app.add_typer(train_app, name="train")
 app.add_typer(evaluate_app, name="evaluate")
-experiments_app = typer.Typer(no_args_is_help=True, help="The paper's whole evaluation as named, resumable experiments with a report.")
+experiments_app = typer.Typer(cls=RadiolocGroup, no_args_is_help=True, help="The paper's whole evaluation as named, resumable experiments with a report.")
 app.add_typer(experiments_app, name="experiments")
-deploy_app = typer.Typer(no_args_is_help=True, help="Deployments: an operator's area, its BSs and radio maps, ready to answer reports.")
+deploy_app = typer.Typer(cls=RadiolocGroup, no_args_is_help=True, help="Deployments: an operator's area, its BSs and radio maps, ready to answer reports.")
 app.add_typer(deploy_app, name="deploy")
 console = Console()
 
@@ -172,11 +172,15 @@ def city_generate(
     out: Path = output_dir_option(..., "--out", help="Folder for the building PNGs ({index}.png)."),
     count: int = typer.Option(1, "--count", min=1, help="Number of maps."),
     seed: int = typer.Option(0, "--seed", min=0, help="Seed of the first map; map k uses seed + k."),
+    force: bool = typer.Option(False, "--force", help="Replace building PNGs that already exist in --out."),
 ) -> None:
     """Write procedural building maps as 0/255 PNGs (usable with `dataset generate --buildings`)."""
     from radioloc.city import generate_city
     from radioloc.io import atomic_write_png
 
+    existing = [out / f"{k}.png" for k in range(count) if (out / f"{k}.png").exists()]
+    if existing and not force:
+        raise RadiolocError(f"--out {out}: {existing[0].name} exists ({len(existing)} of the {count} maps would be replaced); give --force to replace them")
     for k in range(count):
         city = generate_city(seed + k)
         atomic_write_png(out / f"{k}.png", city.buildings * 255)
@@ -188,10 +192,14 @@ def city_import(
     source: Path = typer.Argument(..., exists=True, dir_okay=False, help="GeoJSON footprints (metric CRS) or a building PNG."),
     out: Path = output_file_option(..., "--out", help="Building PNG to write."),
     origin: Optional[str] = typer.Option(None, "--origin", help="X,Y of the tile's north-west corner in metres (default: centred)."),
+    force: bool = typer.Option(False, "--force", help="Replace --out if it exists."),
 ) -> None:
     """Rasterize building footprints onto a 256 x 256 m tile and write it as a 0/255 PNG."""
     from radioloc.city import load_building_png, load_geojson_footprints
     from radioloc.io import atomic_write_npz, atomic_write_png
+
+    if out.exists() and not force:
+        raise RadiolocError(f"--out {out}: exists; give --force to replace it")
 
     if source.suffix.lower() == ".png":
         buildings = load_building_png(source)
@@ -411,7 +419,7 @@ def train_error_model_command(
 def calibrate_command(
     model: str = typer.Option(..., "--model", help="LocUNet checkpoint or shipped model (locunet, locunet-robust)."),
     data: str = typer.Option(..., "--data", help="Dataset(s) whose val split chooses the refinement and calibrates the radii (comma-separated: joined)."),
-    out: Path = output_file_option(..., "--out", help="Checkpoint to write: the weights with the refinement and radius calibration."),
+    out: Path = output_file_option(..., "--out", help="Checkpoint to write: the weights with the refinement and radius calibration.", updates_input=True),
     estimate: str = typer.Option("estimate", "--estimate", help="Radio maps the model sees: estimate, true, or noisy:SIGMA_DB."),
     measurement: str = typer.Option("DPM", "--measurement", help="Simulation whose truth the UEs report."),
     split: str = typer.Option("val", "--split", help="Split(s) of maps the model was not trained on (comma separated, e.g. train,val of a dataset of another seed)."),
@@ -447,7 +455,7 @@ def calibrate_command(
 def train_radii_command(
     model: str = typer.Option(..., "--model", help="A fitted localizer: a shipped name (locunet, locunet:paper, bayes, bayes-learned, their -robust ones), a LocUNet checkpoint or a bayes calibration."),
     data: str = typer.Option(..., "--data", help="Datasets whose maps calibrate the radii (comma separated: joined), of seeds no benchmark evaluates on."),
-    out: Path = output_file_option(..., "--out", help="File to write: the localizer's checkpoint or calibration with the new radii (a bayes-learned calibration must lie beside its error model)."),
+    out: Path = output_file_option(..., "--out", help="File to write: the localizer's checkpoint or calibration with the new radii (a bayes-learned calibration must lie beside its error model).", updates_input=True),
     split: str = typer.Option("train,val,test", "--split", help="Split(s) of maps used (comma separated); the model must not have been trained on them."),
     estimate: str = typer.Option("estimate", "--estimate", help="Radio maps the localizer sees: estimate, true, or noisy:SIGMA_DB (its own scenario's)."),
     measurement: str = typer.Option("DPM", "--measurement", help="Simulation whose truth the UEs report."),

@@ -42,8 +42,23 @@ class RadiolocGroup(typer.core.TyperGroup):
       would print as a boxed multi-line panel.
     """
 
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        """The command, its outputs checked against its inputs once its options are parsed (:func:`check_outputs`)."""
+        command = super().get_command(ctx, name)
+        if command is not None and not isinstance(command, typer.core.TyperGroup) and not getattr(command, "_outputs_checked", False):
+            run = command.invoke
+
+            def invoke(sub_ctx: click.Context, run=run) -> Any:
+                check_outputs(sub_ctx)
+                return run(sub_ctx)
+
+            command.invoke = invoke
+            command._outputs_checked = True
+        return command
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
+            check_outputs(ctx)  # a group that runs as a command (``evaluate --model ...``) has outputs of its own
             return super().invoke(ctx)
         except RadiolocError as exc:
             fail(str(exc))
@@ -78,7 +93,10 @@ class RadiolocGroup(typer.core.TyperGroup):
         sys.exit(status)
 
 
-def _checked_output(kind: str):
+OUTPUTS = "radioloc.outputs"  # ctx.meta key: the output options of the command being run
+
+
+def _checked_output(kind: str, updates_input: bool = False):
     def callback(ctx: click.Context, param: click.Parameter, value):
         if value is None or ctx.resilient_parsing:
             return value
@@ -86,6 +104,7 @@ def _checked_output(kind: str):
             check_output_path(Path(value), kind)
         except RadiolocError as exc:
             raise BadParameter(str(exc), ctx=ctx, param=param) from None
+        ctx.meta.setdefault(OUTPUTS, []).append((param, Path(value), kind, updates_input))
         return value
 
     return callback
@@ -93,13 +112,47 @@ def _checked_output(kind: str):
 
 def output_dir_option(default, *flags: str, help: str, **kwargs: Any):
     """An option naming a folder radioloc writes into; the parser refuses one that cannot be written (a file in
-    the way, an unwritable place) before any work starts."""
+    the way, an unwritable place) before any work starts, and one inside a dataset or deployment
+    (:func:`check_outputs`)."""
     return typer.Option(default, *flags, help=help, callback=_checked_output("folder"), **kwargs)
 
 
-def output_file_option(default, *flags: str, help: str, **kwargs: Any):
-    """An option naming a file radioloc writes; checked like ``output_dir_option``."""
-    return typer.Option(default, *flags, help=help, callback=_checked_output("file"), **kwargs)
+def output_file_option(default, *flags: str, help: str, updates_input: bool = False, **kwargs: Any):
+    """An option naming a file radioloc writes; checked like ``output_dir_option``, and never one of the command's
+    inputs unless ``updates_input`` (a checkpoint rewritten in place, atomically, with what was fitted on it)."""
+    return typer.Option(default, *flags, help=help, callback=_checked_output("file", updates_input), **kwargs)
+
+
+def _input_paths(value: object) -> list[Path]:
+    """The existing paths an option's value names (a path, or comma-separated paths such as ``--data A,B``)."""
+    if isinstance(value, Path):
+        return [value] if value.exists() else []
+    if isinstance(value, str) and value:
+        return [Path(part) for part in value.split(",") if part.strip() and Path(part).exists()]
+    return []
+
+
+def check_outputs(ctx: click.Context) -> None:
+    """Before a command runs: none of its outputs is one of its inputs, and none lies inside a dataset or a
+    deployment (their files are written by their own commands only; a dataset's ``figures/`` folder and a
+    resumable job's own folder excepted), so a typo in ``--out`` or ``--json`` cannot replace data."""
+    from radioloc.datasets.layout import enclosing_artifact
+
+    outputs = ctx.meta.pop(OUTPUTS, [])
+    if not outputs:
+        return
+    output_params = {id(param) for param, *_ in outputs}
+    inputs = [(param, path.resolve()) for param in ctx.command.params if id(param) not in output_params for path in _input_paths(ctx.params.get(param.name))]
+    for param, path, kind, updates_input in outputs:
+        flag, resolved = param.opts[0], path.resolve()
+        for other, source in inputs:
+            if resolved == source and not (updates_input and source.is_file()):
+                fail(f"{flag} {path}: is also this command's input ({other.opts[0] if other.opts else other.name}); write it elsewhere")
+        artifact = enclosing_artifact(resolved if kind == "folder" else resolved.parent)
+        if artifact is not None and artifact != resolved:
+            inside = resolved.relative_to(artifact).parts
+            if inside[0] != "figures":
+                fail(f"{flag} {path}: lies inside {artifact}, whose files only its own commands write; write it elsewhere (or under its figures/)")
 
 
 def check_device(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:

@@ -118,7 +118,11 @@ def check_output_path(path: str | os.PathLike, kind: str = "file") -> None:
     from radioloc.errors import RadiolocError
 
     path = Path(path)
+    if kind == "file" and path.is_symlink():  # an atomic replace would replace the link, not what it points to
+        raise RadiolocError(f"{path}: is a symbolic link; give the path of the file it points to")
     if path.exists():
+        if kind == "file" and not path.is_dir() and not path.is_file():
+            raise RadiolocError(f"{path}: is not a regular file (a device, a pipe or a socket)")
         if kind == "file" and path.is_dir():
             raise RadiolocError(f"{path}: is a folder, a file is expected here")
         if kind == "folder" and not path.is_dir():

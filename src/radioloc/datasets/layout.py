@@ -162,3 +162,15 @@ def read_manifest(root: Path) -> dict | None:
         if key not in manifest:
             raise RadiolocError(f"{path}: missing field '{key}'")
     return manifest
+
+
+def enclosing_artifact(path: Path) -> Path | None:
+    """The dataset (``manifest.json`` beside ``TxRx.mat`` or ``buildings/``) or deployment (``deployment.json``)
+    folder that ``path`` lies in or is, the nearest one; None outside every such folder."""
+    for folder in (path, *path.parents):
+        if (folder / "deployment.json").is_file():
+            return folder
+        if (folder / "manifest.json").is_file() and ((folder / "TxRx.mat").is_file() or (folder / "buildings").is_dir()):
+            return folder
+    return None
+
