@@ -5,7 +5,9 @@ it), and ``--device`` checking. ``radioloc.cli`` only wires commands with these.
 from __future__ import annotations
 
 import errno
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,37 @@ from radioloc.errors import RadiolocError
 from radioloc.io import check_output_path
 
 USAGE_EXIT = 2
+DISK_FULL = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
+_RECEIVED: dict[str, int] = {}  # the signal that interrupted the command, for its exit status
+
+
+def _on_signal(signum: int, frame: object) -> None:
+    _RECEIVED["signal"] = signum
+    raise KeyboardInterrupt
+
+
+def _catch_signals() -> dict:
+    """SIGINT and SIGTERM raise KeyboardInterrupt in the main thread (recording which), so that the work unwinds
+    (locks released, temporary files removed) and ends with one line; the previous handlers, to restore."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    _RECEIVED.clear()
+    return {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+
+def _release_live_display() -> None:
+    """Give back the streams a rich live display (a progress bar) redirected, when an interrupt cut its exit short:
+    what is printed next would otherwise stay in its buffer."""
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        while hasattr(stream, "rich_proxied_file"):
+            stream = stream.rich_proxied_file
+        setattr(sys, name, stream)
+
+
+def _restore_signals(handlers: dict) -> None:
+    for sig, handler in handlers.items():
+        signal.signal(sig, handler)
 
 
 def print_error(message: str) -> None:
@@ -39,7 +72,9 @@ class RadiolocGroup(typer.core.TyperGroup):
     - ``RadiolocError`` raised by the work;
     - ``OSError`` on a path the user gave (it carries the file name);
     - the parser's own errors (unknown option, missing value, number out of its declared range), which click
-      would print as a boxed multi-line panel.
+      would print as a boxed multi-line panel;
+    - a full disk (ENOSPC, EFBIG, EDQUOT): the file's name and what was kept;
+    - SIGINT and SIGTERM, wherever they land (numba kernels turn them into SystemError): one line, exit 130 / 143.
     """
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
@@ -63,34 +98,52 @@ class RadiolocGroup(typer.core.TyperGroup):
         except RadiolocError as exc:
             fail(str(exc))
         except OSError as exc:
+            if exc.errno in DISK_FULL:
+                fail(f"{exc.filename or 'a file being written'}: {exc.strerror or exc}; that file was not written, everything written before it is kept (free space, then run the same command again to resume)")
             if exc.filename is None or exc.errno == errno.EPIPE:
                 raise
             fail(f"{exc.filename}: {exc.strerror or exc}")
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode: bool = True, **extra: Any) -> Any:
+        handlers = _catch_signals()
+        try:
+            status = self._run(args, prog_name, complete_var, standalone_mode, **extra)
+        finally:
+            _restore_signals(handlers)
+        if not standalone_mode:
+            return status
+        sys.exit(status)
+
+    def _run(self, args, prog_name, complete_var, standalone_mode: bool, **extra: Any) -> Any:
+        """The command's result (exit status, or what it returned when not standalone)."""
         try:
             result = super().main(args=args, prog_name=prog_name, complete_var=complete_var, standalone_mode=False, **extra)
         except NoArgsIsHelpError as exc:
             click.echo(exc.ctx.get_help())
-            status = 0
+            return 0
         except ClickException as exc:
             command = exc.ctx.command_path if getattr(exc, "ctx", None) is not None else "radioloc"
             print_error(f"{command}: {exc.format_message()} (see {command} --help)")
-            status = USAGE_EXIT
+            return USAGE_EXIT
         except RadiolocError as exc:  # raised while parsing the top-level options
             print_error(str(exc))
-            status = USAGE_EXIT
-        except typer.Abort:
-            print_error("aborted")
-            status = 1
-        else:
-            # Without standalone mode click returns an Exit's code instead of leaving: leave with it.
-            status = result if isinstance(result, int) else 0
-            if not standalone_mode:
-                return result
+            return USAGE_EXIT
+        except (typer.Abort, KeyboardInterrupt, SystemError) as exc:
+            received = _RECEIVED.pop("signal", None)
+            by_signal = received is not None or isinstance(exc, KeyboardInterrupt) or isinstance(exc.__context__, KeyboardInterrupt)
+            if not by_signal:
+                if isinstance(exc, SystemError):
+                    raise
+                print_error("aborted")
+                return 1
+            received = received or signal.SIGINT
+            _release_live_display()
+            print_error(f"interrupted ({signal.Signals(received).name}): files finished before are kept; run the same command again to resume")
+            return 128 + received
+        # Without standalone mode click returns an Exit's code instead of leaving: leave with it.
         if not standalone_mode:
-            return status
-        sys.exit(status)
+            return result
+        return result if isinstance(result, int) else 0
 
 
 OUTPUTS = "radioloc.outputs"  # ctx.meta key: the output options of the command being run
