@@ -4,6 +4,7 @@ cannot make ``dataset verify --repair`` remove a user's files (issue 32)."""
 import json
 import shutil
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -94,3 +95,42 @@ def test_a_json_output_that_is_a_link_or_a_device_is_refused(small_dataset, tmp_
         result = CliRunner().invoke(app, argv)
         assert result.exit_code == 2 and message in result.output, result.output
     assert link.is_symlink() and target.read_text() == "{}"
+
+
+def _feature_collection(rings):
+    return {"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {}, "geometry": {"type": "Polygon", "coordinates": [ring]}} for ring in rings]}
+
+
+def _square(x, y, side):
+    return [[x, y], [x + side, y], [x + side, y + side], [x, y + side], [x, y]]
+
+
+@pytest.mark.parametrize(
+    "rings,message",
+    [
+        ([_square(11.57, 48.13, 0.0002), _square(11.571, 48.131, 0.0002)], "longitude/latitude, not metres"),
+        ([_square(0, 0, 10), _square(2_000_000, 0, 10)], "more than one city"),
+        ([_square(0, 0, 10), _square(1e300, 0, 1e290)], "more than one city"),
+    ],
+)
+def test_city_import_refuses_footprints_that_are_not_metres_of_one_city(tmp_path, rings, message):
+    source = tmp_path / "city.geojson"
+    source.write_text(json.dumps(_feature_collection(rings)))
+    result = CliRunner().invoke(app, ["city", "import", str(source), "--out", str(tmp_path / "b.png")])
+    assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output, result.output
+    assert not (tmp_path / "b.png").exists()
+    if message == "more than one city":
+        result = CliRunner().invoke(app, ["city", "tiles", str(source), "--coordinates", "metres", "--out", str(tmp_path / "tiles")])
+        assert result.exit_code == 2 and "more than one city" in result.output, result.output
+
+
+def test_a_one_bit_png_is_not_a_radio_map(small_dataset, tmp_path):
+    from PIL import Image
+
+    from radioloc.datasets.layout import read_gray_png, read_radio_map_png
+
+    path = tmp_path / "0_0.png"
+    Image.fromarray(np.zeros((256, 256), bool)).convert("1").save(path)
+    assert read_gray_png(path).shape == (256, 256)  # a building mask may be 1-bit
+    with pytest.raises(RadiolocError, match="expected an 8-bit gray PNG, got mode 1"):
+        read_radio_map_png(path)

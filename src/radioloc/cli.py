@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from radioloc.clitools import RadiolocGroup, device_option, positive_option, output_dir_option, output_file_option, nproc_option, scheduler_option
+from radioloc.clitools import SEED_MAX, RadiolocGroup, device_option, rate_option, output_dir_option, output_file_option, nproc_option, scheduler_option
 from radioloc.errors import RadiolocError
 
 
@@ -59,13 +59,13 @@ def _parse_sims(sims: str) -> tuple[str, ...]:
 @dataset_app.command("generate")
 def dataset_generate(
     out: Path = output_dir_option(..., "--out", help="Dataset folder (created; an unfinished one is resumed, an existing one gets the missing --sims)."),
-    maps: Optional[int] = typer.Option(None, "--maps", min=1, help="Number of procedural city maps (default 99, or the existing dataset's)."),
-    seed: Optional[int] = typer.Option(None, "--seed", min=0, help="Seed of the whole dataset (default 0, or the existing dataset's)."),
-    candidates: Optional[int] = typer.Option(None, "--candidates", min=5, help="Candidate BS positions per map (default 80, the paper's; 30 for the CPU-scale robustness dataset)."),
+    maps: Optional[int] = typer.Option(None, "--maps", min=1, max=10_000, help="Number of procedural city maps (default 99, or the existing dataset's)."),
+    seed: Optional[int] = typer.Option(None, "--seed", min=0, max=SEED_MAX, help="Seed of the whole dataset (default 0, or the existing dataset's)."),
+    candidates: Optional[int] = typer.Option(None, "--candidates", min=5, max=1_000, help="Candidate BS positions per map (default 80, the paper's; 30 for the CPU-scale robustness dataset)."),
     buildings: Optional[Path] = typer.Option(None, "--buildings", exists=True, file_okay=False, help="Folder of 256x256 building PNGs to use instead of procedural maps."),
     sims: str = typer.Option("DPM", "--sims", help="Simulations, comma separated: DPM, DPMcars, IRT2, IRT2cars (ray traced, Sionna RT). DPM is always made."),
-    rays: Optional[int] = typer.Option(None, "--rays", min=1000, help="Rays per transmitter for IRT2/IRT2cars (default 2,000,000)."),
-    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Local Dask worker processes, one map per task (default: all cores; 1: no cluster)."),
+    rays: Optional[int] = typer.Option(None, "--rays", min=1000, max=10**9, help="Rays per transmitter for IRT2/IRT2cars (default 2,000,000)."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, max=256, help="Local Dask worker processes, one map per task (default: all cores; 1: no cluster)."),
     scheduler: Optional[str] = scheduler_option(),
 ) -> None:
     """Generate a dataset: city maps, cars, radio maps, ToA, positions (resumable)."""
@@ -99,8 +99,8 @@ def dataset_generate(
 @dataset_app.command("show")
 def dataset_show(
     directory: Path = typer.Argument(..., exists=True, file_okay=False, help="Dataset folder."),
-    map_id: int = typer.Option(..., "--map", min=0, help="Map id."),
-    bs_set: int = typer.Option(0, "--set", min=0, help="BS set whose radio maps are drawn."),
+    map_id: int = typer.Option(..., "--map", min=0, max=10**6, help="Map id."),
+    bs_set: int = typer.Option(0, "--set", min=0, max=10_000, help="BS set whose radio maps are drawn."),
     sim: str = typer.Option("DPM", "--sim", help="Simulation to draw."),
     kind: str = typer.Option("true", "--kind", help="true (simulated) or estimate (RadioUNet)."),
     out: Optional[Path] = output_file_option(None, "--out", help="PNG to write (default DIR/figures/map_{M}.png)."),
@@ -160,6 +160,8 @@ def _parse_pair(text: str | None, option: str, form: str) -> tuple[float, float]
         a, b = (float(v) for v in text.split(","))
     except ValueError:
         raise RadiolocError(f"{option} must be {form}, got {text!r}") from None
+    if not (math.isfinite(a) and math.isfinite(b)):
+        raise RadiolocError(f"{option} must be {form} (finite numbers), got {text!r}")
     return a, b
 
 
@@ -170,8 +172,8 @@ def _parse_origin(origin: str | None) -> tuple[float, float] | None:
 @city_app.command("generate")
 def city_generate(
     out: Path = output_dir_option(..., "--out", help="Folder for the building PNGs ({index}.png)."),
-    count: int = typer.Option(1, "--count", min=1, help="Number of maps."),
-    seed: int = typer.Option(0, "--seed", min=0, help="Seed of the first map; map k uses seed + k."),
+    count: int = typer.Option(1, "--count", min=1, max=10_000, help="Number of maps."),
+    seed: int = typer.Option(0, "--seed", min=0, max=SEED_MAX, help="Seed of the first map; map k uses seed + k."),
     force: bool = typer.Option(False, "--force", help="Replace building PNGs that already exist in --out."),
 ) -> None:
     """Write procedural building maps as 0/255 PNGs (usable with `dataset generate --buildings`)."""
@@ -254,12 +256,12 @@ def train_radiounet_command(
     preset: str = typer.Option("cpu", "--preset", help="cpu, cpu-open, cpu-small or paper."),
     sim: str = typer.Option("DPM", "--sim", help="Simulation to learn."),
     init: Optional[Path] = typer.Option(None, "--init", exists=True, dir_okay=False, help="Start from this RadioUNet checkpoint (the same preset, or cpu for cpu-open)."),
-    epochs_first: Optional[int] = typer.Option(None, "--epochs-first", min=1, help="Epochs of the first U (default: the preset's)."),
-    epochs_second: Optional[int] = typer.Option(None, "--epochs-second", min=0, help="Epochs of the second U, 0 to skip it (default: the preset's)."),
-    samples_per_epoch: Optional[int] = typer.Option(None, "--samples-per-epoch", min=1, help="Radio maps drawn per epoch (default: the preset's)."),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Radio maps per step (default: the preset's)."),
-    lr: Optional[float] = positive_option("--lr", help="Adam learning rate (default: the preset's)."),
-    seed: int = typer.Option(0, "--seed", min=0, help="Seed of the initialization and sampling."),
+    epochs_first: Optional[int] = typer.Option(None, "--epochs-first", min=1, max=100_000, help="Epochs of the first U (default: the preset's)."),
+    epochs_second: Optional[int] = typer.Option(None, "--epochs-second", min=0, max=100_000, help="Epochs of the second U, 0 to skip it (default: the preset's)."),
+    samples_per_epoch: Optional[int] = typer.Option(None, "--samples-per-epoch", min=1, max=10**8, help="Radio maps drawn per epoch (default: the preset's)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, max=65_536, help="Radio maps per step (default: the preset's)."),
+    lr: Optional[float] = rate_option("--lr", help="Adam learning rate (default: the preset's)."),
+    seed: int = typer.Option(0, "--seed", min=0, max=SEED_MAX, help="Seed of the initialization and sampling."),
     device: Optional[str] = device_option(),
     nproc: int = nproc_option(),
 ) -> None:
@@ -304,10 +306,10 @@ def train_locunet_command(
     preset: str = typer.Option("cpu", "--preset", help="cpu, cpu-deep, cpu-fine or paper."),
     estimate: str = typer.Option("estimate", "--estimate", help="Radio maps the model sees: estimate (nominal: RadioUNet), true, or noisy:SIGMA_DB."),
     measurement: str = typer.Option("DPM", "--measurement", help="Simulation whose truth the UEs report: DPM (nominal), DPMcars, IRT2, IRT2cars (robustness)."),
-    epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="Training epochs (default: the preset's)."),
-    samples_per_epoch: Optional[int] = typer.Option(None, "--samples-per-epoch", min=0, help="Random queries per epoch, 0 = the whole split (default: the preset's)."),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Queries per step (default: the preset's)."),
-    lr: Optional[float] = positive_option("--lr", help="Adam learning rate (default: the preset's)."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", min=1, max=100_000, help="Training epochs (default: the preset's)."),
+    samples_per_epoch: Optional[int] = typer.Option(None, "--samples-per-epoch", min=0, max=10**8, help="Random queries per epoch, 0 = the whole split (default: the preset's)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, max=65_536, help="Queries per step (default: the preset's)."),
+    lr: Optional[float] = rate_option("--lr", help="Adam learning rate (default: the preset's)."),
     activation: Optional[str] = typer.Option(None, "--activation", help="Before the centre of mass: leaky_relu, relu, softmax, sigmoid (default: the preset's)."),
     loss: Optional[str] = typer.Option(None, "--loss", help="mae or mse (default: the preset's)."),
     city_map: bool = typer.Option(True, "--city-map/--no-city-map", help="Give the model the building map."),
@@ -316,7 +318,7 @@ def train_locunet_command(
     head: str = typer.Option("com", "--head", help="com: the paper's centre of mass of the quasi-heatmap; posterior: the quasi-heatmap is a learned prior on the calibrated likelihood (needs --likelihood)."),
     likelihood: Optional[str] = typer.Option(None, "--likelihood", help="Posterior head: the likelihood calibration (bayes, bayes-robust, or a file from `radioloc train bayes`)."),
     likelihood_weights: bool = typer.Option(False, "--likelihood-weights", help="Posterior head: also learn a weight per BS and cell on that BS's log-likelihood (where its radio map is more or less reliable)."),
-    seed: int = typer.Option(0, "--seed", min=0, help="Seed of the initialization and sampling."),
+    seed: int = typer.Option(0, "--seed", min=0, max=SEED_MAX, help="Seed of the initialization and sampling."),
     device: Optional[str] = device_option(),
     nproc: int = nproc_option(),
 ) -> None:
@@ -364,7 +366,7 @@ def train_bayes_command(
     prior: str = typer.Option("ue-box", "--prior", help="Prior support: ue-box (outdoor pixels of the middle 164 x 164 m, where the protocol puts UEs), outdoor, map."),
     error_model: Optional[Path] = typer.Option(None, "--error-model", help="A learned error model (`radioloc train error-model`; error-model, error-model-robust = the shipped ones): count the likelihood per bin of its reliability (bayes-learned)."),
     bins: str = typer.Option("4,6,8,12", "--bins", help="With --error-model: numbers of reliability bins to try (comma separated, each 2..64; edges at quantiles over the training queries), chosen on validation queries."),
-    seed: int = typer.Option(0, "--seed", min=0, help="Seed of the validation queries used for tuning."),
+    seed: int = typer.Option(0, "--seed", min=0, max=SEED_MAX, help="Seed of the validation queries used for tuning."),
 ) -> None:
     """Calibrate the Bayesian grid localizer: p(reported pathloss | radio-map value) on the training split, the
     likelihood tempering and the uncertainty radii on the validation split."""
@@ -395,10 +397,10 @@ def train_error_model_command(
     out: Path = output_dir_option(..., "--out", help="Run folder (best.pt, last.pt, summary.json); an unfinished run resumes."),
     estimate: str = typer.Option("estimate", "--estimate", help="Radio maps the localizer sees: estimate (nominal: RadioUNet), or noisy:SIGMA_DB."),
     measurement: str = typer.Option("DPM", "--measurement", help="Simulation whose truth the UEs report: DPM (nominal), DPMcars, IRT2, IRT2cars (robustness)."),
-    steps: int = typer.Option(3000, "--steps", min=1, help="Training steps (batches of --batch-size radio maps)."),
-    batch_size: int = typer.Option(8, "--batch-size", min=1, help="Radio maps per step (all of one city map)."),
-    lr: Optional[float] = positive_option("--lr", help="Peak AdamW learning rate of the one-cycle schedule (default 2e-3)."),
-    seed: int = typer.Option(0, "--seed", min=0, help="Seed of the initialization and sampling."),
+    steps: int = typer.Option(3000, "--steps", min=1, max=10**8, help="Training steps (batches of --batch-size radio maps)."),
+    batch_size: int = typer.Option(8, "--batch-size", min=1, max=65_536, help="Radio maps per step (all of one city map)."),
+    lr: Optional[float] = rate_option("--lr", help="Peak AdamW learning rate of the one-cycle schedule (default 2e-3)."),
+    seed: int = typer.Option(0, "--seed", min=0, max=SEED_MAX, help="Seed of the initialization and sampling."),
     init: Optional[Path] = typer.Option(None, "--init", help="Start from this error model's weights (fine-tuning; error-model, error-model-robust = the shipped ones)."),
 ) -> None:
     """Train the radio-map error model: per pixel, the scale of (truth - the radio map seen); bayes-learned
@@ -480,10 +482,10 @@ def evaluate_command(
     split: str = typer.Option("test", "--split", help="Split(s) whose queries are answered: train, val, test, comma separated."),
     estimate: str = typer.Option("estimate", "--estimate", help="Radio maps the localizers see: estimate, true, or noisy:SIGMA_DB."),
     measurement: str = typer.Option("DPM", "--measurement", help="Simulation whose truth the UEs report: DPM (nominal), DPMcars, IRT2, IRT2cars (robustness); several, comma separated, give the Table V matrix."),
-    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Evaluate a random subset of this many queries (default: all)."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, max=10**9, help="Evaluate a random subset of this many queries (default: all)."),
     figures: Optional[Path] = output_dir_option(None, "--figures", help="Folder for the error CDF and example figures."),
     json_out: Optional[Path] = output_file_option(None, "--json", help="Write mae, rmse, n and the details to this JSON file."),
-    toa_sigma: Optional[float] = typer.Option(None, "--toa-sigma", min=0.0, help="The UEs also report a ToA range per BS: dominant-path length + N(0, SIGMA^2) m (for toa-* models and bayes:toa=SIGMA)."),
+    toa_sigma: Optional[float] = typer.Option(None, "--toa-sigma", min=0.0, max=10_000.0, help="The UEs also report a ToA range per BS: dominant-path length + N(0, SIGMA^2) m (for toa-* models and bayes:toa=SIGMA)."),
 ) -> None:
     """Localization errors (MAE, RMSE, median, p90 in metres) with 5 BSs and with 3-BS subsets, by number of BSs
     above the noise floor; error CDF and Fig. 3-style figures."""
@@ -525,7 +527,7 @@ def _home_option():
 @app.command("locate")
 def locate_command(
     data: Optional[Path] = typer.Option(None, "--data", exists=True, file_okay=False, help="Dataset folder holding the city map and the BS radio maps."),
-    map_id: Optional[int] = typer.Option(None, "--map", min=0, help="Map id (with --data)."),
+    map_id: Optional[int] = typer.Option(None, "--map", min=0, max=10**6, help="Map id (with --data)."),
     bs: Optional[str] = typer.Option(None, "--bs", help="Comma-separated candidate BS ids (1 to 5), with --data."),
     pathloss: Optional[str] = typer.Option(None, "--pathloss", help="Comma-separated reported pathloss in dB, one per BS (e.g. -92.5,-101)."),
     model: Optional[str] = typer.Option(None, "--model", help="A localizer: locunet, locunet-robust, bayes, bayes-robust, bayes-learned, bayes-learned-robust, a LocUNet checkpoint (.pt) or a bayes calibration (.safetensors); with --deployment one of its localizers."),
@@ -634,8 +636,8 @@ def dataset_estimate(
     directory: Path = typer.Argument(..., exists=True, file_okay=False, help="Dataset folder."),
     model: Optional[Path] = typer.Option(None, "--model", exists=True, dir_okay=False, help="RadioUNet checkpoint (default: the shipped CPU model)."),
     sim: str = typer.Option("DPM", "--sim", help="Simulation whose estimates are written to {SIM}/estimate."),
-    batch_size: int = typer.Option(16, "--batch-size", min=1, help="Radio maps estimated per batch."),
-    workers: int = typer.Option(1, "--workers", min=1, help="Local Dask worker processes, one map per task (1: no cluster; torch then uses every core)."),
+    batch_size: int = typer.Option(16, "--batch-size", min=1, max=65_536, help="Radio maps estimated per batch."),
+    workers: int = typer.Option(1, "--workers", min=1, max=256, help="Local Dask worker processes, one map per task (1: no cluster; torch then uses every core)."),
     scheduler: Optional[str] = scheduler_option(),
 ) -> None:
     """Write RadioUNet estimates {SIM}/estimate/{map}_{tx}.png for every map and BS (resumable)."""
@@ -658,8 +660,8 @@ def dataset_estimate(
 @app.command("demo")
 def demo(
     out: Path = output_dir_option(Path("out/demo"), "--out", help="Output folder."),
-    maps: int = typer.Option(12, "--maps", min=3, help="Maps in the demo's localization dataset (at least 3: one per split)."),
-    seed: int = typer.Option(8128, "--seed", min=0, help="Seed of the demo's dataset (default 8128: maps no shipped model was fitted on)."),
+    maps: int = typer.Option(12, "--maps", min=3, max=10_000, help="Maps in the demo's localization dataset (at least 3: one per split)."),
+    seed: int = typer.Option(8128, "--seed", min=0, max=SEED_MAX, help="Seed of the demo's dataset (default 8128: maps no shipped model was fitted on)."),
     train: bool = typer.Option(False, "--train", help="Run the whole pipeline from scratch at small scale (about 30 min): train RadioUNet and LocUNet too."),
 ) -> None:
     """The main job: a fresh small dataset, RadioUNet estimates, LocUNet against kNN, figures and timings."""
@@ -688,7 +690,7 @@ def experiments_run(
     names: Optional[list[str]] = typer.Argument(None, help="Experiments to run (default: all; what they need runs first)."),
     scale: str = typer.Option("smoke", "--scale", help="smoke (minutes), cpu (hours on 2 cores) or paper (GPU sizes)."),
     out: Path = output_dir_option(..., "--out", help="Output folder: data, cache, results, figures and report.md (a rerun resumes)."),
-    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Dataset generation processes (default: all cores)."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, max=256, help="Dataset generation processes (default: all cores)."),
 ) -> None:
     """Run (or resume) experiments at a scale and write OUT/report.md beside the paper's numbers."""
     from radioloc.evaluation.experiments import get_scale, run_experiments
@@ -708,10 +710,10 @@ def deploy_create(
     sim: str = typer.Option("DPM", "--sim", help="Radio maps the localizers see: DPM, or RadioUNet / IRT2 (ray tracer) on the 256 m tile around each BS with DPM beyond."),
     truth: str = typer.Option("DPMcars", "--truth", help="Simulator of the reports simulated phones give (survey, /reports): DPM, DPMcars, IRT2 or IRT2cars (ray-traced near each BS)."),
     localizers: str = typer.Option("bayes,locunet", "--localizers", help="Serving localizers, the first answers by default: bayes, locunet."),
-    survey: int = typer.Option(6000, "--survey", min=600, help="Simulated phones that fit the calibrations (2/3 likelihood, 1/3 radii)."),
-    seed: int = typer.Option(0, "--seed", min=0, help="Seed of the BS placement, cars and survey."),
+    survey: int = typer.Option(6000, "--survey", min=600, max=10**7, help="Simulated phones that fit the calibrations (2/3 likelihood, 1/3 radii)."),
+    seed: int = typer.Option(0, "--seed", min=0, max=SEED_MAX, help="Seed of the BS placement, cars and survey."),
     name: str = typer.Option("", "--name", help="Display name (default: the id)."),
-    workers: int = typer.Option(1, "--workers", min=1, help="Local Dask worker processes simulating radio maps, one BS per task (1: no cluster)."),
+    workers: int = typer.Option(1, "--workers", min=1, max=256, help="Local Dask worker processes simulating radio maps, one BS per task (1: no cluster)."),
     scheduler: Optional[str] = scheduler_option(),
     replace: bool = typer.Option(False, "--replace", help="Rebuild an existing deployment (it keeps serving until the new one is whole)."),
     home: Optional[Path] = _home_option(),

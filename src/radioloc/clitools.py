@@ -22,6 +22,7 @@ from radioloc.errors import RadiolocError
 from radioloc.io import check_output_path
 
 USAGE_EXIT = 2
+SEED_MAX = 2**32 - 1  # every seed radioloc takes: numpy, torch and numba all accept it
 DISK_FULL = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
 _RECEIVED: dict[str, int] = {}  # the signal that interrupted the command, for its exit status
 
@@ -228,15 +229,18 @@ def check_device(ctx: click.Context, param: click.Parameter, value: str | None) 
     return value
 
 
-def check_positive(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
-    if value is not None and not value > 0:
-        raise BadParameter(f"{value} is not > 0", ctx=ctx, param=param)
-    return value
+def _check_rate(maximum: float):
+    def callback(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+        if value is not None and not (0 < value <= maximum):  # NaN and infinities fail too
+            raise BadParameter(f"{value} is not in (0, {maximum:g}]", ctx=ctx, param=param)
+        return value
+
+    return callback
 
 
-def positive_option(*flags: str, help: str):
-    """An optional float that must be > 0 (a learning rate)."""
-    return typer.Option(None, *flags, help=f"{help} [x>0]", callback=check_positive)
+def rate_option(*flags: str, help: str, maximum: float = 1.0):
+    """An optional float in (0, ``maximum``]: a learning rate (above 1, Adam diverges at once)."""
+    return typer.Option(None, *flags, help=f"{help} [0<x<={maximum:g}]", callback=_check_rate(maximum))
 
 
 def device_option():

@@ -30,7 +30,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from radioloc.errors import RadiolocError
 
-SCHEDULER_ADDRESS = re.compile(r"^(tcp|tls|inproc)://[^\s/]+$")
+# tcp only: tls:// needs certificates radioloc does not take, inproc:// names a scheduler inside this very process
+SCHEDULER_ADDRESS = re.compile(r"^tcp://(\[[0-9A-Fa-f:]+\]|[^\s/:\[\]]+):[0-9]{1,5}$")
 CONNECT_TIMEOUT_S = 10
 
 

@@ -60,6 +60,24 @@ def _polygons_of(geometry, where: str) -> list[Polygon]:
     return list(getattr(geom, "geoms", [geom]))
 
 
+MAX_CITY_EXTENT_M = 100_000.0  # footprints farther apart are not one city (and would make an absurd raster)
+
+
+def check_metric_extent(path: str | Path, footprints: list[tuple[Polygon, float]]) -> None:
+    """Refuse footprints that are not in metres of one city: longitude/latitude (RFC 7946's default, which would
+    be read as a sub-metre city of one pixel), or an extent of more than ``MAX_CITY_EXTENT_M``."""
+    minx, miny, maxx, maxy = np.array([p.bounds for p, _ in footprints]).T
+    low_x, low_y, high_x, high_y = minx.min(), miny.min(), maxx.max(), maxy.max()
+    if not np.isfinite([low_x, low_y, high_x, high_y]).all():
+        raise RadiolocError(f"{path}: coordinates must be finite numbers")
+    if -180 <= low_x <= high_x <= 180 and -90 <= low_y <= high_y <= 90 and max(high_x - low_x, high_y - low_y) < 1.0:
+        raise RadiolocError(f"{path}: the footprints span {high_x - low_x:.5f} x {high_y - low_y:.5f} units: longitude/latitude, not metres; "
+                            "use `radioloc city tiles FILE --coordinates lonlat` (projects them), or give metres")  # fmt: skip
+    if max(high_x - low_x, high_y - low_y) > MAX_CITY_EXTENT_M:
+        raise RadiolocError(f"{path}: the footprints span {(high_x - low_x) / 1000:,.0f} x {(high_y - low_y) / 1000:,.0f} km, more than one city "
+                            f"({MAX_CITY_EXTENT_M / 1000:g} km at most)")  # fmt: skip
+
+
 def read_geojson_footprints(path: str | Path) -> list[tuple[Polygon, float]]:
     """(footprint, height in metres or NaN) of every Polygon / MultiPolygon part of a GeoJSON file, in the file's
     coordinates. Heights from a numeric ``height`` property, else ``building:levels`` x 3 m."""
@@ -99,6 +117,7 @@ def load_geojson_footprints(
 ) -> tuple[CityMap, np.ndarray]:
     """Rasterize GeoJSON footprints onto a ``size`` x ``size`` m tile; returns the map and a height map (NaN = unknown)."""
     footprints = read_geojson_footprints(path)
+    check_metric_extent(path, footprints)
     if origin is None:
         minx, miny, maxx, maxy = shapely.union_all([p for p, _ in footprints]).bounds
         origin = ((minx + maxx) / 2 - size / 2, (miny + maxy) / 2 + size / 2)

@@ -27,7 +27,7 @@ from shapely.geometry import Polygon
 
 from radioloc.city.generator import rasterize
 from radioloc.city.grid import MAP_SIZE
-from radioloc.city.imports import METRES_PER_LEVEL, read_geojson_footprints
+from radioloc.city.imports import MAX_CITY_EXTENT_M, METRES_PER_LEVEL, read_geojson_footprints
 from radioloc.errors import RadiolocError
 
 BUNDLED_SCENES = ("munich", "etoile", "florence", "san_francisco")
@@ -203,6 +203,9 @@ def footprint_height_map(footprints: list[tuple[Polygon, float]], lonlat: bool, 
             for p, h in footprints
         ]
     minx, miny, maxx, maxy = shapely.union_all([p for p, _ in footprints]).bounds
+    if not (math.isfinite(minx + miny + maxx + maxy) and max(maxx - minx, maxy - miny) <= MAX_CITY_EXTENT_M):
+        raise RadiolocError(f"{source}: the footprints span {(maxx - minx) / 1000:,.0f} x {(maxy - miny) / 1000:,.0f} km, more than one city "
+                            f"({MAX_CITY_EXTENT_M / 1000:g} km at most; longitude / latitude given as metres?)")  # fmt: skip
     x_left, y_top = math.floor(minx), math.ceil(maxy)
     width, height = int(math.ceil(maxx) - x_left), int(y_top - math.floor(miny))
     size = max(width, height)

@@ -67,20 +67,26 @@ def map_record_path(root: Path, map_id: int) -> Path:
     return root / "maps" / f"{map_id}.json"
 
 
-def read_gray_png(path: Path) -> np.ndarray:
-    """A 256 x 256 uint8 gray image, with a one-line error naming the file when it is missing or corrupt."""
+def read_gray_png(path: Path, modes: tuple[str, ...] = ("L", "1", "P")) -> np.ndarray:
+    """A 256 x 256 uint8 gray image, with a one-line error naming the file when it is missing or corrupt, or not
+    in one of the PIL ``modes`` (building and car masks may be 1-bit or palette images)."""
     try:
         with Image.open(path) as image:
             image.load()
             if image.size != (MAP_SIZE, MAP_SIZE):
                 raise RadiolocError(f"{path}: expected {MAP_SIZE} x {MAP_SIZE} pixels, got {image.size[0]} x {image.size[1]}")
-            if image.mode not in ("L", "1", "P"):
+            if image.mode not in modes:
                 raise RadiolocError(f"{path}: expected an 8-bit gray PNG, got mode {image.mode}")
             return np.asarray(image.convert("L"))
     except FileNotFoundError:
         raise RadiolocError(f"{path}: missing file") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise RadiolocError(f"{path}: corrupt or unreadable PNG ({exc})") from None
+
+
+def read_radio_map_png(path: Path) -> np.ndarray:
+    """A radio map: 256 gray levels of pathloss, so only an 8-bit gray PNG (a 1-bit image holds no levels)."""
+    return read_gray_png(path, modes=("L",))
 
 
 MAT_HEADER_TEXT_BYTES = 116  # MAT-file level 5: descriptive text, then subsystem offset, version, endianness

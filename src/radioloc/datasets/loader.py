@@ -29,11 +29,11 @@ class _ImageCache:
         self.capacity = capacity
         self._items: OrderedDict[Path, np.ndarray] = OrderedDict()
 
-    def get(self, path: Path) -> np.ndarray:
+    def get(self, path: Path, radio_map: bool = True) -> np.ndarray:
         if path in self._items:
             self._items.move_to_end(path)
             return self._items[path]
-        image = layout.read_gray_png(path)
+        image = layout.read_radio_map_png(path) if radio_map else layout.read_gray_png(path)
         self._items[path] = image
         if len(self._items) > self.capacity:
             self._items.popitem(last=False)
@@ -92,7 +92,7 @@ class RadioLocDataset(Dataset):
         measured = np.array(
             [self._cache.get(layout.radio_map_path(self.root, self.measurement, "true", map_id, int(t)))[row, col] for t in txs]
         )
-        buildings = self._cache.get(layout.building_path(self.root, map_id))
+        buildings = self._cache.get(layout.building_path(self.root, map_id), radio_map=False)
         return {
             "radio_maps": torch.from_numpy(maps.astype(np.float32) / 255.0),
             "measurements": torch.from_numpy(measured.astype(np.float32) / 255.0),

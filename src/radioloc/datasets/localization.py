@@ -274,10 +274,10 @@ def load_localization(
             rows, cols = positions.ue[map_id, :, 0], positions.ue[map_id, :, 1]
             rng = np.random.default_rng([noise_seed, map_id])
             for tx in range(n_bs):
-                truth = layout.read_gray_png(layout.radio_map_path(root, measurement_sim, "true", map_id, tx))
+                truth = layout.read_radio_map_png(layout.radio_map_path(root, measurement_sim, "true", map_id, tx))
                 measured[slot, tx] = truth[rows, cols]
                 if kind == "estimate" or sim != measurement_sim:
-                    seen = layout.read_gray_png(layout.radio_map_path(root, sim, folder_kind, map_id, tx))
+                    seen = layout.read_radio_map_png(layout.radio_map_path(root, sim, folder_kind, map_id, tx))
                 else:
                     seen = truth
                 if kind == "noisy":

@@ -78,7 +78,7 @@ def distorted_reports(data: LocalizationData, measurement: str, sigma_m: float, 
             path = layout.radio_map_path(root, measurement, "true", map_id, int(bs))
             if not path.is_file():
                 raise RadiolocError(f"{path}: missing radio map (the dataset has no {measurement} truth for map {map_id})")
-            truth = layout.read_gray_png(path)
+            truth = layout.read_radio_map_png(path)
             query, column = np.nonzero(q.bs_ids[in_map] == bs)
             query = in_map[query]
             r, c = displaced_pixels(scenes.buildings[slot], rows0[query].astype(np.float64), cols0[query].astype(np.float64), sigma_m, rng)

@@ -47,7 +47,7 @@ def show_map(root: str | Path, map_id: int, out: str | Path, bs_set: int = 0, si
     ax.set_title(f"map {map_id}: buildings (blue), cars (red)")
     ax.legend(loc="lower right", fontsize=7)
     for k, (ax, tx) in enumerate(zip(axes.ravel()[1:], txs)):
-        gray = layout.read_gray_png(layout.radio_map_path(root, sim, kind, map_id, int(tx)))
+        gray = layout.read_radio_map_png(layout.radio_map_path(root, sim, kind, map_id, int(tx)))
         pathloss = np.where(gray > 0, gray_to_db(gray), np.nan)
         pathloss[buildings] = np.nan
         image = ax.imshow(pathloss, cmap="viridis", vmin=NOISE_FLOOR_DB, vmax=-47.84)

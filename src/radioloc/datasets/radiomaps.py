@@ -66,7 +66,7 @@ def load_radio_maps(root: str | Path, split: str, sim: str = "DPM", kind: str = 
             if layout.cars_path(root, map_id).exists():
                 cars[slot] = layout.read_gray_png(layout.cars_path(root, map_id)) != 0
             for tx in range(n_tx):
-                truth[slot, tx] = layout.read_gray_png(layout.radio_map_path(root, sim, kind, map_id, tx))
+                truth[slot, tx] = layout.read_radio_map_png(layout.radio_map_path(root, sim, kind, map_id, tx))
             progress.advance(task)
     return RadioMapSet(maps=maps, buildings=buildings, cars=cars, tx=positions.candidates[maps], truth=truth)
 

@@ -99,7 +99,7 @@ def estimate_map(root: Path, map_id: int, sim: str, model_path: Path, batch_size
     estimates = np.empty((len(candidates), *buildings.shape), dtype=np.uint8)
     todo = [tx for tx in range(len(candidates)) if not paths[tx].exists()]
     for tx in set(range(len(candidates))) - set(todo):
-        estimates[tx] = layout.read_gray_png(paths[tx])
+        estimates[tx] = layout.read_radio_map_png(paths[tx])
     if todo:
         levels = predict_gray(model, buildings.astype(np.uint8), None if cars is None else cars.astype(np.uint8), candidates[todo], runtime, batch_size)
         for k, t in enumerate(todo):
@@ -111,7 +111,7 @@ def estimate_map(root: Path, map_id: int, sim: str, model_path: Path, batch_size
     sums = {"pixels": ErrorSums(), "at_ue_positions": ErrorSums()}
     differences = []
     for tx in range(len(candidates)):
-        truth = layout.read_gray_png(layout.radio_map_path(root, sim, "true", map_id, tx))
+        truth = layout.read_radio_map_png(layout.radio_map_path(root, sim, "true", map_id, tx))
         d, a = pathloss_difference_db(estimates[tx], truth, outdoor)
         sums["pixels"].add(d, a)
         differences.append(d)
