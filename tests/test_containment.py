@@ -134,3 +134,39 @@ def test_a_one_bit_png_is_not_a_radio_map(small_dataset, tmp_path):
     assert read_gray_png(path).shape == (256, 256)  # a building mask may be 1-bit
     with pytest.raises(RadiolocError, match="expected an 8-bit gray PNG, got mode 1"):
         read_radio_map_png(path)
+
+
+@pytest.mark.parametrize(
+    "damage,message",
+    [
+        (lambda root: _edit_json(root / "manifest.json", lambda m: m | {"maps": "0,1,2"}), "manifest.json: corrupt manifest (maps: Input should be a valid list)"),
+        (lambda root: _edit_json(root / "manifest.json", lambda m: [m]), "manifest.json: corrupt manifest (a JSON object is expected)"),
+        (lambda root: _edit_json(root / "maps" / "0.json", lambda r: [r]), "0.json: corrupt map record (the whole file"),
+        (lambda root: _edit_json(root / "maps" / "0.json", lambda r: r | {"style": 5}), "0.json: corrupt map record (style:"),
+        (lambda root: _edit_mat(root / "TxRx.mat", "antList", 500), "TxRx.mat: antList names candidate 500"),
+    ],
+)
+def test_a_corrupt_state_file_is_one_line_naming_file_and_field(small_dataset, tmp_path, damage, message):
+    copy = tmp_path / "ds"
+    shutil.copytree(small_dataset[0], copy)
+    (copy / "checksums.json").unlink()  # the damage is in what the readers parse, not caught as a changed file
+    damage(copy)
+    # evaluate reads the manifest and the positions, a resumed generate the map records too
+    for argv in (["evaluate", "--model", "knn", "--data", str(copy), "--estimate", "true", "--limit", "5"], ["dataset", "generate", "--out", str(copy)]):
+        if ("map record" in message) != (argv[0] == "dataset"):  # generate rewrites TxRx.mat from the records
+            continue
+        result = CliRunner().invoke(app, argv)
+        assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output, result.output
+
+
+def _edit_json(path, change):
+    path.write_text(json.dumps(change(json.loads(path.read_text()))))
+
+
+def _edit_mat(path, key, value):
+    import scipy.io
+
+    data = {k: v for k, v in scipy.io.loadmat(path).items() if not k.startswith("__")}
+    data[key] = data[key].copy()
+    data[key].flat[0] = value
+    scipy.io.savemat(path, data)

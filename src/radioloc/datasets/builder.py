@@ -26,6 +26,7 @@ import radioloc
 from radioloc.city import CarConfig, CityConfig, generate_city, load_building_png, place_cars
 from radioloc.datasets import layout
 from radioloc.datasets.protocol import ProtocolConfig, sample_bs_sets, sample_candidates, sample_ues, split_maps
+from radioloc.datasets.state import MapRecordFields, check_state
 from radioloc.errors import RadiolocError
 from radioloc.datasets.checksums import check_dataset, record_checksums
 from radioloc.cluster import ClusterConfig, run_tasks
@@ -377,8 +378,10 @@ def _complete_simulations(root: Path, config: DatasetConfig, n_maps: int, cluste
 def read_map_record(root: Path, map_id: int) -> dict:
     path = layout.map_record_path(root, map_id)
     try:
-        return json.loads(path.read_text())
+        record = json.loads(path.read_text())
     except FileNotFoundError:
         raise RadiolocError(f"{path}: missing map record") from None
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise RadiolocError(f"{path}: corrupt map record ({exc})") from None
+    check_state(MapRecordFields, record, path, "map record")
+    return record

@@ -35,6 +35,7 @@ import scipy.io
 from PIL import Image, UnidentifiedImageError
 
 from radioloc.city.grid import MAP_SIZE
+from radioloc.datasets.state import ManifestFields, check_state
 from radioloc.errors import RadiolocError
 from radioloc.io import atomic_write_bytes
 
@@ -149,6 +150,11 @@ def read_positions(root: Path) -> Positions:
     candidates = None
     if "candRow" in data and "candCol" in data:
         candidates = np.stack([np.asarray(data["candRow"]), np.asarray(data["candCol"])], axis=-1).astype(np.int64) - 1
+        if bs_sets.size and (bs_sets.min() < 0 or bs_sets.max() >= candidates.shape[-2]):
+            raise RadiolocError(f"{source}: antList names candidate {int(bs_sets.max()) + 1 if bs_sets.max() >= candidates.shape[-2] else int(bs_sets.min()) + 1}, "
+                                f"outside the 1..{candidates.shape[-2]} candidates of candRow/candCol")  # fmt: skip
+        if candidates.size and (candidates.min() < 0 or candidates.max() >= MAP_SIZE):
+            raise RadiolocError(f"{source}: candRow/candCol outside the 1..{MAP_SIZE} pixel range")
     for name, array in (("rxx/rxy", ue), ("antX/antY", bs)):
         if array.size and (array.min() < 0 or array.max() >= MAP_SIZE):
             raise RadiolocError(f"{source}: {name} outside the 1..{MAP_SIZE} pixel range")
@@ -164,9 +170,12 @@ def read_manifest(root: Path) -> dict | None:
         manifest = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise RadiolocError(f"{path}: corrupt manifest ({exc})") from None
+    if not isinstance(manifest, dict):
+        raise RadiolocError(f"{path}: corrupt manifest (a JSON object is expected)")
     for key in ("maps", "split", "simulations"):
         if key not in manifest:
             raise RadiolocError(f"{path}: missing field '{key}'")
+    check_state(ManifestFields, manifest, path, "manifest")
     return manifest
 
 

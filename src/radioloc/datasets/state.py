@@ -1,0 +1,47 @@
+"""Schemas of the dataset files radioloc reads back (manifest, map records): a file that parses as JSON but is not
+what radioloc wrote (a string where a list belongs, a list for a record) fails here with one line naming the file
+and the field, never later with a traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from radioloc.errors import RadiolocError
+
+MapId = Field(ge=0, le=10**6)
+
+
+class ManifestFields(BaseModel):
+    """The fields of ``manifest.json`` the readers use; the rest is kept as written."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+    maps: list[int]
+    split: dict[str, list[int]]
+    simulations: list[str]
+    complete: bool = False
+
+
+class MapRecordFields(BaseModel):
+    """The fields of ``maps/{map}.json`` the readers use."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+    map: int = MapId
+    style: str = "imported"
+    candidates: list[list[int]] = []
+    simulations: list[str] = []
+
+
+Schema = TypeVar("Schema", bound=BaseModel)
+
+
+def check_state(schema: type[Schema], data: object, path: Path, what: str) -> Schema:
+    """``data`` (parsed from ``path``) validated against ``schema``, or a one-line error naming the field."""
+    try:
+        return schema.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = ".".join(str(part) for part in error["loc"]) or "the whole file"
+        raise RadiolocError(f"{path}: corrupt {what} ({field}: {error['msg']})") from None
