@@ -170,3 +170,21 @@ def _edit_mat(path, key, value):
     data[key] = data[key].copy()
     data[key].flat[0] = value
     scipy.io.savemat(path, data)
+
+
+def test_verify_only_reads(small_dataset, tmp_path):
+    """Checking writes nothing (not even its lock), so a read-only dataset can be verified (root ignores file
+    modes, hence the check on what is written)."""
+    from radioloc.io import LOCK_FILE, folder_lock
+
+    copy = tmp_path / "ds"
+    shutil.copytree(small_dataset[0], copy)
+    assert CliRunner().invoke(app, ["dataset", "generate", "--out", str(copy)]).exit_code == 0  # records checksums
+    (copy / LOCK_FILE).unlink()
+    before = _snapshot(copy)
+    result = CliRunner().invoke(app, ["dataset", "verify", str(copy)])
+    assert result.exit_code == 0 and "every file matches" in result.output.replace("\n", " "), result.output
+    assert _snapshot(copy) == before and not (copy / LOCK_FILE).exists()
+    with folder_lock(copy, "dataset"):  # a writer at work: the reader refuses rather than read half-written files
+        result = CliRunner().invoke(app, ["dataset", "verify", str(copy)])
+        assert result.exit_code == 2 and "another radioloc process" in result.output

@@ -126,7 +126,7 @@ def dataset_verify(
 
     if not (directory / CHECKSUMS).exists():
         raise RadiolocError(f"{directory}: no {CHECKSUMS} (not a dataset, or made before radioloc recorded checksums; rerun `radioloc dataset generate --out {directory}` to record them)")
-    with folder_lock(directory, "dataset"):
+    with folder_lock(directory, "dataset", shared=not repair):
         problems = damaged_files(directory)
         if not problems:
             console.print(f"[green]{directory}: every file matches its checksum[/green]")

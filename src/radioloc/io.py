@@ -147,28 +147,36 @@ LOCK_FILE = ".radioloc.lock"
 
 
 @contextlib.contextmanager
-def folder_lock(root: str | os.PathLike, what: str):
+def folder_lock(root: str | os.PathLike, what: str, shared: bool = False):
     """Hold ``root`` for one writer: a second radioloc process that wants to write into it refuses at once with a
     one-line error instead of mixing its files with the first one's. The lock (``flock``) goes with the process, so
-    a killed run leaves nothing to clean up."""
+    a killed run leaves nothing to clean up. ``shared``: a reader (no writer meanwhile, other readers welcome),
+    which opens the lock read-only, so that a read-only dataset can be read."""
     import fcntl
 
     from radioloc.errors import RadiolocError
 
     root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
-    fd = os.open(root / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    if shared:
+        if not (root / LOCK_FILE).exists():  # never written by radioloc since the lock existed: nobody is writing
+            yield root
+            return
+        fd = os.open(root / LOCK_FILE, os.O_RDONLY)
+    else:
+        root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(root / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
             raise RadiolocError(
                 f"{root}: another radioloc process{f' (pid {holder})' if holder else ''} is writing this {what}; "
                 "wait for it to finish or choose another folder"
             ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        if not shared:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
         yield root
     finally:
         os.close(fd)
