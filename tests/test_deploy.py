@@ -294,6 +294,8 @@ def test_deploy_commands_and_locate(home, deployment, tmp_path):
         (["deploy", "delete", "nope"], "no deployment 'nope'"),
         (["deploy", "create", "Bad"], "lower-case"),
         (["deploy", "create", SPEC.id], "exists"),
+        (["deploy", "create", "neg", "--city", "generated:-1"], "generated:SEED needs a whole-number seed"),
+        (["locate", "--deployment", SPEC.id, "--cells", "1,2", "--rss=-60,nan"], "--rss: every value must be a finite number"),
         (["locate", "--map", "0"], "--data is required"),
         (["serve", "--db", "mysql://x/y"], "--db"),
         (["serve", "--db", "postgresql://nobody:wrong@127.0.0.1:1/none"], "cannot prepare the database"),

@@ -14,8 +14,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from radioloc.clitools import SEED_MAX, RadiolocGroup, device_option, rate_option, output_dir_option, output_file_option, nproc_option, scheduler_option
+from radioloc.clitools import RadiolocGroup, device_option, rate_option, output_dir_option, output_file_option, nproc_option, scheduler_option
 from radioloc.errors import RadiolocError
+from radioloc.limits import SEED_MAX
 
 
 app = typer.Typer(cls=RadiolocGroup, add_completion=False, no_args_is_help=True, help="RSS localization with radio maps (LocUNet).")
@@ -73,6 +74,9 @@ def dataset_generate(
     from radioloc.datasets.protocol import ProtocolConfig
     from radioloc.propagation.raytracing import RayTracingConfig
 
+    simulations = _parse_sims(sims)
+    if rays is not None and not any(sim.startswith("IRT") for sim in simulations):
+        raise RadiolocError(f"--rays: sets the ray tracing of IRT2/IRT2cars, and --sims {','.join(simulations)} traces no ray (add --sims DPM,IRT2cars)")
     base = existing_config(out) or DatasetConfig(buildings_dir=str(buildings) if buildings else None)
     protocol = base.protocol if candidates is None else ProtocolConfig(**{**base.protocol.__dict__, "candidates_per_map": candidates})
     raytracing = base.raytracing if rays is None else RayTracingConfig(**{**base.raytracing.__dict__, "samples_per_tx": rays})
@@ -81,7 +85,7 @@ def dataset_generate(
             **base.__dict__,
             "maps": base.maps if maps is None else maps,
             "seed": base.seed if seed is None else seed,
-            "simulations": _parse_sims(sims),
+            "simulations": simulations,
             "buildings_dir": str(buildings) if buildings else base.buildings_dir,
             "protocol": protocol,
             "raytracing": raytracing,

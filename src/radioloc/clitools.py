@@ -22,7 +22,6 @@ from radioloc.errors import RadiolocError
 from radioloc.io import check_output_path
 
 USAGE_EXIT = 2
-SEED_MAX = 2**32 - 1  # every seed radioloc takes: numpy, torch and numba all accept it
 DISK_FULL = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
 _RECEIVED: dict[str, int] = {}  # the signal that interrupted the command, for its exit status
 

@@ -22,6 +22,7 @@ from shapely.geometry import Polygon, shape
 from radioloc.city.generator import CityMap, rasterize
 from radioloc.city.grid import MAP_SIZE
 from radioloc.errors import RadiolocError
+from radioloc.limits import MAX_CITY_EXTENT_M
 from radioloc.io import read_json
 
 METRES_PER_LEVEL = 3.0
@@ -58,9 +59,6 @@ def _polygons_of(geometry, where: str) -> list[Polygon]:
     if not geom.is_valid:
         raise RadiolocError(f"{where}: invalid polygon ({shapely.is_valid_reason(geom)})")
     return list(getattr(geom, "geoms", [geom]))
-
-
-MAX_CITY_EXTENT_M = 100_000.0  # footprints farther apart are not one city (and would make an absurd raster)
 
 
 def check_metric_extent(path: str | Path, footprints: list[tuple[Polygon, float]]) -> None:

@@ -27,8 +27,9 @@ from shapely.geometry import Polygon
 
 from radioloc.city.generator import rasterize
 from radioloc.city.grid import MAP_SIZE
-from radioloc.city.imports import MAX_CITY_EXTENT_M, METRES_PER_LEVEL, read_geojson_footprints
+from radioloc.city.imports import METRES_PER_LEVEL, read_geojson_footprints
 from radioloc.errors import RadiolocError
+from radioloc.limits import MAX_CITY_EXTENT_M
 
 BUNDLED_SCENES = ("munich", "etoile", "florence", "san_francisco")
 MIN_BUILDING_HEIGHT_M = 2.0

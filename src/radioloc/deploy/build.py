@@ -59,6 +59,7 @@ from radioloc.deploy.deployment import (
 )
 from radioloc.deploy.georef import Georeference
 from radioloc.errors import RadiolocError
+from radioloc.limits import CELL_ID_MAX, SEED_MAX
 from radioloc.io import LOCK_FILE, atomic_write_json, atomic_write_npy, atomic_write_npz, folder_lock
 from radioloc.deploy.radiomaps import MAP_SOURCES, TRUTH_SOURCES, AreaRadioMaps
 from radioloc.cluster import ClusterConfig, run_tasks
@@ -118,10 +119,10 @@ class City:
 def load_city(spec: DeploymentSpec) -> City:
     source = spec.city
     if source.startswith("generated:"):
-        try:
-            seed = int(source.removeprefix("generated:"))
-        except ValueError:
-            raise RadiolocError(f"--city {source!r}: generated:SEED needs an integer seed") from None
+        text = source.removeprefix("generated:")
+        seed = int(text) if text.isdigit() else -1
+        if not 0 <= seed <= SEED_MAX:
+            raise RadiolocError(f"--city {source!r}: generated:SEED needs a whole-number seed in 0..{SEED_MAX}")
         city = generate_city(seed, CityConfig(size=spec.size_m))
         return City(city.buildings.astype(np.uint8), None, source, {"style": city.style})
     if source.startswith("scene:"):
@@ -229,7 +230,6 @@ def auto_base_stations(obstacles: np.ndarray, spacing: int, seed: int) -> list[B
     return [BaseStation(cell_id=k + 1, row=r, col=c) for k, (r, c) in enumerate(found)]
 
 
-CELL_ID_MAX = 2**36 - 1  # a 3GPP NR cell identity has 36 bits
 
 
 def _whole_number(value: object) -> object:

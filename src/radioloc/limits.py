@@ -1,0 +1,6 @@
+"""Ranges that every reader of user input checks against, in one place (the pathloss range a report may take
+lives beside the gray levels: ``radioloc.datasets.localization.MIN_REPORTED_DB`` / ``MAX_REPORTED_DB``)."""
+
+SEED_MAX = 2**32 - 1  # every seed radioloc takes: numpy, torch and numba all accept it
+CELL_ID_MAX = 2**36 - 1  # a 3GPP NR cell identity has 36 bits
+MAX_CITY_EXTENT_M = 100_000.0  # footprints farther apart are not one city (and would make an absurd raster)
