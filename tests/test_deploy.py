@@ -303,6 +303,8 @@ def test_deploy_commands_and_locate(home, deployment, tmp_path):
     ):
         result = runner.invoke(app, args, env=env)
         assert result.exit_code == 2 and message in result.output, (args, result.output)
+    listed = runner.invoke(app, ["deploy", "list"], env=env)
+    assert listed.exit_code == 0 and "neg" not in listed.output  # a build refused before any work leaves nothing
     copy = tmp_path / "copy"
     os.makedirs(copy / "deployments")
     os.symlink(home / "deployments" / SPEC.id, copy / "deployments" / "gone")

@@ -361,8 +361,15 @@ def build_deployment(store: DeploymentStore, spec: DeploymentSpec, workers: int 
         sionna_rt()  # fail fast, before any work, when the ray tracer cannot run here
     staging = store.staging(spec.id)
     staging.mkdir(parents=True, exist_ok=True)
-    with folder_lock(staging, "deployment build"):
-        return _build_locked(store, spec, staging, cluster, quiet)
+    with folder_lock(staging, "deployment build"):  # a second build of the same id stops here, touching nothing
+        try:
+            return _build_locked(store, spec, staging, cluster, quiet)
+        except RadiolocError as exc:
+            refused = exc  # refused before any work (a bad city or BS list): no unfinished build to list
+            if (staging / "stations.json").is_file() or (staging / "city.npz").is_file():
+                raise
+    shutil.rmtree(staging, ignore_errors=True)
+    raise refused
 
 
 def _build_locked(store: DeploymentStore, spec: DeploymentSpec, staging: Path, cluster: ClusterConfig, quiet: bool) -> Deployment:
