@@ -188,3 +188,12 @@ def test_verify_only_reads(small_dataset, tmp_path):
     with folder_lock(copy, "dataset"):  # a writer at work: the reader refuses rather than read half-written files
         result = CliRunner().invoke(app, ["dataset", "verify", str(copy)])
         assert result.exit_code == 2 and "another radioloc process" in result.output
+
+
+@pytest.mark.parametrize("name,content", [("scale.json", "[1, 2]"), ("scale.json", "{not json"), ("results/fig1-nlos-bias.json", '"a string"')])
+def test_a_corrupt_experiments_file_is_one_line(tmp_path, name, content):
+    out = tmp_path / "exp"
+    (out / "results").mkdir(parents=True)
+    (out / name).write_text(content)
+    result = CliRunner().invoke(app, ["experiments", "run", "fig1-nlos-bias", "--scale", "smoke", "--out", str(out)])
+    assert result.exit_code == 2 and name.split("/")[-1] in result.output and "Traceback" not in result.output, result.output

@@ -90,6 +90,17 @@ def read_json(path: str | os.PathLike, missing: str | None = None) -> Any:
         raise RadiolocError(f"{path}: not valid JSON ({exc})") from None
 
 
+def read_json_object(path: str | os.PathLike, what: str) -> dict:
+    """A JSON object radioloc wrote (a cached result, a scale record), or one line naming the file and saying how
+    to recover (delete it: the job recomputes it) when it is corrupt or not an object."""
+    from radioloc.errors import RadiolocError
+
+    data = read_json(path, missing=f"{path}: missing {what}")
+    if not isinstance(data, dict):
+        raise RadiolocError(f"{path}: corrupt {what} (a JSON object is expected); delete it to recompute it")
+    return data
+
+
 def atomic_write_npz(path: str | os.PathLike, **arrays: np.ndarray) -> None:
     buffer = _io.BytesIO()
     np.savez(buffer, **arrays)

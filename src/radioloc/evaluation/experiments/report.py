@@ -3,7 +3,6 @@ finding-by-finding verdict. Written from the result files alone, so it can be re
 
 from __future__ import annotations
 
-import json
 import os
 from datetime import datetime, timezone
 from pathlib import Path
@@ -12,7 +11,7 @@ import radioloc
 from radioloc.evaluation.experiments import paper
 from radioloc.evaluation.experiments.runner import EXPERIMENTS
 from radioloc.evaluation.experiments.scales import Scale
-from radioloc.io import atomic_write_bytes
+from radioloc.io import atomic_write_bytes, read_json_object
 
 
 def _f(value, digits: int = 2) -> str:
@@ -256,7 +255,7 @@ def write_report(out: Path, scale: Scale, command: str) -> Path:
     for name in EXPERIMENTS:
         path = out / "results" / f"{name}.json"
         if path.exists():
-            results[name] = json.loads(path.read_text())
+            results[name] = read_json_object(path, "experiment result")
     lines = [
         "# The LocUNet paper's evaluation, reproduced with radioloc",
         "",

@@ -33,7 +33,7 @@ from radioloc.datasets.localization import LocalizationData, load_localization
 from radioloc.datasets.ranging import attach_ranges
 from radioloc.errors import RadiolocError
 from radioloc.evaluation.experiments.scales import Scale, get_scale
-from radioloc.io import atomic_write_json, json_safe
+from radioloc.io import atomic_write_json, json_safe, read_json_object
 
 NOMINAL = "DPM"
 ROBUST = "IRT2cars"
@@ -108,7 +108,7 @@ class Context:
         """The cached result of one unit of work of the current experiment, computed and stored when missing."""
         path = self.out / "cache" / self.experiment / f"{key}.json"
         if path.exists():
-            return json.loads(path.read_text())
+            return read_json_object(path, "cached result")
         value = json_safe(compute())
         atomic_write_json(path, value)
         return value
@@ -117,7 +117,7 @@ class Context:
         path = self.out / "results" / f"{name}.json"
         if not path.exists():
             raise RadiolocError(f"{path}: experiment {name!r} has not run here yet")
-        return json.loads(path.read_text())
+        return read_json_object(path, "experiment result")
 
     def figure(self, name: str) -> Path:
         return self.out / "figures" / name
@@ -126,7 +126,7 @@ class Context:
 def _check_scale(out: Path, scale: Scale) -> None:
     path = out / "scale.json"
     if path.exists():
-        previous = json.loads(path.read_text())
+        previous = read_json_object(path, "scale record")
         if previous != json.loads(json.dumps(json_safe(scale.to_dict()))):
             raise RadiolocError(f"{out}: holds results of scale {previous.get('name')!r} with other settings; choose another --out")
     else:
@@ -171,7 +171,7 @@ def run_experiments(names: list[str], scale_name: str, out: str | Path, console:
         path = out / "results" / f"{name}.json"
         if path.exists():
             console.print(f"[green]{name}[/green]: done earlier ({path})")
-            results[name] = json.loads(path.read_text())
+            results[name] = read_json_object(path, "experiment result")
             continue
         console.rule(f"{name}: {EXPERIMENTS[name].title}")
         ctx.experiment = name
