@@ -197,3 +197,14 @@ def test_a_corrupt_experiments_file_is_one_line(tmp_path, name, content):
     (out / name).write_text(content)
     result = CliRunner().invoke(app, ["experiments", "run", "fig1-nlos-bias", "--scale", "smoke", "--out", str(out)])
     assert result.exit_code == 2 and name.split("/")[-1] in result.output and "Traceback" not in result.output, result.output
+
+
+def test_a_truncated_toa_file_is_one_line(small_dataset, tmp_path):
+    copy = tmp_path / "ds"
+    shutil.copytree(small_dataset[0], copy)
+    (copy / "checksums.json").unlink()
+    test_map = json.loads((copy / "manifest.json").read_text())["split"]["test"][0]
+    toa = copy / "DPM" / "toa" / f"{test_map}.npz"
+    toa.write_bytes(toa.read_bytes()[:5000])
+    result = CliRunner().invoke(app, ["evaluate", "--model", "toa-pocs", "--data", str(copy), "--estimate", "true", "--toa-sigma", "1", "--limit", "5"])
+    assert result.exit_code == 2 and f"{toa.name}: unreadable ToA file" in result.output and "Traceback" not in result.output, result.output

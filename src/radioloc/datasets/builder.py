@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import time
+import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -154,7 +155,7 @@ def read_heights(path: Path, shape: tuple[int, int]) -> np.ndarray:
     try:
         with np.load(path) as data:
             heights = np.asarray(data["heights"], dtype=np.float32)
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
         raise RadiolocError(f"{path}: not a height map ({exc})") from None
     if heights.shape != shape:
         raise RadiolocError(f"{path}: height map must be {shape[0]} x {shape[1]}, got {heights.shape[0]} x {heights.shape[1]}")

@@ -19,6 +19,7 @@ Fig. 1.
 
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,8 +41,8 @@ def read_path_lengths(root: Path, map_id: int, sim: str = "DPM") -> tuple[np.nda
     try:
         with np.load(path) as stored:
             toa_ns, los = stored["toa_ns"], stored["line_of_sight"]
-    except (OSError, ValueError, KeyError) as exc:
-        raise RadiolocError(f"{path}: unreadable ToA file ({exc})") from exc
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        raise RadiolocError(f"{path}: unreadable ToA file ({exc})") from None
     return (toa_ns.astype(np.float64) * NS_TO_M).astype(np.float32), los.astype(bool)
 
 
