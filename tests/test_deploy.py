@@ -342,3 +342,20 @@ def test_a_dataset_map_deployment_answers_as_evaluate_does(small_dataset, tmp_pa
     through_api = np.array([[r["row_m"], r["col_m"]] for r in response.json()["results"]])
     assert np.abs(through_api - evaluated.positions).max() <= 0.01
     assert abs(np.hypot(*(through_api - q.position).T).mean() - np.hypot(*(evaluated.positions - q.position).T).mean()) <= 0.01
+
+
+def test_a_replacement_killed_between_its_renames_restores_the_old_deployment(deployment_home, tmp_path):
+    import shutil
+
+    from radioloc.deploy.deployment import DeploymentStore
+
+    home = tmp_path / "home"
+    shutil.copytree(deployment_home, home, symlinks=True)
+    store = DeploymentStore(home)
+    [deployment_id] = store.ids()
+    before = {p.relative_to(store.path(deployment_id)): p.read_bytes() for p in store.path(deployment_id).rglob("*") if p.is_file()}
+    store.path(deployment_id).rename(store.replaced(deployment_id))  # the kill: old moved aside, new not yet in place
+    assert store.ids() == []
+    loaded = store.load(deployment_id)  # any reader (the service, locate) puts the old one back, whole
+    assert loaded is not None and store.ids() == [deployment_id] and not store.replaced(deployment_id).exists()
+    assert {p.relative_to(store.path(deployment_id)): p.read_bytes() for p in store.path(deployment_id).rglob("*") if p.is_file()} == before

@@ -353,6 +353,7 @@ def build_deployment(store: DeploymentStore, spec: DeploymentSpec, workers: int 
     tasks on ``workers`` local processes or on the Dask cluster at ``scheduler`` (:mod:`radioloc.cluster`)."""
     cluster = ClusterConfig(workers=workers, scheduler=scheduler)
     target = store.path(spec.id)
+    store.restore_replaced(spec.id)
     if target.exists() and not replace:
         raise RadiolocError(f"deployment {spec.id!r} exists in {store.root} (delete it, or pass --replace to rebuild it)")
     if spec.maps.startswith("IRT") or spec.truth.startswith("IRT"):
@@ -479,7 +480,7 @@ def _build_locked(store: DeploymentStore, spec: DeploymentSpec, staging: Path, c
     target = store.path(spec.id)
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.exists():
-        old = target.with_name(f".replaced-{spec.id}")
+        old = store.replaced(spec.id)
         shutil.rmtree(old, ignore_errors=True)
         target.rename(old)
         staging.rename(target)

@@ -341,9 +341,20 @@ class DeploymentStore:
     def staging(self, deployment_id: str) -> Path:
         return self.root / "staging" / check_deployment_id(deployment_id)
 
+    def replaced(self, deployment_id: str) -> Path:
+        """Where a published deployment waits while a rebuild takes its place (removed once the new one is in)."""
+        return self.root / "deployments" / f".replaced-{check_deployment_id(deployment_id)}"
+
+    def restore_replaced(self, deployment_id: str) -> None:
+        """Undo a swap that a kill cut between its two renames: the old deployment goes back in place, whole (the
+        rebuild, still complete in staging, is published again by the next ``deploy create --replace``)."""
+        path, old = self.path(deployment_id), self.replaced(deployment_id)
+        if old.is_dir() and not path.exists():
+            old.rename(path)
+
     def ids(self) -> list[str]:
         folder = self.root / "deployments"
-        return sorted(p.name for p in folder.iterdir() if (p / "deployment.json").is_file()) if folder.is_dir() else []
+        return sorted(p.name for p in folder.iterdir() if not p.name.startswith(".") and (p / "deployment.json").is_file()) if folder.is_dir() else []
 
     def pending(self) -> list[str]:
         folder = self.root / "staging"
@@ -351,6 +362,7 @@ class DeploymentStore:
 
     def load(self, deployment_id: str) -> Deployment:
         path = self.path(deployment_id)
+        self.restore_replaced(deployment_id)
         if not (path / "deployment.json").is_file():
             hint = " (its build has not finished: rerun `radioloc deploy create` to resume it)" if self.staging(deployment_id).is_dir() else ""
             raise RadiolocError(f"no deployment {deployment_id!r} in {self.root}{hint}")
