@@ -95,7 +95,7 @@ def scenario(console: Console, name: str, queries: int, figures: Path) -> dict:
     test = concat_localization(parts)
     seed_of_slot = np.concatenate([[seed] * len(part.scenes.map_ids) for seed, part in zip(roots, parts)])
     records = [r for (seed, root), part in zip(roots.items(), parts) for r in (read_map_record(root, m) for m in part.scenes.map_ids)]
-    pool = protocol.calibration_pool("robust" if name == "robust" else "real")  # where the shipped radii were fitted
+    pool = protocol.calibration_pool("robust" if name == "robust" else "nominal")
     train = concat_localization([load_localization(root, protocol.ALL_SPLITS, measurement_sim=measurement) for root in pool.values()])
     per_query: dict = {}
     report = evaluate_models(specs, name, "all", test=test, train=train, measurement=measurement, console=console, figures=figures / name, per_query=per_query)

@@ -49,27 +49,27 @@ def robust(seed: int, prefix: str = "robust") -> Path:
 
 
 def real_city(seed: int, prefix: str = "realcity", cities: tuple[str, ...] = seeds.REAL_CITIES) -> Path:
-    """The tiles of ``cities`` (a folder per set of cities), BSs and UEs sampled with ``seed``."""
-    tiles = DATA / f"tiles-{'-'.join(cities)}"
+    """BSs and UEs sampled with ``seed`` on the tiles of ``cities``."""
+    tiles = DATA / ("tiles" if cities == seeds.REAL_CITIES else f"tiles-{'-'.join(cities)}")
     for city in cities:
         if not any(tiles.glob(f"{city}_*.png")):
             _run("city", "tiles", city, "--out", str(tiles))
     return _generate(DATA / f"{prefix}{seed}", "--buildings", str(tiles), "--seed", str(seed))
 
 
+def transfer_check() -> Path:
+    """The real-city data of the radii transfer diagnostic (``seeds.TRANSFER_CHECK_SEED``)."""
+    return real_city(seeds.TRANSFER_CHECK_SEED, "transfer", seeds.TRANSFER_CHECK_CITIES)
+
+
 SCENARIOS = {"nominal": (nominal, seeds.NOMINAL), "robust": (robust, seeds.ROBUST), "real": (real_city, seeds.REAL_CITY)}
 
 
 def calibration_pool(scenario: str) -> dict[int, Path]:
-    """Seed -> dataset folder of the calibration pool, generated where missing: where kNN is tuned and the shipped
-    radii were calibrated (``radioloc train radii``). Nominal radii are fitted on the procedural maps and on the
-    tiles of the calibration cities (``real``), the robustness ones on the robust pool."""
-    if scenario == "robust":
-        return {seed: robust(seed, prefix="pool") for seed in seeds.CALIBRATION_POOL["robust"]}
-    pool = {seed: nominal(seed, prefix="pool") for seed in seeds.CALIBRATION_POOL["nominal"]}
-    if scenario == "real":
-        pool |= {seed: real_city(seed, "pool", seeds.REAL_CITIES_CALIBRATION) for seed in seeds.CALIBRATION_POOL["real"]}
-    return pool
+    """Seed -> dataset folder of the calibration pool (nominal or robust), generated where missing: where kNN is
+    tuned and the shipped radii were calibrated (``radioloc train radii``)."""
+    make = robust if scenario == "robust" else nominal
+    return {seed: make(seed, prefix="pool") for seed in seeds.CALIBRATION_POOL[scenario]}
 
 
 def read_json(path: Path) -> dict:

@@ -18,6 +18,7 @@ import numpy as np
 from rich.console import Console
 
 import protocol
+from radioloc.datasets.builder import read_map_record
 from radioloc.datasets.localization import load_localization
 from radioloc.io import atomic_write_json
 from radioloc.localizers.base import localization_errors
@@ -31,14 +32,17 @@ CANDIDATES = {  # columns of query_features kept (detectable share, fit residual
 }
 
 
-def collect(model: str, per_count: int) -> dict:
+def collect(model: str, per_count: int, roots: dict[int, Path] | None = None) -> dict:
+    """Per calibration query of the datasets ``roots`` (seed -> folder; default the nominal pool): its seed, map,
+    map style, number of BSs, raw spreads, error and query features."""
     localizer = resolve_localizer(model).localizer
     rows: dict = {}
-    for seed, root in protocol.calibration_pool("nominal").items():
+    for seed, root in (roots or protocol.calibration_pool("nominal")).items():
         data = calibration_queries(load_localization(root, protocol.ALL_SPLITS), per_count=per_count, seed=seed)
         positions, raw = localizer.raw_estimates(data)
         q = data.queries
-        part = {"seed": np.full(len(q), seed), "map": seed * 1000 + q.map_slot, "n_bs": (q.bs_ids >= 0).sum(axis=1), "raw": raw,
+        styles = np.array([read_map_record(root, m).get("style", "imported") for m in data.scenes.map_ids])
+        part = {"seed": np.full(len(q), seed), "map": seed * 1000 + q.map_slot, "style": styles[q.map_slot], "n_bs": (q.bs_ids >= 0).sum(axis=1), "raw": raw,
                 "error": localization_errors(positions, q.position), "features": query_features(data, positions)}  # fmt: skip
         for key, value in part.items():
             rows.setdefault(key, []).append(value)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from radioloc.errors import RadiolocError
+from radioloc.errors import RadiolocError, first_validation_error
 from radioloc.io import atomic_write_json, contained
 
 CHECKSUMS = "checksums.json"
@@ -38,9 +38,8 @@ def read_checksums(root: Path) -> dict[str, str]:
     try:
         listed = ChecksumList.model_validate_json(path.read_bytes())
     except ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(str(part) for part in error["loc"]) or "the file"
-        raise RadiolocError(f"{path}: corrupt checksum list ({where}: {error['msg']}); delete it to trust the files as they are") from None
+        where, message, _ = first_validation_error(exc)
+        raise RadiolocError(f"{path}: corrupt checksum list ({where or 'the file'}: {message}); delete it to trust the files as they are") from None
     except OSError as exc:
         raise RadiolocError(f"{path}: cannot read the checksum list ({exc.strerror})") from None
     for rel, digest in listed.files.items():

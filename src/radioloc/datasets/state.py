@@ -9,7 +9,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from radioloc.errors import RadiolocError
+from radioloc.errors import RadiolocError, first_validation_error
 
 MapId = Field(ge=0, le=10**6)
 
@@ -42,6 +42,5 @@ def check_state(schema: type[Schema], data: object, path: Path, what: str) -> Sc
     try:
         return schema.model_validate(data)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        field = ".".join(str(part) for part in error["loc"]) or "the whole file"
-        raise RadiolocError(f"{path}: corrupt {what} ({field}: {error['msg']})") from None
+        field, message, _ = first_validation_error(exc)
+        raise RadiolocError(f"{path}: corrupt {what} ({field or 'the whole file'}: {message})") from None

@@ -58,7 +58,7 @@ from radioloc.deploy.deployment import (
     save_config,
 )
 from radioloc.deploy.georef import Georeference
-from radioloc.errors import RadiolocError
+from radioloc.errors import RadiolocError, first_validation_error
 from radioloc.limits import CELL_ID_MAX, SEED_MAX
 from radioloc.io import LOCK_FILE, atomic_write_json, atomic_write_npy, atomic_write_npz, folder_lock
 from radioloc.deploy.radiomaps import MAP_SOURCES, TRUTH_SOURCES, AreaRadioMaps
@@ -301,11 +301,9 @@ def read_base_stations(path: Path, georef: Georeference) -> list[BaseStation]:
         try:  # an empty CSV cell is a field left out
             entry = BaseStationEntry.model_validate({k: v for k, v in record.items() if k is not None and v not in (None, "")})
         except ValidationError as exc:
-            error = exc.errors()[0]
-            field_name = ".".join(str(part) for part in error["loc"])
-            missing = error["type"] == "missing"
-            raise RadiolocError(f"{where}: " + (f"missing field {field_name!r} (cell_id, and lat/lng or row/col)" if missing else
-                                f"{field_name + ': ' if field_name else ''}{error['msg'].removeprefix('Value error, ')}")) from None  # fmt: skip
+            field_name, message, kind = first_validation_error(exc)
+            raise RadiolocError(f"{where}: " + (f"missing field {field_name!r} (cell_id, and lat/lng or row/col)" if kind == "missing" else
+                                f"{field_name + ': ' if field_name else ''}{message}")) from None  # fmt: skip
         if entry.lat is not None and entry.lng is not None:
             row, col = georef.to_grid(entry.lat, entry.lng)
         else:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from radioloc.errors import RadiolocError
+from radioloc.errors import RadiolocError, first_validation_error
 
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9_\-]{16,128}$")
 
@@ -78,6 +78,5 @@ def service_environment(environ: dict[str, str] | None = None) -> ServiceEnviron
     try:
         return ServiceEnvironment.model_validate(values)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        name = str(error["loc"][0]) if error["loc"] else "environment"
-        raise RadiolocError(f"{name}={values.get(name, '')!r}: {error['msg'].removeprefix('Value error, ')}") from None
+        name, message, _ = first_validation_error(exc)
+        raise RadiolocError(f"{name or 'environment'}={values.get(name, '')!r}: {message}") from None
