@@ -208,3 +208,19 @@ def test_a_truncated_toa_file_is_one_line(small_dataset, tmp_path):
     toa.write_bytes(toa.read_bytes()[:5000])
     result = CliRunner().invoke(app, ["evaluate", "--model", "toa-pocs", "--data", str(copy), "--estimate", "true", "--toa-sigma", "1", "--limit", "5"])
     assert result.exit_code == 2 and f"{toa.name}: unreadable ToA file" in result.output and "Traceback" not in result.output, result.output
+
+
+def test_a_corrupt_deployment_or_run_file_is_one_line(small_dataset, deployment_home, tmp_path):
+    from radioloc.deploy.deployment import DeploymentStore
+
+    home = tmp_path / "home"
+    shutil.copytree(deployment_home, home, symlinks=True)
+    [deployment_id] = DeploymentStore(home).ids()
+    (home / "deployments" / deployment_id / "deployment.json").write_text("[1]")
+    result = CliRunner().invoke(app, ["locate", "--deployment", deployment_id, "--cells", "1", "--pathloss=-90"], env={"RADIOLOC_HOME": str(home)})
+    assert result.exit_code == 2 and "deployment.json: not a radioloc deployment" in result.output, result.output
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "train_config.json").write_text("{not json")
+    result = CliRunner().invoke(app, ["train", "locunet", "--data", str(small_dataset[0]), "--out", str(run), "--estimate", "true"])
+    assert result.exit_code == 2 and "train_config.json: not valid JSON" in result.output and "Traceback" not in result.output, result.output

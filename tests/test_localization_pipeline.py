@@ -238,7 +238,7 @@ def test_locate_cli(trained, small_dataset):
     for extra, message in (
         (["--bs", "0,3,-1", "--pathloss=-90,-100,-50"], "unknown BS id -1"),
         (["--bs", "0", "--pathloss=-90", "--estimator", "median"], "applies to the bayes localizer only"),
-        (["--bs", "0,3", "--pathloss=-90,nan"], "pathloss is NaN"),
+        (["--bs", "0,3", "--pathloss=-90,nan"], "--pathloss: every value must be a finite number"),
         (["--bs", "0,30", "--pathloss=-90,-100"], "unknown BS id 30"),
         (["--bs", "0,1,2,3,4,5", "--pathloss=-90,-90,-90,-90,-90,-90"], "at most 5 BSs"),
         (["--bs", "0,3", "--pathloss=-90"], "--pathloss 1 values"),

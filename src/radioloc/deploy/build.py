@@ -60,7 +60,7 @@ from radioloc.deploy.deployment import (
 from radioloc.deploy.georef import Georeference
 from radioloc.errors import RadiolocError, first_validation_error
 from radioloc.limits import CELL_ID_MAX, SEED_MAX
-from radioloc.io import LOCK_FILE, atomic_write_json, atomic_write_npy, atomic_write_npz, folder_lock
+from radioloc.io import LOCK_FILE, atomic_write_json, atomic_write_npy, atomic_write_npz, folder_lock, read_json_object
 from radioloc.deploy.radiomaps import MAP_SOURCES, TRUTH_SOURCES, AreaRadioMaps
 from radioloc.cluster import ClusterConfig, run_tasks
 
@@ -376,7 +376,7 @@ def _build_locked(store: DeploymentStore, spec: DeploymentSpec, staging: Path, c
     spec_file = staging / "spec.json"
     nothing_built = not (staging / "stations.json").is_file() and not (staging / "city.npz").is_file()
     if spec_file.is_file() and not nothing_built:  # a build that stopped before any work may be rerun with other settings
-        previous = json.loads(spec_file.read_text())
+        previous = read_json_object(spec_file, "build specification")
         if previous != json.loads(json.dumps(spec.to_dict())):
             changed = sorted(k for k in previous if previous.get(k) != spec.to_dict().get(k))
             raise RadiolocError(f"deployment {spec.id!r}: an unfinished build with other settings ({', '.join(changed)}) is in {staging}; rerun it as it was, or `radioloc deploy delete {spec.id}`")
@@ -415,7 +415,7 @@ def _build_locked(store: DeploymentStore, spec: DeploymentSpec, staging: Path, c
         atomic_write_json(staging / "stations.json", {"georef": georef.to_dict(), "base_stations": [bs.to_dict() for bs in stations],
                                                       "city": {"source": city.source, "rows": rows, "cols": cols, "coverage": float(city.buildings.mean()), **city.extra}})  # fmt: skip
         atomic_write_npz(staging / "city.npz", buildings=city.buildings, cars=cars)
-    placed = json.loads((staging / "stations.json").read_text())
+    placed = read_json_object(staging / "stations.json", "BS placement")
     georef = Georeference.from_dict(placed["georef"])
     stations = [BaseStation(**bs) for bs in placed["base_stations"]]
 
@@ -467,7 +467,7 @@ def _build_locked(store: DeploymentStore, spec: DeploymentSpec, staging: Path, c
         _note_progress(staging, "survey calibrations", 0, 1)
         survey = calibrate_deployment(deployment, staging, spec.survey, spec.seed, quiet)
         atomic_write_json(staging / "survey.json", survey)
-    survey = json.loads((staging / "survey.json").read_text())
+    survey = read_json_object(staging / "survey.json", "survey")
     config.radius_calibrations = survey.pop("radius_calibrations")
     config.survey = survey
     config.provenance["build_seconds"] = round(time.perf_counter() - started, 1)

@@ -125,7 +125,7 @@ class DeploymentConfig:
                 estimate=str(data.get("estimate", "true")),
                 serving=str(data.get("serving", "survey")),
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:  # AttributeError: not a JSON object
             raise RadiolocError(f"{where}: not a radioloc deployment ({exc})") from None
         return config
 
@@ -395,7 +395,7 @@ def load_deployment(path: str | Path) -> Deployment:
             arrays[name] = np.load(file, mmap_mode="r", allow_pickle=False)
         except FileNotFoundError:
             raise RadiolocError(f"{file}: missing (the deployment is damaged: delete and create it again)") from None
-        except ValueError as exc:
+        except (ValueError, OSError) as exc:
             raise RadiolocError(f"{file}: not a readable array ({exc})") from None
     return Deployment(config, path, arrays)
 

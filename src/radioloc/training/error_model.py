@@ -22,7 +22,7 @@ from rich.progress import Progress
 from radioloc.datasets.localization import SceneBank, load_localization
 from radioloc.datasets.protocol import ue_region
 from radioloc.errors import RadiolocError
-from radioloc.io import atomic_write_json
+from radioloc.io import atomic_write_json, read_json_object
 from radioloc.models.checkpoint import save_checkpoint
 from radioloc.models.error_model import KIND, ErrorModel, ErrorModelConfig, error_inputs, laplace_nll, load_error_model
 from radioloc.models.runtime import Runtime
@@ -71,7 +71,7 @@ def train_error_model(data_dir: str | Path, out_dir: str | Path, config: ErrorMo
     runtime = runtime or Runtime.pick()
     config_path = out_dir / "train_config.json"
     recorded = {**asdict(config), "data": str(data_dir)}
-    if config_path.exists() and json.loads(config_path.read_text()) != recorded:
+    if config_path.exists() and read_json_object(config_path, "training configuration") != recorded:
         raise RadiolocError(f"{out_dir}: holds a run with a different training configuration; choose another --out")
     torch.manual_seed(config.seed)
     model_config = ErrorModelConfig()

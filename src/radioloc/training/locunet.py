@@ -27,7 +27,7 @@ from rich.progress import Progress
 
 from radioloc.datasets.localization import LocalizationData, concat_localization, load_localization
 from radioloc.errors import RadiolocError
-from radioloc.io import atomic_write_json
+from radioloc.io import atomic_write_json, read_json_object
 from radioloc.models.checkpoint import save_checkpoint
 from radioloc.models.likelihood import LikelihoodCalibration, calibration_path
 from radioloc.models.locunet import KIND, InputEncoder, add_toa_channels, LocUNet, count_parameters, grow_locunet, load_locunet, preset_config
@@ -159,7 +159,7 @@ def _stored_config(path: Path) -> dict:
     """A run's saved training configuration, with the fields added since it was written at their defaults (a run
     started before an option existed resumes)."""
     defaults = {f.name: f.default for f in fields(LocUNetTrainConfig)}
-    return {**defaults, **json.loads(path.read_text())}
+    return {**defaults, **read_json_object(path, "training configuration")}
 
 
 def load_training_splits(roots: list[Path], config: LocUNetTrainConfig, quiet: bool = False) -> tuple[LocalizationData, LocalizationData]:

@@ -20,7 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from radioloc.datasets.radiomaps import RadioMapSet, load_radio_maps
 from radioloc.errors import RadiolocError
-from radioloc.io import atomic_write_json
+from radioloc.io import atomic_write_json, read_json_object
 from radioloc.models.checkpoint import load_checkpoint, save_checkpoint
 from radioloc.models.radiounet import RadioUNet, count_parameters, grow_radiounet, load_radiounet, preset_config
 from radioloc.propagation.graylevel import DB_PER_GRAY
@@ -152,7 +152,7 @@ def train_radiounet(data_dir: str | Path, out_dir: str | Path, config: RadioUNet
     runtime = runtime or Runtime.pick(distributed.device_for(None))
     quiet = quiet or not place.main
     config_path = out_dir / "train_config.json"
-    if config_path.exists() and json.loads(config_path.read_text()) != asdict(config):
+    if config_path.exists() and read_json_object(config_path, "training configuration") != asdict(config):
         raise RadiolocError(f"{out_dir}: holds a run with a different training configuration; choose another --out")
 
     torch.manual_seed(config.seed)
