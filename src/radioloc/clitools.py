@@ -40,6 +40,13 @@ def _catch_signals() -> dict:
     return {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
 
 
+def _interrupted(received: int) -> int:
+    """The one line of an interrupted command, and its exit status (128 + the signal)."""
+    _release_live_display()
+    print_error(f"interrupted ({signal.Signals(received).name}): files finished before are kept; run the same command again to resume")
+    return 128 + received
+
+
 def _release_live_display() -> None:
     """Give back the streams a rich live display (a progress bar) redirected, when an interrupt cut its exit short:
     what is printed next would otherwise stay in its buffer."""
@@ -136,10 +143,10 @@ class RadiolocGroup(typer.core.TyperGroup):
                     raise
                 print_error("aborted")
                 return 1
-            received = received or signal.SIGINT
-            _release_live_display()
-            print_error(f"interrupted ({signal.Signals(received).name}): files finished before are kept; run the same command again to resume")
-            return 128 + received
+            return _interrupted(received or signal.SIGINT)
+        received = _RECEIVED.pop("signal", None)
+        if received is not None:  # typer turns a KeyboardInterrupt into a plain exit status 130
+            return _interrupted(received)
         # Without standalone mode click returns an Exit's code instead of leaving: leave with it.
         if not standalone_mode:
             return result
