@@ -1,13 +1,15 @@
 """Accuracy, radii and speed of a deployment's localizers on simulated phones its calibrations never saw.
 
 Usage: python benchmarks/deployment_accuracy.py [--home DIR] [--deployment demo] [--phones 5000] [--seed 11]
-       [--sim DPM|RadioUNet|IRT2] [--truth DPM|DPMcars|IRT2|IRT2cars] [--json benchmarks/results/deployment_accuracy.json]
+       [--sim DPM|RadioUNet|IRT2] [--truth DPM|DPMcars|IRT2|IRT2cars] [--city scene:florence]
+       [--json benchmarks/results/deployment_accuracy.json]
 
 The phones are a fresh survey of the deployment's simulated truth (another seed than the build's survey, whose
 phones fitted bayes and the radii), the same phones for every localizer. Without the deployment in --home the
 demo deployment (`radioloc serve --demo`'s) is built first (about 5 min on 2 cores). ``--sim`` / ``--truth``
 other than the demo's (DPM maps, DPMcars truth) build the same city and BSs as ``demo-SIM-TRUTH`` (e.g.
-``--sim RadioUNet``: RadioUNet's maps near each BS; ``--truth IRT2cars``: ray-traced reports near each BS).
+``--sim RadioUNet``: RadioUNet's maps near each BS; ``--truth IRT2cars``: ray-traced reports near each BS);
+``--city scene:NAME`` builds it on a bundled real city instead, whose survey calibrates the radii there.
 """
 
 from __future__ import annotations
@@ -40,15 +42,17 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--sim", default=None, help="maps of a variant of the demo (default: the demo's, DPM)")
     parser.add_argument("--truth", default=None, help="truth of a variant of the demo (default: the demo's, DPMcars)")
+    parser.add_argument("--city", default=None, help="city of a variant of the demo, e.g. scene:florence (a real street layout; default: the demo's)")
     parser.add_argument("--json", type=Path, default=Path("benchmarks/results/deployment_accuracy.json"))
     args = parser.parse_args()
     store = DeploymentStore(args.home)
     from radioloc.service.demo import DEMO
 
     spec = DEMO
-    if (args.sim or DEMO.maps, args.truth or DEMO.truth) != (DEMO.maps, DEMO.truth):
-        sim, truth = args.sim or DEMO.maps, args.truth or DEMO.truth
-        spec = dataclasses.replace(DEMO, id=f"demo-{sim}-{truth}".lower(), name=f"{DEMO.name}, {sim} maps, {truth} truth", maps=sim, truth=truth)
+    if (args.sim or DEMO.maps, args.truth or DEMO.truth, args.city or DEMO.city) != (DEMO.maps, DEMO.truth, DEMO.city):
+        sim, truth, city = args.sim or DEMO.maps, args.truth or DEMO.truth, args.city or DEMO.city
+        label = f"demo-{sim}-{truth}" + (f"-{city.split(':')[-1].replace('_', '-')}" if args.city else "")
+        spec = dataclasses.replace(DEMO, id=label.lower(), name=f"{DEMO.name}, {sim} maps, {truth} truth, city {city}", maps=sim, truth=truth, city=city)
         args.deployment = spec.id
     if args.deployment not in store.ids():
         if args.deployment != spec.id:
