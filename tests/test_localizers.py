@@ -126,6 +126,22 @@ def test_radius_calibration_weighs_maps_equally():
     assert RadiusCalibration.fit(raw, errors, np.full(1100, 5), maps=maps).maps == 2
 
 
+def test_rare_numbers_of_bss_are_pooled_with_their_neighbours_not_with_all_queries():
+    """A survey: 2,000 queries with 5 BSs at error / raw 1, 120 with 1 BS and 120 with 2 at 50 (each under
+    MIN_GROUP). Under "all" (the 5-BS queries) the 1-2 BS radii would hold almost none of them; pooled, they hold
+    68 % / 95 % of them."""
+    n_bs = np.r_[np.full(2000, 5), np.full(120, 1), np.full(120, 2)]
+    rng = np.random.default_rng(3)
+    errors = np.where(n_bs == 5, 1.0, 50.0) * rng.uniform(0.5, 1.5, len(n_bs))
+    calibration = RadiusCalibration.fit(np.ones((len(n_bs), 2)), errors, n_bs)
+    assert calibration.scale["1"] == calibration.scale["2"] and calibration.count["1"] == 240 and "3" not in calibration.scale
+    radii = calibration.apply(np.ones((len(n_bs), 2)), n_bs)
+    few = n_bs < 5
+    covered = errors[:, None] <= radii[:, [LEVELS.index(0.68), LEVELS.index(0.95)]]
+    assert covered[few].mean(axis=0) == pytest.approx([0.68, 0.95], abs=0.02)
+    assert covered[~few].mean(axis=0) == pytest.approx([0.68, 0.95], abs=0.02)
+
+
 def test_query_features_are_the_detectable_share_the_fit_and_the_buildings_at_the_answer():
     buildings = np.zeros((1, 256, 256), np.uint8)
     buildings[0, :, :95] = 1  # columns 0..94 built: the 65 m square around column 90 holds 95 - 58 = 37 of them

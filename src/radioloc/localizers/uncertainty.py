@@ -9,8 +9,9 @@ its radio-map errors, and a seed of ten maps can be twice as hard as another): `
 ``x`` what the query reveals beyond the raw spread (:func:`query_features`), ``w`` fitted by least squares of
 ``log(error / raw)``, ``s`` the quantile at level ``a`` of what that fit leaves, each map weighing the same, so
 that the radius holds a share ``a`` of the queries of a typical map. Queries differ most by how many BSs they
-report, so there is one fit per number of BSs (1..5), where at least ``MIN_GROUP`` calibration queries had it,
-and one for all queries. Fitted across many maps of several seeds (``radioloc train radii``); the design and its
+report, so there is one fit per number of BSs (1..5), where at least ``MIN_GROUP`` calibration queries had it;
+rarer numbers are pooled with their neighbours (1 and 2 BSs together, say), never with the 5-BS queries that
+dominate a survey and would make their radii far too small; and one fit for all queries. Fitted across many maps of several seeds (``radioloc train radii``); the design and its
 evidence: ``docs/design/evaluation-protocol.md``.
 """
 
@@ -130,6 +131,25 @@ def _design(raw: np.ndarray, features: np.ndarray | None) -> np.ndarray:
     return np.stack([np.column_stack([np.ones(len(raw)), log_raw[:, c], extra]) for c in (0, 1)], axis=1)
 
 
+def _count_groups(n_bs: np.ndarray) -> list[tuple[list[str], np.ndarray]]:
+    """(numbers of BSs, query mask) of each fit: one number of BSs where ``MIN_GROUP`` queries have it, else rarer
+    neighbouring numbers pooled (upwards from 1) until they have as many; a remainder at the top joins the group
+    below it."""
+    pools: list[list[int]] = []
+    pending: list[int] = []
+    for c in range(1, int(n_bs.max(initial=0)) + 1):
+        pending.append(c)
+        if np.isin(n_bs, pending).sum() >= MIN_GROUP:
+            pools.append(pending)
+            pending = []
+    if pending and np.isin(n_bs, pending).any():
+        if pools:
+            pools[-1] += pending
+        else:
+            return []  # too few queries for any group of its own: "all" serves every number
+    return [([str(c) for c in pool if (n_bs == c).any()], np.isin(n_bs, pool)) for pool in pools]
+
+
 def _map_weighted_quantile(values: np.ndarray, weights: np.ndarray, level: float) -> float:
     """The smallest value whose weighted share of ``values`` at or below it reaches ``level``."""
     order = np.argsort(values)
@@ -183,12 +203,12 @@ class RadiusCalibration:
             return scales, coefficients
 
         scale, weights, count = {}, {}, {}
-        groups = {"all": np.ones(len(errors), dtype=bool)} | {str(int(c)): n_bs == c for c in np.unique(n_bs) if (n_bs == c).sum() >= MIN_GROUP}
-        for name, mask in groups.items():
-            scale[name], coefficients = group(mask)
-            count[name] = int(mask.sum())
-            if coefficients:
-                weights[name] = coefficients
+        for names, mask in [(["all"], np.ones(len(errors), dtype=bool))] + _count_groups(n_bs):
+            fitted, coefficients = group(mask)
+            for name in names:
+                scale[name], count[name] = fitted, int(mask.sum())
+                if coefficients:
+                    weights[name] = coefficients
         return RadiusCalibration(scale, count, weights, list(fitted_on or []), 0 if maps is None else int(len(per_map)))
 
     def apply(self, raw: np.ndarray, n_bs: np.ndarray, features: np.ndarray | None = None) -> np.ndarray:
