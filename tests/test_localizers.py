@@ -142,6 +142,24 @@ def test_rare_numbers_of_bss_are_pooled_with_their_neighbours_not_with_all_queri
     assert covered[~few].mean(axis=0) == pytest.approx([0.68, 0.95], abs=0.02)
 
 
+@pytest.mark.parametrize(
+    "sizes,groups",
+    [
+        ({5: 1600, 4: 76, 3: 123, 2: 110, 1: 85}, [["1", "2", "3", "4"], ["5"]]),  # a deployment's survey
+        ({1: 300, 2: 300, 3: 300, 4: 300, 5: 300}, [["1"], ["2"], ["3"], ["4"], ["5"]]),  # the calibration pool
+        ({4: 250, 5: 100}, [["4", "5"]]),  # too few at the top: joins the group below
+        ({1: 30, 2: 250, 3: 20, 5: 500}, [["1", "2", "3"], ["5"]]),  # a small bottom joins the group above
+        ({5: 50}, []),  # too few for any group: the fit over all queries serves
+    ],
+)
+def test_count_groups(sizes, groups):
+    from radioloc.localizers.uncertainty import _count_groups
+
+    n_bs = np.concatenate([np.full(count, k) for k, count in sizes.items()])
+    assert [names for names, _ in _count_groups(n_bs)] == groups
+    assert all(mask.sum() == sum(sizes[int(k)] for k in names) for names, mask in _count_groups(n_bs))
+
+
 def test_query_features_are_the_detectable_share_the_fit_and_the_buildings_at_the_answer():
     buildings = np.zeros((1, 256, 256), np.uint8)
     buildings[0, :, :95] = 1  # columns 0..94 built: the 65 m square around column 90 holds 95 - 58 = 37 of them

@@ -132,22 +132,25 @@ def _design(raw: np.ndarray, features: np.ndarray | None) -> np.ndarray:
 
 
 def _count_groups(n_bs: np.ndarray) -> list[tuple[list[str], np.ndarray]]:
-    """(numbers of BSs, query mask) of each fit: one number of BSs where ``MIN_GROUP`` queries have it, else rarer
-    neighbouring numbers pooled (upwards from 1) until they have as many; a remainder at the top joins the group
-    below it."""
+    """(numbers of BSs, query mask) of each fit: a number of BSs that ``MIN_GROUP`` queries have stands alone; each
+    run of rarer neighbouring numbers is pooled (1 to 4 BSs together, say), and a pool still too small joins its
+    neighbour with fewer BSs (with more, at the bottom); none is left to the fit of all queries, which the 5-BS
+    queries of a survey dominate."""
+    size = {c: int((n_bs == c).sum()) for c in range(1, int(n_bs.max(initial=0)) + 1) if (n_bs == c).any()}
     pools: list[list[int]] = []
-    pending: list[int] = []
-    for c in range(1, int(n_bs.max(initial=0)) + 1):
-        pending.append(c)
-        if np.isin(n_bs, pending).sum() >= MIN_GROUP:
-            pools.append(pending)
-            pending = []
-    if pending and np.isin(n_bs, pending).any():
-        if pools:
-            pools[-1] += pending
+    for c, count in size.items():
+        after_alone = bool(pools) and size[pools[-1][0]] >= MIN_GROUP  # a number that stands alone takes no other
+        if not pools or count >= MIN_GROUP or after_alone:
+            pools.append([c])
         else:
-            return []  # too few queries for any group of its own: "all" serves every number
-    return [([str(c) for c in pool if (n_bs == c).any()], np.isin(n_bs, pool)) for pool in pools]
+            pools[-1].append(c)
+    while len(pools) > 1 and (small := next((i for i, pool in enumerate(pools) if sum(size[k] for k in pool) < MIN_GROUP), None)) is not None:
+        neighbour = small - 1 if small > 0 else 1
+        low, high = sorted((small, neighbour))
+        pools[low : high + 1] = [pools[low] + pools[high]]
+    if not pools or sum(size[k] for k in pools[0]) < MIN_GROUP:
+        return []  # too few queries for any group of its own: "all" serves every number
+    return [([str(c) for c in pool], np.isin(n_bs, pool)) for pool in pools]
 
 
 def _map_weighted_quantile(values: np.ndarray, weights: np.ndarray, level: float) -> float:
