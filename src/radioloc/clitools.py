@@ -188,7 +188,7 @@ def _input_paths(value: object) -> list[Path]:
     if isinstance(value, Path):
         return [value] if value.exists() else []
     if isinstance(value, str) and value:
-        return [Path(part) for part in value.split(",") if part.strip() and Path(part).exists()]
+        return [Path(part.strip()) for part in value.split(",") if part.strip() and Path(part.strip()).exists()]
     return []
 
 
