@@ -1,7 +1,6 @@
 """SIGINT / SIGTERM and full disks end a command with one line (exit 130 / 143 / 2), never a traceback, and keep
 what was written (issue 32)."""
 
-import os
 import signal
 import subprocess
 import sys
