@@ -359,3 +359,19 @@ def test_a_replacement_killed_between_its_renames_restores_the_old_deployment(de
     loaded = store.load(deployment_id)  # any reader (the service, locate) puts the old one back, whole
     assert loaded is not None and store.ids() == [deployment_id] and not store.replaced(deployment_id).exists()
     assert {p.relative_to(store.path(deployment_id)): p.read_bytes() for p in store.path(deployment_id).rglob("*") if p.is_file()} == before
+
+
+@pytest.mark.parametrize("name,content,message", [("stations.json", '{"georef": 1}', "corrupt BS placement"), ("stations.json", "[]", "corrupt BS placement"),
+                                                  ("spec.json", "{oops", "not valid JSON")])  # fmt: skip
+def test_a_corrupt_staging_file_is_one_line(tmp_path, name, content, message):
+    """A build killed and its staging files damaged: the resumed build names the file instead of a traceback."""
+    store = DeploymentStore(tmp_path)
+    spec = DeploymentSpec(id="hurt", city="generated:4", size_m=256, base_stations="auto:100")
+    staging = store.staging(spec.id)
+    staging.mkdir(parents=True)
+    (staging / "spec.json").write_text(json.dumps(spec.to_dict()))
+    (staging / "city.npz").write_bytes(b"")  # marks the placement as done, so the build reads stations.json
+    (staging / name).write_text(content)
+    with pytest.raises(RadiolocError, match=message) as caught:
+        build_deployment(store, spec, quiet=True)
+    assert name in str(caught.value) and "\n" not in str(caught.value)

@@ -416,8 +416,11 @@ def _build_locked(store: DeploymentStore, spec: DeploymentSpec, staging: Path, c
                                                       "city": {"source": city.source, "rows": rows, "cols": cols, "coverage": float(city.buildings.mean()), **city.extra}})  # fmt: skip
         atomic_write_npz(staging / "city.npz", buildings=city.buildings, cars=cars)
     placed = read_json_object(staging / "stations.json", "BS placement")
-    georef = Georeference.from_dict(placed["georef"])
-    stations = [BaseStation(**bs) for bs in placed["base_stations"]]
+    try:
+        georef = Georeference.from_dict(placed["georef"])
+        stations = [BaseStation(**bs) for bs in placed["base_stations"]]
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise RadiolocError(f"{staging / 'stations.json'}: corrupt BS placement ({exc!r}); delete it (and city.npz) to place the BSs again") from None
 
     # 2. one BS at a time, resumable
     (staging / "bs").mkdir(exist_ok=True)
@@ -468,6 +471,8 @@ def _build_locked(store: DeploymentStore, spec: DeploymentSpec, staging: Path, c
         survey = calibrate_deployment(deployment, staging, spec.survey, spec.seed, quiet)
         atomic_write_json(staging / "survey.json", survey)
     survey = read_json_object(staging / "survey.json", "survey")
+    if not isinstance(survey.get("radius_calibrations"), dict):
+        raise RadiolocError(f"{staging / 'survey.json'}: corrupt survey (no radius_calibrations object); delete it to calibrate again")
     config.radius_calibrations = survey.pop("radius_calibrations")
     config.survey = survey
     config.provenance["build_seconds"] = round(time.perf_counter() - started, 1)
