@@ -20,7 +20,7 @@ from radioloc.datasets.checksums import check_dataset, forget, record_checksums,
 from radioloc.cluster import ClusterConfig, run_tasks
 from radioloc.datasets.radiomaps import ErrorSums, pathloss_difference_db
 from radioloc.errors import RadiolocError
-from radioloc.io import atomic_write_json, atomic_write_png, folder_lock, read_json
+from radioloc.io import atomic_write_json, atomic_write_png, folder_lock, read_json_object
 from radioloc.models.radiounet import SHIPPED_WEIGHTS, RadioUNet, load_radiounet
 from radioloc.models.runtime import Runtime
 
@@ -130,8 +130,7 @@ def _estimates_model(marker: Path, fallback: str | None) -> str | None:
     """The SHA-256 of the model that wrote a set of estimates (its ``model.json``), ``fallback`` without one."""
     if not marker.is_file():
         return fallback
-    data = read_json(marker) if marker.stat().st_size < 1 << 20 else None
-    recorded = data.get("model_sha256") if isinstance(data, dict) else None
+    recorded = read_json_object(marker, "estimates record").get("model_sha256")
     if not isinstance(recorded, str):
         raise RadiolocError(f"{marker}: no model_sha256 string (delete the file to recompute the estimates)")
     return recorded
