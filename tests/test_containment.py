@@ -79,7 +79,7 @@ def test_existing_city_outputs_are_replaced_only_with_force(tmp_path):
     out.mkdir()
     (out / "0.png").write_bytes(b"the user's map")
     result = CliRunner().invoke(app, ["city", "generate", "--out", str(out), "--count", "2"])
-    assert result.exit_code == 2 and "0.png exists" in result.output and "--force" in result.output
+    assert result.exit_code == 2 and "--out" in result.output and "already holds files" in result.output and "give --force" in result.output
     assert (out / "0.png").read_bytes() == b"the user's map" and not (out / "1.png").exists()
     assert CliRunner().invoke(app, ["city", "generate", "--out", str(out), "--count", "2", "--force"]).exit_code == 0
     assert (out / "0.png").read_bytes()[:4] == b"\x89PNG"
@@ -218,9 +218,58 @@ def test_a_corrupt_deployment_or_run_file_is_one_line(small_dataset, deployment_
     [deployment_id] = DeploymentStore(home).ids()
     (home / "deployments" / deployment_id / "deployment.json").write_text("[1]")
     result = CliRunner().invoke(app, ["locate", "--deployment", deployment_id, "--cells", "1", "--pathloss=-90"], env={"RADIOLOC_HOME": str(home)})
-    assert result.exit_code == 2 and "deployment.json: not a radioloc deployment" in result.output, result.output
+    assert result.exit_code == 2 and "deployment.json: corrupt deployment" in result.output, result.output
     run = tmp_path / "run"
     run.mkdir()
     (run / "train_config.json").write_text("{not json")
     result = CliRunner().invoke(app, ["train", "locunet", "--data", str(small_dataset[0]), "--out", str(run), "--estimate", "true"])
     assert result.exit_code == 2 and "train_config.json: not valid JSON" in result.output and "Traceback" not in result.output, result.output
+
+
+def _commands(command, path=()):
+    import typer.core
+
+    if isinstance(command, typer.core.TyperGroup):
+        yield path, command  # a group may run as a command (``evaluate --model ...``)
+        for name, sub in command.commands.items():
+            yield from _commands(sub, path + (name,))
+    else:
+        yield path, command
+
+
+def test_every_command_that_may_replace_an_output_takes_force():
+    import typer.main
+
+    checked = 0
+    for path, command in _commands(typer.main.get_command(app)):
+        replacing = [p.opts[0] for p in command.params if getattr(p.callback, "replaces_files", False)]
+        if replacing:
+            checked += 1
+            assert "force" in {p.name for p in command.params}, (path, replacing)
+    assert checked >= 8  # evaluate, evaluate radiounet, dataset show, city generate/import/tiles, train calibrate/radii, deploy show
+
+
+def test_existing_outputs_are_replaced_only_with_force(small_dataset, tmp_path):
+    root = small_dataset[0]
+    previous = tmp_path / "previous.json"
+    previous.write_text('{"the user": "results"}')
+    figure = tmp_path / "map.png"
+    figure.write_bytes(b"the user's figure")
+    figures = tmp_path / "figures"
+    figures.mkdir()
+    (figures / "error_cdf_test.png").write_bytes(b"the user's cdf")
+    evaluate = ["evaluate", "--model", "knn", "--data", str(root), "--estimate", "true", "--limit", "5"]
+    cases = [
+        (evaluate + ["--json", str(previous)], "--json", "exists"),
+        (evaluate + ["--figures", str(figures)], "--figures", "already holds files"),
+        (["dataset", "show", str(root), "--map", "0", "--out", str(figure)], "--out", "exists"),
+    ]
+    for argv, flag, message in cases:
+        result = CliRunner().invoke(app, argv)
+        assert result.exit_code == 2 and f"{flag} " in result.output and message in result.output and "give --force" in result.output, (argv, result.output)
+    assert previous.read_text() == '{"the user": "results"}' and figure.read_bytes() == b"the user's figure" and (figures / "error_cdf_test.png").read_bytes() == b"the user's cdf"
+    for argv, _, _ in cases:
+        result = CliRunner().invoke(app, argv + ["--force"])
+        assert result.exit_code == 0, (argv, result.output)
+    assert "knn" in previous.read_text()
+    assert figure.read_bytes()[:4] == b"\x89PNG" and (figures / "error_cdf_test.png").read_bytes()[:4] == b"\x89PNG"

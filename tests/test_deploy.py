@@ -361,7 +361,7 @@ def test_a_replacement_killed_between_its_renames_restores_the_old_deployment(de
     assert {p.relative_to(store.path(deployment_id)): p.read_bytes() for p in store.path(deployment_id).rglob("*") if p.is_file()} == before
 
 
-@pytest.mark.parametrize("name,content,message", [("stations.json", '{"georef": 1}', "corrupt BS placement"), ("stations.json", "[]", "corrupt BS placement"),
+@pytest.mark.parametrize("name,content,message", [("stations.json", '{"georef": 1}', "corrupt BS placement"), ("stations.json", "[]", "corrupt BS placement"), ("stations.json", json.dumps({"georef": {"lat": 48.0, "lng": 11.0, "rows": 256, "cols": 256}, "base_stations": [{"cell_id": True, "row": 3, "col": 4, "height_m": 1.5, "tx_power_dbm": 23.0}]}), "base_stations.0.cell_id"),
                                                   ("spec.json", "{oops", "not valid JSON")])  # fmt: skip
 def test_a_corrupt_staging_file_is_one_line(tmp_path, name, content, message):
     """A build killed and its staging files damaged: the resumed build names the file instead of a traceback."""
@@ -375,3 +375,51 @@ def test_a_corrupt_staging_file_is_one_line(tmp_path, name, content, message):
     with pytest.raises(RadiolocError, match=message) as caught:
         build_deployment(store, spec, quiet=True)
     assert name in str(caught.value) and "\n" not in str(caught.value)
+
+
+def _crafted(config: dict, change) -> dict:
+    config = json.loads(json.dumps(config))
+    change(config)
+    return config
+
+
+@pytest.mark.parametrize(
+    "change,field",
+    [
+        (lambda c: c["base_stations"][0].update(cell_id=True), "base_stations.0.cell_id"),
+        (lambda c: c["base_stations"][0].update(cell_id=4.7), "base_stations.0.cell_id"),
+        (lambda c: c["base_stations"][0].update(row=c["georef"]["rows"]), "outside the"),
+        (lambda c: c["base_stations"][1].update(cell_id=c["base_stations"][0]["cell_id"]), "share a cell id"),
+        (lambda c: c["base_stations"][0].update(tx_power_dbm=float("nan")), "base_stations.0.tx_power_dbm"),
+        (lambda c: c["georef"].update(lat=500), "georef.lat"),
+        (lambda c: c.update(localizers=["knn"]), "localizers.0"),
+        (lambda c: c.update(maps="IRT9"), "maps"),
+        (lambda c: c.update(radius_calibrations="none"), "radius_calibrations"),
+        (lambda c: c.update(base_stations=[]), "base_stations"),
+        (lambda c: c.pop("georef"), "georef"),
+    ],
+)
+def test_a_crafted_deployment_file_names_its_field(deployment_home, tmp_path, change, field):
+    """deployment.json is parsed through its schema: a file that is JSON but not what radioloc wrote fails on
+    load with one line naming the field, never later with a wrong cell or a traceback."""
+    import shutil
+
+    home = tmp_path / "home"
+    shutil.copytree(deployment_home, home, symlinks=True)
+    store = DeploymentStore(home)
+    [deployment_id] = store.ids()
+    path = store.path(deployment_id) / "deployment.json"
+    path.write_text(json.dumps(_crafted(json.loads(path.read_text()), change)))
+    with pytest.raises(RadiolocError) as caught:
+        store.load(deployment_id)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: corrupt deployment (") and field in message and "\n" not in message, message
+
+
+def test_the_written_deployment_file_passes_its_own_schema(deployment_home):
+    from radioloc.deploy.state import DeploymentFields
+
+    store = DeploymentStore(deployment_home)
+    [deployment_id] = store.ids()
+    fields = DeploymentFields.model_validate(json.loads((store.path(deployment_id) / "deployment.json").read_text()))
+    assert fields.id == deployment_id and len(fields.base_stations) == len(store.load(deployment_id).config.base_stations)

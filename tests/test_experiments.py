@@ -109,3 +109,20 @@ def test_a_folder_of_another_scale_is_refused(smoke):
     result = runner.invoke(app, ["experiments", "run", "--scale", "cpu", "--out", str(smoke)])
     assert result.exit_code == 2
     assert "holds results of scale 'smoke'" in result.output
+
+
+@pytest.mark.parametrize("name,damage", [("table8-toa", {"rows": "none"}), ("table8-toa", {"verdicts": []}), ("fig1-nlos-bias", {"seconds": "slow"})])
+def test_a_damaged_result_file_is_named_when_the_report_is_written(smoke, tmp_path, name, damage):
+    import shutil
+
+    from radioloc.errors import RadiolocError
+    from radioloc.evaluation.experiments.report import write_report
+
+    out = tmp_path / "copy"
+    shutil.copytree(smoke / "results", out / "results")
+    path = out / "results" / f"{name}.json"
+    path.write_text(json.dumps({**strict_json(path), **damage}))
+    with pytest.raises(RadiolocError) as caught:
+        write_report(out, SCALES["smoke"], "radioloc experiments run")
+    assert str(caught.value).startswith(f"{path}: corrupt experiment result (") or str(caught.value).startswith(f"{out / 'results'}: corrupt"), caught.value
+    assert "\n" not in str(caught.value) and not (out / "report.md").exists()

@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from radioloc.clitools import RadiolocGroup, device_option, rate_option, output_dir_option, output_file_option, nproc_option, scheduler_option
+from radioloc.clitools import RadiolocGroup, device_option, force_option, rate_option, output_dir_option, output_file_option, nproc_option, scheduler_option
 from radioloc.errors import RadiolocError
 from radioloc.limits import SEED_MAX
 
@@ -59,7 +59,7 @@ def _parse_sims(sims: str) -> tuple[str, ...]:
 
 @dataset_app.command("generate")
 def dataset_generate(
-    out: Path = output_dir_option(..., "--out", help="Dataset folder (created; an unfinished one is resumed, an existing one gets the missing --sims)."),
+    out: Path = output_dir_option(..., "--out", help="Dataset folder (created; an unfinished one is resumed, an existing one gets the missing --sims).", resumes=True),
     maps: Optional[int] = typer.Option(None, "--maps", min=1, max=10_000, help="Number of procedural city maps (default 99, or the existing dataset's)."),
     seed: Optional[int] = typer.Option(None, "--seed", min=0, max=SEED_MAX, help="Seed of the whole dataset (default 0, or the existing dataset's)."),
     candidates: Optional[int] = typer.Option(None, "--candidates", min=5, max=1_000, help="Candidate BS positions per map (default 80, the paper's; 30 for the CPU-scale robustness dataset)."),
@@ -108,6 +108,7 @@ def dataset_show(
     sim: str = typer.Option("DPM", "--sim", help="Simulation to draw."),
     kind: str = typer.Option("true", "--kind", help="true (simulated) or estimate (RadioUNet)."),
     out: Optional[Path] = output_file_option(None, "--out", help="PNG to write (default DIR/figures/map_{M}.png)."),
+    force: bool = force_option(),
 ) -> None:
     """Draw a map with its base stations, users and radio maps to a PNG."""
     from radioloc.datasets.plot import show_map
@@ -178,15 +179,12 @@ def city_generate(
     out: Path = output_dir_option(..., "--out", help="Folder for the building PNGs ({index}.png)."),
     count: int = typer.Option(1, "--count", min=1, max=10_000, help="Number of maps."),
     seed: int = typer.Option(0, "--seed", min=0, max=SEED_MAX, help="Seed of the first map; map k uses seed + k."),
-    force: bool = typer.Option(False, "--force", help="Replace building PNGs that already exist in --out."),
+    force: bool = force_option(),
 ) -> None:
     """Write procedural building maps as 0/255 PNGs (usable with `dataset generate --buildings`)."""
     from radioloc.city import generate_city
     from radioloc.io import atomic_write_png
 
-    existing = [out / f"{k}.png" for k in range(count) if (out / f"{k}.png").exists()]
-    if existing and not force:
-        raise RadiolocError(f"--out {out}: {existing[0].name} exists ({len(existing)} of the {count} maps would be replaced); give --force to replace them")
     for k in range(count):
         city = generate_city(seed + k)
         atomic_write_png(out / f"{k}.png", city.buildings * 255)
@@ -198,14 +196,15 @@ def city_import(
     source: Path = typer.Argument(..., exists=True, dir_okay=False, help="GeoJSON footprints (metric CRS) or a building PNG."),
     out: Path = output_file_option(..., "--out", help="Building PNG to write."),
     origin: Optional[str] = typer.Option(None, "--origin", help="X,Y of the tile's north-west corner in metres (default: centred)."),
-    force: bool = typer.Option(False, "--force", help="Replace --out if it exists."),
+    force: bool = force_option(),
 ) -> None:
     """Rasterize building footprints onto a 256 x 256 m tile and write it as a 0/255 PNG."""
     from radioloc.city import load_building_png, load_geojson_footprints
     from radioloc.io import atomic_write_npz, atomic_write_png
 
-    if out.exists() and not force:
-        raise RadiolocError(f"--out {out}: exists; give --force to replace it")
+    heights_file = out.with_suffix(".heights.npz")
+    if heights_file.exists() and not force:
+        raise RadiolocError(f"--out {out}: its heights {heights_file.name} exist; give --force to replace them")
 
     if source.suffix.lower() == ".png":
         buildings = load_building_png(source)
@@ -222,6 +221,7 @@ def city_import(
 def city_tiles(
     source: str = typer.Argument(..., help="A bundled Sionna RT scene (munich, etoile, florence, san_francisco), a Mitsuba scene XML, an OpenStreetMap .osm.pbf / .osm file, or GeoJSON footprints (.geojson / .json)."),
     out: Path = output_dir_option(..., "--out", help="Folder for the tiles: {name}_{k}.png, {name}_{k}.heights.npz, tiles.json, figures/overview.png."),
+    force: bool = force_option(),
     min_coverage: float = typer.Option(0.1, "--min-coverage", min=0.0, max=1.0, help="Keep tiles with at least this building coverage."),
     max_coverage: float = typer.Option(0.6, "--max-coverage", min=0.0, max=1.0, help="... and at most this one."),
     coordinates: str = typer.Option("lonlat", "--coordinates", help="GeoJSON only: lonlat (RFC 7946, WGS 84) or metres (a projected CRS, x east, y north)."),
@@ -256,7 +256,7 @@ def city_tiles(
 @train_app.command("radiounet")
 def train_radiounet_command(
     data: Path = typer.Option(..., "--data", exists=True, file_okay=False, help="Dataset with the simulation to learn (its train/val splits are used)."),
-    out: Path = output_dir_option(..., "--out", help="Run folder (best.pt, last.pt, summary.json); an unfinished run resumes."),
+    out: Path = output_dir_option(..., "--out", help="Run folder (best.pt, last.pt, summary.json); an unfinished run resumes.", resumes=True),
     preset: str = typer.Option("cpu", "--preset", help="cpu, cpu-open, cpu-small or paper."),
     sim: str = typer.Option("DPM", "--sim", help="Simulation to learn."),
     init: Optional[Path] = typer.Option(None, "--init", exists=True, dir_okay=False, help="Start from this RadioUNet checkpoint (the same preset, or cpu for cpu-open)."),
@@ -306,7 +306,7 @@ def _relaunched(nproc: int, batch_size: int) -> bool:
 @train_app.command("locunet")
 def train_locunet_command(
     data: str = typer.Option(..., "--data", help="Dataset with radio maps (its train/val splits are used); comma-separated folders: their splits joined."),
-    out: Path = output_dir_option(..., "--out", help="Run folder (best.pt, last.pt, summary.json); an unfinished run resumes."),
+    out: Path = output_dir_option(..., "--out", help="Run folder (best.pt, last.pt, summary.json); an unfinished run resumes.", resumes=True),
     preset: str = typer.Option("cpu", "--preset", help="cpu, cpu-deep, cpu-fine or paper."),
     estimate: str = typer.Option("estimate", "--estimate", help="Radio maps the model sees: estimate (nominal: RadioUNet), true, or noisy:SIGMA_DB."),
     measurement: str = typer.Option("DPM", "--measurement", help="Simulation whose truth the UEs report: DPM (nominal), DPMcars, IRT2, IRT2cars (robustness)."),
@@ -364,7 +364,7 @@ def train_locunet_command(
 @train_app.command("bayes")
 def train_bayes_command(
     data: str = typer.Option(..., "--data", help="Dataset with radio maps (its train split is counted, its val split tunes and calibrates); comma-separated folders: their splits joined."),
-    out: Path = output_dir_option(..., "--out", help="Run folder: calibration.safetensors, train_config.json, summary.json."),
+    out: Path = output_dir_option(..., "--out", help="Run folder: calibration.safetensors, train_config.json, summary.json.", resumes=True),
     estimate: str = typer.Option("estimate", "--estimate", help="Radio maps the localizer sees: estimate (nominal: RadioUNet), true, or noisy:SIGMA_DB."),
     measurement: str = typer.Option("DPM", "--measurement", help="Simulation whose truth the UEs report: DPM (nominal), DPMcars, IRT2, IRT2cars (robustness)."),
     prior: str = typer.Option("ue-box", "--prior", help="Prior support: ue-box (outdoor pixels of the middle 164 x 164 m, where the protocol puts UEs), outdoor, map."),
@@ -398,7 +398,7 @@ def train_bayes_command(
 @train_app.command("error-model")
 def train_error_model_command(
     data: Path = typer.Option(..., "--data", exists=True, file_okay=False, help="Dataset with radio maps and the estimates the localizer sees (train and val splits)."),
-    out: Path = output_dir_option(..., "--out", help="Run folder (best.pt, last.pt, summary.json); an unfinished run resumes."),
+    out: Path = output_dir_option(..., "--out", help="Run folder (best.pt, last.pt, summary.json); an unfinished run resumes.", resumes=True),
     estimate: str = typer.Option("estimate", "--estimate", help="Radio maps the localizer sees: estimate (nominal: RadioUNet), or noisy:SIGMA_DB."),
     measurement: str = typer.Option("DPM", "--measurement", help="Simulation whose truth the UEs report: DPM (nominal), DPMcars, IRT2, IRT2cars (robustness)."),
     steps: int = typer.Option(3000, "--steps", min=1, max=10**8, help="Training steps (batches of --batch-size radio maps)."),
@@ -426,6 +426,7 @@ def calibrate_command(
     model: str = typer.Option(..., "--model", help="LocUNet checkpoint or shipped model (locunet, locunet-robust)."),
     data: str = typer.Option(..., "--data", help="Dataset(s) whose val split chooses the refinement and calibrates the radii (comma-separated: joined)."),
     out: Path = output_file_option(..., "--out", help="Checkpoint to write: the weights with the refinement and radius calibration.", updates_input=True),
+    force: bool = force_option(),
     estimate: str = typer.Option("estimate", "--estimate", help="Radio maps the model sees: estimate, true, or noisy:SIGMA_DB."),
     measurement: str = typer.Option("DPM", "--measurement", help="Simulation whose truth the UEs report."),
     split: str = typer.Option("val", "--split", help="Split(s) of maps the model was not trained on (comma separated, e.g. train,val of a dataset of another seed)."),
@@ -462,6 +463,7 @@ def train_radii_command(
     model: str = typer.Option(..., "--model", help="A fitted localizer: a shipped name (locunet, locunet:paper, bayes, bayes-learned, their -robust ones), a LocUNet checkpoint or a bayes calibration."),
     data: str = typer.Option(..., "--data", help="Datasets whose maps calibrate the radii (comma separated: joined), of seeds no benchmark evaluates on."),
     out: Path = output_file_option(..., "--out", help="File to write: the localizer's checkpoint or calibration with the new radii (a bayes-learned calibration must lie beside its error model).", updates_input=True),
+    force: bool = force_option(),
     split: str = typer.Option("train,val,test", "--split", help="Split(s) of maps used (comma separated); the model must not have been trained on them."),
     estimate: str = typer.Option("estimate", "--estimate", help="Radio maps the localizer sees: estimate, true, or noisy:SIGMA_DB (its own scenario's)."),
     measurement: str = typer.Option("DPM", "--measurement", help="Simulation whose truth the UEs report."),
@@ -489,6 +491,7 @@ def evaluate_command(
     limit: Optional[int] = typer.Option(None, "--limit", min=1, max=10**9, help="Evaluate a random subset of this many queries (default: all)."),
     figures: Optional[Path] = output_dir_option(None, "--figures", help="Folder for the error CDF and example figures."),
     json_out: Optional[Path] = output_file_option(None, "--json", help="Write mae, rmse, n and the details to this JSON file."),
+    force: bool = force_option(),
     toa_sigma: Optional[float] = typer.Option(None, "--toa-sigma", min=0.0, max=10_000.0, help="The UEs also report a ToA range per BS: dominant-path length + N(0, SIGMA^2) m (for toa-* models and bayes:toa=SIGMA)."),
 ) -> None:
     """Localization errors (MAE, RMSE, median, p90 in metres) with 5 BSs and with 3-BS subsets, by number of BSs
@@ -614,6 +617,7 @@ def evaluate_radiounet_command(
     sim: str = typer.Option("DPM", "--sim", help="Simulation whose truth the estimates are compared with."),
     figures: Path = output_dir_option(Path("out/figures"), "--figures", help="Folder for the figures."),
     json_out: Optional[Path] = output_file_option(None, "--json", help="Write the metrics to this JSON file."),
+    force: bool = force_option(),
 ) -> None:
     """RMSE and MAE in dB of a RadioUNet against the simulated truth, with example and histogram figures."""
     from radioloc.evaluation.radiomaps import evaluate_radiounet
@@ -663,7 +667,7 @@ def dataset_estimate(
 
 @app.command("demo")
 def demo(
-    out: Path = output_dir_option(Path("out/demo"), "--out", help="Output folder."),
+    out: Path = output_dir_option(Path("out/demo"), "--out", help="Output folder.", resumes=True),
     maps: int = typer.Option(12, "--maps", min=3, max=10_000, help="Maps in the demo's localization dataset (at least 3: one per split)."),
     seed: int = typer.Option(8128, "--seed", min=0, max=SEED_MAX, help="Seed of the demo's dataset (default 8128: maps no shipped model was fitted on)."),
     train: bool = typer.Option(False, "--train", help="Run the whole pipeline from scratch at small scale (about 30 min): train RadioUNet and LocUNet too."),
@@ -693,7 +697,7 @@ def experiments_list() -> None:
 def experiments_run(
     names: Optional[list[str]] = typer.Argument(None, help="Experiments to run (default: all; what they need runs first)."),
     scale: str = typer.Option("smoke", "--scale", help="smoke (minutes), cpu (hours on 2 cores) or paper (GPU sizes)."),
-    out: Path = output_dir_option(..., "--out", help="Output folder: data, cache, results, figures and report.md (a rerun resumes)."),
+    out: Path = output_dir_option(..., "--out", help="Output folder: data, cache, results, figures and report.md (a rerun resumes).", resumes=True),
     workers: Optional[int] = typer.Option(None, "--workers", min=1, max=256, help="Dataset generation processes (default: all cores)."),
 ) -> None:
     """Run (or resume) experiments at a scale and write OUT/report.md beside the paper's numbers."""
@@ -772,6 +776,7 @@ def deploy_list(home: Optional[Path] = _home_option()) -> None:
 def deploy_show(
     deployment_id: str = typer.Argument(..., help="Deployment id."),
     figure: Optional[Path] = output_file_option(None, "--figure", help="Draw the city, its BSs and the coverage into this PNG."),
+    force: bool = force_option(),
     home: Optional[Path] = _home_option(),
 ) -> None:
     """A deployment's area, BSs, simulators and survey errors (and a figure)."""

@@ -8,6 +8,7 @@ import errno
 import signal
 import sys
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -156,7 +157,7 @@ class RadiolocGroup(typer.core.TyperGroup):
 OUTPUTS = "radioloc.outputs"  # ctx.meta key: the output options of the command being run
 
 
-def _checked_output(kind: str, updates_input: bool = False):
+def _checked_output(kind: str, updates_input: bool = False, resumes: bool = False):
     def callback(ctx: click.Context, param: click.Parameter, value):
         if value is None or ctx.resilient_parsing:
             return value
@@ -164,22 +165,41 @@ def _checked_output(kind: str, updates_input: bool = False):
             check_output_path(Path(value), kind)
         except RadiolocError as exc:
             raise BadParameter(str(exc), ctx=ctx, param=param) from None
-        ctx.meta.setdefault(OUTPUTS, []).append((param, Path(value), kind, updates_input))
+        ctx.meta.setdefault(OUTPUTS, []).append(Output(param, Path(value), kind, updates_input, resumes))
         return value
 
+    callback.replaces_files = kind == "file" or not resumes  # such an option needs force_option() beside it
     return callback
 
 
-def output_dir_option(default, *flags: str, help: str, **kwargs: Any):
+@dataclass(frozen=True)
+class Output:
+    """An output option's value, and how the command may treat what is already there."""
+
+    param: click.Parameter
+    path: Path
+    kind: str  # "file" or "folder"
+    updates_input: bool  # may be the command's own input, rewritten in place
+    resumes: bool  # a job's own folder: what is there is resumed, never replaced
+
+
+def force_option():
+    """``--force``: the one way to let a command replace an output that already exists (:func:`check_outputs`)."""
+    return typer.Option(False, "--force", help="Replace outputs that already exist (without it they are refused).")
+
+
+def output_dir_option(default, *flags: str, help: str, resumes: bool = False, **kwargs: Any):
     """An option naming a folder radioloc writes into; the parser refuses one that cannot be written (a file in
     the way, an unwritable place) before any work starts, and one inside a dataset or deployment
-    (:func:`check_outputs`)."""
-    return typer.Option(default, *flags, help=help, callback=_checked_output("folder"), **kwargs)
+    (:func:`check_outputs`). A job's own folder (``resumes``) is resumed when it exists; any other folder that
+    already holds files is written into only with ``--force``."""
+    return typer.Option(default, *flags, help=help, callback=_checked_output("folder", resumes=resumes), **kwargs)
 
 
 def output_file_option(default, *flags: str, help: str, updates_input: bool = False, **kwargs: Any):
-    """An option naming a file radioloc writes; checked like ``output_dir_option``, and never one of the command's
-    inputs unless ``updates_input`` (a checkpoint rewritten in place, atomically, with what was fitted on it)."""
+    """An option naming a file radioloc writes; checked like ``output_dir_option``, replaced only with ``--force``,
+    and never one of the command's inputs unless ``updates_input`` (a checkpoint rewritten in place, atomically,
+    with what was fitted on it)."""
     return typer.Option(default, *flags, help=help, callback=_checked_output("file", updates_input), **kwargs)
 
 
@@ -192,27 +212,41 @@ def _input_paths(value: object) -> list[Path]:
     return []
 
 
+def _holds_files(folder: Path) -> bool:
+    return folder.is_dir() and any(True for _ in folder.iterdir())
+
+
 def check_outputs(ctx: click.Context) -> None:
-    """Before a command runs: none of its outputs is one of its inputs, and none lies inside a dataset or a
-    deployment (their files are written by their own commands only; a dataset's ``figures/`` folder and a
-    resumable job's own folder excepted), so a typo in ``--out`` or ``--json`` cannot replace data."""
+    """Before a command runs: none of its outputs is one of its inputs, none lies inside a dataset or a deployment
+    (their files are written by their own commands only; a dataset's ``figures/`` folder and a resumable job's own
+    folder excepted), and none that already exists is replaced without ``--force``, so a typo in ``--out`` or
+    ``--json`` cannot replace data."""
     from radioloc.datasets.layout import enclosing_artifact
 
-    outputs = ctx.meta.pop(OUTPUTS, [])
+    outputs: list[Output] = ctx.meta.pop(OUTPUTS, [])
     if not outputs:
         return
-    output_params = {id(param) for param, *_ in outputs}
+    output_params = {id(output.param) for output in outputs}
     inputs = [(param, path.resolve()) for param in ctx.command.params if id(param) not in output_params for path in _input_paths(ctx.params.get(param.name))]
-    for param, path, kind, updates_input in outputs:
-        flag, resolved = param.opts[0], path.resolve()
+    for output in outputs:
+        flag, path, resolved = output.param.opts[0], output.path, output.path.resolve()
+        in_place = False
         for other, source in inputs:
-            if resolved == source and not (updates_input and source.is_file()):
-                fail(f"{flag} {path}: is also this command's input ({other.opts[0] if other.opts else other.name}); write it elsewhere")
-        artifact = enclosing_artifact(resolved if kind == "folder" else resolved.parent)
+            if resolved == source:
+                if not (output.updates_input and source.is_file()):
+                    fail(f"{flag} {path}: is also this command's input ({other.opts[0] if other.opts else other.name}); write it elsewhere")
+                in_place = True
+        artifact = enclosing_artifact(resolved if output.kind == "folder" else resolved.parent)
         if artifact is not None and artifact != resolved:
             inside = resolved.relative_to(artifact).parts
             if inside[0] != "figures":
                 fail(f"{flag} {path}: lies inside {artifact}, whose files only its own commands write; write it elsewhere (or under its figures/)")
+        replaces = path.is_file() if output.kind == "file" else not output.resumes and _holds_files(path)
+        if replaces and not in_place and not ctx.params.get("force"):
+            if "force" not in ctx.params:
+                raise AssertionError(f"{ctx.command_path}: an output option that may replace files needs force_option()")
+            what = "exists" if output.kind == "file" else "already holds files"
+            fail(f"{flag} {path}: {what}; give --force to replace {'it' if output.kind == 'file' else 'them'}")
 
 
 def check_device(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:

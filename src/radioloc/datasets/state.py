@@ -1,4 +1,4 @@
-"""Schemas of the dataset files radioloc reads back (manifest, map records): a file that parses as JSON but is not
+"""Schemas of the dataset files radioloc reads back (manifest, map records, estimates records): a file that parses as JSON but is not
 what radioloc wrote (a string where a list belongs, a list for a record) fails here with one line naming the file
 and the field, never later with a traceback."""
 
@@ -10,6 +10,7 @@ from typing import TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from radioloc.errors import RadiolocError, first_validation_error
+from radioloc.io import read_json_object
 
 MapId = Field(ge=0, le=10**6)
 
@@ -34,6 +35,15 @@ class MapRecordFields(BaseModel):
     simulations: list[str] = []
 
 
+class EstimatesRecordFields(BaseModel):
+    """``{SIM}/estimate/model.json``: the RadioUNet that wrote a set of estimates (its SHA-256 decides whether a
+    rerun resumes the set or replaces it)."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+    model: str
+    model_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
 Schema = TypeVar("Schema", bound=BaseModel)
 
 
@@ -44,3 +54,11 @@ def check_state(schema: type[Schema], data: object, path: Path, what: str) -> Sc
     except ValidationError as exc:
         field, message, _ = first_validation_error(exc)
         raise RadiolocError(f"{path}: corrupt {what} ({field or 'the whole file'}: {message})") from None
+
+
+def read_state(schema: type[Schema], path: Path, what: str, remedy: str) -> Schema:
+    """A JSON state file read through ``schema``; a corrupt one is one line that also says how to recover."""
+    try:
+        return check_state(schema, read_json_object(path, what), path, what)
+    except RadiolocError as exc:
+        raise RadiolocError(f"{exc}; {remedy}") from None

@@ -58,13 +58,14 @@ from radioloc.deploy.deployment import (
     save_config,
 )
 from radioloc.deploy.georef import Georeference
+from radioloc.deploy.state import SERVING, StationsFields, SurveyFields
+from radioloc.datasets.state import read_state
 from radioloc.errors import RadiolocError, first_validation_error
 from radioloc.limits import CELL_ID_MAX, SEED_MAX
 from radioloc.io import LOCK_FILE, atomic_write_json, atomic_write_npy, atomic_write_npz, folder_lock, read_json_object
 from radioloc.deploy.radiomaps import MAP_SOURCES, TRUTH_SOURCES, AreaRadioMaps
 from radioloc.cluster import ClusterConfig, run_tasks
 
-SERVING = ("bayes", "locunet")
 CARS_PER_TILE = 100  # CarConfig's default density, per 256 x 256 m
 DEFAULT_ORIGIN = (48.1372, 11.5756)  # Munich's Marienplatz: generated cities need somewhere to be
 
@@ -415,12 +416,9 @@ def _build_locked(store: DeploymentStore, spec: DeploymentSpec, staging: Path, c
         atomic_write_json(staging / "stations.json", {"georef": georef.to_dict(), "base_stations": [bs.to_dict() for bs in stations],
                                                       "city": {"source": city.source, "rows": rows, "cols": cols, "coverage": float(city.buildings.mean()), **city.extra}})  # fmt: skip
         atomic_write_npz(staging / "city.npz", buildings=city.buildings, cars=cars)
-    placed = read_json_object(staging / "stations.json", "BS placement")
-    try:
-        georef = Georeference.from_dict(placed["georef"])
-        stations = [BaseStation(**bs) for bs in placed["base_stations"]]
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise RadiolocError(f"{staging / 'stations.json'}: corrupt BS placement ({exc!r}); delete it (and city.npz) to place the BSs again") from None
+    placement = read_state(StationsFields, staging / "stations.json", "BS placement", "delete it (and city.npz) to place the BSs again")
+    georef = Georeference.from_dict(placement.georef.model_dump())
+    stations = [BaseStation(**bs.model_dump()) for bs in placement.base_stations]
 
     # 2. one BS at a time, resumable
     (staging / "bs").mkdir(exist_ok=True)
@@ -458,9 +456,9 @@ def _build_locked(store: DeploymentStore, spec: DeploymentSpec, staging: Path, c
         maps=spec.maps,
         truth=spec.truth,
         localizers=list(spec.localizers),
-        city=placed["city"],
+        city=placement.city,
         provenance={"radioloc": __version__, "spec": spec.to_dict(), "built_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
-        estimate=placed.get("estimate", "estimate" if spec.maps == "RadioUNet" else "true"),
+        estimate=placement.estimate or ("estimate" if spec.maps == "RadioUNet" else "true"),
         serving="shipped" if dataset is not None else "survey",
     )
     deployment = Deployment(config, staging, {name: np.load(staging / f"{name}.npy", mmap_mode="r") for name in ARRAYS})
@@ -470,9 +468,7 @@ def _build_locked(store: DeploymentStore, spec: DeploymentSpec, staging: Path, c
         _note_progress(staging, "survey calibrations", 0, 1)
         survey = calibrate_deployment(deployment, staging, spec.survey, spec.seed, quiet)
         atomic_write_json(staging / "survey.json", survey)
-    survey = read_json_object(staging / "survey.json", "survey")
-    if not isinstance(survey.get("radius_calibrations"), dict):
-        raise RadiolocError(f"{staging / 'survey.json'}: corrupt survey (no radius_calibrations object); delete it to calibrate again")
+    survey = read_state(SurveyFields, staging / "survey.json", "survey", "delete it to calibrate again").model_dump()
     config.radius_calibrations = survey.pop("radius_calibrations")
     config.survey = survey
     config.provenance["build_seconds"] = round(time.perf_counter() - started, 1)

@@ -35,15 +35,16 @@ import numpy as np
 from radioloc.city.grid import MAP_SIZE
 from radioloc.datasets.localization import MAX_BS, LocalizationData, Queries, SceneBank
 from radioloc.deploy.georef import Georeference
+from radioloc.deploy.state import FORMAT, ID_REGEX, DeploymentFields
+from radioloc.datasets.state import check_state
 from radioloc.errors import RadiolocError
 from radioloc.io import atomic_write_json, read_json
 from radioloc.propagation.graylevel import gray_to_db32
 
-FORMAT = "radioloc-deployment/1"
 WINDOW = MAP_SIZE
 WINDOW_STEP = 64
 OVERVIEW_CELLS = 256  # cells per side of the coarse overview (4 m cells on a 1 km area)
-ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+ID_PATTERN = re.compile(ID_REGEX)
 ARRAYS = ("buildings", "obstacles", "maps", "truth")
 
 
@@ -106,28 +107,23 @@ class DeploymentConfig:
         return out
 
     @staticmethod
-    def from_dict(data: dict, where: str) -> "DeploymentConfig":
-        try:
-            if data.get("format") != FORMAT:
-                raise ValueError(f"format {data.get('format')!r}, expected {FORMAT!r}")
-            config = DeploymentConfig(
-                id=check_deployment_id(data["id"]),
-                name=str(data["name"]),
-                georef=Georeference.from_dict(data["georef"]),
-                base_stations=[BaseStation(**bs) for bs in data["base_stations"]],
-                maps=str(data["maps"]),
-                truth=str(data["truth"]),
-                localizers=[str(x) for x in data["localizers"]],
-                radius_calibrations=dict(data.get("radius_calibrations", {})),
-                city=dict(data.get("city", {})),
-                survey=dict(data.get("survey", {})),
-                provenance=dict(data.get("provenance", {})),
-                estimate=str(data.get("estimate", "true")),
-                serving=str(data.get("serving", "survey")),
-            )
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:  # AttributeError: not a JSON object
-            raise RadiolocError(f"{where}: not a radioloc deployment ({exc})") from None
-        return config
+    def from_dict(data: object, where: str) -> "DeploymentConfig":
+        fields = check_state(DeploymentFields, data, where, "deployment")
+        return DeploymentConfig(
+            id=fields.id,
+            name=fields.name,
+            georef=Georeference.from_dict(fields.georef.model_dump()),
+            base_stations=[BaseStation(**bs.model_dump()) for bs in fields.base_stations],
+            maps=fields.maps,
+            truth=fields.truth,
+            localizers=list(fields.localizers),
+            radius_calibrations=fields.radius_calibrations,
+            city=fields.city,
+            survey=fields.survey,
+            provenance=fields.provenance,
+            estimate=fields.estimate,
+            serving=fields.serving,
+        )
 
 
 @dataclass

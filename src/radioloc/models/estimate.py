@@ -19,8 +19,9 @@ from radioloc.datasets import layout
 from radioloc.datasets.checksums import check_dataset, forget, record_checksums, sha256
 from radioloc.cluster import ClusterConfig, run_tasks
 from radioloc.datasets.radiomaps import ErrorSums, pathloss_difference_db
+from radioloc.datasets.state import EstimatesRecordFields, read_state
 from radioloc.errors import RadiolocError
-from radioloc.io import atomic_write_json, atomic_write_png, folder_lock, read_json_object
+from radioloc.io import atomic_write_json, atomic_write_png, folder_lock
 from radioloc.models.radiounet import SHIPPED_WEIGHTS, RadioUNet, load_radiounet
 from radioloc.models.runtime import Runtime
 
@@ -130,10 +131,7 @@ def _estimates_model(marker: Path, fallback: str | None) -> str | None:
     """The SHA-256 of the model that wrote a set of estimates (its ``model.json``), ``fallback`` without one."""
     if not marker.is_file():
         return fallback
-    recorded = read_json_object(marker, "estimates record").get("model_sha256")
-    if not isinstance(recorded, str):
-        raise RadiolocError(f"{marker}: no model_sha256 string (delete the file to recompute the estimates)")
-    return recorded
+    return read_state(EstimatesRecordFields, marker, "estimates record", "delete the file to recompute the estimates").model_sha256
 
 
 def finish_replacement(sim_folder: Path) -> None:

@@ -6,11 +6,13 @@ from __future__ import annotations
 import os
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 import radioloc
 from radioloc.evaluation.experiments import paper
 from radioloc.evaluation.experiments.runner import EXPERIMENTS
 from radioloc.evaluation.experiments.scales import Scale
+from radioloc.errors import RadiolocError
 from radioloc.io import atomic_write_bytes, read_json_object
 
 
@@ -250,6 +252,13 @@ def findings(results: dict[str, dict]) -> list[tuple[str, bool | None, str, str]
     return out
 
 
+def _rendered(source: Path, render: Callable[[], list]) -> list:
+    try:
+        return render()
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+        raise RadiolocError(f"{source}: corrupt experiment result ({type(exc).__name__}: {exc}); delete it to run its experiment again") from None
+
+
 def write_report(out: Path, scale: Scale, command: str) -> Path:
     results = {}
     for name in EXPERIMENTS:
@@ -271,14 +280,15 @@ def write_report(out: Path, scale: Scale, command: str) -> Path:
         "| finding | verdict | our numbers | why it does not hold |",
         "|---|---|---|---|",
     ]
-    for finding, holds, numbers, why in findings(results):
+    # A result file is radioloc's own, but may be damaged or hand-edited: each section is rendered from its file
+    # alone, so a field that is missing or of the wrong kind names that file (and how to recompute it).
+    sections = {name: _rendered(out / "results" / f"{name}.json", lambda: [f"`{name}`, {result['seconds']:.0f} s", "", *SECTIONS[name](result, out)])
+                for name, result in results.items()}  # fmt: skip
+    for finding, holds, numbers, why in _rendered(out / "results", lambda: list(findings(results))):
         lines.append(f"| {finding} | {_verdict(holds)} | {numbers} | {why} |")
     for name, exp in EXPERIMENTS.items():
         lines += ["", f"## {exp.title}", ""]
-        if name not in results:
-            lines += [f"`{name}`: _not run at this scale yet_"]
-            continue
-        lines += [f"`{name}`, {results[name]['seconds']:.0f} s", "", *SECTIONS[name](results[name], out)]
+        lines += sections.get(name, [f"`{name}`: _not run at this scale yet_"])
     path = out / "report.md"
     atomic_write_bytes(path, ("\n".join(lines) + "\n").encode())
     return path

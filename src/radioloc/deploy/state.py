@@ -1,0 +1,85 @@
+"""Schemas of the deployment files radioloc reads back (``deployment.json``, and a build's ``stations.json`` and
+``survey.json``): a file that parses as JSON but is not what radioloc wrote (a cell id given as ``true``, a BS off
+the grid, a string where the calibrations belong) fails with one line naming the file and the field, never later
+with a traceback or a wrong answer (:func:`radioloc.datasets.state.check_state`)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from radioloc.deploy.radiomaps import MAP_SOURCES, TRUTH_SOURCES
+from radioloc.limits import CELL_ID_MAX, MAX_CITY_EXTENT_M
+
+FORMAT = "radioloc-deployment/1"
+ID_REGEX = r"^[a-z0-9][a-z0-9-]{0,62}$"
+GRID_MAX = int(MAX_CITY_EXTENT_M)  # cells per side: 1 m cells over the largest area a city may span
+SERVING = ("bayes", "locunet")  # the localizers a deployment can serve
+
+
+class GeoreferenceFields(BaseModel):
+    model_config = ConfigDict(extra="allow", strict=True)
+    lat: float = Field(ge=-90, le=90, allow_inf_nan=False)
+    lng: float = Field(ge=-180, le=180, allow_inf_nan=False)
+    rows: int = Field(ge=1, le=GRID_MAX)
+    cols: int = Field(ge=1, le=GRID_MAX)
+
+
+class PlacedStationFields(BaseModel):
+    """One placed BS: its pixel on the grid, and the ranges ``radioloc.deploy.build.BaseStationEntry`` admitted."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    cell_id: int = Field(ge=0, le=CELL_ID_MAX)
+    row: int = Field(ge=0, le=GRID_MAX)
+    col: int = Field(ge=0, le=GRID_MAX)
+    height_m: float = Field(ge=0, le=500, allow_inf_nan=False)
+    tx_power_dbm: float = Field(ge=-50, le=80, allow_inf_nan=False)
+
+
+class _Placement(BaseModel):
+    georef: GeoreferenceFields
+    base_stations: list[PlacedStationFields] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _on_the_grid(self):
+        for n, bs in enumerate(self.base_stations):
+            if bs.row >= self.georef.rows or bs.col >= self.georef.cols:
+                raise ValueError(f"base_stations[{n}] at ({bs.row}, {bs.col}) lies outside the {self.georef.rows} x {self.georef.cols} grid")
+        if len({bs.cell_id for bs in self.base_stations}) != len(self.base_stations):
+            raise ValueError("two base stations share a cell id")
+        return self
+
+
+class StationsFields(_Placement):
+    """A build's ``stations.json``: the georeference, the placed BSs and the city's description."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+    city: dict = {}
+    estimate: Literal["true", "estimate"] | None = None
+
+
+class SurveyFields(BaseModel):
+    """A build's ``survey.json``: each serving localizer's radius calibration (checked when loaded,
+    ``RadiusCalibration.from_dict``) and the survey's errors."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+    radius_calibrations: dict[str, dict]
+
+
+class DeploymentFields(_Placement):
+    """``deployment.json``."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    format: Literal[FORMAT]
+    id: str = Field(pattern=ID_REGEX)
+    name: str
+    maps: Literal[MAP_SOURCES]
+    truth: Literal[TRUTH_SOURCES]
+    localizers: list[Literal[SERVING]] = Field(min_length=1)
+    radius_calibrations: dict[str, dict] = {}
+    city: dict = {}
+    survey: dict = {}
+    provenance: dict = {}
+    estimate: Literal["true", "estimate"] = "true"
+    serving: Literal["survey", "shipped"] = "survey"
