@@ -137,5 +137,9 @@ def test_city_tiles_command_writes_tiles_usable_as_building_maps(tmp_path):
     assert abs(buildings.mean() - first["coverage"]) < 1e-3
     assert np.isfinite(heights[buildings == 1]).all() and np.isnan(heights[buildings == 0]).all()
     assert (out / "figures" / "overview.png").stat().st_size > 10_000
-    bad = subprocess.run([sys.executable, "-m", "radioloc.cli", "city", "tiles", "etoile", "--out", str(out), "--min-coverage", "0.95"], capture_output=True, text=True)
+    tiles = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    again = subprocess.run([sys.executable, "-m", "radioloc.cli", "city", "tiles", "etoile", "--out", str(out)], capture_output=True, text=True)
+    assert again.returncode == 2 and "already holds files; give --force" in again.stderr and again.stderr.strip().count("\n") == 0
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == tiles  # nothing replaced without --force
+    bad = subprocess.run([sys.executable, "-m", "radioloc.cli", "city", "tiles", "etoile", "--out", str(out), "--min-coverage", "0.95", "--force"], capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and "no 256 x 256 m tile" in bad.stderr

@@ -44,3 +44,29 @@ def test_a_full_disk_names_the_file(tmp_path):
     assert result.returncode == 2, text
     assert "Traceback" not in text and "File too large" in text and str(tmp_path / "ds") in text
     assert "everything written before it is kept" in text
+
+
+@pytest.mark.parametrize("sig,status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_to_the_whole_process_group_is_one_line(tmp_path, sig, status):
+    """Ctrl-C in a terminal (or a kill of the job) signals the whole process group: the command and its Dask
+    workers alike. The command still ends with one line and its status, the workers print nothing, and none is
+    left running."""
+    import os
+
+    out = tmp_path / "ds"
+    argv = ["dataset", "generate", "--out", str(out), "--maps", "40", "--workers", "2", "--seed", "6"]
+    process = subprocess.Popen([*RADIOLOC, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path, start_new_session=True)
+    time.sleep(15.0)
+    os.killpg(process.pid, sig)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == status, stdout + stderr
+    assert "Traceback" not in stdout + stderr and "KeyboardInterrupt" not in stdout + stderr, stdout + stderr
+    errors = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith(f"error: interrupted ({signal.Signals(sig).name})") and stderr.strip().endswith(errors[0]), stderr
+    time.sleep(2.0)
+    try:
+        os.killpg(process.pid, 0)  # a process of the group still alive
+        survivors = True
+    except ProcessLookupError:
+        survivors = False
+    assert not survivors

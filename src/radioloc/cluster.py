@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import re
 import uuid
 from concurrent.futures import CancelledError
@@ -69,6 +70,15 @@ def worker_environment(workers: int) -> dict[str, str]:
     return {"NUMBA_NUM_THREADS": threads, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
 
 
+def dask_setup(worker: object) -> None:
+    """Run by each local worker process as it starts (Dask's ``preload``). Ctrl-C in a terminal reaches the whole
+    process group; the command that owns the workers handles it (one line, exit 130) and closes them, so a worker
+    ignores it instead of printing a traceback of its own. A worker's own log is quiet below errors, as
+    ``silence_logs`` makes the command's (a worker killed with its group would log its closed connection)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    logging.getLogger("distributed").setLevel(logging.ERROR)
+
+
 @contextmanager
 def dask_client(config: ClusterConfig, console: Console | None = None, quiet: bool = False) -> Iterator[Any]:
     """A ``distributed.Client`` on the cluster ``config`` names (None when it names this process alone)."""
@@ -85,7 +95,7 @@ def dask_client(config: ClusterConfig, console: Console | None = None, quiet: bo
             # one thread per worker process: the tasks hold the GIL in Python between their numba/torch kernels
             cluster = LocalCluster(
                 n_workers=config.workers, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0",
-                silence_logs=logging.ERROR, env=worker_environment(config.workers),
+                silence_logs=logging.ERROR, env=worker_environment(config.workers), preload=[__name__],
             )  # fmt: skip
             client = Client(cluster)
     except (OSError, TimeoutError) as exc:
