@@ -16,7 +16,7 @@ from rich.table import Table
 
 from radioloc.clitools import RadiolocGroup, device_option, force_option, rate_option, output_dir_option, output_file_option, nproc_option, scheduler_option
 from radioloc.errors import RadiolocError
-from radioloc.limits import SEED_MAX
+from radioloc.limits import CELL_ID_MAX, RSS_DBM_RANGE, SEED_MAX
 
 
 app = typer.Typer(cls=RadiolocGroup, add_completion=False, no_args_is_help=True, help="RSS localization with radio maps (LocUNet).")
@@ -515,7 +515,7 @@ def evaluate_command(
         console.print(f"report: {json_out}")
 
 
-def _parse_list(text: str, kind, option: str) -> list:
+def _parse_list(text: str, kind, option: str, bounds: tuple[float, float] | None = None) -> list:
     try:
         values = [kind(v) for v in text.split(",") if v.strip()]
     except ValueError:
@@ -524,6 +524,8 @@ def _parse_list(text: str, kind, option: str) -> list:
         raise RadiolocError(f"{option}: every value must be a finite number, got {text!r}")
     if not values:
         raise RadiolocError(f"{option}: give at least one value")
+    if bounds is not None and not all(bounds[0] <= v <= bounds[1] for v in values):
+        raise RadiolocError(f"{option}: every value must lie in {bounds[0]:g}..{bounds[1]:g}, got {text!r}" if kind is float else f"{option}: every value must lie in {bounds[0]}..{bounds[1]}, got {text!r}")
     return values
 
 
@@ -590,8 +592,8 @@ def _locate_on_deployment(deployment_id: str, cells: str | None, rss: str | None
         raise RadiolocError("--cells is required with --deployment")
     if (rss is None) == (pathloss is None):
         raise RadiolocError("give either --rss (dBm) or --pathloss (dB) with --deployment, one value per cell")
-    ids = _parse_list(cells, int, "--cells")
-    values = _parse_list(rss if rss is not None else pathloss, float, "--rss" if rss is not None else "--pathloss")
+    ids = _parse_list(cells, int, "--cells", (0, CELL_ID_MAX))
+    values = _parse_list(rss, float, "--rss", RSS_DBM_RANGE) if rss is not None else _parse_list(pathloss, float, "--pathloss")
     if len(ids) != len(values):
         raise RadiolocError(f"--cells lists {len(ids)} cells but {'--rss' if rss is not None else '--pathloss'} {len(values)} values")
     target = DeploymentStore(home or default_home()).load(deployment_id)

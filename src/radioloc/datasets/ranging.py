@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from radioloc.city.grid import MAP_SIZE
 from radioloc.datasets import layout
 from radioloc.datasets.localization import LocalizationData, Queries, SceneBank
 from radioloc.errors import RadiolocError
@@ -33,8 +34,9 @@ from radioloc.propagation.dpm import SPEED_OF_LIGHT
 NS_TO_M = SPEED_OF_LIGHT * 1e-9
 
 
-def read_path_lengths(root: Path, map_id: int, sim: str = "DPM") -> tuple[np.ndarray, np.ndarray]:
-    """(n_tx, 256, 256) float32 dominant-path length in metres (NaN = no path) and the line-of-sight flags."""
+def read_path_lengths(root: Path, map_id: int, sim: str = "DPM", transmitters: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(n_tx, 256, 256) float32 dominant-path length in metres (NaN = no path) and the line-of-sight flags; a file
+    of another shape (or another number of ``transmitters`` than the map has) is refused."""
     path = layout.toa_path(root, sim, map_id)
     if not path.is_file():
         raise RadiolocError(f"{path}: no ToA file ({sim} has no dominant-path ToA for map {map_id}; ToA comes with DPM and DPMcars)")
@@ -43,6 +45,9 @@ def read_path_lengths(root: Path, map_id: int, sim: str = "DPM") -> tuple[np.nda
             toa_ns, los = stored["toa_ns"], stored["line_of_sight"]
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
         raise RadiolocError(f"{path}: unreadable ToA file ({exc})") from None
+    expected = (transmitters if transmitters is not None else toa_ns.shape[0], MAP_SIZE, MAP_SIZE)
+    if toa_ns.shape != expected or los.shape != expected or toa_ns.dtype.kind != "f":
+        raise RadiolocError(f"{path}: corrupt ToA file (toa_ns {toa_ns.dtype} {toa_ns.shape} and line_of_sight {los.shape}, float {expected} expected)")
     return (toa_ns.astype(np.float64) * NS_TO_M).astype(np.float32), los.astype(bool)
 
 
@@ -54,7 +59,7 @@ def attach_ranges(data: LocalizationData, sigma_m: float, seed: int = 0, sim: st
     scenes, q = data.scenes, data.queries
     lengths = np.empty(scenes.radio_maps.shape, dtype=np.float32)
     for slot, map_id in enumerate(scenes.map_ids):
-        lengths[slot] = read_path_lengths(root, map_id, sim)[0]
+        lengths[slot] = read_path_lengths(root, map_id, sim, transmitters=lengths.shape[1])[0]
     rows = np.clip(np.round(q.position[:, 0]).astype(np.int64), 0, lengths.shape[-2] - 1)
     cols = np.clip(np.round(q.position[:, 1]).astype(np.int64), 0, lengths.shape[-1] - 1)
     present = q.bs_ids >= 0

@@ -55,6 +55,7 @@ from radioloc.deploy.deployment import (
     DeploymentConfig,
     DeploymentStore,
     check_deployment_id,
+    read_arrays,
     save_config,
 )
 from radioloc.deploy.georef import Georeference
@@ -461,7 +462,7 @@ def _build_locked(store: DeploymentStore, spec: DeploymentSpec, staging: Path, c
         estimate=placement.estimate or ("estimate" if spec.maps == "RadioUNet" else "true"),
         serving="shipped" if dataset is not None else "survey",
     )
-    deployment = Deployment(config, staging, {name: np.load(staging / f"{name}.npy", mmap_mode="r") for name in ARRAYS})
+    deployment = Deployment(config, staging, read_arrays(staging))
     if not (staging / "survey.json").is_file():
         from radioloc.deploy.serving import calibrate_deployment
 

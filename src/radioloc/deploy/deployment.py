@@ -46,6 +46,7 @@ WINDOW_STEP = 64
 OVERVIEW_CELLS = 256  # cells per side of the coarse overview (4 m cells on a 1 km area)
 ID_PATTERN = re.compile(ID_REGEX)
 ARRAYS = ("buildings", "obstacles", "maps", "truth")
+MASKS = ("buildings", "obstacles")
 
 
 class UnknownCells(RadiolocError):
@@ -362,7 +363,7 @@ class DeploymentStore:
         if not (path / "deployment.json").is_file():
             hint = " (its build has not finished: rerun `radioloc deploy create` to resume it)" if self.staging(deployment_id).is_dir() else ""
             raise RadiolocError(f"no deployment {deployment_id!r} in {self.root}{hint}")
-        return load_deployment(path)
+        return load_deployment(path, deployment_id)
 
     def delete(self, deployment_id: str) -> None:
         path, staging = self.path(deployment_id), self.staging(deployment_id)
@@ -379,21 +380,32 @@ class DeploymentStore:
                 shutil.rmtree(doomed)
 
 
-def load_deployment(path: str | Path) -> Deployment:
+def load_deployment(path: str | Path, expected_id: str | None = None) -> Deployment:
     path = Path(path)
     where = path / "deployment.json"
     data = read_json(where, missing=f"{path}: not a deployment folder (no deployment.json)")
     config = DeploymentConfig.from_dict(data, str(where))
+    if expected_id is not None and config.id != expected_id:
+        raise RadiolocError(f"{where}: corrupt deployment (id: {config.id!r}, but it is the folder of {expected_id!r})")
+    return Deployment(config, path, read_arrays(path))
+
+
+def read_arrays(folder: Path) -> dict[str, np.ndarray]:
+    """A deployment's arrays, memory-mapped: uint8 each (gray levels, 0/1 masks), masks holding 0 and 1 only."""
     arrays = {}
     for name in ARRAYS:
-        file = path / f"{name}.npy"
+        file = folder / f"{name}.npy"
         try:
             arrays[name] = np.load(file, mmap_mode="r", allow_pickle=False)
         except FileNotFoundError:
             raise RadiolocError(f"{file}: missing (the deployment is damaged: delete and create it again)") from None
-        except (ValueError, OSError) as exc:
-            raise RadiolocError(f"{file}: not a readable array ({exc})") from None
-    return Deployment(config, path, arrays)
+        except (ValueError, OSError, EOFError) as exc:
+            raise RadiolocError(f"{file}: not a readable array ({str(exc) or type(exc).__name__})") from None
+        if arrays[name].dtype != np.uint8:
+            raise RadiolocError(f"{file}: {arrays[name].dtype} values, uint8 expected (the deployment is damaged: delete and create it again)")
+        if name in MASKS and arrays[name].size and arrays[name].max() > 1:
+            raise RadiolocError(f"{file}: values other than 0 and 1 in a mask (the deployment is damaged: delete and create it again)")
+    return arrays
 
 
 def save_config(path: Path, config: DeploymentConfig) -> None:

@@ -83,3 +83,10 @@ class DeploymentFields(_Placement):
     provenance: dict = {}
     estimate: Literal["true", "estimate"] = "true"
     serving: Literal["survey", "shipped"] = "survey"
+
+    @model_validator(mode="after")
+    def _calibrated(self):
+        missing = [name for name in self.localizers if name not in self.radius_calibrations]
+        if self.serving == "survey" and missing:
+            raise ValueError(f"radius_calibrations has none for {', '.join(missing)}, which it serves")
+        return self

@@ -241,10 +241,14 @@ class LikelihoodCalibration:
             temperature = float(metadata["temperature"])
             if not (np.isfinite(temperature) and temperature > 0):
                 raise ValueError(f"temperature must be positive, got {temperature}")
+            scenario, config = json.loads(metadata["scenario"]), json.loads(metadata["config"])
+            provenance = json.loads(metadata.get("provenance", "{}"))
+            for key, value in (("scenario", scenario), ("config", config), ("provenance", provenance), ("radius_calibration", radius or {})):
+                if not isinstance(value, dict):
+                    raise ValueError(f"{key} must be a JSON object")
             calibration = LikelihoodCalibration(
-                table.astype(np.float32), counts.astype(np.float32), json.loads(metadata["scenario"]), LikelihoodConfig(**json.loads(metadata["config"])),
-                temperature, radius, json.loads(metadata.get("provenance", "{}")),
-                None if edges is None else edges.astype(np.float32), error_model,
+                table.astype(np.float32), counts.astype(np.float32), scenario, LikelihoodConfig(**config),
+                temperature, radius, provenance, None if edges is None else edges.astype(np.float32), error_model,
             )  # fmt: skip
         except (KeyError, TypeError, ValueError) as exc:
             raise RadiolocError(f"{path}: malformed calibration ({exc})") from None

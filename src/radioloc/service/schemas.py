@@ -7,10 +7,11 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from radioloc.datasets.localization import MAX_REPORTED_DB, MIN_REPORTED_DB
+from radioloc.limits import RSS_DBM_RANGE
 
 MAX_BATCH = 10_000
 MAX_CELLS = 64  # per report; the 5 strongest known are used
-DBM = dict(ge=-200.0, le=60.0, allow_inf_nan=False)
+DBM = dict(ge=RSS_DBM_RANGE[0], le=RSS_DBM_RANGE[1], allow_inf_nan=False)
 
 
 class CellTower(BaseModel):

@@ -101,7 +101,7 @@ def train_error_model(data_dir: str | Path, out_dir: str | Path, config: ErrorMo
     state = {"step": 0, "best_val_nll": float("inf"), "history": [], "seconds": 0.0}
     rng = np.random.default_rng(config.seed)
     last_path, best_path = out_dir / "last.pt", out_dir / "best.pt"
-    resumed = resume_training(last_path, KIND + "-training", model, optimizer, schedule)
+    resumed = resume_training(last_path, KIND + "-training", model, optimizer, schedule, state, lambda s: s["step"])
     if resumed is not None:
         state, rng = resumed
     started = time.perf_counter() - state["seconds"]

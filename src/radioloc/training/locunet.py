@@ -255,7 +255,7 @@ def train_locunet(
                 raise RadiolocError(
                     f"{config.init}: --init checkpoint has another model configuration than preset {config.preset!r} (and does not grow into it)"
                 ) from None
-    resumed = resume_training(last_path, KIND + "-training", model, optimizer, scheduler)
+    resumed = resume_training(last_path, KIND + "-training", model, optimizer, scheduler, state, lambda s: s["epoch"] * steps_per_epoch)
     if resumed is not None:
         state, rng = resumed
     started = time.perf_counter() - state["seconds"]

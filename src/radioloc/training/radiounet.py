@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import Progress
 
 from radioloc.datasets.radiomaps import RadioMapSet, load_radio_maps
 from radioloc.errors import RadiolocError
@@ -26,6 +26,7 @@ from radioloc.models.radiounet import RadioUNet, count_parameters, grow_radioune
 from radioloc.propagation.graylevel import DB_PER_GRAY
 from radioloc.models.runtime import Runtime
 from radioloc.training import distributed
+from radioloc.training.resume import check_schedule, check_training_state, progress_columns
 
 
 @dataclass(frozen=True)
@@ -184,12 +185,13 @@ def train_radiounet(data_dir: str | Path, out_dir: str | Path, config: RadioUNet
     if last_path.exists():
         payload = load_checkpoint(last_path, "radiounet-training")
         model.load_state_dict(payload["state_dict"])
-        state = json.loads(payload["state"])
+        state = check_training_state(payload["state"], state, last_path)
+        if state["phase"] not in (1, 2, 3):  # 3: both phases done
+            raise RadiolocError(f"{last_path}: corrupt training state (phase {state['phase']}); delete it to train from the start")
         rng = np.random.default_rng(payload["rng_seed"])
     phases = {1: config.epochs_first, 2: config.epochs_second}
     started = time.perf_counter() - state["seconds"]
-    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TimeRemainingColumn())
-    with Progress(*columns, disable=quiet) as progress:
+    with Progress(*progress_columns(), disable=quiet) as progress:
         while state["phase"] <= 2:
             phase = state["phase"]
             params = model.first.parameters() if phase == 1 else model.second.parameters()
@@ -207,6 +209,7 @@ def train_radiounet(data_dir: str | Path, out_dir: str | Path, config: RadioUNet
                 if payload.get("optimizer_phase") == phase and "optimizer" in payload:
                     optimizer.load_state_dict(payload["optimizer"])
                     scheduler.load_state_dict(payload["scheduler"])
+                    check_schedule(scheduler, state["epoch"], last_path)
             task = progress.add_task(f"phase {phase} ({'first' if phase == 1 else 'second'} U)", total=phases[phase], completed=state["epoch"], status="")
             while state["epoch"] < phases[phase]:
                 model.train()

@@ -1,0 +1,134 @@
+"""State files radioloc reads back (deployment arrays and calibrations, ToA files, likelihood calibrations, training
+checkpoints) that parse but are not what radioloc wrote: one line naming the file, never a traceback or an answer
+computed from them (issue 32)."""
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from radioloc.cli import app
+from radioloc.deploy.deployment import DeploymentStore
+from radioloc.errors import RadiolocError
+from radioloc.training.resume import check_schedule, check_training_state
+
+WEIGHTS = Path(__file__).resolve().parent.parent / "src" / "radioloc" / "models" / "weights"
+
+
+def _home_copy(deployment_home, tmp_path):
+    home = tmp_path / "home"
+    shutil.copytree(deployment_home, home, symlinks=True)
+    store = DeploymentStore(home)
+    [deployment_id] = store.ids()
+    return store, deployment_id
+
+
+@pytest.mark.parametrize(
+    "damage,message",
+    [
+        (lambda f: np.save(f / "maps.npy", np.load(f / "maps.npy").astype(np.float32)), "maps.npy: float32 values, uint8 expected"),
+        (lambda f: np.save(f / "truth.npy", np.load(f / "truth.npy").astype(np.int64) - 300), "truth.npy: int64 values, uint8 expected"),
+        (lambda f: (f / "maps.npy").write_bytes(b""), "maps.npy: not a readable array"),
+        (lambda f: np.save(f / "buildings.npy", np.load(f / "buildings.npy") * 7), "buildings.npy: values other than 0 and 1"),
+    ],
+)
+def test_damaged_deployment_arrays_are_one_line(deployment_home, tmp_path, damage, message):
+    store, deployment_id = _home_copy(deployment_home, tmp_path)
+    damage(store.path(deployment_id))
+    with pytest.raises(RadiolocError, match=message) as caught:
+        store.load(deployment_id)
+    assert "\n" not in str(caught.value)
+
+
+def test_a_deployment_file_must_calibrate_what_it_serves_and_be_its_own(deployment_home, tmp_path):
+    store, deployment_id = _home_copy(deployment_home, tmp_path)
+    path = store.path(deployment_id) / "deployment.json"
+    config = json.loads(path.read_text())
+    served = config["localizers"][0]
+    path.write_text(json.dumps({**config, "radius_calibrations": {k: v for k, v in config["radius_calibrations"].items() if k != served}}))
+    with pytest.raises(RadiolocError, match=f"radius_calibrations has none for {served}"):
+        store.load(deployment_id)
+    path.write_text(json.dumps({**config, "id": "another-one"}))
+    with pytest.raises(RadiolocError, match=f"id: 'another-one', but it is the folder of '{deployment_id}'"):
+        store.load(deployment_id)
+
+
+def test_cell_ids_and_signal_strengths_out_of_range_are_refused_by_locate(deployment_home):
+    env = {"RADIOLOC_HOME": str(deployment_home)}
+    [deployment_id] = DeploymentStore(deployment_home).ids()
+    for argv, message in (
+        (["--cells", str(2**64), "--rss=-70"], f"--cells: every value must lie in 0..{2**36 - 1}"),
+        (["--cells", "1", "--rss", "1e308"], "--rss: every value must lie in -200..60"),
+        (["--cells", "1,2", "--rss=-70,-1e308"], "--rss: every value must lie in -200..60"),
+    ):
+        result = CliRunner().invoke(app, ["locate", "--deployment", deployment_id, *argv], env=env)
+        assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output and "Warning" not in result.output, result.output
+
+
+def test_a_toa_file_of_another_shape_is_named(small_dataset, tmp_path):
+    copy = tmp_path / "ds"
+    shutil.copytree(small_dataset[0], copy)
+    test_map = json.loads((copy / "manifest.json").read_text())["split"]["test"][0]
+    toa = copy / "DPM" / "toa" / f"{test_map}.npz"
+    with np.load(toa) as stored:
+        kept = {k: stored[k][:5] for k in stored.files}
+    np.savez(toa, **kept)
+    result = CliRunner().invoke(app, ["evaluate", "--model", "toa-pocs", "--data", str(copy), "--estimate", "true", "--toa-sigma", "1", "--limit", "5"])
+    assert result.exit_code == 2 and f"{toa.name}: corrupt ToA file" in result.output and "Traceback" not in result.output, result.output
+
+
+@pytest.mark.parametrize("key,value", [("scenario", "[1, 2]"), ("config", "[]"), ("provenance", "3"), ("radius_calibration", '"big"')])
+def test_a_calibration_whose_metadata_has_the_wrong_shape_is_named(tmp_path, key, value):
+    from safetensors.numpy import load_file, save_file
+    from safetensors import safe_open
+
+    from radioloc.models.likelihood import LikelihoodCalibration
+
+    source = WEIGHTS / "bayes_nominal.safetensors"
+    with safe_open(str(source), framework="np") as handle:
+        metadata = dict(handle.metadata())
+    crafted = tmp_path / "crafted.safetensors"
+    save_file(load_file(str(source)), str(crafted), metadata={**metadata, key: value})
+    with pytest.raises(RadiolocError, match=f"malformed calibration \\({key} must be a JSON object\\)"):
+        LikelihoodCalibration.load(crafted)
+
+
+FRESH = {"epoch": 0, "best_val_mae_m": float("inf"), "history": [], "seconds": 0.0}
+
+
+@pytest.mark.parametrize(
+    "encoded",
+    [
+        '{"epoch": "3", "best_val_mae_m": 4.0, "history": [], "seconds": 1.0}',
+        '{"epoch": -1, "best_val_mae_m": 4.0, "history": [], "seconds": 1.0}',
+        '{"epoch": 2.5, "best_val_mae_m": 4.0, "history": [], "seconds": 1.0}',
+        '{"epoch": 2, "best_val_mae_m": NaN, "history": [], "seconds": 1.0}',
+        '{"epoch": 2, "best_val_mae_m": 4.0, "history": {}, "seconds": 1.0}',
+        '{"epoch": 2, "history": [], "seconds": 1.0}',
+        "[2]",
+        "{not json",
+    ],
+)
+def test_a_crafted_training_state_is_named(tmp_path, encoded):
+    with pytest.raises(RadiolocError, match="last.pt: corrupt training state"):
+        check_training_state(encoded, FRESH, tmp_path / "last.pt")
+
+
+def test_a_training_state_of_the_right_shape_is_kept(tmp_path):
+    state = check_training_state('{"epoch": 2, "best_val_mae_m": Infinity, "history": [{"epoch": 1}], "seconds": 3}', FRESH, tmp_path / "last.pt")
+    assert state["epoch"] == 2 and state["best_val_mae_m"] == float("inf") and state["history"] == [{"epoch": 1}]
+
+
+def test_a_schedule_that_is_not_where_the_loop_is_is_named(tmp_path):
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=0.1, total_steps=10)
+    for _ in range(3):
+        optimizer.step()
+        scheduler.step()
+    check_schedule(scheduler, 3, tmp_path / "last.pt")
+    with pytest.raises(RadiolocError, match="its schedule took 3 steps, its loop 2"):
+        check_schedule(scheduler, 2, tmp_path / "last.pt")
