@@ -53,7 +53,7 @@ def real_city(seed: int, prefix: str = "realcity", cities: tuple[str, ...] = see
     tiles = DATA / ("tiles" if cities == seeds.REAL_CITIES else f"tiles-{'-'.join(cities)}")
     for city in cities:
         if not any(tiles.glob(f"{city}_*.png")):
-            _run("city", "tiles", city, "--out", str(tiles))
+            _run("city", "tiles", city, "--out", str(tiles), "--force")  # several cities' tiles share the folder
     return _generate(DATA / f"{prefix}{seed}", "--buildings", str(tiles), "--seed", str(seed))
 
 

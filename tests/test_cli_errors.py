@@ -93,6 +93,26 @@ CASES = [
     ("demo out is a file", ["demo", "--out", "{FILE}"], "is a file", None),
     ("unknown option", ["locate", "--bogus"], "--bogus", None),
     ("missing argument", ["dataset", "estimate"], "directory", None),
+    # the probe of issue 32: empty paths, folders that are not the command's own, options of another mode
+    ("empty out folder", ["city", "generate", "--out", ""], "an empty path", None),
+    ("empty dataset argument", ["dataset", "verify", ""], "an empty path", None),
+    ("empty json path", ["evaluate", "--model", "knn", "--data", "{DS}", "--json", ""], "an empty path", None),
+    ("data named twice", ["train", "bayes", "--data", "{DS},{DS}", "--out", "{NEW}"], "a dataset named twice", "{NEW}"),
+    ("data trailing comma", ["train", "bayes", "--data", "{DS},", "--out", "{NEW}"], "an empty folder name", "{NEW}"),
+    ("bins without error model", ["train", "bayes", "--data", "{DS}", "--out", "{NEW}", "--bins", "4"], "--bins applies with --error-model only", "{NEW}"),
+    ("train bayes into a folder of files", ["train", "bayes", "--data", "{DS}", "--out", "{FULL}"], "already holds files; give --force", None),
+    ("likelihood without posterior head", ["train", "locunet", "--data", "{DS}", "--out", "{NEW}", "--likelihood", "bayes"], "apply to --head posterior only", None),
+    ("generate into a folder of files", ["dataset", "generate", "--out", "{FULL}"], "holds files but no manifest.json", None),
+    ("experiments into a dataset", ["experiments", "run", "--out", "{DS}"], "holds files but no scale.json", None),
+    ("demo into a dataset", ["demo", "--out", "{DS}"], "holds files but no demo_config.json", None),
+    ("city generate into a dataset", ["city", "generate", "--out", "{DS}", "--force"], "is a dataset or deployment folder", None),
+    ("city tiles into a dataset", ["city", "tiles", "munich", "--out", "{DS}", "--force"], "is a dataset or deployment folder", None),
+    ("city tiles min above max", ["city", "tiles", "munich", "--out", "{NEW}", "--min-coverage", "0.9", "--max-coverage", "0.1"], "is above --max-coverage", "{NEW}"),
+    ("city import origin of a png", ["city", "import", "{DS}/buildings/0.png", "--out", "{NEW}", "--origin", "5,5"], "--origin applies to GeoJSON", "{NEW}"),
+    ("locate empty model", ["locate", "--data", "{DS}", "--map", "0", "--bs", "1", "--pathloss=-90", "--model", ""], "--model: empty", None),
+    ("locate cells with data", ["locate", "--data", "{DS}", "--map", "0", "--bs", "1", "--pathloss=-90", "--cells", "1"], "--cells applies with --deployment only", None),
+    ("locate estimator on a deployment", ["locate", "--deployment", "x", "--cells", "1", "--rss=-70", "--estimator", "median"], "--estimator applies with --data", None),
+    ("deploy localizer twice", ["deploy", "create", "x", "--localizers", "bayes,bayes", "--home", "{NEW}"], "each at most once", None),
 ]
 
 
@@ -102,7 +122,9 @@ def places(small_dataset, tmp_path):
     (tmp_path / "file.txt").write_text("not a folder")
     (tmp_path / "empty").mkdir()
     (tmp_path / "random.pt").write_bytes(np.random.default_rng(0).bytes(4096))
-    return {"{DS}": str(root), "{FILE}": str(tmp_path / "file.txt"), "{DIR}": str(tmp_path / "empty"), "{NEW}": str(tmp_path / "new"), "{RAND}": str(tmp_path / "random.pt")}
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "summary.json").write_text('{"the user": "results"}')
+    return {"{FULL}": str(tmp_path / "full"), "{DS}": str(root), "{FILE}": str(tmp_path / "file.txt"), "{DIR}": str(tmp_path / "empty"), "{NEW}": str(tmp_path / "new"), "{RAND}": str(tmp_path / "random.pt")}
 
 
 def fill(text: str, places: dict) -> str:

@@ -82,6 +82,8 @@ def test_missing_estimates_and_bad_estimate_option(small_dataset):
         load_localization(root, "test")
     with pytest.raises(RadiolocError, match="noisy:SIGMA"):
         load_localization(root, "test", estimate="noisy:-1")
+    with pytest.raises(RadiolocError, match="noisy:SIGMA needs SIGMA in \\(0, 100\\] dB"):
+        load_localization(root, "test", estimate="noisy:1e308")
     with pytest.raises(RadiolocError, match="split must be one of"):
         load_localization(root, "holdout", estimate="true")
 

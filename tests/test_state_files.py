@@ -132,3 +132,87 @@ def test_a_schedule_that_is_not_where_the_loop_is_is_named(tmp_path):
     check_schedule(scheduler, 3, tmp_path / "last.pt")
     with pytest.raises(RadiolocError, match="its schedule took 3 steps, its loop 2"):
         check_schedule(scheduler, 2, tmp_path / "last.pt")
+
+
+def _dataset_copy(small_dataset, tmp_path):
+    copy = tmp_path / "ds"
+    shutil.copytree(small_dataset[0], copy)
+    (copy / "checksums.json").unlink()  # the damage below is the point, not what verify says of it
+    return copy
+
+
+def test_overlapping_splits_in_a_manifest_are_refused(small_dataset, tmp_path):
+    copy = _dataset_copy(small_dataset, tmp_path)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["split"]["train"] = manifest["split"]["train"] + manifest["split"]["test"][:1]
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    result = CliRunner().invoke(app, ["evaluate", "--model", "knn", "--data", str(copy), "--estimate", "true", "--limit", "5"])
+    assert result.exit_code == 2 and "manifest.json: corrupt manifest" in result.output and "in both the train and the test split" in result.output, result.output
+
+
+def test_negative_delays_in_a_toa_file_are_refused(small_dataset, tmp_path):
+    copy = _dataset_copy(small_dataset, tmp_path)
+    test_map = json.loads((copy / "manifest.json").read_text())["split"]["test"][0]
+    toa = copy / "DPM" / "toa" / f"{test_map}.npz"
+    with np.load(toa) as stored:
+        kept = {k: stored[k] for k in stored.files}
+    kept["toa_ns"] = np.where(np.isnan(kept["toa_ns"]), np.nan, -1e30).astype(kept["toa_ns"].dtype)
+    np.savez(toa, **kept)
+    result = CliRunner().invoke(app, ["evaluate", "--model", "toa-pocs", "--data", str(copy), "--estimate", "true", "--toa-sigma", "1", "--limit", "5"])
+    assert result.exit_code == 2 and "negative or infinite delays" in result.output, result.output
+
+
+def test_positions_that_are_not_whole_numbers_are_refused(small_dataset, tmp_path):
+    import scipy.io
+
+    copy = _dataset_copy(small_dataset, tmp_path)
+    data = scipy.io.loadmat(copy / "TxRx.mat")
+    data = {k: v for k, v in data.items() if not k.startswith("__")}
+    data["rxx"] = data["rxx"].astype(np.float64)
+    data["rxx"][0, 0] = np.nan
+    scipy.io.savemat(copy / "TxRx.mat", data)
+    result = CliRunner().invoke(app, ["evaluate", "--model", "knn", "--data", str(copy), "--estimate", "true", "--limit", "5"])
+    assert result.exit_code == 2 and "TxRx.mat: rxx holds values that are not whole" in result.output and "Warning" not in result.output, result.output
+
+
+def test_a_gray_image_is_not_a_building_map(tmp_path):
+    from PIL import Image
+
+    from radioloc.city import load_building_png
+
+    gray = tmp_path / "radio_map.png"
+    Image.fromarray(np.arange(256 * 256, dtype=np.uint32).reshape(256, 256).astype(np.uint8)).save(gray)
+    with pytest.raises(RadiolocError, match="a building map holds two values"):
+        load_building_png(gray)
+    mask = tmp_path / "mask.png"
+    Image.fromarray((np.arange(256 * 256).reshape(256, 256) % 3 == 0).astype(np.uint8) * 255).save(mask)
+    assert load_building_png(mask).sum() == (np.arange(256 * 256) % 3 == 0).sum()
+
+
+def test_a_misspelt_bs_field_is_named(tmp_path):
+    from radioloc.deploy.build import read_base_stations
+    from radioloc.deploy.georef import Georeference
+
+    listing = tmp_path / "bs.json"
+    listing.write_text(json.dumps([{"cell_id": 1, "row": 10, "col": 20, "tx_powr_dbm": 30}]))
+    with pytest.raises(RadiolocError, match="entry 1: unknown field 'tx_powr_dbm' \\(the fields are cell_id, lat, lng, row, col, height_m, tx_power_dbm\\)"):
+        read_base_stations(listing, Georeference(48.1, 11.5, 256, 256))
+
+
+def test_geojson_with_a_nan_coordinate_is_one_line(tmp_path):
+    source = tmp_path / "nan.geojson"
+    ring = [[0, 0], [10, float("nan")], [10, 10], [0, 0]]
+    source.write_text(json.dumps({"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {}, "geometry": {"type": "Polygon", "coordinates": [ring]}}]}))
+    result = CliRunner().invoke(app, ["city", "import", str(source), "--out", str(tmp_path / "b.png")])
+    assert result.exit_code == 2 and "coordinates must be finite numbers" in result.output and "Warning" not in result.output, result.output
+
+
+def test_the_default_figure_of_dataset_show_is_replaced_only_with_force(small_dataset, tmp_path):
+    copy = _dataset_copy(small_dataset, tmp_path)
+    figure = copy / "figures" / "map_0.png"
+    figure.parent.mkdir(exist_ok=True)
+    figure.write_bytes(b"the user's figure")
+    result = CliRunner().invoke(app, ["dataset", "show", str(copy), "--map", "0"])
+    assert result.exit_code == 2 and "map_0.png: exists; give --force" in result.output and figure.read_bytes() == b"the user's figure", result.output
+    assert CliRunner().invoke(app, ["dataset", "show", str(copy), "--map", "0", "--force"]).exit_code == 0
+    assert figure.read_bytes()[:4] == b"\x89PNG"

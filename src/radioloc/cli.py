@@ -50,16 +50,16 @@ def _root(
     """RSS localization with radio maps (LocUNet)."""
 
 
-def _parse_sims(sims: str) -> tuple[str, ...]:
+def _parse_sims(sims: str, option: str = "--sims") -> tuple[str, ...]:
     names = tuple(s.strip() for s in sims.split(",") if s.strip())
     if not names:
-        raise RadiolocError("--sims: give at least one simulation, e.g. DPM or DPM,DPMcars,IRT2,IRT2cars")
+        raise RadiolocError(f"{option}: give at least one simulation, e.g. DPM or DPM,DPMcars,IRT2,IRT2cars")
     return names
 
 
 @dataset_app.command("generate")
 def dataset_generate(
-    out: Path = output_dir_option(..., "--out", help="Dataset folder (created; an unfinished one is resumed, an existing one gets the missing --sims).", resumes=True),
+    out: Path = output_dir_option(..., "--out", help="Dataset folder (created; an unfinished one is resumed, an existing one gets the missing --sims).", resumes="manifest.json"),
     maps: Optional[int] = typer.Option(None, "--maps", min=1, max=10_000, help="Number of procedural city maps (default 99, or the existing dataset's)."),
     seed: Optional[int] = typer.Option(None, "--seed", min=0, max=SEED_MAX, help="Seed of the whole dataset (default 0, or the existing dataset's)."),
     candidates: Optional[int] = typer.Option(None, "--candidates", min=5, max=1_000, help="Candidate BS positions per map (default 80, the paper's; 30 for the CPU-scale robustness dataset)."),
@@ -116,6 +116,8 @@ def dataset_show(
     if kind not in ("true", "estimate"):
         raise RadiolocError(f"--kind must be 'true' or 'estimate', got {kind!r}")
     target = out or directory / "figures" / f"map_{map_id}{'' if kind == 'true' else '_estimate'}.png"
+    if out is None and target.exists() and not force:  # the default path, checked as --out would be
+        raise RadiolocError(f"{target}: exists; give --force to replace it (or --out elsewhere)")
     console.print(f"wrote {show_map(directory, map_id, target, bs_set=bs_set, sim=sim, kind=kind)}")
 
 
@@ -147,13 +149,18 @@ def dataset_verify(
 
 
 def _parse_folders(data: str) -> list[Path]:
-    """``--data A,B``: dataset folders, at least one."""
-    folders = [Path(part.strip()) for part in data.split(",") if part.strip()]
-    if not folders:
+    """``--data A,B``: dataset folders, at least one, each once."""
+    parts = [part.strip() for part in data.split(",")]
+    if not any(parts):
         raise RadiolocError("--data: name at least one dataset folder")
+    if not all(parts):
+        raise RadiolocError(f"--data: an empty folder name in {data!r}")
+    folders = [Path(part) for part in parts]
     for folder in folders:
         if not folder.is_dir():
             raise RadiolocError(f"--data: {folder}: no such dataset folder")
+    if len({folder.resolve() for folder in folders}) != len(folders):
+        raise RadiolocError(f"--data: a dataset named twice in {data!r} (its queries would count twice)")
     return folders
 
 
@@ -207,6 +214,8 @@ def city_import(
         raise RadiolocError(f"--out {out}: its heights {heights_file.name} exist; give --force to replace them")
 
     if source.suffix.lower() == ".png":
+        if origin is not None:
+            raise RadiolocError("--origin applies to GeoJSON footprints; a PNG is already a 256 x 256 m tile")
         buildings = load_building_png(source)
     else:
         city, heights = load_geojson_footprints(source, origin=_parse_origin(origin))
@@ -231,6 +240,8 @@ def city_tiles(
     from radioloc.datasets.plot import draw_city_tiles
     from radioloc.io import atomic_write_json, atomic_write_npz, atomic_write_png
 
+    if min_coverage > max_coverage:
+        raise RadiolocError(f"--min-coverage {min_coverage} is above --max-coverage {max_coverage}")
     is_osm = source.endswith((".osm.pbf", ".pbf", ".osm"))
     is_geojson = source.endswith((".geojson", ".json"))
     if is_osm:
@@ -256,7 +267,7 @@ def city_tiles(
 @train_app.command("radiounet")
 def train_radiounet_command(
     data: Path = typer.Option(..., "--data", exists=True, file_okay=False, help="Dataset with the simulation to learn (its train/val splits are used)."),
-    out: Path = output_dir_option(..., "--out", help="Run folder (best.pt, last.pt, summary.json); an unfinished run resumes.", resumes=True),
+    out: Path = output_dir_option(..., "--out", help="Run folder (best.pt, last.pt, summary.json); an unfinished run resumes.", resumes="train_config.json"),
     preset: str = typer.Option("cpu", "--preset", help="cpu, cpu-open, cpu-small or paper."),
     sim: str = typer.Option("DPM", "--sim", help="Simulation to learn."),
     init: Optional[Path] = typer.Option(None, "--init", exists=True, dir_okay=False, help="Start from this RadioUNet checkpoint (the same preset, or cpu for cpu-open)."),
@@ -306,7 +317,7 @@ def _relaunched(nproc: int, batch_size: int) -> bool:
 @train_app.command("locunet")
 def train_locunet_command(
     data: str = typer.Option(..., "--data", help="Dataset with radio maps (its train/val splits are used); comma-separated folders: their splits joined."),
-    out: Path = output_dir_option(..., "--out", help="Run folder (best.pt, last.pt, summary.json); an unfinished run resumes.", resumes=True),
+    out: Path = output_dir_option(..., "--out", help="Run folder (best.pt, last.pt, summary.json); an unfinished run resumes.", resumes="train_config.json"),
     preset: str = typer.Option("cpu", "--preset", help="cpu, cpu-deep, cpu-fine or paper."),
     estimate: str = typer.Option("estimate", "--estimate", help="Radio maps the model sees: estimate (nominal: RadioUNet), true, or noisy:SIGMA_DB."),
     measurement: str = typer.Option("DPM", "--measurement", help="Simulation whose truth the UEs report: DPM (nominal), DPMcars, IRT2, IRT2cars (robustness)."),
@@ -364,13 +375,14 @@ def train_locunet_command(
 @train_app.command("bayes")
 def train_bayes_command(
     data: str = typer.Option(..., "--data", help="Dataset with radio maps (its train split is counted, its val split tunes and calibrates); comma-separated folders: their splits joined."),
-    out: Path = output_dir_option(..., "--out", help="Run folder: calibration.safetensors, train_config.json, summary.json.", resumes=True),
+    out: Path = output_dir_option(..., "--out", help="Folder for calibration.safetensors, train_config.json and summary.json."),
     estimate: str = typer.Option("estimate", "--estimate", help="Radio maps the localizer sees: estimate (nominal: RadioUNet), true, or noisy:SIGMA_DB."),
     measurement: str = typer.Option("DPM", "--measurement", help="Simulation whose truth the UEs report: DPM (nominal), DPMcars, IRT2, IRT2cars (robustness)."),
     prior: str = typer.Option("ue-box", "--prior", help="Prior support: ue-box (outdoor pixels of the middle 164 x 164 m, where the protocol puts UEs), outdoor, map."),
     error_model: Optional[Path] = typer.Option(None, "--error-model", help="A learned error model (`radioloc train error-model`; error-model, error-model-robust = the shipped ones): count the likelihood per bin of its reliability (bayes-learned)."),
-    bins: str = typer.Option("4,6,8,12", "--bins", help="With --error-model: numbers of reliability bins to try (comma separated, each 2..64; edges at quantiles over the training queries), chosen on validation queries."),
+    bins: Optional[str] = typer.Option(None, "--bins", help="With --error-model: numbers of reliability bins to try (comma separated, each 2..64; edges at quantiles over the training queries), chosen on validation queries (default 4,6,8,12)."),
     seed: int = typer.Option(0, "--seed", min=0, max=SEED_MAX, help="Seed of the validation queries used for tuning."),
+    force: bool = force_option(),
 ) -> None:
     """Calibrate the Bayesian grid localizer: p(reported pathloss | radio-map value) on the training split, the
     likelihood tempering and the uncertainty radii on the validation split."""
@@ -381,6 +393,9 @@ def train_bayes_command(
     parse_estimate(estimate)
     folders = _parse_folders(data)
     error_file = None if error_model is None else str(error_model_weights(str(error_model)))
+    if bins is not None and error_model is None:
+        raise RadiolocError("--bins applies with --error-model only (reliability bins of the learned error model)")
+    bins = bins or "4,6,8,12"
     try:
         choices = tuple(int(b) for b in bins.split(","))
     except ValueError:
@@ -398,7 +413,7 @@ def train_bayes_command(
 @train_app.command("error-model")
 def train_error_model_command(
     data: Path = typer.Option(..., "--data", exists=True, file_okay=False, help="Dataset with radio maps and the estimates the localizer sees (train and val splits)."),
-    out: Path = output_dir_option(..., "--out", help="Run folder (best.pt, last.pt, summary.json); an unfinished run resumes.", resumes=True),
+    out: Path = output_dir_option(..., "--out", help="Run folder (best.pt, last.pt, summary.json); an unfinished run resumes.", resumes="train_config.json"),
     estimate: str = typer.Option("estimate", "--estimate", help="Radio maps the localizer sees: estimate (nominal: RadioUNet), or noisy:SIGMA_DB."),
     measurement: str = typer.Option("DPM", "--measurement", help="Simulation whose truth the UEs report: DPM (nominal), DPMcars, IRT2, IRT2cars (robustness)."),
     steps: int = typer.Option(3000, "--steps", min=1, max=10**8, help="Training steps (batches of --batch-size radio maps)."),
@@ -506,7 +521,7 @@ def evaluate_command(
     from radioloc.evaluation.experiment import evaluate_across_measurements, evaluate_models
 
     specs = [m.strip() for m in model.split(",") if m.strip()]
-    measurements = _parse_sims(measurement)
+    measurements = _parse_sims(measurement, "--measurement")
     if len(measurements) == 1:
         evaluate_models(specs, data, split, estimate, limit, figures, json_out, console=console, measurement=measurements[0], toa_sigma=toa_sigma)
     else:
@@ -548,6 +563,14 @@ def locate_command(
     home: Optional[Path] = _home_option(),
 ) -> None:
     """Locate one UE from the pathloss it reports for 1 to 5 BSs, with its 68 % and 95 % uncertainty radii."""
+    if model is not None and not model.strip():
+        raise RadiolocError("--model: empty; name a localizer (or leave the option out)")
+    given = {"--data": data is not None, "--map": map_id is not None, "--bs": bs is not None, "--estimate": estimate != "estimate", "--estimator": estimator is not None,
+             "--cells": cells is not None, "--rss": rss is not None, "--home": home is not None}  # fmt: skip
+    other_mode = ("--data", "--map", "--bs", "--estimate", "--estimator") if deployment is not None else ("--cells", "--rss", "--home")
+    stray = [option for option in other_mode if given[option]]
+    if stray:
+        raise RadiolocError(f"{stray[0]} applies {'with --data, not with --deployment' if deployment is not None else 'with --deployment only'}")
     if deployment is not None:
         _locate_on_deployment(deployment, cells, rss, pathloss, model, home)
         return
@@ -669,7 +692,7 @@ def dataset_estimate(
 
 @app.command("demo")
 def demo(
-    out: Path = output_dir_option(Path("out/demo"), "--out", help="Output folder.", resumes=True),
+    out: Path = output_dir_option(Path("out/demo"), "--out", help="Output folder.", resumes="demo_config.json"),
     maps: int = typer.Option(12, "--maps", min=3, max=10_000, help="Maps in the demo's localization dataset (at least 3: one per split)."),
     seed: int = typer.Option(8128, "--seed", min=0, max=SEED_MAX, help="Seed of the demo's dataset (default 8128: maps no shipped model was fitted on)."),
     train: bool = typer.Option(False, "--train", help="Run the whole pipeline from scratch at small scale (about 30 min): train RadioUNet and LocUNet too."),
@@ -699,7 +722,7 @@ def experiments_list() -> None:
 def experiments_run(
     names: Optional[list[str]] = typer.Argument(None, help="Experiments to run (default: all; what they need runs first)."),
     scale: str = typer.Option("smoke", "--scale", help="smoke (minutes), cpu (hours on 2 cores) or paper (GPU sizes)."),
-    out: Path = output_dir_option(..., "--out", help="Output folder: data, cache, results, figures and report.md (a rerun resumes).", resumes=True),
+    out: Path = output_dir_option(..., "--out", help="Output folder: data, cache, results, figures and report.md (a rerun resumes).", resumes="scale.json"),
     workers: Optional[int] = typer.Option(None, "--workers", min=1, max=256, help="Dataset generation processes (default: all cores)."),
 ) -> None:
     """Run (or resume) experiments at a scale and write OUT/report.md beside the paper's numbers."""

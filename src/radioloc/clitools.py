@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.text import Text
 
 from radioloc.errors import RadiolocError
-from radioloc.io import check_output_path
+from radioloc.io import LOCK_FILE, check_output_path
 
 USAGE_EXIT = 2
 DISK_FULL = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
@@ -97,6 +97,11 @@ class RadiolocGroup(typer.core.TyperGroup):
 
             command.invoke = invoke
             command._outputs_checked = True
+        if command is not None and not getattr(command, "_paths_checked", False):
+            for param in command.params:
+                if _takes_path(param):
+                    param.process_value = _refusing_empty(param, param.process_value)
+            command._paths_checked = True
         return command
 
     def invoke(self, ctx: click.Context) -> Any:
@@ -154,10 +159,27 @@ class RadiolocGroup(typer.core.TyperGroup):
         return result if isinstance(result, int) else 0
 
 
+def _takes_path(param: click.Parameter) -> bool:
+    annotation = getattr(getattr(param, "type_descriptor", None), "annotation", None)
+    return annotation is Path or Path in getattr(annotation, "__args__", ())
+
+
+def _refusing_empty(param: click.Parameter, process_value):
+    """A path option's processing that refuses an empty value (the shell's ``--out ""``, or an unset variable),
+    which would otherwise mean the current folder."""
+
+    def checked(ctx: click.Context, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip():
+            raise BadParameter("an empty path; give a file or folder ('.' for the current folder)", ctx=ctx, param=param)
+        return process_value(ctx, value)
+
+    return checked
+
+
 OUTPUTS = "radioloc.outputs"  # ctx.meta key: the output options of the command being run
 
 
-def _checked_output(kind: str, updates_input: bool = False, resumes: bool = False):
+def _checked_output(kind: str, updates_input: bool = False, resumes: str | None = None):
     def callback(ctx: click.Context, param: click.Parameter, value):
         if value is None or ctx.resilient_parsing:
             return value
@@ -168,7 +190,7 @@ def _checked_output(kind: str, updates_input: bool = False, resumes: bool = Fals
         ctx.meta.setdefault(OUTPUTS, []).append(Output(param, Path(value), kind, updates_input, resumes))
         return value
 
-    callback.replaces_files = kind == "file" or not resumes  # such an option needs force_option() beside it
+    callback.replaces_files = kind == "file" or resumes is None  # such an option needs force_option() beside it
     return callback
 
 
@@ -180,7 +202,7 @@ class Output:
     path: Path
     kind: str  # "file" or "folder"
     updates_input: bool  # may be the command's own input, rewritten in place
-    resumes: bool  # a job's own folder: what is there is resumed, never replaced
+    resumes: str | None  # a job's own folder, marked by this file: what is there is resumed, never replaced
 
 
 def force_option():
@@ -188,11 +210,12 @@ def force_option():
     return typer.Option(False, "--force", help="Replace outputs that already exist (without it they are refused).")
 
 
-def output_dir_option(default, *flags: str, help: str, resumes: bool = False, **kwargs: Any):
+def output_dir_option(default, *flags: str, help: str, resumes: str | None = None, **kwargs: Any):
     """An option naming a folder radioloc writes into; the parser refuses one that cannot be written (a file in
     the way, an unwritable place) before any work starts, and one inside a dataset or deployment
-    (:func:`check_outputs`). A job's own folder (``resumes``) is resumed when it exists; any other folder that
-    already holds files is written into only with ``--force``."""
+    (:func:`check_outputs`). A job's own folder, marked by the file ``resumes`` names (written when the job
+    starts), is resumed when it exists, and a folder holding other files is refused; any other output folder
+    that already holds files is written into only with ``--force``."""
     return typer.Option(default, *flags, help=help, callback=_checked_output("folder", resumes=resumes), **kwargs)
 
 
@@ -213,7 +236,7 @@ def _input_paths(value: object) -> list[Path]:
 
 
 def _holds_files(folder: Path) -> bool:
-    return folder.is_dir() and any(True for _ in folder.iterdir())
+    return folder.is_dir() and any(entry.name != LOCK_FILE for entry in folder.iterdir())
 
 
 def check_outputs(ctx: click.Context) -> None:
@@ -241,7 +264,11 @@ def check_outputs(ctx: click.Context) -> None:
             inside = resolved.relative_to(artifact).parts
             if inside[0] != "figures":
                 fail(f"{flag} {path}: lies inside {artifact}, whose files only its own commands write; write it elsewhere (or under its figures/)")
-        replaces = path.is_file() if output.kind == "file" else not output.resumes and _holds_files(path)
+        if artifact is not None and artifact == resolved and output.resumes is None:
+            fail(f"{flag} {path}: is a dataset or deployment folder, whose files only its own commands write; write elsewhere (or under its figures/)")
+        if output.resumes is not None and _holds_files(path) and not (path / output.resumes).is_file():
+            fail(f"{flag} {path}: holds files but no {output.resumes}, so it is not this command's folder to resume; choose a new or empty folder")
+        replaces = path.is_file() if output.kind == "file" else output.resumes is None and _holds_files(path)
         if replaces and not in_place and not ctx.params.get("force"):
             if "force" not in ctx.params:
                 raise AssertionError(f"{ctx.command_path}: an output option that may replace files needs force_option()")

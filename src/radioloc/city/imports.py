@@ -12,6 +12,8 @@ longitude/latitude, are cut into tiles by :mod:`radioloc.city.real`.
 
 from __future__ import annotations
 
+import math
+
 from pathlib import Path
 
 import numpy as np
@@ -44,10 +46,21 @@ def load_building_png(path: str | Path, size: int = MAP_SIZE) -> np.ndarray:
         raise RadiolocError(f"{path}: building map must be {size} x {size} pixels, got {width} x {height}")
     if mode not in ("L", "1"):
         raise RadiolocError(f"{path}: building map must be 8-bit gray (mode L) or 1-bit (mode 1), got mode {mode}")
+    values = np.unique(data)
+    if len(values) > 2 or (len(values) == 2 and values[0] != 0):  # a gray image (a radio map, a photo) is no mask
+        raise RadiolocError(f"{path}: a building map holds two values, 0 (street) and one other (building), got {len(values)} values")
     return (data != 0).astype(np.uint8)
 
 
+def _numbers_only(value: object) -> bool:
+    if isinstance(value, (list, tuple)):
+        return all(_numbers_only(item) for item in value)
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _polygons_of(geometry, where: str) -> list[Polygon]:
+    if isinstance(geometry, dict) and not _numbers_only(geometry.get("coordinates", [])):  # before shapely, which warns on NaN
+        raise RadiolocError(f"{where}: coordinates must be finite numbers")
     try:
         geom = shape(geometry)
     except Exception as exc:  # shapely raises several types for malformed coordinates

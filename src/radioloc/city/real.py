@@ -88,7 +88,7 @@ def scene_height_map(scene: str) -> HeightMap:
     elif Path(scene).is_file():
         filename = str(scene)
     else:
-        raise RadiolocError(f"--scene {scene}: neither a bundled Sionna scene ({', '.join(BUNDLED_SCENES)}) nor a scene file")
+        raise RadiolocError(f"{scene}: neither a bundled Sionna scene ({', '.join(BUNDLED_SCENES)}) nor a scene file")
     try:
         loaded = rt.load_scene(filename, merge_shapes=False)
     except Exception as exc:  # Mitsuba raises several types for a bad file

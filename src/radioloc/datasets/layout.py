@@ -115,6 +115,17 @@ class Positions:
     candidates: np.ndarray | None  # (n_maps, n_candidates, 2) or None (the real data set does not list them)
 
 
+def _pixel_numbers(data: dict, key: str, source: Path) -> np.ndarray:
+    """A positions field as int64: whole numbers only (a NaN or 3.5 is no pixel or BS number)."""
+    try:
+        values = np.asarray(data[key], dtype=np.float64)
+    except (TypeError, ValueError):
+        raise RadiolocError(f"{source}: {key} holds values that are not numbers") from None
+    if not np.isfinite(values).all() or (values != np.round(values)).any() or (np.abs(values) > 2**31).any():
+        raise RadiolocError(f"{source}: {key} holds values that are not whole pixel or BS numbers")
+    return values.astype(np.int64)
+
+
 def read_positions(root: Path) -> Positions:
     """Read ``TxRx.mat`` (radioloc or RadioLocSeer) or, failing that, RadioLocSeer's ``my_fileCorr.npy``."""
     mat_path = root / "TxRx.mat"
@@ -137,11 +148,10 @@ def read_positions(root: Path) -> Positions:
     missing = [key for key in POSITION_KEYS if key not in data]
     if missing:
         raise RadiolocError(f"{source}: missing field(s) {', '.join(missing)}")
-    rxx = np.asarray(data["rxx"], dtype=np.int64)
-    rxy = np.asarray(data["rxy"], dtype=np.int64)
-    ant_list = np.asarray(data["antList"], dtype=np.int64)  # (n_sets, n_maps, k)
-    ant_x = np.asarray(data["antX"], dtype=np.int64)  # (n_sets, k, n_maps)
-    ant_y = np.asarray(data["antY"], dtype=np.int64)
+    rxx, rxy = _pixel_numbers(data, "rxx", source), _pixel_numbers(data, "rxy", source)
+    ant_list = _pixel_numbers(data, "antList", source)  # (n_sets, n_maps, k)
+    ant_x = _pixel_numbers(data, "antX", source)  # (n_sets, k, n_maps)
+    ant_y = _pixel_numbers(data, "antY", source)
     if rxx.shape != rxy.shape or ant_list.ndim != 3 or ant_x.shape != ant_y.shape or ant_x.ndim != 3:
         raise RadiolocError(f"{source}: inconsistent shapes rxx {rxx.shape}, rxy {rxy.shape}, antList {ant_list.shape}, antX {ant_x.shape}")
     ue = np.stack([rxx, rxy], axis=-1) - 1
@@ -149,7 +159,7 @@ def read_positions(root: Path) -> Positions:
     bs = np.stack([np.transpose(ant_x, (2, 0, 1)), np.transpose(ant_y, (2, 0, 1))], axis=-1) - 1
     candidates = None
     if "candRow" in data and "candCol" in data:
-        candidates = np.stack([np.asarray(data["candRow"]), np.asarray(data["candCol"])], axis=-1).astype(np.int64) - 1
+        candidates = np.stack([_pixel_numbers(data, "candRow", source), _pixel_numbers(data, "candCol", source)], axis=-1) - 1
         if bs_sets.size and (bs_sets.min() < 0 or bs_sets.max() >= candidates.shape[-2]):
             raise RadiolocError(f"{source}: antList names candidate {int(bs_sets.max()) + 1 if bs_sets.max() >= candidates.shape[-2] else int(bs_sets.min()) + 1}, "
                                 f"outside the 1..{candidates.shape[-2]} candidates of candRow/candCol")  # fmt: skip

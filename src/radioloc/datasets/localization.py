@@ -200,6 +200,9 @@ def validate_queries(bs_ids: np.ndarray, pathloss_db: np.ndarray, n_bs: int, fie
     return ids.astype(np.int64), clipped.astype(np.float32)
 
 
+MAX_NOISE_SIGMA_DB = 100.0  # map noise beyond the whole gray range (about 100 dB) only saturates it
+
+
 def parse_estimate(estimate: str) -> tuple[str, float]:
     """``estimate``, ``true`` or ``noisy:SIGMA`` -> (kind, sigma_db)."""
     if estimate in ("estimate", "true"):
@@ -209,8 +212,8 @@ def parse_estimate(estimate: str) -> tuple[str, float]:
             sigma = float(estimate.split(":", 1)[1])
         except ValueError:
             sigma = -1.0
-        if not np.isfinite(sigma) or sigma <= 0:
-            raise RadiolocError(f"--estimate noisy:SIGMA needs a positive SIGMA in dB, got {estimate!r}")
+        if not np.isfinite(sigma) or not 0 < sigma <= MAX_NOISE_SIGMA_DB:
+            raise RadiolocError(f"--estimate noisy:SIGMA needs SIGMA in (0, {MAX_NOISE_SIGMA_DB:g}] dB, got {estimate!r}")
         return "noisy", sigma
     raise RadiolocError(f"--estimate must be 'estimate', 'true' or 'noisy:SIGMA_DB', got {estimate!r}")
 

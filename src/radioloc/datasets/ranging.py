@@ -48,6 +48,9 @@ def read_path_lengths(root: Path, map_id: int, sim: str = "DPM", transmitters: i
     expected = (transmitters if transmitters is not None else toa_ns.shape[0], MAP_SIZE, MAP_SIZE)
     if toa_ns.shape != expected or los.shape != expected or toa_ns.dtype.kind != "f":
         raise RadiolocError(f"{path}: corrupt ToA file (toa_ns {toa_ns.dtype} {toa_ns.shape} and line_of_sight {los.shape}, float {expected} expected)")
+    with np.errstate(invalid="ignore"):
+        if np.isinf(toa_ns).any() or (toa_ns < 0).any():  # NaN is "no path"; a negative or infinite delay is no delay
+            raise RadiolocError(f"{path}: corrupt ToA file (negative or infinite delays in toa_ns)")
     return (toa_ns.astype(np.float64) * NS_TO_M).astype(np.float32), los.astype(bool)
 
 

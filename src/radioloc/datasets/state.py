@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from radioloc.errors import RadiolocError, first_validation_error
 from radioloc.io import read_json_object
@@ -23,6 +23,19 @@ class ManifestFields(BaseModel):
     split: dict[str, list[int]]
     simulations: list[str]
     complete: bool = False
+
+    @model_validator(mode="after")
+    def _disjoint_splits(self) -> "ManifestFields":
+        seen: dict[int, str] = {}
+        for name, maps in self.split.items():
+            for m in maps:
+                if m in seen:  # a test map in the training split would make every figure on that split a lie
+                    raise ValueError(f"map {m} is in both the {seen[m]} and the {name} split")
+                seen[m] = name
+        unknown = set(seen) - set(self.maps)
+        if unknown:
+            raise ValueError(f"the splits name maps {sorted(unknown)[:3]} that the dataset does not have")
+        return self
 
 
 class MapRecordFields(BaseModel):

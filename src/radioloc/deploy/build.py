@@ -36,6 +36,7 @@ import math
 import os
 import shutil
 import time
+import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Annotated
@@ -96,6 +97,8 @@ class DeploymentSpec:
         unknown = [name for name in self.localizers if name not in SERVING]
         if not self.localizers or unknown:
             raise RadiolocError(f"--localizers: choose from {', '.join(SERVING)}, got {', '.join(self.localizers) or 'none'}")
+        if len(set(self.localizers)) != len(self.localizers):
+            raise RadiolocError(f"--localizers: each at most once, got {', '.join(self.localizers)}")
         if self.survey < 600:
             raise RadiolocError(f"--survey must be at least 600 simulated phones, got {self.survey}")
         if self.city.startswith("dataset:") and self.maps != "DPM":
@@ -264,7 +267,7 @@ class BaseStationEntry(BaseModel):
     """One entry of an operator's BS list, in physical ranges. Optional fields left out (or empty in a CSV) take
     their defaults; a value given, 0 included, is kept."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="forbid")  # a misspelt field would otherwise fall back to its default silently
     cell_id: WholeNumber = Field(ge=0, le=CELL_ID_MAX)
     lat: FiniteNumber | None = Field(None, ge=-90, le=90)
     lng: FiniteNumber | None = Field(None, ge=-180, le=180)
@@ -304,6 +307,8 @@ def read_base_stations(path: Path, georef: Georeference) -> list[BaseStation]:
             entry = BaseStationEntry.model_validate({k: v for k, v in record.items() if k is not None and v not in (None, "")})
         except ValidationError as exc:
             field_name, message, kind = first_validation_error(exc)
+            if kind == "extra_forbidden":
+                raise RadiolocError(f"{where}: unknown field {field_name!r} (the fields are {', '.join(BaseStationEntry.model_fields)})") from None
             raise RadiolocError(f"{where}: " + (f"missing field {field_name!r} (cell_id, and lat/lng or row/col)" if kind == "missing" else
                                 f"{field_name + ': ' if field_name else ''}{message}")) from None  # fmt: skip
         if entry.lat is not None and entry.lng is not None:
@@ -333,13 +338,28 @@ def check_base_stations(stations: list[BaseStation], obstacles: np.ndarray, wher
         raise RadiolocError(f"{where}: no base station in the area")
 
 
+def _read_staged_arrays(path: Path, keys: tuple[str, ...], masks: bool, shape: tuple[int, int] | None = None) -> dict[str, np.ndarray]:
+    """2-D arrays of a build's staging ``.npz`` file (0/1 ``masks``, else uint8 gray levels) of ``shape``, or one
+    line naming the file."""
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            arrays = {key: stored[key] for key in keys}
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        raise RadiolocError(f"{path}: unreadable staging file ({str(exc) or type(exc).__name__}); delete it to redo its step") from None
+    for key, array in arrays.items():
+        kind_ok = array.dtype.kind in "bu" and (array.size == 0 or array.max() <= 1) if masks else array.dtype == np.uint8
+        if not kind_ok or array.ndim != 2 or (shape is not None and array.shape != shape):
+            raise RadiolocError(f"{path}: corrupt staging file ({key}: {array.dtype} {array.shape}); delete it to redo its step")
+    return arrays
+
+
 # -- radio maps ---------------------------------------------------------------------------------------------
 def _simulate_bs(args) -> tuple[int, float]:
     """Worker: one BS's maps (what the localizers see) and truth (:mod:`radioloc.deploy.radiomaps`), written to
     ``bs/<index>.npz``."""
     staging, index, row, col, maps_sim, truth_sim = args
     started = time.perf_counter()
-    city = np.load(staging / "city.npz")
+    city = _read_staged_arrays(staging / "city.npz", ("buildings", "cars"), masks=True)
     area = AreaRadioMaps(city["buildings"], city["cars"])
     maps = area.gray(maps_sim, row, col)
     truth = maps if truth_sim == maps_sim else area.gray(truth_sim, row, col)
@@ -439,11 +459,11 @@ def _build_locked(store: DeploymentStore, spec: DeploymentSpec, staging: Path, c
     # 3. arrays, survey, calibrations
     rows, cols = georef.rows, georef.cols
     if not all((staging / f"{name}.npy").is_file() for name in ARRAYS):
-        city = np.load(staging / "city.npz")
+        city = _read_staged_arrays(staging / "city.npz", ("buildings", "cars"), masks=True, shape=(rows, cols))
         for kind in ("maps", "truth"):
             stack = np.lib.format.open_memmap(staging / f".{kind}.npy.tmp", mode="w+", dtype=np.uint8, shape=(len(stations), rows, cols))
             for i in range(len(stations)):
-                stack[i] = np.load(staging / "bs" / f"{i}.npz")[kind]
+                stack[i] = _read_staged_arrays(staging / "bs" / f"{i}.npz", (kind,), masks=False, shape=(rows, cols))[kind]
             stack.flush()
             del stack
             os.replace(staging / f".{kind}.npy.tmp", staging / f"{kind}.npy")

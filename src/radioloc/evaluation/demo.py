@@ -72,6 +72,7 @@ def run_demo(out: Path, config: DemoConfig, console: Console | None = None) -> d
     console = console or Console()
     timer = StageTimer(console)
     out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / "demo_config.json", asdict(config))  # marks the folder as a demo's, to resume (`radioloc demo --out`)
     figures = out / "figures"
     radiounet_model = None
     locunet_model = "locunet"

@@ -321,7 +321,7 @@ class BayesLocalizer(Localizer):
         if self.toa_sigma_m is None:
             return np.zeros((1, 1, 1), np.float32), np.full(q.bs_ids.shape, np.nan), 0.0
         if q.ranges_m is None or data.scenes.path_length_m is None:
-            raise RadiolocError(f"{self.name}: fusing ToA needs queries with ranges and scenes with path-length maps (radioloc.datasets.ranging.attach_ranges)")
+            raise RadiolocError(f"{self.name}: fusing ToA needs queries with ranges and scenes with path-length maps (give --toa-sigma SIGMA; in Python, radioloc.datasets.ranging.attach_ranges)")
         sigma = max(self.toa_sigma_m, MIN_TOA_SIGMA_M)
         return flat_maps(data.scenes.path_length_m), q.ranges_m.astype(np.float64), 1.0 / (2.0 * sigma**2)
 

@@ -230,6 +230,8 @@ class LikelihoodCalibration:
             n_bins = 1 if edges is None else len(edges) + 1
             if table.shape != (GRAY_LEVELS * n_bins, GRAY_LEVELS) or counts.shape != table.shape or not np.isfinite(table).all():
                 raise ValueError(f"log_likelihood and counts must be finite {GRAY_LEVELS * n_bins} x {GRAY_LEVELS} tables ({n_bins} reliability bins)")
+            if not (np.isfinite(counts).all() and (counts >= 0).all()):
+                raise ValueError("counts must be finite and non-negative")
             if edges is not None and (edges.ndim != 1 or not np.isfinite(edges).all() or (np.diff(edges) < 0).any()):
                 raise ValueError("reliability_edges must be finite and sorted")
             error_model = json.loads(metadata.get("error_model", "null"))

@@ -471,7 +471,7 @@ class InputEncoder:
         self.lengths = None
         if config.toa_channels:
             if scenes.path_length_m is None:
-                raise RadiolocError("a LocUNet with ToA channels needs scenes with path-length maps (radioloc.datasets.ranging.attach_ranges)")
+                raise RadiolocError("a LocUNet with ToA channels needs scenes with path-length maps (give --toa-sigma SIGMA; in Python, radioloc.datasets.ranging.attach_ranges)")
             # no path to a pixel: as if it were far (the residual clips there)
             far = np.nan_to_num(scenes.path_length_m, nan=1e4)
             self.lengths = torch.from_numpy(pool_to_cells(far, scenes.buildings, factor)[0]).to(self.device)
@@ -522,7 +522,7 @@ class InputEncoder:
             channels.append(self.buildings[slot][:, None])
         if cfg.toa_channels:
             if ranges_m is None:
-                raise RadiolocError("this LocUNet fuses ToA: the queries must carry ranges (radioloc.datasets.ranging.attach_ranges)")
+                raise RadiolocError("this LocUNet fuses ToA: the queries must carry ranges (give --toa-sigma SIGMA; in Python, radioloc.datasets.ranging.attach_ranges)")
             ranges = torch.as_tensor(np.asarray(ranges_m, dtype=np.float32), device=self.device)
             known = present & torch.isfinite(ranges)
             lengths = self.lengths[slot[:, None], safe_ids]

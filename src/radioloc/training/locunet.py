@@ -202,6 +202,8 @@ def train_locunet(
     torch.manual_seed(config.seed)
     model_config = config.model_config()
     table = None
+    if config.head != "posterior" and (config.likelihood is not None or config.likelihood_weights):
+        raise RadiolocError(f"--likelihood and --likelihood-weights apply to --head posterior only, not to --head {config.head}")
     if config.head == "posterior":
         if config.likelihood is None:
             raise RadiolocError("--head posterior needs --likelihood (a calibration file from `radioloc train bayes`, or bayes / bayes-robust)")
