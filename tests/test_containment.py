@@ -192,8 +192,13 @@ def test_verify_only_reads(small_dataset, tmp_path):
 
 @pytest.mark.parametrize("name,content", [("scale.json", "[1, 2]"), ("scale.json", "{not json"), ("results/fig1-nlos-bias.json", '"a string"')])
 def test_a_corrupt_experiments_file_is_one_line(tmp_path, name, content):
+    from radioloc.evaluation.experiments import SCALES
+    from radioloc.io import atomic_write_json
+
     out = tmp_path / "exp"
     (out / "results").mkdir(parents=True)
+    if name != "scale.json":  # the folder of a smoke run, so that it is resumed
+        atomic_write_json(out / "scale.json", SCALES["smoke"].to_dict())
     (out / name).write_text(content)
     result = CliRunner().invoke(app, ["experiments", "run", "fig1-nlos-bias", "--scale", "smoke", "--out", str(out)])
     assert result.exit_code == 2 and name.split("/")[-1] in result.output and "Traceback" not in result.output, result.output

@@ -141,5 +141,5 @@ def test_city_tiles_command_writes_tiles_usable_as_building_maps(tmp_path):
     again = subprocess.run([sys.executable, "-m", "radioloc.cli", "city", "tiles", "etoile", "--out", str(out)], capture_output=True, text=True)
     assert again.returncode == 2 and "already holds files; give --force" in again.stderr and again.stderr.strip().count("\n") == 0
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == tiles  # nothing replaced without --force
-    bad = subprocess.run([sys.executable, "-m", "radioloc.cli", "city", "tiles", "etoile", "--out", str(out), "--min-coverage", "0.95", "--force"], capture_output=True, text=True)
+    bad = subprocess.run([sys.executable, "-m", "radioloc.cli", "city", "tiles", "etoile", "--out", str(out), "--min-coverage", "0.95", "--max-coverage", "1", "--force"], capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and "no 256 x 256 m tile" in bad.stderr

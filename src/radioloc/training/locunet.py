@@ -64,6 +64,10 @@ class LocUNetTrainConfig:
     likelihood_weights: bool = False  # posterior head: also learn a weight per BS and cell on its log-likelihood
     seed: int = 0
 
+    def __post_init__(self):
+        if self.head != "posterior" and (self.likelihood is not None or self.likelihood_weights):
+            raise RadiolocError(f"--likelihood and --likelihood-weights apply to --head posterior only, not to --head {self.head}")
+
     @staticmethod
     def for_preset(preset: str, **overrides) -> "LocUNetTrainConfig":
         if preset == "paper":  # the published recipe
@@ -202,8 +206,6 @@ def train_locunet(
     torch.manual_seed(config.seed)
     model_config = config.model_config()
     table = None
-    if config.head != "posterior" and (config.likelihood is not None or config.likelihood_weights):
-        raise RadiolocError(f"--likelihood and --likelihood-weights apply to --head posterior only, not to --head {config.head}")
     if config.head == "posterior":
         if config.likelihood is None:
             raise RadiolocError("--head posterior needs --likelihood (a calibration file from `radioloc train bayes`, or bayes / bayes-robust)")
