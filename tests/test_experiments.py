@@ -126,3 +126,20 @@ def test_a_damaged_result_file_is_named_when_the_report_is_written(smoke, tmp_pa
         write_report(out, SCALES["smoke"], "radioloc experiments run")
     assert str(caught.value).startswith(f"{path}: corrupt experiment result (") or str(caught.value).startswith(f"{out / 'results'}: corrupt"), caught.value
     assert "\n" not in str(caught.value) and not (out / "report.md").exists()
+
+
+def test_a_damaged_cached_result_is_named(smoke):
+    result_path = smoke / "results" / "table8-toa.json"
+    cached = sorted((smoke / "cache" / "table8-toa").glob("*.json"))
+    assert cached, "table8-toa caches its rows"
+    kept = {path: path.read_bytes() for path in [result_path, *cached]}
+    try:
+        result_path.unlink()
+        for path in cached:
+            path.write_text('{"unexpected": 1}')
+        result = runner.invoke(app, ["experiments", "run", "table8-toa", "--scale", "smoke", "--out", str(smoke)])
+        assert result.exit_code == 2 and "a cached result may be damaged" in result.output and "cache/table8-toa/" in result.output, result.output
+        assert "Traceback" not in result.output
+    finally:
+        for path, content in kept.items():
+            path.write_bytes(content)

@@ -71,8 +71,10 @@ def existing_config(root: str | Path) -> DatasetConfig | None:
                 data[key] = kind(**{k: tuple(v) if isinstance(v, list) else v for k, v in data[key].items()})
         data["simulations"] = tuple(data["simulations"])
         return DatasetConfig(**data)
-    except (TypeError, KeyError) as exc:
+    except (TypeError, KeyError, AttributeError) as exc:
         raise RadiolocError(f"{root / 'manifest.json'}: unreadable dataset configuration ({exc})") from None
+    except RadiolocError as exc:  # the configuration's own checks speak of the options that set it
+        raise RadiolocError(f"{root / 'manifest.json'}: corrupt dataset configuration ({exc})") from None
 
 
 def building_files(directory: Path) -> list[Path]:

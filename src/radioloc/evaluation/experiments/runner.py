@@ -66,6 +66,7 @@ class Context:
     def __init__(self, out: Path, scale: Scale, console: Console, workers: int | None = None):
         self.out, self.scale, self.console, self.workers = out, scale, console, workers
         self.experiment = ""
+        self.cache_reads: list[Path] = []  # cached results the current experiment read back
         self._loaded: dict[tuple, LocalizationData] = {}
 
     # -- data -------------------------------------------------------------------------------------------------
@@ -108,10 +109,15 @@ class Context:
         """The cached result of one unit of work of the current experiment, computed and stored when missing."""
         path = self.out / "cache" / self.experiment / f"{key}.json"
         if path.exists():
-            return read_json_object(path, "cached result")
+            return self.read_cached(path, "cached result")
         value = json_safe(compute())
         atomic_write_json(path, value)
         return value
+
+    def read_cached(self, path: Path, what: str) -> dict:
+        """A cached result read back; remembered, so that a failure of the experiment that read it can name it."""
+        self.cache_reads.append(path)
+        return read_json_object(path, what)
 
     def result(self, name: str) -> dict:
         path = self.out / "results" / f"{name}.json"
@@ -174,9 +180,16 @@ def run_experiments(names: list[str], scale_name: str, out: str | Path, console:
             results[name] = read_json_object(path, "experiment result")
             continue
         console.rule(f"{name}: {EXPERIMENTS[name].title}")
-        ctx.experiment = name
+        ctx.experiment, ctx.cache_reads = name, []
         started = time.perf_counter()
-        result = EXPERIMENTS[name].run(ctx)
+        try:
+            result = EXPERIMENTS[name].run(ctx)
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+            if not ctx.cache_reads:
+                raise
+            # a cached result is radioloc's own file, but may be damaged or hand-edited: say which ones were read
+            raise RadiolocError(f"{out / 'cache'}: {name} failed on what it read back ({type(exc).__name__}: {exc}); a cached result may be damaged: "
+                                f"delete {', '.join(str(p.relative_to(out)) for p in ctx.cache_reads[:3])} to recompute it") from None  # fmt: skip
         result = {"experiment": name, "scale": scale.name, "seconds": round(time.perf_counter() - started, 1), **result}
         atomic_write_json(path, result)
         results[name] = json_safe(result)

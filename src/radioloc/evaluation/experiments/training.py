@@ -34,7 +34,7 @@ from radioloc.evaluation.experiments import paper
 from radioloc.evaluation.experiments.runner import NOMINAL, ROBUST, Context, experiment
 from radioloc.evaluation.figures import save_figure
 from radioloc.evaluation.localization import error_stats
-from radioloc.io import atomic_write_json, json_safe, read_json_object
+from radioloc.io import atomic_write_json, json_safe
 from radioloc.localizers.base import localization_errors
 from radioloc.models.locunet import InputEncoder, load_locunet
 from radioloc.models.runtime import Runtime
@@ -61,7 +61,7 @@ class Trainer:
         run asked about new test sets is measured on them too (retrained if its checkpoint is gone)."""
         path = self.ctx.out / "cache" / "train" / f"{key}.json"
         run = self.ctx.out / "runs" / key
-        result = read_json_object(path, "cached training result") if path.exists() else None
+        result = self.ctx.read_cached(path, "cached training result") if path.exists() else None
         if result is not None and set(tests) <= set(result["tests"]):
             return result
         if result is None or not (run / "best.pt").exists():
@@ -102,7 +102,7 @@ class Trainer:
 
         path = self.ctx.out / "cache" / "train" / f"{key}.json"
         if path.exists():
-            return read_json_object(path, "cached result")
+            return self.ctx.read_cached(path, "cached result")
         value = json_safe(compute())
         atomic_write_json(path, value)
         return value
