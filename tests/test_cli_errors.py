@@ -112,6 +112,7 @@ CASES = [
     ("locate empty model", ["locate", "--data", "{DS}", "--map", "0", "--bs", "1", "--pathloss=-90", "--model", ""], "--model: empty", None),
     ("locate cells with data", ["locate", "--data", "{DS}", "--map", "0", "--bs", "1", "--pathloss=-90", "--cells", "1"], "--cells applies with --deployment only", None),
     ("locate estimator on a deployment", ["locate", "--deployment", "x", "--cells", "1", "--rss=-70", "--estimator", "median"], "--estimator applies with --data", None),
+    ("toa sigma without a ToA model", ["evaluate", "--model", "knn,bayes", "--data", "{DS}", "--estimate", "true", "--toa-sigma", "5"], "--toa-sigma: no model of --model knn,bayes uses ToA ranges", None),
     ("deploy localizer twice", ["deploy", "create", "x", "--localizers", "bayes,bayes", "--home", "{NEW}"], "each at most once", None),
 ]
 

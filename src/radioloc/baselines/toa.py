@@ -317,6 +317,8 @@ class ToALocalizer(Localizer):
     ``locate`` also sets ``estimate.failed`` (n,) bool: the queries answered with the fallback (centroid of the
     query's BSs). The raw uncertainty spread is the RMS of the range residuals at the estimate (at least 1 m)."""
 
+    uses_ranges = True
+
     calibration_per_count = 400  # the SDPs take milliseconds per query
 
     def __init__(self, method: str, bias_bound: float = 20.0, sigma_m: float = 0.0, region: str = "ue-box"):

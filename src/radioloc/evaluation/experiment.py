@@ -50,6 +50,8 @@ def evaluate_models(
     for label in labels:
         if labels.count(label) > 1:
             raise RadiolocError(f"--model: two models would both be reported as {label!r}; give each checkpoint its own file name")
+    if toa_sigma is not None and not any(m.localizer.uses_ranges for m in models):
+        raise RadiolocError(f"--toa-sigma: no model of --model {','.join(specs)} uses ToA ranges (toa-*, bayes:toa=SIGMA or a LocUNet trained with them)")
     test = test or load_localization(data_dir, split, estimate, measurement_sim=measurement)
     if limit is not None and limit < len(test.queries):
         pick = np.sort(np.random.default_rng(seed).choice(len(test.queries), size=limit, replace=False))

@@ -83,6 +83,11 @@ class Localizer(ABC):
         """What was fitted (k, preset, calibration, ...), for reports."""
         return {"name": self.name}
 
+    @property
+    def uses_ranges(self) -> bool:
+        """Whether the ToA ranges of the queries change its answers (none by default: RSS only)."""
+        return False
+
     # -- shared by all ------------------------------------------------------------------------------------------
     def fit(self, train: LocalizationData, val: LocalizationData | None = None) -> "Localizer":
         """Learn from ``train`` and calibrate the radii on ``val`` (on other queries of ``train`` without one)."""

@@ -193,6 +193,10 @@ class BayesLocalizer(Localizer):
     """``BayesLocalizer().fit(train, val)`` calibrates on a training split; ``BayesLocalizer.load("bayes")`` (or
     ``"bayes-robust"``, or a calibration file) gives a fitted one."""
 
+    @property
+    def uses_ranges(self) -> bool:
+        return self.toa_sigma_m is not None
+
     name = "bayes"
     calibration_per_count = 6000
     heatmap_kind = "posterior"

@@ -82,6 +82,10 @@ def prior_cost(heatmaps: np.ndarray, beta: float, floor: float) -> np.ndarray:
 class HeatmapPriorLocalizer(Localizer):
     """A LocUNet (centre-of-mass head) whose quasi-heatmap is the prior of a calibrated ``bayes`` posterior."""
 
+    @property
+    def uses_ranges(self) -> bool:
+        return self.network.uses_ranges or self.posterior.uses_ranges
+
     name = "locunet"
     heatmap_kind = "posterior"
     calibration_per_count = 6000

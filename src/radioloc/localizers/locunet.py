@@ -99,6 +99,10 @@ def network_outputs(model: LocUNet, encoder: InputEncoder, data: LocalizationDat
 class LocUNetLocalizer(Localizer):
     """A trained LocUNet; ``refine=False`` answers with the network's centre of mass alone."""
 
+    @property
+    def uses_ranges(self) -> bool:
+        return bool(self.model.config.toa_channels)
+
     name = "locunet"
     calibration_per_count = 6000
     heatmap_kind = "quasi"
