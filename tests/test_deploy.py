@@ -397,6 +397,8 @@ def _crafted(config: dict, change) -> dict:
         (lambda c: c.update(radius_calibrations="none"), "radius_calibrations"),
         (lambda c: c.update(base_stations=[]), "base_stations"),
         (lambda c: c.pop("georef"), "georef"),
+        (lambda c: c["city"].update(coverage=None), "city.coverage"),
+        (lambda c: c["survey"]["localizers"][c["localizers"][0]].update(held_out_mae_m={"1": None}), "survey.localizers"),
     ],
 )
 def test_a_crafted_deployment_file_names_its_field(deployment_home, tmp_path, change, field):

@@ -34,6 +34,7 @@ def _home_copy(deployment_home, tmp_path):
         (lambda f: np.save(f / "truth.npy", np.load(f / "truth.npy").astype(np.int64) - 300), "truth.npy: int64 values, uint8 expected"),
         (lambda f: (f / "maps.npy").write_bytes(b""), "maps.npy: not a readable array"),
         (lambda f: np.save(f / "buildings.npy", np.load(f / "buildings.npy") * 7), "buildings.npy: values other than 0 and 1"),
+        (lambda f: np.save(f / "obstacles.npy", np.zeros((10, 10), dtype=np.uint8)), "deployment arrays do not match"),
     ],
 )
 def test_damaged_deployment_arrays_are_one_line(deployment_home, tmp_path, damage, message):
@@ -81,8 +82,18 @@ def test_a_toa_file_of_another_shape_is_named(small_dataset, tmp_path):
     assert result.exit_code == 2 and f"{toa.name}: corrupt ToA file" in result.output and "Traceback" not in result.output, result.output
 
 
-@pytest.mark.parametrize("key,value", [("scenario", "[1, 2]"), ("config", "[]"), ("provenance", "3"), ("radius_calibration", '"big"')])
-def test_a_calibration_whose_metadata_has_the_wrong_shape_is_named(tmp_path, key, value):
+@pytest.mark.parametrize(
+    "key,value,message",
+    [
+        ("scenario", "[1, 2]", "scenario must be a JSON object"),
+        ("config", "[]", "config must be a JSON object"),
+        ("provenance", "3", "provenance must be a JSON object"),
+        ("radius_calibration", '"big"', "radius_calibration must be a JSON object"),
+        ("scenario", '{"sim": 5, "estimate": "estimate"}', "scenario must name its sim and estimate"),
+        ("scenario", "{}", "scenario must name its sim and estimate"),
+    ],
+)
+def test_a_calibration_whose_metadata_has_the_wrong_shape_is_named(tmp_path, key, value, message):
     from safetensors.numpy import load_file, save_file
     from safetensors import safe_open
 
@@ -93,7 +104,7 @@ def test_a_calibration_whose_metadata_has_the_wrong_shape_is_named(tmp_path, key
         metadata = dict(handle.metadata())
     crafted = tmp_path / "crafted.safetensors"
     save_file(load_file(str(source)), str(crafted), metadata={**metadata, key: value})
-    with pytest.raises(RadiolocError, match=f"malformed calibration \\({key} must be a JSON object\\)"):
+    with pytest.raises(RadiolocError, match=f"malformed calibration \\({message}"):
         LikelihoodCalibration.load(crafted)
 
 

@@ -477,7 +477,7 @@ def _build_locked(store: DeploymentStore, spec: DeploymentSpec, staging: Path, c
         maps=spec.maps,
         truth=spec.truth,
         localizers=list(spec.localizers),
-        city=placement.city,
+        city=placement.city.model_dump(),
         provenance={"radioloc": __version__, "spec": spec.to_dict(), "built_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
         estimate=placement.estimate or ("estimate" if spec.maps == "RadioUNet" else "true"),
         serving="shipped" if dataset is not None else "survey",

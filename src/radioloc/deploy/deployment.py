@@ -119,8 +119,8 @@ class DeploymentConfig:
             truth=fields.truth,
             localizers=list(fields.localizers),
             radius_calibrations=fields.radius_calibrations,
-            city=fields.city,
-            survey=fields.survey,
+            city=fields.city.model_dump(),
+            survey=fields.survey.model_dump(),
             provenance=fields.provenance,
             estimate=fields.estimate,
             serving=fields.serving,
@@ -157,7 +157,7 @@ class Deployment:
         self._overview: tuple[SceneBank, int] | None = None
         self._overview_outdoor: np.ndarray | None = None
         rows, cols = config.shape
-        if self.buildings.shape != (rows, cols) or self.maps.shape != (len(self.cell_ids), rows, cols) or self.truth.shape != self.maps.shape:
+        if self.buildings.shape != (rows, cols) or self.obstacles.shape != (rows, cols) or self.maps.shape != (len(self.cell_ids), rows, cols) or self.truth.shape != self.maps.shape:
             raise RadiolocError(f"{root}: deployment arrays do not match its {len(self.cell_ids)} BSs on a {rows} x {cols} grid")
         if rows < WINDOW or cols < WINDOW:
             raise RadiolocError(f"{root}: a deployment needs at least {WINDOW} x {WINDOW} m, got {rows} x {cols}")

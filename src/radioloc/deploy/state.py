@@ -5,6 +5,7 @@ with a traceback or a wrong answer (:func:`radioloc.datasets.state.check_state`)
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -37,6 +38,36 @@ class PlacedStationFields(BaseModel):
     tx_power_dbm: float = Field(ge=-50, le=80, allow_inf_nan=False)
 
 
+class CityFields(BaseModel):
+    """What a deployment records of its city (``deploy show`` prints it)."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+    source: str
+    rows: int = Field(ge=1, le=GRID_MAX)
+    cols: int = Field(ge=1, le=GRID_MAX)
+    coverage: float = Field(ge=0, le=1, allow_inf_nan=False)
+
+
+class SurveyErrorFields(BaseModel):
+    """One serving localizer's errors on the held-out part of the simulated survey."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+    held_out_mae_m: dict[str, float] = {}
+
+    @model_validator(mode="after")
+    def _finite(self):
+        if not all(math.isfinite(v) and v >= 0 for v in self.held_out_mae_m.values()):
+            raise ValueError("held_out_mae_m must hold finite non-negative errors")
+        return self
+
+
+class SurveyRecordFields(BaseModel):
+    """What a deployment records of its survey (beyond the radius calibrations)."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+    localizers: dict[str, SurveyErrorFields] = {}
+
+
 class _Placement(BaseModel):
     georef: GeoreferenceFields
     base_stations: list[PlacedStationFields] = Field(min_length=1)
@@ -55,15 +86,14 @@ class StationsFields(_Placement):
     """A build's ``stations.json``: the georeference, the placed BSs and the city's description."""
 
     model_config = ConfigDict(extra="allow", strict=True)
-    city: dict = {}
+    city: CityFields
     estimate: Literal["true", "estimate"] | None = None
 
 
-class SurveyFields(BaseModel):
+class SurveyFields(SurveyRecordFields):
     """A build's ``survey.json``: each serving localizer's radius calibration (checked when loaded,
     ``RadiusCalibration.from_dict``) and the survey's errors."""
 
-    model_config = ConfigDict(extra="allow", strict=True)
     radius_calibrations: dict[str, dict]
 
 
@@ -78,8 +108,8 @@ class DeploymentFields(_Placement):
     truth: Literal[TRUTH_SOURCES]
     localizers: list[Literal[SERVING]] = Field(min_length=1)
     radius_calibrations: dict[str, dict] = {}
-    city: dict = {}
-    survey: dict = {}
+    city: CityFields
+    survey: SurveyRecordFields = SurveyRecordFields()
     provenance: dict = {}
     estimate: Literal["true", "estimate"] = "true"
     serving: Literal["survey", "shipped"] = "survey"

@@ -248,6 +248,8 @@ class LikelihoodCalibration:
             for key, value in (("scenario", scenario), ("config", config), ("provenance", provenance), ("radius_calibration", radius or {})):
                 if not isinstance(value, dict):
                     raise ValueError(f"{key} must be a JSON object")
+            if not (isinstance(scenario.get("sim"), str) and isinstance(scenario.get("estimate"), str) and isinstance(scenario.get("measurement"), (str, type(None)))):
+                raise ValueError("scenario must name its sim and estimate (and measurement, or null)")
             calibration = LikelihoodCalibration(
                 table.astype(np.float32), counts.astype(np.float32), scenario, LikelihoodConfig(**config),
                 temperature, radius, provenance, None if edges is None else edges.astype(np.float32), error_model,
