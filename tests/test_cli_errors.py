@@ -105,14 +105,15 @@ CASES = [
     ("generate into a folder of files", ["dataset", "generate", "--out", "{FULL}"], "holds files but no manifest.json", None),
     ("experiments into a dataset", ["experiments", "run", "--out", "{DS}"], "holds files but no scale.json", None),
     ("demo into a dataset", ["demo", "--out", "{DS}"], "holds files but no demo_config.json", None),
-    ("city generate into a dataset", ["city", "generate", "--out", "{DS}", "--force"], "is a dataset or deployment folder", None),
-    ("city tiles into a dataset", ["city", "tiles", "munich", "--out", "{DS}", "--force"], "is a dataset or deployment folder", None),
+    ("city generate into a dataset", ["city", "generate", "--out", "{DS}", "--force"], "is a dataset, deployment, experiments or demo folder", None),
+    ("city tiles into a dataset", ["city", "tiles", "munich", "--out", "{DS}", "--force"], "is a dataset, deployment, experiments or demo folder", None),
     ("city tiles min above max", ["city", "tiles", "munich", "--out", "{NEW}", "--min-coverage", "0.9", "--max-coverage", "0.1"], "is above --max-coverage", "{NEW}"),
     ("city import origin of a png", ["city", "import", "{DS}/buildings/0.png", "--out", "{NEW}", "--origin", "5,5"], "--origin applies to GeoJSON", "{NEW}"),
     ("locate empty model", ["locate", "--data", "{DS}", "--map", "0", "--bs", "1", "--pathloss=-90", "--model", ""], "--model: empty", None),
     ("locate cells with data", ["locate", "--data", "{DS}", "--map", "0", "--bs", "1", "--pathloss=-90", "--cells", "1"], "--cells applies with --deployment only", None),
     ("locate estimator on a deployment", ["locate", "--deployment", "x", "--cells", "1", "--rss=-70", "--estimator", "median"], "--estimator applies with --data", None),
     ("toa sigma without a ToA model", ["evaluate", "--model", "knn,bayes", "--data", "{DS}", "--estimate", "true", "--toa-sigma", "5"], "--toa-sigma: no model of --model knn,bayes uses ToA ranges", None),
+    ("output inside an experiments folder", ["evaluate", "--model", "knn", "--data", "{DS}", "--estimate", "true", "--json", "{EXP}/results/x.json", "--force"], "lies inside", "{EXP}/results/x.json"),
     ("deploy localizer twice", ["deploy", "create", "x", "--localizers", "bayes,bayes", "--home", "{NEW}"], "each at most once", None),
 ]
 
@@ -123,9 +124,11 @@ def places(small_dataset, tmp_path):
     (tmp_path / "file.txt").write_text("not a folder")
     (tmp_path / "empty").mkdir()
     (tmp_path / "random.pt").write_bytes(np.random.default_rng(0).bytes(4096))
+    (tmp_path / "exp" / "results").mkdir(parents=True)  # an experiments folder
+    (tmp_path / "exp" / "scale.json").write_text("{}")
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "summary.json").write_text('{"the user": "results"}')
-    return {"{FULL}": str(tmp_path / "full"), "{DS}": str(root), "{FILE}": str(tmp_path / "file.txt"), "{DIR}": str(tmp_path / "empty"), "{NEW}": str(tmp_path / "new"), "{RAND}": str(tmp_path / "random.pt")}
+    return {"{EXP}": str(tmp_path / "exp"), "{FULL}": str(tmp_path / "full"), "{DS}": str(root), "{FILE}": str(tmp_path / "file.txt"), "{DIR}": str(tmp_path / "empty"), "{NEW}": str(tmp_path / "new"), "{RAND}": str(tmp_path / "random.pt")}
 
 
 def fill(text: str, places: dict) -> str:

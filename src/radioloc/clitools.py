@@ -176,7 +176,10 @@ def _refusing_empty(param: click.Parameter, process_value):
     return checked
 
 
-OUTPUTS = "radioloc.outputs"  # ctx.meta key: the output options of the command being run
+OUTPUTS = "radioloc.outputs"
+# Folders of the jobs that hold datasets and results of their own (besides datasets and deployments): no other
+# command writes into them. Training run folders are not among them: a fitted checkpoint goes beside best.pt.
+JOB_FOLDER_MARKERS = (("scale.json", "results"), ("demo_config.json", "dataset"))  # ctx.meta key: the output options of the command being run
 
 
 def _checked_output(kind: str, updates_input: bool = False, resumes: str | None = None):
@@ -259,13 +262,13 @@ def check_outputs(ctx: click.Context) -> None:
                 if not (output.updates_input and source.is_file()):
                     fail(f"{flag} {path}: is also this command's input ({other.opts[0] if other.opts else other.name}); write it elsewhere")
                 in_place = True
-        artifact = enclosing_artifact(resolved if output.kind == "folder" else resolved.parent)
+        artifact = enclosing_artifact(resolved if output.kind == "folder" else resolved.parent, JOB_FOLDER_MARKERS)
         if artifact is not None and artifact != resolved:
             inside = resolved.relative_to(artifact).parts
             if inside[0] != "figures":
                 fail(f"{flag} {path}: lies inside {artifact}, whose files only its own commands write; write it elsewhere (or under its figures/)")
         if artifact is not None and artifact == resolved and output.resumes is None:
-            fail(f"{flag} {path}: is a dataset or deployment folder, whose files only its own commands write; write elsewhere (or under its figures/)")
+            fail(f"{flag} {path}: is a dataset, deployment, experiments or demo folder, whose files only its own commands write; write elsewhere (or under its figures/)")
         if output.resumes is not None and _holds_files(path) and not (path / output.resumes).is_file():
             fail(f"{flag} {path}: holds files but no {output.resumes}, so it is not this command's folder to resume; choose a new or empty folder")
         replaces = path.is_file() if output.kind == "file" else output.resumes is None and _holds_files(path)

@@ -189,11 +189,12 @@ def read_manifest(root: Path) -> dict | None:
     return manifest
 
 
-def enclosing_artifact(path: Path) -> Path | None:
+def enclosing_artifact(path: Path, markers: tuple[tuple[str, ...], ...] = ()) -> Path | None:
     """The dataset (``manifest.json`` beside ``TxRx.mat`` or ``buildings/``) or deployment (``deployment.json``)
-    folder that ``path`` lies in or is, the nearest one; None outside every such folder."""
+    folder, or a folder holding all the entries of one of the other ``markers``, that ``path`` lies in or is, the
+    nearest one; None outside every such folder."""
     for folder in (path, *path.parents):
-        if (folder / "deployment.json").is_file():
+        if (folder / "deployment.json").is_file() or any(all((folder / name).exists() for name in marker) for marker in markers):
             return folder
         if (folder / "manifest.json").is_file() and ((folder / "TxRx.mat").is_file() or (folder / "buildings").is_dir()):
             return folder
