@@ -114,6 +114,9 @@ CASES = [
     ("locate estimator on a deployment", ["locate", "--deployment", "x", "--cells", "1", "--rss=-70", "--estimator", "median"], "--estimator applies with --data", None),
     ("toa sigma without a ToA model", ["evaluate", "--model", "knn,bayes", "--data", "{DS}", "--estimate", "true", "--toa-sigma", "5"], "--toa-sigma: no model of --model knn,bayes uses ToA ranges", None),
     ("output inside an experiments folder", ["evaluate", "--model", "knn", "--data", "{DS}", "--estimate", "true", "--json", "{EXP}/results/x.json", "--force"], "lies inside", "{EXP}/results/x.json"),
+    ("locate digits with an underscore", ["locate", "--data", "{DS}", "--map", "0", "--bs", "2_0", "--pathloss=-90"], "--bs: expected comma-separated integers", None),
+    ("locate an empty item", ["locate", "--data", "{DS}", "--map", "0", "--bs", "1,,2", "--pathloss=-90,-91"], "--bs: expected comma-separated integers", None),
+    ("locate other scripts' digits", ["locate", "--data", "{DS}", "--map", "0", "--bs", "\uff12\uff10", "--pathloss=-90"], "--bs: expected comma-separated integers", None),
     ("deploy localizer twice", ["deploy", "create", "x", "--localizers", "bayes,bayes", "--home", "{NEW}"], "each at most once", None),
 ]
 

@@ -227,3 +227,33 @@ def test_the_default_figure_of_dataset_show_is_replaced_only_with_force(small_da
     assert result.exit_code == 2 and "map_0.png: exists; give --force" in result.output and figure.read_bytes() == b"the user's figure", result.output
     assert CliRunner().invoke(app, ["dataset", "show", str(copy), "--map", "0", "--force"]).exit_code == 0
     assert figure.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_deploy_delete_leaves_a_folder_that_is_not_a_deployment(deployment_home, tmp_path):
+    store, _ = _home_copy(deployment_home, tmp_path)
+    junk = store.path("junk")
+    junk.mkdir()
+    (junk / "notes.txt").write_text("the user's notes")
+    result = CliRunner().invoke(app, ["deploy", "delete", "junk", "--home", str(store.root)])
+    assert result.exit_code == 2 and "not a deployment (no deployment.json)" in result.output, result.output
+    assert (junk / "notes.txt").read_text() == "the user's notes"
+
+
+def test_a_truth_that_no_phone_hears_ends_the_survey_with_one_line(deployment_home, tmp_path):
+    store, deployment_id = _home_copy(deployment_home, tmp_path)
+    folder = store.path(deployment_id)
+    np.save(folder / "truth.npy", np.zeros_like(np.load(folder / "truth.npy")))
+    with pytest.raises(RadiolocError, match="no outdoor pixel hears a BS"):
+        store.load(deployment_id).survey(100, seed=0)
+
+
+def test_a_checkpoint_with_weights_that_are_not_finite_is_named(tmp_path):
+    from radioloc.models.radiounet import SHIPPED_WEIGHTS, load_radiounet
+
+    payload = torch.load(SHIPPED_WEIGHTS, map_location="cpu", weights_only=True)
+    name = next(k for k, v in payload["state_dict"].items() if v.is_floating_point())
+    payload["state_dict"][name] = torch.full_like(payload["state_dict"][name], float("nan"))
+    crafted = tmp_path / "nan.pt"
+    torch.save(payload, crafted)
+    with pytest.raises(RadiolocError, match=f"nan.pt: weights that are not finite numbers \\({name}\\)"):
+        load_radiounet(crafted)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import os
 import shlex
 import sys
@@ -530,11 +531,15 @@ def evaluate_command(
         console.print(f"report: {json_out}")
 
 
+_NUMBER = {int: re.compile(r"[+-]?[0-9]+"), float: re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?|[+-]?(nan|inf|infinity)", re.IGNORECASE)}
+
+
 def _parse_list(text: str, kind, option: str, bounds: tuple[float, float] | None = None) -> list:
-    try:
-        values = [kind(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise RadiolocError(f"{option}: expected comma-separated {'integers' if kind is int else 'numbers'}, got {text!r}") from None
+    items = [item.strip() for item in text.split(",")]
+    if not all(_NUMBER[kind].fullmatch(item) for item in items if item) or (any(items) and not all(items)):
+        # plain ASCII numbers only: Python would also take "2_0", other scripts' digits, and skip empty items
+        raise RadiolocError(f"{option}: expected comma-separated {'integers' if kind is int else 'numbers'}, got {text!r}")
+    values = [kind(item) for item in items if item]
     if kind is float and not all(math.isfinite(v) for v in values):  # nan / inf parse as floats; never a reading
         raise RadiolocError(f"{option}: every value must be a finite number, got {text!r}")
     if not values:

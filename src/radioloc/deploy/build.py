@@ -56,6 +56,7 @@ from radioloc.deploy.deployment import (
     DeploymentConfig,
     DeploymentStore,
     check_deployment_id,
+    load_deployment,
     read_arrays,
     save_config,
 )
@@ -495,6 +496,7 @@ def _build_locked(store: DeploymentStore, spec: DeploymentSpec, staging: Path, c
     config.provenance["build_seconds"] = round(time.perf_counter() - started, 1)
     shutil.rmtree(staging / "bs", ignore_errors=True)
     save_config(staging, config)
+    _check_servable(staging, spec)
 
     # 4. publish whole
     target = store.path(spec.id)
@@ -508,6 +510,19 @@ def _build_locked(store: DeploymentStore, spec: DeploymentSpec, staging: Path, c
     else:
         staging.rename(target)
     return store.load(spec.id)
+
+
+def _check_servable(staging: Path, spec: DeploymentSpec) -> None:
+    """The staged deployment read back as a reader will, with every serving localizer and its calibrations: a
+    build resumed from damaged staging files stops here, before it replaces (or becomes) a published one."""
+    from radioloc.deploy.serving import DeploymentLocator
+
+    try:
+        staged = load_deployment(staging, spec.id)
+        for name in staged.config.localizers:
+            DeploymentLocator(staged, name)
+    except RadiolocError as exc:
+        raise RadiolocError(f"deployment {spec.id!r}: the build in {staging} is damaged, nothing was published ({exc}); delete the file it names and rerun") from None
 
 
 def _note_progress(staging: Path, stage: str, done: int, total: int) -> None:

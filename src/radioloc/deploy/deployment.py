@@ -38,7 +38,7 @@ from radioloc.deploy.georef import Georeference
 from radioloc.deploy.state import FORMAT, ID_REGEX, DeploymentFields
 from radioloc.datasets.state import check_state
 from radioloc.errors import RadiolocError
-from radioloc.io import atomic_write_json, read_json
+from radioloc.io import LOCK_FILE, atomic_write_json, read_json
 from radioloc.propagation.graylevel import gray_to_db32
 
 WINDOW = MAP_SIZE
@@ -47,6 +47,7 @@ OVERVIEW_CELLS = 256  # cells per side of the coarse overview (4 m cells on a 1 
 ID_PATTERN = re.compile(ID_REGEX)
 ARRAYS = ("buildings", "obstacles", "maps", "truth")
 MASKS = ("buildings", "obstacles")
+SURVEY_SILENT_ROUNDS = 20  # draws in a row without one phone that hears a BS: the truth hears nothing
 
 
 class UnknownCells(RadiolocError):
@@ -305,14 +306,17 @@ class Deployment:
         rng = np.random.default_rng(seed)
         free = np.flatnonzero(~np.asarray(self.obstacles, dtype=bool).ravel())
         picks = []
-        chosen = 0
+        chosen, silent_rounds = 0, 0
         while chosen < count:
+            if len(free) == 0 or silent_rounds == SURVEY_SILENT_ROUNDS:  # a damaged truth or obstacle map: never loop forever
+                raise RadiolocError(f"{self.root}: no outdoor pixel hears a BS in the simulated truth (the deployment is damaged: delete and create it again)")
             # random order kept: the first ``count`` heard must be a random sample, not the northern rows
             pixels = rng.choice(free, size=min(len(free), 2 * (count - chosen)), replace=False)
             order = np.argsort(pixels)  # the memory-mapped truth is read in file order, then put back
             gray = np.empty((len(pixels), len(self.cell_ids)), dtype=np.uint8)
             gray[order] = np.asarray(self.truth.reshape(len(self.cell_ids), -1)[:, pixels[order]]).T
             heard = (gray > 0).any(axis=1)
+            silent_rounds = 0 if heard.any() else silent_rounds + 1
             picks.append((pixels[heard][: count - chosen], gray[heard][: count - chosen]))
             chosen += min(int(heard.sum()), count - chosen)
         pixels = np.concatenate([p for p, _ in picks])
@@ -369,6 +373,11 @@ class DeploymentStore:
         path, staging = self.path(deployment_id), self.staging(deployment_id)
         if not path.exists() and not path.is_symlink() and not staging.exists():
             raise RadiolocError(f"no deployment {deployment_id!r} in {self.root}")
+        for folder, marker in ((path, "deployment.json"), (staging, "spec.json")):
+            ours = folder.is_dir() and ((folder / marker).is_file() or {entry.name for entry in folder.iterdir()} <= {LOCK_FILE})
+            if folder.exists() and not folder.is_symlink() and not ours:
+                # only what radioloc made is removed: a folder (or file) a user put there is left alone
+                raise RadiolocError(f"{folder}: not a deployment (no {marker}); remove it yourself if it is to go")
         for folder in (path, staging):
             if folder.is_symlink():  # a linked deployment: remove the link, never what it points to
                 folder.unlink()

@@ -251,7 +251,12 @@ class RadiusCalibration:
                 raise ValueError(f"weights must be 2 x {2 + len(FEATURES)} finite numbers per group")
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise RadiolocError(f"{where}: malformed radius calibration ({exc})") from None
-        count = {str(k): int(v) for k, v in data.get("count", {}).items()}
+        try:
+            count = {str(k): int(v) for k, v in data.get("count", {}).items()}
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise RadiolocError(f"{where}: malformed radius calibration (count: {exc})") from None
+        if any(v < 0 for v in count.values()):
+            raise RadiolocError(f"{where}: malformed radius calibration (count: negative numbers of queries)")
         return RadiusCalibration(scale, count, weights, list(data.get("fitted_on") or []), int(data.get("maps") or 0), int(version))
 
     def to_json(self) -> str:

@@ -57,7 +57,15 @@ def load_model(path: Path, kind: str, label: str, config_from_dict: Callable[[di
         raise RadiolocError(f"{path}: malformed {label} configuration ({exc})") from None
     if preset is not None and config.preset != preset:
         raise RadiolocError(f"{path}: checkpoint of preset {config.preset!r}, expected {preset!r}")
-    model = build(config)
+    try:
+        model = build(config)
+    except (TypeError, ValueError, RuntimeError) as exc:  # a configuration no network can be built from
+        raise RadiolocError(f"{path}: malformed {label} configuration ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+    if not isinstance(payload["state_dict"], dict):
+        raise RadiolocError(f"{path}: malformed {label} weights (not a table of tensors)")
+    bad = [name for name, tensor in payload["state_dict"].items() if isinstance(tensor, torch.Tensor) and tensor.is_floating_point() and not torch.isfinite(tensor).all()]
+    if bad:
+        raise RadiolocError(f"{path}: weights that are not finite numbers ({bad[0]})")
     try:
         model.load_state_dict(payload["state_dict"])
     except RuntimeError as exc:
