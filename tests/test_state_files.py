@@ -257,3 +257,13 @@ def test_a_checkpoint_with_weights_that_are_not_finite_is_named(tmp_path):
     torch.save(payload, crafted)
     with pytest.raises(RadiolocError, match=f"nan.pt: weights that are not finite numbers \\({name}\\)"):
         load_radiounet(crafted)
+
+
+def test_deploy_list_shows_the_others_beside_a_damaged_deployment(deployment_home, tmp_path):
+    store, deployment_id = _home_copy(deployment_home, tmp_path)
+    damaged = store.path("damaged")
+    damaged.mkdir()
+    (damaged / "deployment.json").write_text("[1]")
+    result = CliRunner().invoke(app, ["deploy", "list", "--home", str(store.root)], terminal_width=400)
+    assert result.exit_code == 0, result.output
+    assert deployment_id in result.output and "ready" in result.output and "damaged:" in result.output

@@ -795,7 +795,11 @@ def deploy_list(home: Optional[Path] = _home_option()) -> None:
     for column in ("id", "name", "area (m)", "BSs", "localizers", "state"):
         table.add_column(column)
     for deployment_id in store.ids():
-        config = store.load(deployment_id).config
+        try:
+            config = store.load(deployment_id).config
+        except RadiolocError as exc:  # one damaged deployment hides none of the others
+            table.add_row(deployment_id, "", "", "", "", f"damaged: {exc}")
+            continue
         table.add_row(config.id, config.name, "{} x {}".format(*config.shape), str(len(config.base_stations)), ", ".join(config.localizers), "ready")
     for deployment_id in store.pending():
         table.add_row(deployment_id, "", "", "", "", "build unfinished (rerun deploy create to resume)")

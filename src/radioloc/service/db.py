@@ -78,7 +78,7 @@ def new_key() -> str:
 
 
 def database_url(url: str | None, home: Path) -> str:
-    if url:
+    if url is not None:
         check_database_url(url, "--db")
         if url.startswith("postgresql://"):
             url = "postgresql+psycopg://" + url.removeprefix("postgresql://")

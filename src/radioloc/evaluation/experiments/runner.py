@@ -132,7 +132,10 @@ class Context:
 def _check_scale(out: Path, scale: Scale) -> None:
     path = out / "scale.json"
     if path.exists():
-        previous = read_json_object(path, "scale record")
+        try:
+            previous = read_json_object(path, "scale record")
+        except RadiolocError:  # without its scale record the folder cannot be resumed: no advice to delete it
+            raise RadiolocError(f"{path}: corrupt scale record, so the results beside it cannot be matched to a scale; choose a new --out") from None
         if previous != json.loads(json.dumps(json_safe(scale.to_dict()))):
             raise RadiolocError(f"{out}: holds results of scale {previous.get('name')!r} with other settings; choose another --out")
     else:
