@@ -161,16 +161,18 @@ def test_overlapping_splits_in_a_manifest_are_refused(small_dataset, tmp_path):
     assert result.exit_code == 2 and "manifest.json: corrupt manifest" in result.output and "in both the train and the test split" in result.output, result.output
 
 
-def test_negative_delays_in_a_toa_file_are_refused(small_dataset, tmp_path):
+@pytest.mark.parametrize("damage,message", [(lambda t: np.where(np.isnan(t), np.nan, -1e30), "negative or infinite delays"),
+                                            (lambda t: np.full_like(t, np.nan), "a transmitter with no path to any pixel")])  # fmt: skip
+def test_damaged_delays_in_a_toa_file_are_refused(small_dataset, tmp_path, damage, message):
     copy = _dataset_copy(small_dataset, tmp_path)
     test_map = json.loads((copy / "manifest.json").read_text())["split"]["test"][0]
     toa = copy / "DPM" / "toa" / f"{test_map}.npz"
     with np.load(toa) as stored:
         kept = {k: stored[k] for k in stored.files}
-    kept["toa_ns"] = np.where(np.isnan(kept["toa_ns"]), np.nan, -1e30).astype(kept["toa_ns"].dtype)
+    kept["toa_ns"] = damage(kept["toa_ns"]).astype(kept["toa_ns"].dtype)
     np.savez(toa, **kept)
     result = CliRunner().invoke(app, ["evaluate", "--model", "toa-pocs", "--data", str(copy), "--estimate", "true", "--toa-sigma", "1", "--limit", "5"])
-    assert result.exit_code == 2 and "negative or infinite delays" in result.output, result.output
+    assert result.exit_code == 2 and message in result.output, result.output
 
 
 def test_positions_that_are_not_whole_numbers_are_refused(small_dataset, tmp_path):

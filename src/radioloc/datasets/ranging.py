@@ -51,6 +51,9 @@ def read_path_lengths(root: Path, map_id: int, sim: str = "DPM", transmitters: i
     with np.errstate(invalid="ignore"):
         if np.isinf(toa_ns).any() or (toa_ns < 0).any():  # NaN is "no path"; a negative or infinite delay is no delay
             raise RadiolocError(f"{path}: corrupt ToA file (negative or infinite delays in toa_ns)")
+    # every BS reaches at least its own pixel: a transmitter without any path is a damaged file, not a city
+    if toa_ns.size and np.isnan(toa_ns.reshape(len(toa_ns), -1)).all(axis=1).any():
+        raise RadiolocError(f"{path}: corrupt ToA file (a transmitter with no path to any pixel, not even its own)")
     return (toa_ns.astype(np.float64) * NS_TO_M).astype(np.float32), los.astype(bool)
 
 
