@@ -56,6 +56,7 @@ from radioloc.deploy.deployment import (
     DeploymentConfig,
     DeploymentStore,
     check_deployment_id,
+    holds_a_mask,
     load_deployment,
     read_arrays,
     save_config,
@@ -348,7 +349,7 @@ def _read_staged_arrays(path: Path, keys: tuple[str, ...], masks: bool, shape: t
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
         raise RadiolocError(f"{path}: unreadable staging file ({str(exc) or type(exc).__name__}); delete it to redo its step") from None
     for key, array in arrays.items():
-        kind_ok = array.dtype.kind in "bu" and (array.size == 0 or array.max() <= 1) if masks else array.dtype == np.uint8
+        kind_ok = holds_a_mask(array) if masks else array.dtype == np.uint8
         if not kind_ok or array.ndim != 2 or (shape is not None and array.shape != shape):
             raise RadiolocError(f"{path}: corrupt staging file ({key}: {array.dtype} {array.shape}); delete it to redo its step")
     return arrays

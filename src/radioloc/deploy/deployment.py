@@ -399,6 +399,11 @@ def load_deployment(path: str | Path, expected_id: str | None = None) -> Deploym
     return Deployment(config, path, read_arrays(path))
 
 
+def holds_a_mask(array: np.ndarray) -> bool:
+    """Whether ``array`` is a 0/1 mask (bool or unsigned integers holding 0 and 1 only)."""
+    return array.dtype.kind in "bu" and (array.size == 0 or int(array.max()) <= 1)
+
+
 def read_arrays(folder: Path) -> dict[str, np.ndarray]:
     """A deployment's arrays, memory-mapped: uint8 each (gray levels, 0/1 masks), masks holding 0 and 1 only."""
     arrays = {}
@@ -412,7 +417,7 @@ def read_arrays(folder: Path) -> dict[str, np.ndarray]:
             raise RadiolocError(f"{file}: not a readable array ({str(exc) or type(exc).__name__})") from None
         if arrays[name].dtype != np.uint8:
             raise RadiolocError(f"{file}: {arrays[name].dtype} values, uint8 expected (the deployment is damaged: delete and create it again)")
-        if name in MASKS and arrays[name].size and arrays[name].max() > 1:
+        if name in MASKS and not holds_a_mask(arrays[name]):
             raise RadiolocError(f"{file}: values other than 0 and 1 in a mask (the deployment is damaged: delete and create it again)")
     return arrays
 
