@@ -117,6 +117,11 @@ CASES = [
     ("locate digits with an underscore", ["locate", "--data", "{DS}", "--map", "0", "--bs", "2_0", "--pathloss=-90"], "--bs: expected comma-separated integers", None),
     ("locate an empty item", ["locate", "--data", "{DS}", "--map", "0", "--bs", "1,,2", "--pathloss=-90,-91"], "--bs: expected comma-separated integers", None),
     ("locate other scripts' digits", ["locate", "--data", "{DS}", "--map", "0", "--bs", "\uff12\uff10", "--pathloss=-90"], "--bs: expected comma-separated integers", None),
+    ("deploy home inside a dataset", ["deploy", "create", "x", "--home", "{DS}/homes"], "lies in", "{DS}/homes"),
+    ("deploy home is a dataset", ["deploy", "list", "--home", "{DS}"], ": is ", None),
+    ("deploy home is a file", ["deploy", "list", "--home", "{FILE}"], "is a file", None),
+    ("serve database inside a dataset", ["serve", "--db", "sqlite:///{DS}/radioloc.db", "--home", "{NEW}"], "put the database elsewhere", "{DS}/radioloc.db"),
+    ("serve home inside a dataset", ["serve", "--home", "{DS}/home"], "lies in", "{DS}/home"),
     ("deploy localizer twice", ["deploy", "create", "x", "--localizers", "bayes,bayes", "--home", "{NEW}"], "each at most once", None),
 ]
 

@@ -613,7 +613,7 @@ def locate_command(
 
 
 def _locate_on_deployment(deployment_id: str, cells: str | None, rss: str | None, pathloss: str | None, model: str | None, home: Path | None) -> None:
-    from radioloc.deploy.deployment import DeploymentStore, default_home
+    from radioloc.deploy.deployment import DeploymentStore, resolve_home
     from radioloc.deploy.serving import DeploymentLocator
 
     if cells is None:
@@ -624,7 +624,7 @@ def _locate_on_deployment(deployment_id: str, cells: str | None, rss: str | None
     values = _parse_list(rss, float, "--rss", RSS_DBM_RANGE) if rss is not None else _parse_list(pathloss, float, "--pathloss")
     if len(ids) != len(values):
         raise RadiolocError(f"--cells lists {len(ids)} cells but {'--rss' if rss is not None else '--pathloss'} {len(values)} values")
-    target = DeploymentStore(home or default_home()).load(deployment_id)
+    target = DeploymentStore(resolve_home(home)).load(deployment_id)
     locator = DeploymentLocator(target, model)
     pathloss_db = np.array(values, dtype=np.float64)
     if rss is not None:
@@ -758,11 +758,11 @@ def deploy_create(
 ) -> None:
     """Build (or resume building) a deployment: city, BSs, radio maps, survey calibrations; published whole."""
     from radioloc.deploy.build import DeploymentSpec, build_deployment
-    from radioloc.deploy.deployment import DeploymentStore, default_home
+    from radioloc.deploy.deployment import DeploymentStore, resolve_home
 
     spec = DeploymentSpec(id=deployment_id, name=name, city=city, size_m=size, origin=_parse_pair(origin, "--origin", "'LAT,LNG' in degrees"), base_stations=bs,
                           maps=sim, truth=truth, localizers=tuple(v.strip() for v in localizers.split(",") if v.strip()), survey=survey, seed=seed)  # fmt: skip
-    store = DeploymentStore(home or default_home())
+    store = DeploymentStore(resolve_home(home))
     built = build_deployment(store, spec, workers=workers, replace=replace, scheduler=scheduler)
     _print_deployment(built)
 
@@ -788,9 +788,9 @@ def _print_deployment(deployment) -> None:
 @deploy_app.command("list")
 def deploy_list(home: Optional[Path] = _home_option()) -> None:
     """Every deployment in the home folder, and builds that have not finished."""
-    from radioloc.deploy.deployment import DeploymentStore, default_home
+    from radioloc.deploy.deployment import DeploymentStore, resolve_home
 
-    store = DeploymentStore(home or default_home())
+    store = DeploymentStore(resolve_home(home))
     table = Table(title=f"deployments in {store.root}")
     for column in ("id", "name", "area (m)", "BSs", "localizers", "state"):
         table.add_column(column)
@@ -814,9 +814,9 @@ def deploy_show(
     home: Optional[Path] = _home_option(),
 ) -> None:
     """A deployment's area, BSs, simulators and survey errors (and a figure)."""
-    from radioloc.deploy.deployment import DeploymentStore, default_home
+    from radioloc.deploy.deployment import DeploymentStore, resolve_home
 
-    deployment = DeploymentStore(home or default_home()).load(deployment_id)
+    deployment = DeploymentStore(resolve_home(home)).load(deployment_id)
     _print_deployment(deployment)
     if figure is not None:
         from radioloc.deploy.figures import draw_deployment
@@ -827,9 +827,9 @@ def deploy_show(
 @deploy_app.command("delete")
 def deploy_delete(deployment_id: str = typer.Argument(..., help="Deployment id."), home: Optional[Path] = _home_option()) -> None:
     """Delete a deployment (or an unfinished build of it)."""
-    from radioloc.deploy.deployment import DeploymentStore, default_home
+    from radioloc.deploy.deployment import DeploymentStore, resolve_home
 
-    DeploymentStore(home or default_home()).delete(deployment_id)
+    DeploymentStore(resolve_home(home)).delete(deployment_id)
     console.print(f"deleted {deployment_id}")
 
 
@@ -847,14 +847,14 @@ def serve(
 
     import uvicorn
 
-    from radioloc.deploy.deployment import DeploymentStore, default_home
+    from radioloc.deploy.deployment import DeploymentStore, resolve_home
     from radioloc.service.db import Database, database_url, migrate
     from radioloc.service.environment import service_environment
     from radioloc.service.workers import check_address, run_workers
 
     service_environment()  # every RADIOLOC_* variable checked before anything starts
     check_address(host, port, workers)
-    home = (home or default_home()).resolve()
+    home = resolve_home(home).resolve()
     url = database_url(db, home)
     migrate(url)  # once, before the workers start
     os.environ.update(RADIOLOC_HOME=str(home), RADIOLOC_DB=url)

@@ -176,10 +176,7 @@ def _refusing_empty(param: click.Parameter, process_value):
     return checked
 
 
-OUTPUTS = "radioloc.outputs"
-# Folders of the jobs that hold datasets and results of their own (besides datasets and deployments): no other
-# command writes into them. Training run folders are not among them: a fitted checkpoint goes beside best.pt.
-JOB_FOLDER_MARKERS = (("scale.json", "results"), ("demo_config.json", "dataset"))  # ctx.meta key: the output options of the command being run
+OUTPUTS = "radioloc.outputs"  # ctx.meta key: the output options of the command being run
 
 
 def _checked_output(kind: str, updates_input: bool = False, resumes: str | None = None):
@@ -262,7 +259,7 @@ def check_outputs(ctx: click.Context) -> None:
                 if not (output.updates_input and source.is_file()):
                     fail(f"{flag} {path}: is also this command's input ({other.opts[0] if other.opts else other.name}); write it elsewhere")
                 in_place = True
-        artifact = enclosing_artifact(resolved if output.kind == "folder" else resolved.parent, JOB_FOLDER_MARKERS)
+        artifact = enclosing_artifact(resolved if output.kind == "folder" else resolved.parent)
         if artifact is not None and artifact != resolved:
             inside = resolved.relative_to(artifact).parts
             if inside[0] != "figures":

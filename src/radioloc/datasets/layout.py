@@ -189,12 +189,18 @@ def read_manifest(root: Path) -> dict | None:
     return manifest
 
 
-def enclosing_artifact(path: Path, markers: tuple[tuple[str, ...], ...] = ()) -> Path | None:
-    """The dataset (``manifest.json`` beside ``TxRx.mat`` or ``buildings/``) or deployment (``deployment.json``)
-    folder, or a folder holding all the entries of one of the other ``markers``, that ``path`` lies in or is, the
-    nearest one; None outside every such folder."""
+# Folders of the jobs that hold datasets and results of their own (an experiments run, a demo), by the entries that
+# mark them: no other command writes into them. Training run folders are not among them: a fitted checkpoint goes
+# beside best.pt.
+JOB_FOLDER_MARKERS = (("scale.json", "results"), ("demo_config.json", "dataset"))
+
+
+def enclosing_artifact(path: Path) -> Path | None:
+    """The dataset (``manifest.json`` beside ``TxRx.mat`` or ``buildings/``), deployment (``deployment.json``),
+    experiments or demo folder (:data:`JOB_FOLDER_MARKERS`) that ``path`` lies in or is, the nearest one; None
+    outside every such folder."""
     for folder in (path, *path.parents):
-        if (folder / "deployment.json").is_file() or any(all((folder / name).exists() for name in marker) for marker in markers):
+        if (folder / "deployment.json").is_file() or any(all((folder / name).exists() for name in marker) for marker in JOB_FOLDER_MARKERS):
             return folder
         if (folder / "manifest.json").is_file() and ((folder / "TxRx.mat").is_file() or (folder / "buildings").is_dir()):
             return folder

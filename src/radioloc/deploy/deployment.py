@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from radioloc.city.grid import MAP_SIZE
+from radioloc.datasets.layout import enclosing_artifact
 from radioloc.datasets.localization import MAX_BS, LocalizationData, Queries, SceneBank
 from radioloc.deploy.georef import Georeference
 from radioloc.deploy.state import FORMAT, ID_REGEX, DeploymentFields
@@ -57,6 +58,20 @@ class UnknownCells(RadiolocError):
 def default_home() -> Path:
     """Where deployments live unless told: ``$RADIOLOC_HOME``, else ``~/.local/share/radioloc``."""
     return Path(os.environ.get("RADIOLOC_HOME") or Path.home() / ".local" / "share" / "radioloc")
+
+
+def resolve_home(home: Path | None) -> Path:
+    """The home folder of deployments (``home``, else :func:`default_home`), refused when it cannot be one: a file
+    or device, or a folder inside a dataset, deployment, experiments or demo folder, whose files only their own
+    commands write (a home gets ``deployments/``, ``staging/`` and the service's ``radioloc.db``)."""
+    source = "--home" if home is not None else ("RADIOLOC_HOME" if os.environ.get("RADIOLOC_HOME") else "the default home")
+    home = Path(home) if home is not None else default_home()
+    if home.exists() and not home.is_dir():
+        raise RadiolocError(f"{source} {home}: not a folder; give the folder that holds (or will hold) the deployments")
+    artifact = enclosing_artifact(home.resolve())
+    if artifact is not None:
+        raise RadiolocError(f"{source} {home}: {'is' if artifact == home.resolve() else 'lies in'} {artifact}, whose files only its own commands write; choose a folder outside it")
+    return home
 
 
 def check_deployment_id(value: str, what: str = "deployment id") -> str:

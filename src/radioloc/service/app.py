@@ -81,10 +81,10 @@ class Settings:
 
     @staticmethod
     def from_env() -> "Settings":
-        from radioloc.deploy.deployment import default_home
+        from radioloc.deploy.deployment import resolve_home
 
         environment = service_environment()
-        return Settings(home=environment.RADIOLOC_HOME or default_home(), db_url=environment.RADIOLOC_DB, run_jobs=environment.RADIOLOC_RUN_JOBS)
+        return Settings(home=resolve_home(None), db_url=environment.RADIOLOC_DB, run_jobs=environment.RADIOLOC_RUN_JOBS)
 
 
 @dataclass

@@ -63,6 +63,11 @@ def check_database_url(url: str, option: str = "RADIOLOC_DB") -> None:
         path = url.removeprefix("sqlite:").removeprefix("///")
         if url in ("sqlite:", "sqlite://") or path in ("", ":memory:") or "mode=memory" in url:
             raise RadiolocError(f"{option} {url!r}: an in-memory SQLite database is not shared by the service's workers; give sqlite:///PATH")
+        from radioloc.datasets.layout import enclosing_artifact
+
+        artifact = enclosing_artifact(Path(path.split("?", 1)[0]).resolve().parent)  # the database and its -wal/-shm files
+        if artifact is not None:
+            raise RadiolocError(f"{option} {url!r}: lies in {artifact}, whose files only its own commands write; put the database elsewhere")
 
 
 def service_environment(environ: dict[str, str] | None = None) -> ServiceEnvironment:
