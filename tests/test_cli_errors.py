@@ -17,6 +17,7 @@ from radioloc.cli import app
 from radioloc.datasets.localization import Queries, load_localization
 from radioloc.errors import RadiolocError
 from radioloc.io import folder_lock
+from radioloc.localizers.registry import resolve_localizer
 from radioloc.models.radiounet import SHIPPED_WEIGHTS
 
 # (name, argv with {DS} a small dataset, {FILE} an existing file, {DIR} an existing empty folder, {NEW} a path that
@@ -251,12 +252,24 @@ def test_train_radii_refits_the_radii_and_nothing_else(small_dataset, fitted_bay
 
     out = tmp_path / "refit.safetensors"
     argv = ["train", "radii", "--model", str(fitted_bayes[1]), "--data", str(small_dataset[0]), "--estimate", "true", "--out", str(out), "--queries", "200"]
-    result = CliRunner().invoke(app, argv)
+    refused = CliRunner().invoke(app, argv)  # the default --split holds the train maps its likelihood was counted on
+    assert refused.exit_code == 2 and "its train maps (dataset seed 5) fitted --model" in refused.output and not out.exists(), refused.output
+    result = CliRunner().invoke(app, [*argv, "--split", "val,test"])
     assert result.exit_code == 0, result.output
     before, after = LikelihoodCalibration.load(fitted_bayes[1]), LikelihoodCalibration.load(out)
     assert after.fingerprint() == before.fingerprint() and after.radius != before.radius  # the likelihood is untouched
     radii = RadiusCalibration.from_dict(after.radius)
-    assert radii.uses_features and radii.maps == 3 and [entry["seed"] for entry in radii.fitted_on] == [5]
+    assert radii.uses_features and radii.maps == 2 and [entry["seed"] for entry in radii.fitted_on] == [5]
+
+
+def test_shipped_models_refuse_radii_on_the_maps_that_trained_them(small_dataset):
+    from radioloc.datasets.localization import load_localization
+    from radioloc.localizers.radii import check_unseen_maps, model_seeds
+
+    locunet, bayes = resolve_localizer("locunet:paper").localizer, resolve_localizer("bayes").localizer
+    assert model_seeds(locunet) == {0, 9191} and model_seeds(bayes) == {0}  # the cards' seeds less the radii's own pool
+    data = load_localization(small_dataset[0], "train,val", "true")  # seed 5: neither was fitted on it
+    assert check_unseen_maps(locunet, data, "locunet:paper") and check_unseen_maps(bayes, data, "bayes")
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

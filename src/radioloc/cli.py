@@ -454,6 +454,8 @@ def calibrate_command(
     from radioloc.io import atomic_write_json
     from radioloc.localizers.heatmap_prior import fuse_checkpoint
     from radioloc.localizers.locunet import fit_checkpoint
+    from radioloc.localizers.radii import check_unseen_maps
+    from radioloc.localizers.registry import resolve_localizer
     from radioloc.datasets.localization import concat_localization, load_localization
     from radioloc.models.likelihood import SHIPPED_CALIBRATIONS, calibration_path
     from radioloc.models.locunet import locunet_weights
@@ -464,6 +466,8 @@ def calibrate_command(
             raise RadiolocError(f"{option} {value}: not a shipped bayes calibration ({', '.join(SHIPPED_CALIBRATIONS)}) or a calibration file")
     folders = _parse_folders(data)
     held_out = concat_localization([load_localization(root, split, estimate, measurement_sim=measurement, quiet=False) for root in folders])
+    if not check_unseen_maps(resolve_localizer(str(locunet_weights(model))).localizer, held_out, model):
+        console.print(f"note: {model} records no datasets it was trained on, so radioloc cannot check that --split {split} holds maps it never saw")
     fitted = fit_checkpoint(locunet_weights(model), held_out, held_out, out, spread=spread)
     if fuse is not None:
         fitted["fusion"] = fuse_checkpoint(out, fuse, held_out, held_out, out)
@@ -493,6 +497,8 @@ def train_radii_command(
 
     parse_estimate(estimate)
     summary = refit_radii(model, _parse_folders(data), out, split, estimate, measurement, queries)
+    if not summary["unseen_checked"]:
+        console.print(f"note: {model} records no datasets it was fitted on, so radioloc cannot check that --split {split} holds maps it never saw")
     console.print(f"wrote {summary['out']}: radii of {model} on {summary['queries']:,} queries of {summary['maps']} maps, {summary['seconds']} s")
 
 

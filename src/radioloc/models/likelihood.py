@@ -32,7 +32,7 @@ from scipy.special import ndtr
 
 from radioloc.datasets.checksums import sha256
 from radioloc.datasets.fit_cost import GRAY_LEVELS, report_levels
-from radioloc.datasets.localization import LocalizationData
+from radioloc.datasets.localization import LocalizationData, dataset_provenance
 from radioloc.datasets.protocol import UE_REGIONS
 from radioloc.errors import RadiolocError
 from radioloc.io import atomic_write_bytes
@@ -150,6 +150,7 @@ class LikelihoodCalibration:
         counts = pair_counts(data, bins, n_bins)
         provenance = {
             "data": data.source,
+            "datasets": dataset_provenance(data),  # with their seeds: calibrations refuse these maps
             "queries": len(data.queries),
             "pairs": int(counts.sum()),
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from rich.progress import Progress
 
-from radioloc.datasets.localization import LocalizationData, concat_localization, load_localization
+from radioloc.datasets.localization import LocalizationData, concat_localization, dataset_provenance, load_localization
 from radioloc.errors import RadiolocError
 from radioloc.io import atomic_write_json, read_json_object
 from radioloc.models.checkpoint import save_checkpoint
@@ -200,6 +200,7 @@ def train_locunet(
     if config_path.exists() and _stored_config(config_path) != asdict(config):
         raise RadiolocError(f"{out_dir}: holds a run with a different training configuration; choose another --out")
     train, val = data if isinstance(data, tuple) else load_training_splits(roots, config, quiet)
+    trained_on = dataset_provenance(train) + dataset_provenance(val)  # recorded in the checkpoint: calibrations refuse these maps
     if len(train.queries) == 0 or len(val.queries) == 0:
         raise RadiolocError("LocUNet training needs queries in both the train and the val split")
 
@@ -303,7 +304,8 @@ def train_locunet(
             if place.main:
                 if val_mae < state["best_val_mae_m"]:
                     state["best_val_mae_m"] = val_mae
-                    save_checkpoint(best_path, KIND, model_config.to_dict(), {k: v.cpu() for k, v in model.state_dict().items()}, val_mae_m=val_mae, epoch=state["epoch"])
+                    save_checkpoint(best_path, KIND, model_config.to_dict(), {k: v.cpu() for k, v in model.state_dict().items()}, val_mae_m=val_mae, epoch=state["epoch"],
+                                    trained_on=json.dumps(trained_on))  # fmt: skip
                 save_checkpoint(
                     last_path,
                     KIND + "-training",
