@@ -299,3 +299,14 @@ def test_locate_command_answers_or_refuses(small_dataset, fitted_bayes, bs, path
         assert "estimated position" in lines[0] and "nan" not in lines[0]
     else:
         assert result.exit_code == 2 and lines[0].startswith("error:"), result.output
+
+
+def test_reports_below_the_noise_floor_are_read_as_the_floor_and_said_so():
+    from radioloc.datasets.localization import below_floor_note, validate_queries
+    from radioloc.propagation.graylevel import NOISE_FLOOR_DB
+
+    note = below_floor_note([-140.0, -90.0, NOISE_FLOOR_DB])
+    assert note is not None and "-140 dB" in note and "-90" not in note and "counts as the floor" in note
+    assert below_floor_note([-90.0, NOISE_FLOOR_DB]) is None
+    ids, pathloss = validate_queries(np.array([[0, 1]]), np.array([[-140.0, -90.0]]), 2, "q")
+    assert ids.tolist() == [[0, 1]] and pathloss[0, 0] == np.float32(NOISE_FLOOR_DB) and pathloss[0, 1] == np.float32(-90.0)

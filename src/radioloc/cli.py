@@ -610,12 +610,21 @@ def locate_command(
     queries = Queries.from_reports([0], [ids], [values], scene_data.scenes, field_name="--bs/--pathloss")
     source = {**scene_data.source, "measurement_sim": None}  # user reports: the truth behind them is not known
     answer = resolved.localizer.locate(LocalizationData(scene_data.scenes, queries, source))
+    _note_below_floor(values)
     row, col = answer.positions[0]
     console.print(
         f"map {map_id}: estimated position row {row:.1f} m, col {col:.1f} m; 68 % within {answer.radius_68[0]:.1f} m, "
         f"95 % within {answer.radius_95[0]:.1f} m ({resolved.label}, {resolved.localizer.ms_per_query:.1f} ms)",
         soft_wrap=True,  # one line, for scripts reading it
     )
+
+
+def _note_below_floor(pathloss_db: list[float]) -> None:
+    from radioloc.datasets.localization import below_floor_note
+
+    note = below_floor_note(pathloss_db)
+    if note:
+        console.print(note, soft_wrap=True)
 
 
 def _locate_on_deployment(deployment_id: str, cells: str | None, rss: str | None, pathloss: str | None, model: str | None, home: Path | None) -> None:
@@ -633,10 +642,11 @@ def _locate_on_deployment(deployment_id: str, cells: str | None, rss: str | None
     target = DeploymentStore(resolve_home(home)).load(deployment_id)
     locator = DeploymentLocator(target, model)
     pathloss_db = np.array(values, dtype=np.float64)
+    index = target.bs_index(np.array(ids))
     if rss is not None:
-        index = target.bs_index(np.array(ids))
         pathloss_db = pathloss_db - np.where(index >= 0, target.tx_power_dbm[np.maximum(index, 0)], 0.0)
     answer = locator.locate(np.array([ids]), pathloss_db[None])
+    _note_below_floor([float(v) for v, i in zip(pathloss_db, index) if i >= 0])  # unknown cells are ignored
     row, col = answer.positions[0]
     console.print(
         f"deployment {deployment_id}: lat {answer.lat[0]:.6f}, lng {answer.lng[0]:.6f} (row {row:.1f} m, col {col:.1f} m); "

@@ -35,6 +35,15 @@ MAX_BS = 5
 # that rounds to it), so no map can explain it.
 MIN_REPORTED_DB = -250.0
 MAX_REPORTED_DB = MAX_PATHLOSS_DB + DB_PER_GRAY / 2
+# Reports below the noise floor are kept and read as the floor: a radio map holds the floor (gray 0) wherever the
+# pathloss is that low, so such a BS is explained by exactly those pixels.
+FLOOR_NOTE = f"pathloss below the radio maps' noise floor ({NOISE_FLOOR_DB:.1f} dB) counts as the floor"
+
+
+def below_floor_note(pathloss_db: list[float]) -> str | None:
+    """A note for a user whose reports lie below the noise floor (how they are read), else None."""
+    low = [f"{v:g}" for v in pathloss_db if v < NOISE_FLOOR_DB]
+    return f"note: {', '.join(low)} dB: {FLOOR_NOTE}" if low else None
 
 
 @dataclass

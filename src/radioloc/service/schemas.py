@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from radioloc.datasets.localization import MAX_REPORTED_DB, MIN_REPORTED_DB
+from radioloc.datasets.localization import FLOOR_NOTE, MAX_REPORTED_DB, MIN_REPORTED_DB
 from radioloc.limits import RSS_DBM_RANGE
 
 MAX_BATCH = 10_000
@@ -67,7 +67,7 @@ class GeolocateResponse(BaseModel):
 class Report(BaseModel):
     model_config = ConfigDict(extra="forbid")
     cells: list[int] = Field(min_length=1, max_length=MAX_CELLS)
-    pathloss_db: list[float] = Field(min_length=1, max_length=MAX_CELLS, description=f"Pathloss in dB per cell ({MIN_REPORTED_DB:g}..{MAX_REPORTED_DB:g})")
+    pathloss_db: list[float] = Field(min_length=1, max_length=MAX_CELLS, description=f"Pathloss in dB per cell ({MIN_REPORTED_DB:g}..{MAX_REPORTED_DB:g}; {FLOOR_NOTE})")
 
 
 class LocateRequest(BaseModel):
