@@ -269,3 +269,28 @@ def test_deploy_list_shows_the_others_beside_a_damaged_deployment(deployment_hom
     result = CliRunner().invoke(app, ["deploy", "list", "--home", str(store.root)], terminal_width=400)
     assert result.exit_code == 0, result.output
     assert deployment_id in result.output and "ready" in result.output and "damaged:" in result.output
+
+
+def test_a_manifest_configuration_out_of_range_names_the_manifest_not_an_option(small_dataset, tmp_path):
+    copy = _dataset_copy(small_dataset, tmp_path)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["config"]["maps"] = -3
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    result = CliRunner().invoke(app, ["dataset", "generate", "--out", str(copy)])
+    assert result.exit_code == 2 and "manifest.json: corrupt manifest (config.maps:" in result.output and "--maps" not in result.output, result.output
+
+
+def test_a_missing_toa_file_says_the_dataset_is_incomplete(small_dataset, tmp_path):
+    copy = _dataset_copy(small_dataset, tmp_path)
+    test_map = json.loads((copy / "manifest.json").read_text())["split"]["test"][0]
+    (copy / "DPM" / "toa" / f"{test_map}.npz").unlink()
+    result = CliRunner().invoke(app, ["evaluate", "--model", "toa-pocs", "--data", str(copy), "--estimate", "true", "--toa-sigma", "1", "--limit", "5"])
+    assert result.exit_code == 2 and f"missing ToA file of map {test_map} (the dataset is incomplete" in result.output, result.output
+
+
+def test_a_text_file_as_an_array_is_called_what_it_is(small_dataset, tmp_path):
+    copy = _dataset_copy(small_dataset, tmp_path)
+    test_map = json.loads((copy / "manifest.json").read_text())["split"]["test"][0]
+    (copy / "DPM" / "toa" / f"{test_map}.npz").write_text("not an array")
+    result = CliRunner().invoke(app, ["evaluate", "--model", "toa-pocs", "--data", str(copy), "--estimate", "true", "--toa-sigma", "1", "--limit", "5"])
+    assert result.exit_code == 2 and "not a NumPy .npy/.npz file" in result.output and "pickled" not in result.output, result.output

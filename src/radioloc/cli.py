@@ -15,9 +15,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from radioloc.clitools import RadiolocGroup, device_option, force_option, rate_option, output_dir_option, output_file_option, nproc_option, scheduler_option
+from radioloc.clitools import (RadiolocGroup, device_option, force_option, nproc_option, output_dir_option, output_file_option, rate_option, scheduler_option,
+                               simulation_option)
 from radioloc.errors import RadiolocError
-from radioloc.limits import CELL_ID_MAX, RSS_DBM_RANGE, SEED_MAX
+from radioloc.limits import CELL_ID_MAX, MAX_MAPS, RSS_DBM_RANGE, SEED_MAX
 
 
 app = typer.Typer(cls=RadiolocGroup, add_completion=False, no_args_is_help=True, help="RSS localization with radio maps (LocUNet).")
@@ -55,13 +56,20 @@ def _parse_sims(sims: str, option: str = "--sims") -> tuple[str, ...]:
     names = tuple(s.strip() for s in sims.split(",") if s.strip())
     if not names:
         raise RadiolocError(f"{option}: give at least one simulation, e.g. DPM or DPM,DPMcars,IRT2,IRT2cars")
+    from radioloc.datasets.layout import SIMULATIONS
+
+    unknown = [name for name in names if name not in SIMULATIONS]
+    if unknown:
+        raise RadiolocError(f"{option}: unknown simulation {unknown[0]!r} (choose from {', '.join(SIMULATIONS)})")
+    if len(set(names)) < len(names):
+        raise RadiolocError(f"{option}: a simulation named twice in {sims!r}")
     return names
 
 
 @dataset_app.command("generate")
 def dataset_generate(
     out: Path = output_dir_option(..., "--out", help="Dataset folder (created; an unfinished one is resumed, an existing one gets the missing --sims).", resumes="manifest.json"),
-    maps: Optional[int] = typer.Option(None, "--maps", min=1, max=10_000, help="Number of procedural city maps (default 99, or the existing dataset's)."),
+    maps: Optional[int] = typer.Option(None, "--maps", min=1, max=MAX_MAPS, help="Number of procedural city maps (default 99, or the existing dataset's)."),
     seed: Optional[int] = typer.Option(None, "--seed", min=0, max=SEED_MAX, help="Seed of the whole dataset (default 0, or the existing dataset's)."),
     candidates: Optional[int] = typer.Option(None, "--candidates", min=5, max=1_000, help="Candidate BS positions per map (default 80, the paper's; 30 for the CPU-scale robustness dataset)."),
     buildings: Optional[Path] = typer.Option(None, "--buildings", exists=True, file_okay=False, help="Folder of 256x256 building PNGs to use instead of procedural maps."),
@@ -106,9 +114,9 @@ def dataset_show(
     directory: Path = typer.Argument(..., exists=True, file_okay=False, help="Dataset folder."),
     map_id: int = typer.Option(..., "--map", min=0, max=10**6, help="Map id."),
     bs_set: int = typer.Option(0, "--set", min=0, max=10_000, help="BS set whose radio maps are drawn."),
-    sim: str = typer.Option("DPM", "--sim", help="Simulation to draw."),
+    sim: str = simulation_option("--sim", help="Simulation to draw."),
     kind: str = typer.Option("true", "--kind", help="true (simulated) or estimate (RadioUNet)."),
-    out: Optional[Path] = output_file_option(None, "--out", help="PNG to write (default DIR/figures/map_{M}.png)."),
+    out: Optional[Path] = output_file_option(None, "--out", help="PNG to write (default DIR/figures/map_{M}.png).", suffixes=(".png",)),
     force: bool = force_option(),
 ) -> None:
     """Draw a map with its base stations, users and radio maps to a PNG."""
@@ -202,7 +210,7 @@ def city_generate(
 @city_app.command("import")
 def city_import(
     source: Path = typer.Argument(..., exists=True, dir_okay=False, help="GeoJSON footprints (metric CRS) or a building PNG."),
-    out: Path = output_file_option(..., "--out", help="Building PNG to write."),
+    out: Path = output_file_option(..., "--out", help="Building PNG to write.", suffixes=(".png",)),
     origin: Optional[str] = typer.Option(None, "--origin", help="X,Y of the tile's north-west corner in metres (default: centred)."),
     force: bool = force_option(),
 ) -> None:
@@ -270,7 +278,7 @@ def train_radiounet_command(
     data: Path = typer.Option(..., "--data", exists=True, file_okay=False, help="Dataset with the simulation to learn (its train/val splits are used)."),
     out: Path = output_dir_option(..., "--out", help="Run folder (best.pt, last.pt, summary.json); an unfinished run resumes.", resumes="train_config.json"),
     preset: str = typer.Option("cpu", "--preset", help="cpu, cpu-open, cpu-small or paper."),
-    sim: str = typer.Option("DPM", "--sim", help="Simulation to learn."),
+    sim: str = simulation_option("--sim", help="Simulation to learn."),
     init: Optional[Path] = typer.Option(None, "--init", exists=True, dir_okay=False, help="Start from this RadioUNet checkpoint (the same preset, or cpu for cpu-open)."),
     epochs_first: Optional[int] = typer.Option(None, "--epochs-first", min=1, max=100_000, help="Epochs of the first U (default: the preset's)."),
     epochs_second: Optional[int] = typer.Option(None, "--epochs-second", min=0, max=100_000, help="Epochs of the second U, 0 to skip it (default: the preset's)."),
@@ -321,7 +329,7 @@ def train_locunet_command(
     out: Path = output_dir_option(..., "--out", help="Run folder (best.pt, last.pt, summary.json); an unfinished run resumes.", resumes="train_config.json"),
     preset: str = typer.Option("cpu", "--preset", help="cpu, cpu-deep, cpu-fine or paper."),
     estimate: str = typer.Option("estimate", "--estimate", help="Radio maps the model sees: estimate (nominal: RadioUNet), true, or noisy:SIGMA_DB."),
-    measurement: str = typer.Option("DPM", "--measurement", help="Simulation whose truth the UEs report: DPM (nominal), DPMcars, IRT2, IRT2cars (robustness)."),
+    measurement: str = simulation_option("--measurement", help="Simulation whose truth the UEs report: DPM (nominal), DPMcars, IRT2, IRT2cars (robustness)."),
     epochs: Optional[int] = typer.Option(None, "--epochs", min=1, max=100_000, help="Training epochs (default: the preset's)."),
     samples_per_epoch: Optional[int] = typer.Option(None, "--samples-per-epoch", min=0, max=10**8, help="Random queries per epoch, 0 = the whole split (default: the preset's)."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, max=65_536, help="Queries per step (default: the preset's)."),
@@ -378,7 +386,7 @@ def train_bayes_command(
     data: str = typer.Option(..., "--data", help="Dataset with radio maps (its train split is counted, its val split tunes and calibrates); comma-separated folders: their splits joined."),
     out: Path = output_dir_option(..., "--out", help="Folder for calibration.safetensors, train_config.json and summary.json."),
     estimate: str = typer.Option("estimate", "--estimate", help="Radio maps the localizer sees: estimate (nominal: RadioUNet), true, or noisy:SIGMA_DB."),
-    measurement: str = typer.Option("DPM", "--measurement", help="Simulation whose truth the UEs report: DPM (nominal), DPMcars, IRT2, IRT2cars (robustness)."),
+    measurement: str = simulation_option("--measurement", help="Simulation whose truth the UEs report: DPM (nominal), DPMcars, IRT2, IRT2cars (robustness)."),
     prior: str = typer.Option("ue-box", "--prior", help="Prior support: ue-box (outdoor pixels of the middle 164 x 164 m, where the protocol puts UEs), outdoor, map."),
     error_model: Optional[Path] = typer.Option(None, "--error-model", help="A learned error model (`radioloc train error-model`; error-model, error-model-robust = the shipped ones): count the likelihood per bin of its reliability (bayes-learned)."),
     bins: Optional[str] = typer.Option(None, "--bins", help="With --error-model: numbers of reliability bins to try (comma separated, each 2..64; edges at quantiles over the training queries), chosen on validation queries (default 4,6,8,12)."),
@@ -416,7 +424,7 @@ def train_error_model_command(
     data: Path = typer.Option(..., "--data", exists=True, file_okay=False, help="Dataset with radio maps and the estimates the localizer sees (train and val splits)."),
     out: Path = output_dir_option(..., "--out", help="Run folder (best.pt, last.pt, summary.json); an unfinished run resumes.", resumes="train_config.json"),
     estimate: str = typer.Option("estimate", "--estimate", help="Radio maps the localizer sees: estimate (nominal: RadioUNet), or noisy:SIGMA_DB."),
-    measurement: str = typer.Option("DPM", "--measurement", help="Simulation whose truth the UEs report: DPM (nominal), DPMcars, IRT2, IRT2cars (robustness)."),
+    measurement: str = simulation_option("--measurement", help="Simulation whose truth the UEs report: DPM (nominal), DPMcars, IRT2, IRT2cars (robustness)."),
     steps: int = typer.Option(3000, "--steps", min=1, max=10**8, help="Training steps (batches of --batch-size radio maps)."),
     batch_size: int = typer.Option(8, "--batch-size", min=1, max=65_536, help="Radio maps per step (all of one city map)."),
     lr: Optional[float] = rate_option("--lr", help="Peak AdamW learning rate of the one-cycle schedule (default 2e-3)."),
@@ -441,10 +449,10 @@ def train_error_model_command(
 def calibrate_command(
     model: str = typer.Option(..., "--model", help="LocUNet checkpoint or shipped model (locunet, locunet-robust)."),
     data: str = typer.Option(..., "--data", help="Dataset(s) whose val split chooses the refinement and calibrates the radii (comma-separated: joined)."),
-    out: Path = output_file_option(..., "--out", help="Checkpoint to write: the weights with the refinement and radius calibration.", updates_input=True),
+    out: Path = output_file_option(..., "--out", help="Checkpoint to write: the weights with the refinement and radius calibration.", suffixes=(".pt",), updates_input=True),
     force: bool = force_option(),
     estimate: str = typer.Option("estimate", "--estimate", help="Radio maps the model sees: estimate, true, or noisy:SIGMA_DB."),
-    measurement: str = typer.Option("DPM", "--measurement", help="Simulation whose truth the UEs report."),
+    measurement: str = simulation_option("--measurement", help="Simulation whose truth the UEs report."),
     split: str = typer.Option("val", "--split", help="Split(s) of maps the model was not trained on (comma separated, e.g. train,val of a dataset of another seed)."),
     spread: Optional[str] = typer.Option(None, "--spread", help="A bayes calibration (bayes, bayes-learned, bayes-robust or a .safetensors file): also calibrate the radii on its posterior's mass around each answer (used by default when present; :heatmap-radii keeps the quasi-heatmap's)."),
     fuse: Optional[str] = typer.Option(None, "--fuse", help="A bayes calibration (e.g. bayes-learned): also fit the quasi-heatmap as the learned prior of its posterior (weight and floor, radii); the registry then answers with that posterior (:paper keeps the centre of mass)."),
@@ -482,11 +490,11 @@ def calibrate_command(
 def train_radii_command(
     model: str = typer.Option(..., "--model", help="A fitted localizer: a shipped name (locunet, locunet:paper, bayes, bayes-learned, their -robust ones), a LocUNet checkpoint or a bayes calibration."),
     data: str = typer.Option(..., "--data", help="Datasets whose maps calibrate the radii (comma separated: joined), of seeds no benchmark evaluates on."),
-    out: Path = output_file_option(..., "--out", help="File to write: the localizer's checkpoint or calibration with the new radii (a bayes-learned calibration must lie beside its error model).", updates_input=True),
+    out: Path = output_file_option(..., "--out", help="File to write: the localizer's checkpoint or calibration with the new radii (a bayes-learned calibration must lie beside its error model).", suffixes=(".pt", ".safetensors"), updates_input=True),
     force: bool = force_option(),
     split: str = typer.Option("train,val,test", "--split", help="Split(s) of maps used (comma separated); the model must not have been trained on them."),
     estimate: str = typer.Option("estimate", "--estimate", help="Radio maps the localizer sees: estimate, true, or noisy:SIGMA_DB (its own scenario's)."),
-    measurement: str = typer.Option("DPM", "--measurement", help="Simulation whose truth the UEs report."),
+    measurement: str = simulation_option("--measurement", help="Simulation whose truth the UEs report."),
     queries: int = typer.Option(4000, "--queries", min=200, max=100_000, help="Calibration queries per number of BSs (1..5), spread over every map."),
 ) -> None:
     """Refit a fitted localizer's uncertainty radii across the maps of many datasets (nothing else changes; the
@@ -512,7 +520,7 @@ def evaluate_command(
     measurement: str = typer.Option("DPM", "--measurement", help="Simulation whose truth the UEs report: DPM (nominal), DPMcars, IRT2, IRT2cars (robustness); several, comma separated, give the Table V matrix."),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, max=10**9, help="Evaluate a random subset of this many queries (default: all)."),
     figures: Optional[Path] = output_dir_option(None, "--figures", help="Folder for the error CDF and example figures."),
-    json_out: Optional[Path] = output_file_option(None, "--json", help="Write mae, rmse, n and the details to this JSON file."),
+    json_out: Optional[Path] = output_file_option(None, "--json", help="Write mae, rmse, n and the details to this JSON file.", suffixes=(".json",)),
     force: bool = force_option(),
     toa_sigma: Optional[float] = typer.Option(None, "--toa-sigma", min=0.0, max=10_000.0, help="The UEs also report a ToA range per BS: dominant-path length + N(0, SIGMA^2) m (for toa-* models and bayes:toa=SIGMA)."),
 ) -> None:
@@ -623,8 +631,8 @@ def _note_below_floor(pathloss_db: list[float]) -> None:
     from radioloc.datasets.localization import below_floor_note
 
     note = below_floor_note(pathloss_db)
-    if note:
-        console.print(note, soft_wrap=True)
+    if note:  # on stderr: the answer stays the one line on stdout that scripts read
+        Console(stderr=True).print(note, soft_wrap=True, highlight=False)
 
 
 def _locate_on_deployment(deployment_id: str, cells: str | None, rss: str | None, pathloss: str | None, model: str | None, home: Path | None) -> None:
@@ -660,9 +668,9 @@ def evaluate_radiounet_command(
     data: Path = typer.Option(..., "--data", exists=True, file_okay=False, help="Dataset with the simulated truth."),
     model: Optional[Path] = typer.Option(None, "--model", exists=True, dir_okay=False, help="RadioUNet checkpoint (default: the shipped CPU model)."),
     split: str = typer.Option("test", "--split", help="Split(s) of maps to compare: train, val, test, all, comma separated."),
-    sim: str = typer.Option("DPM", "--sim", help="Simulation whose truth the estimates are compared with."),
+    sim: str = simulation_option("--sim", help="Simulation whose truth the estimates are compared with."),
     figures: Path = output_dir_option(Path("out/figures"), "--figures", help="Folder for the figures."),
-    json_out: Optional[Path] = output_file_option(None, "--json", help="Write the metrics to this JSON file."),
+    json_out: Optional[Path] = output_file_option(None, "--json", help="Write the metrics to this JSON file.", suffixes=(".json",)),
     force: bool = force_option(),
 ) -> None:
     """RMSE and MAE in dB of a RadioUNet against the simulated truth, with example and histogram figures."""
@@ -689,7 +697,7 @@ def evaluate_radiounet_command(
 def dataset_estimate(
     directory: Path = typer.Argument(..., exists=True, file_okay=False, help="Dataset folder."),
     model: Optional[Path] = typer.Option(None, "--model", exists=True, dir_okay=False, help="RadioUNet checkpoint (default: the shipped CPU model)."),
-    sim: str = typer.Option("DPM", "--sim", help="Simulation whose estimates are written to {SIM}/estimate."),
+    sim: str = simulation_option("--sim", help="Simulation whose estimates are written to {SIM}/estimate."),
     batch_size: int = typer.Option(16, "--batch-size", min=1, max=65_536, help="Radio maps estimated per batch."),
     workers: int = typer.Option(1, "--workers", min=1, max=256, help="Local Dask worker processes, one map per task (1: no cluster; torch then uses every core)."),
     scheduler: Optional[str] = scheduler_option(),
@@ -714,7 +722,7 @@ def dataset_estimate(
 @app.command("demo")
 def demo(
     out: Path = output_dir_option(Path("out/demo"), "--out", help="Output folder.", resumes="demo_config.json"),
-    maps: int = typer.Option(12, "--maps", min=3, max=10_000, help="Maps in the demo's localization dataset (at least 3: one per split)."),
+    maps: int = typer.Option(12, "--maps", min=3, max=MAX_MAPS, help="Maps in the demo's localization dataset (at least 3: one per split)."),
     seed: int = typer.Option(8128, "--seed", min=0, max=SEED_MAX, help="Seed of the demo's dataset (default 8128: maps no shipped model was fitted on)."),
     train: bool = typer.Option(False, "--train", help="Run the whole pipeline from scratch at small scale (about 30 min): train RadioUNet and LocUNet too."),
 ) -> None:
@@ -825,7 +833,7 @@ def deploy_list(home: Optional[Path] = _home_option()) -> None:
 @deploy_app.command("show")
 def deploy_show(
     deployment_id: str = typer.Argument(..., help="Deployment id."),
-    figure: Optional[Path] = output_file_option(None, "--figure", help="Draw the city, its BSs and the coverage into this PNG."),
+    figure: Optional[Path] = output_file_option(None, "--figure", help="Draw the city, its BSs and the coverage into this PNG.", suffixes=(".png",)),
     force: bool = force_option(),
     home: Optional[Path] = _home_option(),
 ) -> None:

@@ -166,11 +166,14 @@ def _takes_path(param: click.Parameter) -> bool:
 
 def _refusing_empty(param: click.Parameter, process_value):
     """A path option's processing that refuses an empty value (the shell's ``--out ""``, or an unset variable),
-    which would otherwise mean the current folder."""
+    which would otherwise mean the current folder, and a file output written as a folder (``--out dir/``: the
+    path type drops the slash)."""
 
     def checked(ctx: click.Context, value: Any) -> Any:
         if isinstance(value, str) and not value.strip():
             raise BadParameter("an empty path; give a file or folder ('.' for the current folder)", ctx=ctx, param=param)
+        if isinstance(value, str) and value.endswith("/") and getattr(param.callback, "output_kind", None) == "file":
+            raise BadParameter(f"{value!r} names a folder; give a file name", ctx=ctx, param=param)
         return process_value(ctx, value)
 
     return checked
@@ -179,7 +182,7 @@ def _refusing_empty(param: click.Parameter, process_value):
 OUTPUTS = "radioloc.outputs"  # ctx.meta key: the output options of the command being run
 
 
-def _checked_output(kind: str, updates_input: bool = False, resumes: str | None = None):
+def _checked_output(kind: str, updates_input: bool = False, resumes: str | None = None, suffixes: tuple[str, ...] = ()):
     def callback(ctx: click.Context, param: click.Parameter, value):
         if value is None or ctx.resilient_parsing:
             return value
@@ -187,10 +190,13 @@ def _checked_output(kind: str, updates_input: bool = False, resumes: str | None 
             check_output_path(Path(value), kind)
         except RadiolocError as exc:
             raise BadParameter(str(exc), ctx=ctx, param=param) from None
+        if suffixes and Path(value).suffix.lower() not in suffixes:
+            raise BadParameter(f"{value}: must end in {' or '.join(suffixes)} (the format written)", ctx=ctx, param=param)
         ctx.meta.setdefault(OUTPUTS, []).append(Output(param, Path(value), kind, updates_input, resumes))
         return value
 
     callback.replaces_files = kind == "file" or resumes is None  # such an option needs force_option() beside it
+    callback.output_kind = kind
     return callback
 
 
@@ -219,11 +225,11 @@ def output_dir_option(default, *flags: str, help: str, resumes: str | None = Non
     return typer.Option(default, *flags, help=help, callback=_checked_output("folder", resumes=resumes), **kwargs)
 
 
-def output_file_option(default, *flags: str, help: str, updates_input: bool = False, **kwargs: Any):
-    """An option naming a file radioloc writes; checked like ``output_dir_option``, replaced only with ``--force``,
-    and never one of the command's inputs unless ``updates_input`` (a checkpoint rewritten in place, atomically,
-    with what was fitted on it)."""
-    return typer.Option(default, *flags, help=help, callback=_checked_output("file", updates_input), **kwargs)
+def output_file_option(default, *flags: str, help: str, suffixes: tuple[str, ...], updates_input: bool = False, **kwargs: Any):
+    """An option naming a file radioloc writes, in the format its suffix (one of ``suffixes``) names; checked like
+    ``output_dir_option``, replaced only with ``--force``, and never one of the command's inputs unless
+    ``updates_input`` (a checkpoint rewritten in place, atomically, with what was fitted on it)."""
+    return typer.Option(default, *flags, help=help, callback=_checked_output("file", updates_input, suffixes=suffixes), **kwargs)
 
 
 def _input_paths(value: object) -> list[Path]:
@@ -308,6 +314,19 @@ def _check_rate(maximum: float):
 def rate_option(*flags: str, help: str, maximum: float = 1.0):
     """An optional float in (0, ``maximum``]: a learning rate (above 1, Adam diverges at once)."""
     return typer.Option(None, *flags, help=f"{help} [0<x<={maximum:g}]", callback=_check_rate(maximum))
+
+
+def _check_simulation(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    from radioloc.datasets.layout import SIMULATIONS
+
+    if value is not None and value not in SIMULATIONS:
+        raise BadParameter(f"{value!r} is not a simulation; choose from {', '.join(SIMULATIONS)}", ctx=ctx, param=param)
+    return value
+
+
+def simulation_option(flag: str, help: str):
+    """One simulation of a dataset (DPM, DPMcars, IRT2, IRT2cars), checked by the parser."""
+    return typer.Option("DPM", flag, help=help, callback=_check_simulation)
 
 
 def device_option():

@@ -6,6 +6,7 @@ import contextlib
 import io as _io
 import json
 import os
+import zipfile
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,19 @@ def atomic_write_npy(path: str | os.PathLike, array: np.ndarray) -> None:
     buffer = _io.BytesIO()
     np.save(buffer, array, allow_pickle=False)
     atomic_write_bytes(path, buffer.getvalue())
+
+
+NUMPY_READ_ERRORS = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile)  # what np.load raises on a bad file
+
+
+def numpy_read_reason(exc: BaseException) -> str:
+    """Why ``np.load`` refused a file, in words (numpy calls any file that is not ``.npy`` / ``.npz`` "pickled")."""
+    text = str(exc)
+    if "pickled" in text:
+        return "not a NumPy .npy/.npz file"
+    if isinstance(exc, KeyError):
+        return f"no array {text}"
+    return (text.splitlines()[0][:120] if text else "") or type(exc).__name__
 
 
 def read_json(path: str | os.PathLike, missing: str | None = None) -> Any:

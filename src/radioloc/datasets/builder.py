@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import time
-import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -31,7 +30,7 @@ from radioloc.datasets.state import MapRecordFields, check_state
 from radioloc.errors import RadiolocError
 from radioloc.datasets.checksums import check_dataset, record_checksums
 from radioloc.cluster import ClusterConfig, run_tasks
-from radioloc.io import atomic_write_json, atomic_write_npz, atomic_write_png, folder_lock
+from radioloc.io import NUMPY_READ_ERRORS, atomic_write_json, atomic_write_npz, atomic_write_png, folder_lock, numpy_read_reason
 from radioloc.propagation import DominantPathModel, DominantPathSimulator, db_to_gray
 from radioloc.propagation.graylevel import conversion_record
 from radioloc.propagation.raytracing import RayTracingConfig
@@ -157,8 +156,8 @@ def read_heights(path: Path, shape: tuple[int, int]) -> np.ndarray:
     try:
         with np.load(path) as data:
             heights = np.asarray(data["heights"], dtype=np.float32)
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
-        raise RadiolocError(f"{path}: not a height map ({exc})") from None
+    except NUMPY_READ_ERRORS as exc:
+        raise RadiolocError(f"{path}: not a height map ({numpy_read_reason(exc)})") from None
     if heights.shape != shape:
         raise RadiolocError(f"{path}: height map must be {shape[0]} x {shape[1]}, got {heights.shape[0]} x {heights.shape[1]}")
     return heights

@@ -40,6 +40,7 @@ from radioloc.errors import RadiolocError
 from radioloc.io import atomic_write_bytes
 
 SIMULATIONS = ("DPM", "DPMcars", "IRT2", "IRT2cars")
+TOA_SIMULATIONS = ("DPM", "DPMcars")  # the dominant-path model gives each pixel its path length; the ray tracer writes none
 RAY_TRACED = ("IRT2", "IRT2cars")
 POSITION_KEYS = ("rxx", "rxy", "antList", "antX", "antY")
 

@@ -263,7 +263,9 @@ def load_localization(
         for name in names:
             if name not in splits:
                 raise RadiolocError(f"split must be one of {', '.join(splits)} (or several, comma separated), got {split!r}")
-        maps = [m for name in dict.fromkeys(names) for m in splits[name]]
+        if len(set(names)) < len(names):
+            raise RadiolocError(f"split {split!r}: a split named twice")
+        maps = [m for name in names for m in splits[name]]
     elif any(not 0 <= m < n_maps for m in maps):
         raise RadiolocError(f"{root}: map ids must be 0..{n_maps - 1}, got {maps}")
     if not maps:

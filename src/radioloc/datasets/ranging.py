@@ -19,7 +19,6 @@ Fig. 1.
 
 from __future__ import annotations
 
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +28,7 @@ from radioloc.city.grid import MAP_SIZE
 from radioloc.datasets import layout
 from radioloc.datasets.localization import LocalizationData, Queries, SceneBank
 from radioloc.errors import RadiolocError
+from radioloc.io import NUMPY_READ_ERRORS, numpy_read_reason
 from radioloc.propagation.dpm import SPEED_OF_LIGHT
 
 NS_TO_M = SPEED_OF_LIGHT * 1e-9
@@ -39,12 +39,14 @@ def read_path_lengths(root: Path, map_id: int, sim: str = "DPM", transmitters: i
     of another shape (or another number of ``transmitters`` than the map has) is refused."""
     path = layout.toa_path(root, sim, map_id)
     if not path.is_file():
-        raise RadiolocError(f"{path}: no ToA file ({sim} has no dominant-path ToA for map {map_id}; ToA comes with DPM and DPMcars)")
+        if sim in layout.TOA_SIMULATIONS:
+            raise RadiolocError(f"{path}: missing ToA file of map {map_id} (the dataset is incomplete: `radioloc dataset verify {root} --repair` says how to remake it)")
+        raise RadiolocError(f"{path}: no ToA file ({sim} makes none; ToA comes with {' and '.join(layout.TOA_SIMULATIONS)})")
     try:
         with np.load(path) as stored:
             toa_ns, los = stored["toa_ns"], stored["line_of_sight"]
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
-        raise RadiolocError(f"{path}: unreadable ToA file ({exc})") from None
+    except NUMPY_READ_ERRORS as exc:
+        raise RadiolocError(f"{path}: unreadable ToA file ({numpy_read_reason(exc)})") from None
     expected = (transmitters if transmitters is not None else toa_ns.shape[0], MAP_SIZE, MAP_SIZE)
     if toa_ns.shape != expected or los.shape != expected or toa_ns.dtype.kind != "f":
         raise RadiolocError(f"{path}: corrupt ToA file (toa_ns {toa_ns.dtype} {toa_ns.shape} and line_of_sight {los.shape}, float {expected} expected)")

@@ -11,14 +11,25 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from radioloc.errors import RadiolocError, first_validation_error
 from radioloc.io import read_json_object
+from radioloc.limits import MAX_MAPS, SEED_MAX
 
 MapId = Field(ge=0, le=10**6)
+
+
+class DatasetConfigFields(BaseModel):
+    """The settings a manifest records (``config``) that resuming or extending the dataset reuses."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+    maps: int = Field(ge=1, le=MAX_MAPS)
+    seed: int = Field(ge=0, le=SEED_MAX)
+    simulations: list[str]
 
 
 class ManifestFields(BaseModel):
     """The fields of ``manifest.json`` the readers use; the rest is kept as written."""
 
     model_config = ConfigDict(extra="allow", strict=True)
+    config: DatasetConfigFields | None = None
     maps: list[int]
     split: dict[str, list[int]]
     simulations: list[str]

@@ -36,7 +36,6 @@ import math
 import os
 import shutil
 import time
-import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Annotated
@@ -66,7 +65,7 @@ from radioloc.deploy.state import SERVING, StationsFields, SurveyFields
 from radioloc.datasets.state import read_state
 from radioloc.errors import RadiolocError, first_validation_error
 from radioloc.limits import CELL_ID_MAX, SEED_MAX
-from radioloc.io import LOCK_FILE, atomic_write_json, atomic_write_npy, atomic_write_npz, folder_lock, read_json_object
+from radioloc.io import LOCK_FILE, NUMPY_READ_ERRORS, atomic_write_json, atomic_write_npy, atomic_write_npz, folder_lock, numpy_read_reason, read_json_object
 from radioloc.deploy.radiomaps import MAP_SOURCES, TRUTH_SOURCES, AreaRadioMaps
 from radioloc.cluster import ClusterConfig, run_tasks
 
@@ -346,8 +345,8 @@ def _read_staged_arrays(path: Path, keys: tuple[str, ...], masks: bool, shape: t
     try:
         with np.load(path, allow_pickle=False) as stored:
             arrays = {key: stored[key] for key in keys}
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
-        raise RadiolocError(f"{path}: unreadable staging file ({str(exc) or type(exc).__name__}); delete it to redo its step") from None
+    except NUMPY_READ_ERRORS as exc:
+        raise RadiolocError(f"{path}: unreadable staging file ({numpy_read_reason(exc)}); delete it to redo its step") from None
     for key, array in arrays.items():
         kind_ok = holds_a_mask(array) if masks else array.dtype == np.uint8
         if not kind_ok or array.ndim != 2 or (shape is not None and array.shape != shape):

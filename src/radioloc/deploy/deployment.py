@@ -39,7 +39,7 @@ from radioloc.deploy.georef import Georeference
 from radioloc.deploy.state import FORMAT, ID_REGEX, DeploymentFields
 from radioloc.datasets.state import check_state
 from radioloc.errors import RadiolocError
-from radioloc.io import LOCK_FILE, atomic_write_json, read_json
+from radioloc.io import LOCK_FILE, NUMPY_READ_ERRORS, atomic_write_json, numpy_read_reason, read_json
 from radioloc.propagation.graylevel import gray_to_db32
 
 WINDOW = MAP_SIZE
@@ -428,8 +428,8 @@ def read_arrays(folder: Path) -> dict[str, np.ndarray]:
             arrays[name] = np.load(file, mmap_mode="r", allow_pickle=False)
         except FileNotFoundError:
             raise RadiolocError(f"{file}: missing (the deployment is damaged: delete and create it again)") from None
-        except (ValueError, OSError, EOFError) as exc:
-            raise RadiolocError(f"{file}: not a readable array ({str(exc) or type(exc).__name__})") from None
+        except NUMPY_READ_ERRORS as exc:
+            raise RadiolocError(f"{file}: not a readable array ({numpy_read_reason(exc)})") from None
         if arrays[name].dtype != np.uint8:
             raise RadiolocError(f"{file}: {arrays[name].dtype} values, uint8 expected (the deployment is damaged: delete and create it again)")
         if name in MASKS and not holds_a_mask(arrays[name]):

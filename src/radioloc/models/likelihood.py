@@ -255,7 +255,7 @@ class LikelihoodCalibration:
                 table.astype(np.float32), counts.astype(np.float32), scenario, LikelihoodConfig(**config),
                 temperature, radius, provenance, None if edges is None else edges.astype(np.float32), error_model,
             )  # fmt: skip
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, RadiolocError) as exc:  # RadiolocError: the config's own checks
             raise RadiolocError(f"{path}: malformed calibration ({exc})") from None
         return calibration
 
