@@ -143,3 +143,37 @@ def test_a_damaged_cached_result_is_named(smoke):
     finally:
         for path, content in kept.items():
             path.write_bytes(content)
+
+
+@pytest.mark.parametrize("name,damage,message", [
+    ("table8-toa", {"scale": "cpu"}, "a result of experiment 'table8-toa' at scale 'cpu', not of 'table8-toa' at this folder's scale 'smoke'"),
+    ("fig1-nlos-bias", {"experiment": "table8-toa"}, "a result of experiment 'table8-toa'"),
+    ("fig1-nlos-bias", {"line_of_sight_share": 7.0}, "line_of_sight_share = 7 is outside [0, 1]"),
+    ("fig1-nlos-bias", {"seconds": -50.0}, "seconds = -50 is negative"),
+])  # fmt: skip
+def test_a_result_no_experiment_writes_is_refused_naming_the_file_and_field(smoke, tmp_path, name, damage, message):
+    import shutil
+
+    from radioloc.errors import RadiolocError
+    from radioloc.evaluation.experiments.report import write_report
+
+    out = tmp_path / "copy"
+    shutil.copytree(smoke / "results", out / "results")
+    path = out / "results" / f"{name}.json"
+    path.write_text(json.dumps({**strict_json(path), **damage}))
+    with pytest.raises(RadiolocError) as caught:
+        write_report(out, SCALES["smoke"], "radioloc experiments run")
+    assert str(caught.value).startswith(f"{path}: ") and message in str(caught.value), caught.value
+    assert not (out / "report.md").exists()
+
+
+def test_an_experiment_reading_a_damaged_needed_result_names_that_file(smoke, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(smoke, copy)
+    (copy / "results" / "table8-toa.json").unlink()
+    fig1 = copy / "results" / "fig1-nlos-bias.json"
+    fig1.write_text(json.dumps({**strict_json(fig1), "bias_cdf_0.9_m": -5.0}))  # table8's bias bound b
+    ran = runner.invoke(app, ["experiments", "run", "table8-toa", "--scale", "smoke", "--out", str(copy)])
+    assert ran.exit_code == 2 and f"{fig1}: bias_cdf_0.9_m = -5 is negative" in " ".join(ran.output.split()), ran.output

@@ -13,7 +13,8 @@ from radioloc.evaluation.experiments import paper
 from radioloc.evaluation.experiments.runner import EXPERIMENTS
 from radioloc.evaluation.experiments.scales import Scale
 from radioloc.errors import RadiolocError
-from radioloc.io import atomic_write_bytes, read_json_object
+from radioloc.evaluation.experiments.records import read_result
+from radioloc.io import atomic_write_bytes
 
 
 def _f(value, digits: int = 2) -> str:
@@ -264,7 +265,7 @@ def write_report(out: Path, scale: Scale, command: str) -> Path:
     for name in EXPERIMENTS:
         path = out / "results" / f"{name}.json"
         if path.exists():
-            results[name] = read_json_object(path, "experiment result")
+            results[name] = read_result(path, name, scale.name)
     lines = [
         "# The LocUNet paper's evaluation, reproduced with radioloc",
         "",

@@ -33,6 +33,7 @@ from radioloc.datasets.localization import LocalizationData, load_localization
 from radioloc.datasets.ranging import attach_ranges
 from radioloc.errors import RadiolocError
 from radioloc.evaluation.experiments.scales import Scale, get_scale
+from radioloc.evaluation.experiments.records import read_cached, read_result
 from radioloc.io import atomic_write_json, json_safe, read_json_object
 
 NOMINAL = "DPM"
@@ -115,15 +116,16 @@ class Context:
         return value
 
     def read_cached(self, path: Path, what: str) -> dict:
-        """A cached result read back; remembered, so that a failure of the experiment that read it can name it."""
+        """A cached result read back, its values checked (:mod:`records`); remembered, so that a failure of the
+        experiment that read it can name it."""
         self.cache_reads.append(path)
-        return read_json_object(path, what)
+        return read_cached(path, what)
 
     def result(self, name: str) -> dict:
         path = self.out / "results" / f"{name}.json"
         if not path.exists():
             raise RadiolocError(f"{path}: experiment {name!r} has not run here yet")
-        return read_json_object(path, "experiment result")
+        return read_result(path, name, self.scale.name)
 
     def figure(self, name: str) -> Path:
         return self.out / "figures" / name
@@ -180,7 +182,7 @@ def run_experiments(names: list[str], scale_name: str, out: str | Path, console:
         path = out / "results" / f"{name}.json"
         if path.exists():
             console.print(f"[green]{name}[/green]: done earlier ({path})")
-            results[name] = read_json_object(path, "experiment result")
+            results[name] = read_result(path, name, scale.name)
             continue
         console.rule(f"{name}: {EXPERIMENTS[name].title}")
         ctx.experiment, ctx.cache_reads = name, []
@@ -190,9 +192,11 @@ def run_experiments(names: list[str], scale_name: str, out: str | Path, console:
         except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
             if not ctx.cache_reads:
                 raise
-            # a cached result is radioloc's own file, but may be damaged or hand-edited: say which ones were read
+            # a cached result is radioloc's own file, but may be damaged or hand-edited (a field missing or of the
+            # wrong kind; values out of range fail as they are read): name the last ones read, the likeliest
+            last = [str(p.relative_to(out)) for p in ctx.cache_reads[::-1][:3]]
             raise RadiolocError(f"{out / 'cache'}: {name} failed on what it read back ({type(exc).__name__}: {exc}); a cached result may be damaged: "
-                                f"delete {', '.join(str(p.relative_to(out)) for p in ctx.cache_reads[:3])} to recompute it") from None  # fmt: skip
+                                f"delete {' or '.join(last)} (the last read{'' if len(last) == 1 else ', newest first'}) to recompute it") from None  # fmt: skip
         result = {"experiment": name, "scale": scale.name, "seconds": round(time.perf_counter() - started, 1), **result}
         atomic_write_json(path, result)
         results[name] = json_safe(result)
