@@ -129,17 +129,29 @@ def test_city_tiles_command_writes_tiles_usable_as_building_maps(tmp_path):
     result = CliRunner().invoke(app, ["city", "tiles", "etoile", "--out", str(out)])
     assert result.exit_code == 0, result.output
     index = json.loads((out / "tiles.json").read_text())
-    assert index["source"] == "sionna:etoile" and len(index["tiles"]) >= 3
+    assert {t["source"] for t in index["tiles"]} == {"sionna:etoile"} and len(index["tiles"]) >= 3
     first = index["tiles"][0]
     buildings = load_building_png(out / first["file"])
     with np.load(out / first["file"].replace(".png", ".heights.npz")) as data:
         heights = data["heights"]
     assert abs(buildings.mean() - first["coverage"]) < 1e-3
     assert np.isfinite(heights[buildings == 1]).all() and np.isnan(heights[buildings == 0]).all()
-    assert (out / "figures" / "overview.png").stat().st_size > 10_000
+    assert (out / "figures" / "etoile_overview.png").stat().st_size > 10_000
     tiles = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
     again = subprocess.run([sys.executable, "-m", "radioloc.cli", "city", "tiles", "etoile", "--out", str(out)], capture_output=True, text=True)
     assert again.returncode == 2 and "already holds files; give --force" in again.stderr and again.stderr.strip().count("\n") == 0
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == tiles  # nothing replaced without --force
     bad = subprocess.run([sys.executable, "-m", "radioloc.cli", "city", "tiles", "etoile", "--out", str(out), "--min-coverage", "0.95", "--max-coverage", "1", "--force"], capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and "no 256 x 256 m tile" in bad.stderr
+    # a second city joins the index; a narrower recut of the first removes its tiles it no longer holds
+    runner = CliRunner()
+    assert runner.invoke(app, ["city", "tiles", "florence", "--out", str(out), "--force"]).exit_code == 0
+    assert runner.invoke(app, ["city", "tiles", "etoile", "--out", str(out), "--force", "--min-coverage", "0.3", "--max-coverage", "0.6"]).exit_code == 0
+    index = json.loads((out / "tiles.json").read_text())
+    by_city = {source: sorted(t["file"] for t in index["tiles"] if t["source"] == source) for source in ("sionna:etoile", "sionna:florence")}
+    assert by_city["sionna:florence"] and 0 < len(by_city["sionna:etoile"]) < len(tiles) // 2
+    on_disk = sorted(p.name for p in out.glob("*.png"))
+    assert on_disk == sorted(by_city["sionna:etoile"] + by_city["sionna:florence"])  # index and folder agree
+    (out / "tiles.json").write_text(json.dumps({"tiles": [{"file": "../x.png", "origin_xy": [0, 0], "coverage": 0.2}]}))
+    damaged = runner.invoke(app, ["city", "tiles", "etoile", "--out", str(out), "--force"])
+    assert damaged.exit_code == 2 and "tiles.json: corrupt tile index (tiles.0.file:" in damaged.output, damaged.output

@@ -238,16 +238,15 @@ def city_import(
 @city_app.command("tiles")
 def city_tiles(
     source: str = typer.Argument(..., help="A bundled Sionna RT scene (munich, etoile, florence, san_francisco), a Mitsuba scene XML, an OpenStreetMap .osm.pbf / .osm file, or GeoJSON footprints (.geojson / .json)."),
-    out: Path = output_dir_option(..., "--out", help="Folder for the tiles: {name}_{k}.png, {name}_{k}.heights.npz, tiles.json, figures/overview.png."),
+    out: Path = output_dir_option(..., "--out", help="Folder for the tiles: {name}_{k}.png, {name}_{k}.heights.npz, tiles.json (indexing every city cut into it), figures/{name}_overview.png."),
     force: bool = force_option(),
     min_coverage: float = typer.Option(0.1, "--min-coverage", min=0.0, max=1.0, help="Keep tiles with at least this building coverage."),
     max_coverage: float = typer.Option(0.6, "--max-coverage", min=0.0, max=1.0, help="... and at most this one."),
     coordinates: str = typer.Option("lonlat", "--coordinates", help="GeoJSON only: lonlat (RFC 7946, WGS 84) or metres (a projected CRS, x east, y north)."),
 ) -> None:
     """Cut real city geometry into 256 x 256 m building maps with their heights (usable with `dataset generate --buildings`)."""
-    from radioloc.city.real import cut_tiles, geojson_height_map, osm_height_map, scene_height_map
+    from radioloc.city.real import cut_tiles, geojson_height_map, osm_height_map, scene_height_map, write_tiles
     from radioloc.datasets.plot import draw_city_tiles
-    from radioloc.io import atomic_write_json, atomic_write_npz, atomic_write_png
 
     if min_coverage > max_coverage:
         raise RadiolocError(f"--min-coverage {min_coverage} is above --max-coverage {max_coverage}")
@@ -263,13 +262,8 @@ def city_tiles(
     if not tiles:
         raise RadiolocError(f"{source}: no 256 x 256 m tile with building coverage in [{min_coverage}, {max_coverage}]")
     name = Path(source).name.split(".")[0] if is_osm or is_geojson or source.endswith(".xml") else source
-    index = []
-    for k, tile in enumerate(tiles):
-        atomic_write_npz(out / f"{name}_{k}.heights.npz", heights=tile["heights"])
-        atomic_write_png(out / f"{name}_{k}.png", tile["buildings"] * 255)
-        index.append({"file": f"{name}_{k}.png", "origin_xy": tile["origin"], "coverage": round(tile["coverage"], 3)})
-    atomic_write_json(out / "tiles.json", {"source": city.source, "tiles": index})
-    overview = draw_city_tiles(city, tiles, out / "figures" / "overview.png")
+    write_tiles(out, name, city, tiles)
+    overview = draw_city_tiles(city, tiles, out / "figures" / f"{name}_overview.png")
     console.print(f"wrote {len(tiles)} tiles of {city.source} to {out} (overview: {overview})")
 
 

@@ -205,3 +205,27 @@ def folder_lock(root: str | os.PathLike, what: str, shared: bool = False):
         yield root
     finally:
         os.close(fd)
+
+
+def check_state(schema, data: object, path: Path, what: str):
+    """``data`` (parsed from ``path``) validated against the pydantic ``schema``, or a one-line error naming the
+    file and the field: how every state file radioloc reads back is checked."""
+    from pydantic import ValidationError
+
+    from radioloc.errors import RadiolocError, first_validation_error
+
+    try:
+        return schema.model_validate(data)
+    except ValidationError as exc:
+        field, message, _ = first_validation_error(exc)
+        raise RadiolocError(f"{path}: corrupt {what} ({field or 'the whole file'}: {message})") from None
+
+
+def read_state(schema, path: Path, what: str, remedy: str):
+    """A JSON state file read through ``schema``; a corrupt one is one line that also says how to recover."""
+    from radioloc.errors import RadiolocError
+
+    try:
+        return check_state(schema, read_json_object(path, what), path, what)
+    except RadiolocError as exc:
+        raise RadiolocError(f"{exc}; {remedy}") from None

@@ -23,12 +23,14 @@ from pathlib import Path
 import numba as nb
 import numpy as np
 import shapely
+from pydantic import BaseModel, ConfigDict, Field
 from shapely.geometry import Polygon
 
 from radioloc.city.generator import rasterize
 from radioloc.city.grid import MAP_SIZE
 from radioloc.city.imports import METRES_PER_LEVEL, read_geojson_footprints
 from radioloc.errors import RadiolocError
+from radioloc.io import atomic_write_json, atomic_write_npz, atomic_write_png, read_state
 from radioloc.limits import MAX_CITY_EXTENT_M
 
 BUNDLED_SCENES = ("munich", "etoile", "florence", "san_francisco")
@@ -240,3 +242,48 @@ def cut_tiles(city: HeightMap, size: int = MAP_SIZE, min_coverage: float = 0.1, 
                     }
                 )
     return tiles
+
+
+class TileEntry(BaseModel):
+    """One tile of a ``tiles.json`` index: its PNG (beside the index), the x, y of its north-west corner in the
+    source's metres, its building coverage and the city it was cut from."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+    file: str = Field(pattern=r"^[^/\\]+_[0-9]+\.png$")
+    origin_xy: list[float] = Field(min_length=2, max_length=2)
+    coverage: float = Field(ge=0.0, le=1.0)
+    source: str | None = None  # None in an index written before it held several cities
+
+
+class TilesIndex(BaseModel):
+    """``tiles.json``: every tile in its folder, of every city cut into it."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+    tiles: list[TileEntry]
+
+
+def write_tiles(out: Path, name: str, city: HeightMap, tiles: list[dict]) -> list[dict]:
+    """Write ``tiles`` of ``city`` as ``{name}_{k}.png`` with ``.heights.npz`` into ``out`` and index them in
+    ``out/tiles.json``: the tiles of other cities already there stay indexed, and this city's tiles from an earlier
+    cut that this one does not rewrite (fewer tiles) are removed, so index and folder always agree."""
+    index_path = out / "tiles.json"
+    kept: list[dict] = []
+    stale: list[str] = []
+    if index_path.exists():
+        previous = read_state(TilesIndex, index_path, "tile index", "delete it (the tiles stay) or choose a new --out")
+        legacy_source = (previous.model_extra or {}).get("source")
+        for entry in previous.tiles:
+            if entry.file.rsplit("_", 1)[0] == name:
+                stale.append(entry.file)
+            else:
+                kept.append(entry.model_dump() | {"source": entry.source or legacy_source})
+    written = []
+    for k, tile in enumerate(tiles):
+        atomic_write_npz(out / f"{name}_{k}.heights.npz", heights=tile["heights"])
+        atomic_write_png(out / f"{name}_{k}.png", tile["buildings"] * 255)
+        written.append({"file": f"{name}_{k}.png", "origin_xy": list(tile["origin"]), "coverage": round(tile["coverage"], 3), "source": city.source})
+    atomic_write_json(index_path, {"tiles": kept + written})
+    for file in set(stale) - {entry["file"] for entry in written}:
+        (out / file).unlink(missing_ok=True)
+        (out / file).with_suffix(".heights.npz").unlink(missing_ok=True)
+    return written

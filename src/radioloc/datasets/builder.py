@@ -26,11 +26,11 @@ import radioloc
 from radioloc.city import CarConfig, CityConfig, generate_city, load_building_png, place_cars
 from radioloc.datasets import layout
 from radioloc.datasets.protocol import ProtocolConfig, sample_bs_sets, sample_candidates, sample_ues, split_maps
-from radioloc.datasets.state import MapRecordFields, check_state
+from radioloc.datasets.state import MapRecordFields
 from radioloc.errors import RadiolocError
 from radioloc.datasets.checksums import check_dataset, record_checksums
 from radioloc.cluster import ClusterConfig, run_tasks
-from radioloc.io import NUMPY_READ_ERRORS, atomic_write_json, atomic_write_npz, atomic_write_png, folder_lock, numpy_read_reason
+from radioloc.io import NUMPY_READ_ERRORS, atomic_write_json, atomic_write_npz, atomic_write_png, check_state, folder_lock, numpy_read_reason
 from radioloc.propagation import DominantPathModel, DominantPathSimulator, db_to_gray
 from radioloc.propagation.graylevel import conversion_record
 from radioloc.propagation.raytracing import RayTracingConfig

@@ -35,9 +35,9 @@ import scipy.io
 from PIL import Image, UnidentifiedImageError
 
 from radioloc.city.grid import MAP_SIZE
-from radioloc.datasets.state import ManifestFields, check_state
+from radioloc.datasets.state import ManifestFields
 from radioloc.errors import RadiolocError
-from radioloc.io import atomic_write_bytes
+from radioloc.io import atomic_write_bytes, check_state
 
 SIMULATIONS = ("DPM", "DPMcars", "IRT2", "IRT2cars")
 TOA_SIMULATIONS = ("DPM", "DPMcars")  # the dominant-path model gives each pixel its path length; the ray tracer writes none

@@ -4,13 +4,8 @@ and the field, never later with a traceback."""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import TypeVar
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-
-from radioloc.errors import RadiolocError, first_validation_error
-from radioloc.io import read_json_object
 from radioloc.limits import MAX_MAPS, SEED_MAX
 
 MapId = Field(ge=0, le=10**6)
@@ -66,23 +61,3 @@ class EstimatesRecordFields(BaseModel):
     model_config = ConfigDict(extra="allow", strict=True)
     model: str
     model_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
-
-
-Schema = TypeVar("Schema", bound=BaseModel)
-
-
-def check_state(schema: type[Schema], data: object, path: Path, what: str) -> Schema:
-    """``data`` (parsed from ``path``) validated against ``schema``, or a one-line error naming the field."""
-    try:
-        return schema.model_validate(data)
-    except ValidationError as exc:
-        field, message, _ = first_validation_error(exc)
-        raise RadiolocError(f"{path}: corrupt {what} ({field or 'the whole file'}: {message})") from None
-
-
-def read_state(schema: type[Schema], path: Path, what: str, remedy: str) -> Schema:
-    """A JSON state file read through ``schema``; a corrupt one is one line that also says how to recover."""
-    try:
-        return check_state(schema, read_json_object(path, what), path, what)
-    except RadiolocError as exc:
-        raise RadiolocError(f"{exc}; {remedy}") from None

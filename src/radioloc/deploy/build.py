@@ -62,10 +62,9 @@ from radioloc.deploy.deployment import (
 )
 from radioloc.deploy.georef import Georeference
 from radioloc.deploy.state import SERVING, StationsFields, SurveyFields
-from radioloc.datasets.state import read_state
 from radioloc.errors import RadiolocError, first_validation_error
 from radioloc.limits import CELL_ID_MAX, SEED_MAX
-from radioloc.io import LOCK_FILE, NUMPY_READ_ERRORS, atomic_write_json, atomic_write_npy, atomic_write_npz, folder_lock, numpy_read_reason, read_json_object
+from radioloc.io import LOCK_FILE, NUMPY_READ_ERRORS, atomic_write_json, atomic_write_npy, atomic_write_npz, folder_lock, numpy_read_reason, read_json_object, read_state
 from radioloc.deploy.radiomaps import MAP_SOURCES, TRUTH_SOURCES, AreaRadioMaps
 from radioloc.cluster import ClusterConfig, run_tasks
 

@@ -37,9 +37,8 @@ from radioloc.datasets.layout import enclosing_artifact
 from radioloc.datasets.localization import MAX_BS, LocalizationData, Queries, SceneBank
 from radioloc.deploy.georef import Georeference
 from radioloc.deploy.state import FORMAT, ID_REGEX, DeploymentFields
-from radioloc.datasets.state import check_state
 from radioloc.errors import RadiolocError
-from radioloc.io import LOCK_FILE, NUMPY_READ_ERRORS, atomic_write_json, numpy_read_reason, read_json
+from radioloc.io import LOCK_FILE, NUMPY_READ_ERRORS, atomic_write_json, check_state, numpy_read_reason, read_json
 from radioloc.propagation.graylevel import gray_to_db32
 
 WINDOW = MAP_SIZE

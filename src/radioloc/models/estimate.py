@@ -19,9 +19,9 @@ from radioloc.datasets import layout
 from radioloc.datasets.checksums import check_dataset, forget, record_checksums, sha256
 from radioloc.cluster import ClusterConfig, run_tasks
 from radioloc.datasets.radiomaps import ErrorSums, pathloss_difference_db
-from radioloc.datasets.state import EstimatesRecordFields, read_state
+from radioloc.datasets.state import EstimatesRecordFields
 from radioloc.errors import RadiolocError
-from radioloc.io import atomic_write_json, atomic_write_png, folder_lock
+from radioloc.io import atomic_write_json, atomic_write_png, folder_lock, read_state
 from radioloc.models.radiounet import SHIPPED_WEIGHTS, RadioUNet, load_radiounet
 from radioloc.models.runtime import Runtime
 
