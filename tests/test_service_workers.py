@@ -138,3 +138,18 @@ def test_connection_balance_closes_one_connection_of_a_fuller_worker_at_a_time(m
 
 async def _record(log, scope):
     log.append(scope["type"])
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_single_worker_service_stops_on_a_signal_like_the_supervisor(tmp_path, sig):
+    port = _free_port()
+    server = _serve(tmp_path, port, 1)
+    try:
+        _wait(lambda: httpx.get(f"http://127.0.0.1:{port}/__lbheartbeat__", timeout=5).status_code == 200 if _listening_inodes(port) else False)
+        server.send_signal(sig)
+        _, stderr = server.communicate(timeout=60)
+        assert server.returncode == 0 and "Traceback" not in stderr and "error:" not in stderr, stderr
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()

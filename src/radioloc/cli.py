@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from radioloc.clitools import (RadiolocGroup, device_option, force_option, nproc_option, output_dir_option, output_file_option, rate_option, scheduler_option,
-                               simulation_option)
+                               simulation_option, stopping_on_signal)
 from radioloc.errors import RadiolocError
 from radioloc.limits import CELL_ID_MAX, MAX_MAPS, RSS_DBM_RANGE, SEED_MAX
 
@@ -885,10 +885,11 @@ def serve(
         client, admin = ensure_demo(DeploymentStore(home), Database(url), workers=max(os.cpu_count() or 1, 1))
         console.print(f"demo deployment ready; client key: {client}  admin key: {admin}", soft_wrap=True)
         console.print(f"web page: http://{host}:{port}/?key={client}", soft_wrap=True)
-    if workers == 1:
-        uvicorn.run("radioloc.service.app:app_from_env", factory=True, host=host, port=port, log_level="warning")
-    else:  # a socket per worker, so connections spread over them (radioloc.service.workers)
-        run_workers(host, port, workers)
+    with stopping_on_signal():
+        if workers == 1:
+            uvicorn.run("radioloc.service.app:app_from_env", factory=True, host=host, port=port, log_level="warning")
+        else:  # a socket per worker, so connections spread over them (radioloc.service.workers)
+            run_workers(host, port, workers)
 
 
 def main() -> None:

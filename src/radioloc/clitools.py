@@ -8,6 +8,7 @@ import errno
 import signal
 import sys
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,18 @@ def _interrupted(received: int) -> int:
     _release_live_display()
     print_error(f"interrupted ({signal.Signals(received).name}): files finished before are kept; run the same command again to resume")
     return 128 + received
+
+
+@contextmanager
+def stopping_on_signal():
+    """Around a service's serving loop: SIGINT and SIGTERM stop it the way its supervisor asks (the server answers
+    the requests in flight first), exit status 0, as the multi-worker supervisor (:mod:`radioloc.service.workers`)
+    ends too; an interrupt before serving began keeps the one-line message and 130/143."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        pass
+    _RECEIVED.pop("signal", None)
 
 
 def _release_live_display() -> None:
