@@ -61,7 +61,7 @@ from radioloc.deploy.deployment import (
     save_config,
 )
 from radioloc.deploy.georef import Georeference
-from radioloc.deploy.state import SERVING, StationsFields, SurveyFields
+from radioloc.deploy.state import SERVING, ProgressFields, StationsFields, SurveyFields
 from radioloc.errors import RadiolocError, first_validation_error
 from radioloc.limits import CELL_ID_MAX, SEED_MAX
 from radioloc.io import LOCK_FILE, NUMPY_READ_ERRORS, atomic_write_json, atomic_write_npy, atomic_write_npz, folder_lock, numpy_read_reason, read_json_object, read_state
@@ -530,7 +530,9 @@ def _note_progress(staging: Path, stage: str, done: int, total: int) -> None:
 
 
 def read_progress(store: DeploymentStore, deployment_id: str) -> dict | None:
+    """The build's progress, or None when there is none to show (not started, or a damaged file: it is only advice,
+    rewritten at the next step)."""
     try:
-        return json.loads((store.staging(deployment_id) / "progress.json").read_text())
-    except (OSError, ValueError):
+        return ProgressFields.model_validate_json((store.staging(deployment_id) / "progress.json").read_bytes()).model_dump()
+    except (OSError, ValueError):  # pydantic's ValidationError is a ValueError
         return None

@@ -120,3 +120,12 @@ class DeploymentFields(_Placement):
         if self.serving == "survey" and missing:
             raise ValueError(f"radius_calibrations has none for {', '.join(missing)}, which it serves")
         return self
+
+
+class ProgressFields(BaseModel):
+    """``progress.json`` in a build's staging folder: the stage it is in and how far (shown by the job routes)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    stage: str
+    done: int = Field(ge=0)
+    total: int = Field(ge=0)
