@@ -65,10 +65,6 @@ class SceneBank:
     def n_bs(self) -> int:
         return self.bs_positions.shape[1]
 
-    def radio_maps_db(self, slot: int) -> np.ndarray:
-        """(n_bs, 256, 256) float32 pathloss in dB of one map, the noise floor where not detectable."""
-        return gray_to_db32(self.radio_maps[slot])
-
 
 @dataclass
 class Queries:

@@ -129,8 +129,3 @@ def resolve_localizer(spec: str) -> ResolvedLocalizer:
         raise RadiolocError(f"--model {spec!r}: unknown option {unknown[0]!r} ({hint})")
     return ResolvedLocalizer(label, _load(factory)(name, tuple(options)), needs_fit)
 
-
-def describe_registry() -> list[tuple[str, str]]:
-    """(name, description) of every registered localizer, for help texts."""
-    _plugins()
-    return [(entry.name, entry.description) for entry in REGISTRY.values()]

@@ -573,10 +573,6 @@ class InputEncoder:
         per_bs = np.stack([relative(np.where(columns == j, ids, -1)) for j in columns], axis=1)
         return torch.from_numpy(per_bs).to(self.device)
 
-    def encode_data(self, data: LocalizationData, index: np.ndarray | None = None) -> torch.Tensor:
-        q = data.queries if index is None else data.queries.subset(index)
-        return self.encode(q.map_slot, q.bs_ids, q.pathloss_db, q.ranges_m)
-
 
 def locunet_weights(spec: str | Path | None) -> Path:
     """The checkpoint file for a shipped model's name (``locunet``, ``locunet-robust``; None = ``locunet``) or a

@@ -7,7 +7,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 from sqlalchemy import select, update
@@ -115,13 +114,3 @@ class JobRunner:
             if row is not None:
                 row.state = "ready" if state == "done" else ("ready" if self.store.path(deployment_id).is_dir() else "failed")
 
-
-def wait_for(db: Database, job_id: int, timeout_s: float) -> str:
-    """The job's state once it has finished or the time is up (tests, scripts)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        with db.session() as session:
-            state = session.get(JobRow, job_id).state
-        if state in ("done", "failed") or time.monotonic() > deadline:
-            return state
-        time.sleep(0.2)

@@ -70,14 +70,6 @@ class Distributed:
         if self.active:
             dist.barrier()
 
-    def broadcast(self, value):
-        """Process 0's value of a picklable object, on every process."""
-        if not self.active:
-            return value
-        box = [value]
-        dist.broadcast_object_list(box, src=0)
-        return box[0]
-
 
 def model_device(model: torch.nn.Module) -> torch.device:
     return next(model.parameters()).device
