@@ -128,4 +128,3 @@ def resolve_localizer(spec: str) -> ResolvedLocalizer:
         hint = f"options: {', '.join(allowed)}" if allowed else "it takes no options"
         raise RadiolocError(f"--model {spec!r}: unknown option {unknown[0]!r} ({hint})")
     return ResolvedLocalizer(label, _load(factory)(name, tuple(options)), needs_fit)
-

@@ -113,4 +113,3 @@ class JobRunner:
             row = session.get(DeploymentRow, deployment_id)
             if row is not None:
                 row.state = "ready" if state == "done" else ("ready" if self.store.path(deployment_id).is_dir() else "failed")
-
