@@ -17,8 +17,11 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/radioloc demo --out out/demo
 
-# the service tests run against SQLite and against Debian's PostgreSQL, which scripts/test-postgres.sh starts
+# lint and format checks first (seconds); the service tests run against SQLite and against Debian's PostgreSQL,
+# which scripts/test-postgres.sh starts
 test: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
 	RADIOLOC_TEST_POSTGRES=$${RADIOLOC_TEST_POSTGRES:-$$(bash scripts/test-postgres.sh)} $(BIN)/pytest
 
 # the benchmarks the README quotes: fresh data of the evaluation seeds (benchmarks/seeds.py), JSON and figures in

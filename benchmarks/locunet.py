@@ -20,8 +20,8 @@ from radioloc.datasets.localization import load_localization
 from radioloc.evaluation.experiment import evaluate_models
 from radioloc.evaluation.localization import time_queries
 from radioloc.io import atomic_write_json
-from radioloc.models.estimate import estimate_dataset
 from radioloc.localizers.registry import resolve_localizer
+from radioloc.models.estimate import estimate_dataset
 
 
 def ensure_dataset(root: Path) -> Path:
@@ -33,7 +33,11 @@ def ensure_dataset(root: Path) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="locunet:paper", help="locunet:paper (the shipped network with the paper's answer; plain locunet is fused on data/dpm's val and test maps) or a checkpoint")
+    parser.add_argument(
+        "--model",
+        default="locunet:paper",
+        help="locunet:paper (the shipped network with the paper's answer; plain locunet is fused on data/dpm's val and test maps) or a checkpoint",
+    )
     parser.add_argument("--data", type=Path, default=Path("data/dpm"))
     parser.add_argument("--limit", type=int, default=30000, help="random test queries for the accuracy comparison")
     parser.add_argument("--json", type=Path, default=Path("benchmarks/results/locunet.json"))

@@ -34,11 +34,11 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import protocol  # noqa: E402
+import seeds  # noqa: E402
 import torch  # noqa: E402
 from rich.console import Console  # noqa: E402
 
-import protocol  # noqa: E402
-import seeds  # noqa: E402
 from radioloc.datasets.builder import read_map_record  # noqa: E402
 from radioloc.datasets.localization import LocalizationData, concat_localization, load_localization  # noqa: E402
 from radioloc.evaluation.bootstrap import per_map_sums, ratio_of_sums_interval  # noqa: E402
@@ -123,12 +123,16 @@ def scenario(console: Console, name: str, queries: int, figures: Path) -> dict:
             cover["median_radius_68_m"] = float(np.median(r.estimate.radius_68))
             cover["median_radius_95_m"] = float(np.median(r.estimate.radius_95))
             cover["by_seed"] = {str(s): coverage_entry(covered68[seed_of == s], covered95[seed_of == s]) for s in roots}
-            cover["by_detectable_bs"] = {str(c): coverage_entry(covered68[r.n_detectable == c], covered95[r.n_detectable == c]) for c in range(6) if (r.n_detectable == c).sum() >= 50}
+            cover["by_detectable_bs"] = {
+                str(c): coverage_entry(covered68[r.n_detectable == c], covered95[r.n_detectable == c]) for c in range(6) if (r.n_detectable == c).sum() >= 50
+            }
             cover["by_style"] = {s: coverage_entry(covered68[style_of == s], covered95[style_of == s]) for s in np.unique(style_of)}
             cover["levels"] = {f"{level:g}": float(np.mean(r.errors <= r.estimate.radii[:, i])) for i, level in enumerate(LEVELS)}
             coverage[label] = cover
             if label in CALIBRATED:
-                goals[f"{label} coverage within 68 % {COVERAGE_BANDS['68']} and 95 % {COVERAGE_BANDS['95']} on every seed"] = all(in_band(c) for c in cover["by_seed"].values())
+                goals[f"{label} coverage within 68 % {COVERAGE_BANDS['68']} and 95 % {COVERAGE_BANDS['95']} on every seed"] = all(
+                    in_band(c) for c in cover["by_seed"].values()
+                )
         entry |= {"ratios": ratios, "coverage": coverage, "goals_met": goals}
         result["settings"][setting] = entry
         for text, met in goals.items():
@@ -144,7 +148,7 @@ def draw_reliability_by_seed(result: dict, name: str, out: Path) -> Path:
         ax.plot([0.4, 1.0], [0.4, 1.0], color="0.6", lw=1, ls="--")
         for (label, cover), color in zip(result["settings"][setting]["coverage"].items(), plt.cm.tab10.colors):
             ax.plot([float(k) for k in cover["levels"]], list(cover["levels"].values()), marker="o", ms=3, color=color, label=f"{label} (all seeds)")
-            for seed, by_seed in cover["by_seed"].items():
+            for by_seed in cover["by_seed"].values():
                 ax.plot([0.68, 0.95], [by_seed["coverage_68"], by_seed["coverage_95"]], ls="none", marker="x", ms=6, color=color)
         for level, (lo, hi) in COVERAGE_BANDS.items():
             ax.axhspan(lo, hi, xmin=(int(level) / 100 - 0.42) / 0.6, xmax=(int(level) / 100 - 0.38) / 0.6, color="0.85", zorder=0)
@@ -175,7 +179,11 @@ def speed(console: Console) -> dict:
         localizer = resolve_localizer(name).localizer
         single_ms = 1000 * time_queries(localizer, data, 1, 200)
         batched_qps = 1.0 / time_queries(localizer, data, 64, 40)
-        result[name] = {"single_query_ms": single_ms, "batched_queries_per_s": batched_qps, "goals_met": {"single <= 5 ms": single_ms <= 5.0, "batched >= 1000/s": batched_qps >= 1000}}
+        result[name] = {
+            "single_query_ms": single_ms,
+            "batched_queries_per_s": batched_qps,
+            "goals_met": {"single <= 5 ms": single_ms <= 5.0, "batched >= 1000/s": batched_qps >= 1000},
+        }
         console.print(f"{name}: one query {single_ms:.2f} ms (goal <= 5), batched {batched_qps:.0f} queries/s (goal >= 1000)")
     result["reference_fp32_matmul_gflops_after"] = reference_fp32_gflops()
     console.print(f"fp32 reference: {result['reference_fp32_matmul_gflops']:.0f} / {result['reference_fp32_matmul_gflops_after']:.0f} GFLOP/s before / after")
@@ -184,7 +192,9 @@ def speed(console: Console) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--parts", default="nominal,real,robust,speed", help="comma separated: nominal, real, robust, speed (run speed with nothing else running)")
+    parser.add_argument(
+        "--parts", default="nominal,real,robust,speed", help="comma separated: nominal, real, robust, speed (run speed with nothing else running)"
+    )
     parser.add_argument("--queries", type=int, default=4000, help="random queries per evaluation seed, the same for every method")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks")
     args = parser.parse_args()

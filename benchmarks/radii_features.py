@@ -15,9 +15,9 @@ import argparse
 from pathlib import Path
 
 import numpy as np
+import protocol
 from rich.console import Console
 
-import protocol
 from radioloc.datasets.builder import read_map_record
 from radioloc.datasets.localization import load_localization
 from radioloc.io import atomic_write_json
@@ -58,7 +58,9 @@ def leave_one_seed_out(rows: dict, columns: list[int] | None) -> dict:
         if columns is not None:  # the columns left out stay 0: their weights fit to 0
             features = np.zeros_like(rows["features"])
             features[:, columns] = rows["features"][:, columns]
-        calibration = RadiusCalibration.fit(rows["raw"][train], rows["error"][train], rows["n_bs"][train], None if features is None else features[train], rows["map"][train])
+        calibration = RadiusCalibration.fit(
+            rows["raw"][train], rows["error"][train], rows["n_bs"][train], None if features is None else features[train], rows["map"][train]
+        )
         radii = calibration.apply(rows["raw"][test], rows["n_bs"][test], None if features is None else features[test])
         covered = rows["error"][test, None] <= radii[:, [LEVELS.index(0.68), LEVELS.index(0.95)]]
         result[str(seed)] = {f"{k}bs": [float(c) for c in covered[rows["n_bs"][test] == k].mean(axis=0)] for k in (5, 3)}

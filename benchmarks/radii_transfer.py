@@ -16,11 +16,11 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-from rich.console import Console
-
 import protocol
 import seeds
 from radii_features import collect
+from rich.console import Console
+
 from radioloc.io import atomic_write_json
 from radioloc.localizers.registry import resolve_localizer
 from radioloc.localizers.uncertainty import LEVELS, RadiusCalibration

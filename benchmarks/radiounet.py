@@ -27,8 +27,8 @@ from radioloc.evaluation.bootstrap import ratio_of_sums_interval
 from radioloc.evaluation.radiomaps import evaluate_radiounet
 from radioloc.models.estimate import predict_gray
 from radioloc.models.radiounet import RadioUNet, count_parameters, load_radiounet, preset_config
-from radioloc.training.radiounet import censored_mse
 from radioloc.models.runtime import Runtime
+from radioloc.training.radiounet import censored_mse
 
 
 def time_batched(model: RadioUNet, runtime: Runtime, data: Path, batch: int = 16, maps: int = 8) -> float:
@@ -110,7 +110,10 @@ def main() -> None:
             "rmse_db_above_noise_floor": round(q["above_noise_floor"]["rmse_db"], 3),
             "large_errors": q["large_errors"],
         }
-        print(f"{label}: {q['radio_maps']} radio maps, RMSE {per_dataset[label]['rmse_db_outdoor']} dB outdoor (95 % over maps {low:.2f}-{high:.2f}; goal <= 2.5)", flush=True)
+        print(
+            f"{label}: {q['radio_maps']} radio maps, RMSE {per_dataset[label]['rmse_db_outdoor']} dB outdoor (95 % over maps {low:.2f}-{high:.2f}; goal <= 2.5)",
+            flush=True,
+        )
     all_maps = [m for q in qualities for m in q["per_map"]]
     pooled = float(np.sqrt(sum(m["squared_error_db2"] for m in all_maps) / sum(m["pixels"] for m in all_maps)))
     pooled_low, pooled_high = bootstrap_rmse_interval(all_maps)

@@ -91,8 +91,10 @@ def main() -> None:
                 "monte_carlo_noise_db": round(noise, 2),
             }
             rows.append(row)
-            print(f"{name:34s} {row['seconds_per_map']:6.2f} s/map  covered {row['outdoor_covered']:.1%}  "
-                  f"above floor {row['outdoor_above_noise_floor']:.1%}  noise {row['monte_carlo_noise_db']:.2f} dB")
+            print(
+                f"{name:34s} {row['seconds_per_map']:6.2f} s/map  covered {row['outdoor_covered']:.1%}  "
+                f"above floor {row['outdoor_above_noise_floor']:.1%}  noise {row['monte_carlo_noise_db']:.2f} dB"
+            )
     result = {
         "benchmark": "raytracing",
         "maps": args.maps,

@@ -48,7 +48,9 @@ def accuracy(results: dict) -> str:
             goal_knn = next(t for t in entry["goals_met"] if "/ knn" in t).split("<= ")[1].split(" ")[0]
             met = sum(entry["goals_met"].values())
             cells = [f"**{mae[0]:.2f} m** (`{labels[0]}`)", *[f"{m:.2f} m" for m in mae[1:]]]
-            lines.append(f"| {title} ({_seeds(scenario)}) | {setting[0]} | {' | '.join(cells)} | {_interval(ratios[0])} | {_interval(ratios[1])} (<= {goal_knn}) | {met} of {len(entry['goals_met'])} |")
+            lines.append(
+                f"| {title} ({_seeds(scenario)}) | {setting[0]} | {' | '.join(cells)} | {_interval(ratios[0])} | {_interval(ratios[1])} (<= {goal_knn}) | {met} of {len(entry['goals_met'])} |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -75,9 +77,13 @@ def speed(results: dict) -> str:
     lines = ["| localizer | one query | batches of 64 | goals (<= 5 ms, >= 1,000 queries/s) |", "|---|---|---|---|"]
     for name, row in entry.items():
         if isinstance(row, dict) and "single_query_ms" in row:
-            lines.append(f"| `{name}` | {row['single_query_ms']:.2f} ms | {row['batched_queries_per_s']:,.0f} queries/s | {'met' if all(row['goals_met'].values()) else 'missed'} |")
+            lines.append(
+                f"| `{name}` | {row['single_query_ms']:.2f} ms | {row['batched_queries_per_s']:,.0f} queries/s | {'met' if all(row['goals_met'].values()) else 'missed'} |"
+            )
     before, after = entry["reference_fp32_matmul_gflops"], entry["reference_fp32_matmul_gflops_after"]
-    lines.append(f"\nOn the same run, this machine multiplied fp32 matrices at {before:.0f} GFLOP/s before and {after:.0f} after ({entry['torch_threads']} threads): divide by it to compare machines.")
+    lines.append(
+        f"\nOn the same run, this machine multiplied fp32 matrices at {before:.0f} GFLOP/s before and {after:.0f} after ({entry['torch_threads']} threads): divide by it to compare machines."
+    )
     return "\n".join(lines) + "\n"
 
 

@@ -53,7 +53,11 @@ def mae_rows(report: dict) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="locunet-robust:paper", help="the robustness model: locunet-robust:paper (shipped, the paper's answer: these are the paper's tables) or a checkpoint")
+    parser.add_argument(
+        "--model",
+        default="locunet-robust:paper",
+        help="the robustness model: locunet-robust:paper (shipped, the paper's answer: these are the paper's tables) or a checkpoint",
+    )
     parser.add_argument("--data", type=Path, default=Path("data/robust"))
     parser.add_argument("--real", type=Path, default=None, help="a real-city dataset with DPM and IRT2cars")
     parser.add_argument("--limit", type=int, default=10000, help="random test queries per truth (the same for every method)")

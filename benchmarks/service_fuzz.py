@@ -42,7 +42,9 @@ def main() -> None:
         report = fuzz(app, [admin, client, None, "rl_not-a-key"], args.examples)
     result = {**report.to_dict(), "seconds": round(time.perf_counter() - started, 1), "deployments": ids,
               "goals": {"requests>=1000": report.requests >= 1000, "no_5xx": not any(k >= 500 for k in report.by_status), "every_4xx_enveloped": not report.failures}}  # fmt: skip
-    print(f"{report.requests} requests over {len(report.by_operation)} operations in {result['seconds']} s; statuses {dict(sorted(report.by_status.items()))}; problems: {len(report.failures)}")
+    print(
+        f"{report.requests} requests over {len(report.by_operation)} operations in {result['seconds']} s; statuses {dict(sorted(report.by_status.items()))}; problems: {len(report.failures)}"
+    )
     for failure in report.failures[:10]:
         print("  ", failure)
     atomic_write_json(args.json, result)

@@ -120,7 +120,10 @@ def geolocate_load(url: str, reports: list, clients: int, seconds: float, folder
 def batch_throughput(url: str, home: Path, count: int) -> dict:
     deployment = DeploymentStore(home).load("demo")
     _, ids, values = deployment.survey(count, seed=7)
-    reports = [{"cells": [int(deployment.cell_ids[b]) for b in row if b >= 0], "pathloss_db": [float(v) for v in vals if np.isfinite(v)]} for row, vals in zip(ids, values)]
+    reports = [
+        {"cells": [int(deployment.cell_ids[b]) for b in row if b >= 0], "pathloss_db": [float(v) for v in vals if np.isfinite(v)]}
+        for row, vals in zip(ids, values)
+    ]
     httpx.post(f"{url}/v1/deployments/demo/locate?key={DEMO_KEY}", json={"reports": reports[:100]}, timeout=600)  # warm-up
     out = {}
     for localizer in deployment.config.localizers:
@@ -204,14 +207,18 @@ def main() -> None:
     try:
         reports = phone_reports(args.home, 4000)
         load = geolocate_load(url, reports, args.clients, args.seconds, args.home / "wrk")
-        print(f"geolocate, {args.clients} clients, {args.workers} workers: {load['requests_per_s']} requests/s, p50 {load['p50_ms']} ms, p99 {load['p99_ms']} ms, {load['non_2xx']} not 2xx, {load['socket_errors']} socket errors")
+        print(
+            f"geolocate, {args.clients} clients, {args.workers} workers: {load['requests_per_s']} requests/s, p50 {load['p50_ms']} ms, p99 {load['p99_ms']} ms, {load['non_2xx']} not 2xx, {load['socket_errors']} socket errors"
+        )
         batch = batch_throughput(url, args.home, args.batch)
         for name, row in batch.items():
             print(f"batch locate ({name}): {row['queries_per_s']} queries/s ({row['queries']} in {row['seconds']} s)")
     finally:
         kill(server)
     restart = restart_check(args.home, port, args.workers, args.db, reports)
-    print(f"kill -9 under load: {restart['keys_created_with_201']} keys created with 201, {restart['lost']} lost; deployments after restart {restart['deployments_after_restart']}")
+    print(
+        f"kill -9 under load: {restart['keys_created_with_201']} keys created with 201, {restart['lost']} lost; deployments after restart {restart['deployments_after_restart']}"
+    )
     result = {"geolocate": load, "batch": batch, "restart": restart, "workers": args.workers, "db": args.db or "sqlite",
               "goals": {"p99_ms<=50": load["p99_ms"] <= 50, "all_2xx": load["non_2xx"] == 0 and load["socket_errors"] == 0, "requests_per_s>=500": load["requests_per_s"] >= 500,
                         "batch_queries_per_s>=1000": all(r["queries_per_s"] >= 1000 for r in batch.values()),

@@ -20,9 +20,10 @@ def small_dataset(tmp_path_factory):
 @pytest.fixture(scope="session")
 def deployment_home(tmp_path_factory):
     """A 512 x 512 m deployment (generated city, 9 BSs, DPM maps, DPMcars truth), built once for the session."""
+    from deploy_spec import SMALL_DEPLOYMENT
+
     from radioloc.deploy.build import build_deployment
     from radioloc.deploy.deployment import DeploymentStore
-    from deploy_spec import SMALL_DEPLOYMENT
 
     root = tmp_path_factory.mktemp("home")
     build_deployment(DeploymentStore(root), SMALL_DEPLOYMENT, quiet=True)

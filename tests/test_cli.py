@@ -2,9 +2,9 @@ import subprocess
 import sys
 
 import numpy as np
+from typer.testing import CliRunner
 
 from radioloc.cli import app
-from typer.testing import CliRunner
 
 
 def run_cli(*args):
@@ -54,7 +54,21 @@ def test_city_generate_and_import(tmp_path):
 def test_evaluate_toa_methods_with_ranges(small_dataset, tmp_path):
     root, _ = small_dataset
     out = tmp_path / "toa.json"
-    args = ["evaluate", "--model", "toa-bisection:b=0.7,toa-sdp", "--data", str(root), "--estimate", "true", "--toa-sigma", "0", "--limit", "40", "--json", str(out)]
+    args = [
+        "evaluate",
+        "--model",
+        "toa-bisection:b=0.7,toa-sdp",
+        "--data",
+        str(root),
+        "--estimate",
+        "true",
+        "--toa-sigma",
+        "0",
+        "--limit",
+        "40",
+        "--json",
+        str(out),
+    ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     report = __import__("json").loads(out.read_text())

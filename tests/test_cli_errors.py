@@ -65,27 +65,72 @@ CASES = [
     ("city import nan origin", ["city", "import", "{FILE}", "--out", "{NEW}.png", "--origin", "nan,nan"], "--origin must be", "{NEW}.png"),
     ("train locunet missing data", ["train", "locunet", "--data", "{DIR}/nosuch", "--out", "{NEW}"], "nosuch", "{NEW}"),
     ("train locunet bad device", ["train", "locunet", "--data", "{DS}", "--out", "{NEW}", "--device", "bogus"], "--device", "{NEW}"),
-    ("train locunet fails at startup", ["train", "locunet", "--data", "{DS}", "--out", "{NEW}", "--estimate", "true", "--head", "posterior"], "--likelihood", "{NEW}/train_config.json"),
-    ("train radii of a per-dataset model", ["train", "radii", "--model", "knn", "--data", "{DS}", "--out", "{NEW}.safetensors"], "fitted per dataset", "{NEW}.safetensors"),
+    (
+        "train locunet fails at startup",
+        ["train", "locunet", "--data", "{DS}", "--out", "{NEW}", "--estimate", "true", "--head", "posterior"],
+        "--likelihood",
+        "{NEW}/train_config.json",
+    ),
+    (
+        "train radii of a per-dataset model",
+        ["train", "radii", "--model", "knn", "--data", "{DS}", "--out", "{NEW}.safetensors"],
+        "fitted per dataset",
+        "{NEW}.safetensors",
+    ),
     ("train radii missing data", ["train", "radii", "--model", "bayes", "--data", "{DIR}/nosuch", "--out", "{NEW}.safetensors"], "nosuch", "{NEW}.safetensors"),
-    ("train radii too few queries", ["train", "radii", "--model", "bayes", "--data", "{DS}", "--out", "{NEW}.safetensors", "--queries", "5"], "--queries", "{NEW}.safetensors"),
+    (
+        "train radii too few queries",
+        ["train", "radii", "--model", "bayes", "--data", "{DS}", "--out", "{NEW}.safetensors", "--queries", "5"],
+        "--queries",
+        "{NEW}.safetensors",
+    ),
     ("train radii unknown model", ["train", "radii", "--model", "nosuch", "--data", "{DS}", "--out", "{NEW}.safetensors"], "nosuch", "{NEW}.safetensors"),
     ("train radiounet negative epochs", ["train", "radiounet", "--data", "{DS}", "--out", "{NEW}", "--epochs-first", "-1"], "--epochs-first", "{NEW}"),
     ("train radiounet zero batch", ["train", "radiounet", "--data", "{DS}", "--out", "{NEW}", "--batch-size", "0"], "--batch-size", "{NEW}"),
-    ("train radiounet init of another preset", ["train", "radiounet", "--data", "{DS}", "--out", "{NEW}", "--preset", "cpu-small", "--init", str(SHIPPED_WEIGHTS)], "--init checkpoint does not fit preset 'cpu-small'", "{NEW}"),
+    (
+        "train radiounet init of another preset",
+        ["train", "radiounet", "--data", "{DS}", "--out", "{NEW}", "--preset", "cpu-small", "--init", str(SHIPPED_WEIGHTS)],
+        "--init checkpoint does not fit preset 'cpu-small'",
+        "{NEW}",
+    ),
     ("train radiounet init random file", ["train", "radiounet", "--data", "{DS}", "--out", "{NEW}", "--init", "{RAND}"], "not a radioloc checkpoint", "{NEW}"),
     ("train radiounet negative seed", ["train", "radiounet", "--data", "{DS}", "--out", "{NEW}", "--seed", "-1"], "--seed", "{NEW}"),
     ("train bayes out is a file", ["train", "bayes", "--data", "{DS}", "--out", "{FILE}"], "--out", None),
     ("calibrate out is a folder", ["train", "calibrate", "--model", "locunet", "--data", "{DS}", "--out", "{DIR}"], "--out", None),
     ("calibrate unknown fusion", ["train", "calibrate", "--model", "locunet", "--data", "{DS}", "--fuse", "nosuch", "--out", "{NEW}.pt"], "--fuse", "{NEW}.pt"),
     ("locate empty ids", ["locate", "--data", "{DS}", "--map", "0", "--estimate", "true", "--bs", "", "--pathloss=-90"], "--bs", None),
-    ("locate negative id", ["locate", "--data", "{DS}", "--map", "0", "--estimate", "true", "--bs", "4,7,-1", "--pathloss=-88.5,-104,-50"], "unknown BS id -1", None),
+    (
+        "locate negative id",
+        ["locate", "--data", "{DS}", "--map", "0", "--estimate", "true", "--bs", "4,7,-1", "--pathloss=-88.5,-104,-50"],
+        "unknown BS id -1",
+        None,
+    ),
     ("locate negative map", ["locate", "--data", "{DS}", "--map", "-1", "--estimate", "true", "--bs", "0", "--pathloss=-90"], "--map", None),
-    ("locate pathloss above the gray range", ["locate", "--data", "{DS}", "--map", "0", "--estimate", "true", "--bs", "0", "--pathloss=-10"], "out of range [-250, -47.6", None),
-    ("locate locunet at -30 dB", ["locate", "--data", "{DS}", "--map", "0", "--estimate", "true", "--bs", "0,1", "--pathloss=-90,-30", "--model", "locunet"], "pathloss -30 dB out of range", None),
-    ("locate nan pathloss", ["locate", "--data", "{DS}", "--map", "0", "--estimate", "true", "--bs", "0,1", "--pathloss=-90,nan"], "--pathloss: every value must be a finite number", None),
+    (
+        "locate pathloss above the gray range",
+        ["locate", "--data", "{DS}", "--map", "0", "--estimate", "true", "--bs", "0", "--pathloss=-10"],
+        "out of range [-250, -47.6",
+        None,
+    ),
+    (
+        "locate locunet at -30 dB",
+        ["locate", "--data", "{DS}", "--map", "0", "--estimate", "true", "--bs", "0,1", "--pathloss=-90,-30", "--model", "locunet"],
+        "pathloss -30 dB out of range",
+        None,
+    ),
+    (
+        "locate nan pathloss",
+        ["locate", "--data", "{DS}", "--map", "0", "--estimate", "true", "--bs", "0,1", "--pathloss=-90,nan"],
+        "--pathloss: every value must be a finite number",
+        None,
+    ),
     ("locate infinite pathloss", ["locate", "--data", "{DS}", "--map", "0", "--estimate", "true", "--bs", "0,1", "--pathloss=-90,-inf"], "finite number", None),
-    ("locate random checkpoint", ["locate", "--data", "{DS}", "--map", "0", "--estimate", "true", "--bs", "0", "--pathloss=-90", "--model", "{RAND}"], "not a radioloc checkpoint", None),
+    (
+        "locate random checkpoint",
+        ["locate", "--data", "{DS}", "--map", "0", "--estimate", "true", "--bs", "0", "--pathloss=-90", "--model", "{RAND}"],
+        "not a radioloc checkpoint",
+        None,
+    ),
     ("city generate out under a file", ["city", "generate", "--out", "{FILE}/maps"], "--out", None),
     ("city generate zero count", ["city", "generate", "--out", "{NEW}", "--count", "0"], "--count", "{NEW}"),
     ("city import out is a folder", ["city", "import", "{FILE}", "--out", "{DIR}"], "--out", None),
@@ -102,22 +147,67 @@ CASES = [
     ("data trailing comma", ["train", "bayes", "--data", "{DS},", "--out", "{NEW}"], "an empty folder name", "{NEW}"),
     ("bins without error model", ["train", "bayes", "--data", "{DS}", "--out", "{NEW}", "--bins", "4"], "--bins applies with --error-model only", "{NEW}"),
     ("train bayes into a folder of files", ["train", "bayes", "--data", "{DS}", "--out", "{FULL}"], "already holds files; give --force", None),
-    ("likelihood without posterior head", ["train", "locunet", "--data", "{DS}", "--out", "{NEW}", "--likelihood", "bayes"], "apply to --head posterior only", None),
+    (
+        "likelihood without posterior head",
+        ["train", "locunet", "--data", "{DS}", "--out", "{NEW}", "--likelihood", "bayes"],
+        "apply to --head posterior only",
+        None,
+    ),
     ("generate into a folder of files", ["dataset", "generate", "--out", "{FULL}"], "holds files but no manifest.json", None),
     ("experiments into a dataset", ["experiments", "run", "--out", "{DS}"], "holds files but no scale.json", None),
     ("demo into a dataset", ["demo", "--out", "{DS}"], "holds files but no demo_config.json", None),
     ("city generate into a dataset", ["city", "generate", "--out", "{DS}", "--force"], "is a dataset, deployment, experiments or demo folder", None),
     ("city tiles into a dataset", ["city", "tiles", "munich", "--out", "{DS}", "--force"], "is a dataset, deployment, experiments or demo folder", None),
-    ("city tiles min above max", ["city", "tiles", "munich", "--out", "{NEW}", "--min-coverage", "0.9", "--max-coverage", "0.1"], "is above --max-coverage", "{NEW}"),
-    ("city import origin of a png", ["city", "import", "{DS}/buildings/0.png", "--out", "{NEW}.png", "--origin", "5,5"], "--origin applies to GeoJSON", "{NEW}.png"),
+    (
+        "city tiles min above max",
+        ["city", "tiles", "munich", "--out", "{NEW}", "--min-coverage", "0.9", "--max-coverage", "0.1"],
+        "is above --max-coverage",
+        "{NEW}",
+    ),
+    (
+        "city import origin of a png",
+        ["city", "import", "{DS}/buildings/0.png", "--out", "{NEW}.png", "--origin", "5,5"],
+        "--origin applies to GeoJSON",
+        "{NEW}.png",
+    ),
     ("locate empty model", ["locate", "--data", "{DS}", "--map", "0", "--bs", "1", "--pathloss=-90", "--model", ""], "--model: empty", None),
-    ("locate cells with data", ["locate", "--data", "{DS}", "--map", "0", "--bs", "1", "--pathloss=-90", "--cells", "1"], "--cells applies with --deployment only", None),
-    ("locate estimator on a deployment", ["locate", "--deployment", "x", "--cells", "1", "--rss=-70", "--estimator", "median"], "--estimator applies with --data", None),
-    ("toa sigma without a ToA model", ["evaluate", "--model", "knn,bayes", "--data", "{DS}", "--estimate", "true", "--toa-sigma", "5"], "--toa-sigma: no model of --model knn,bayes uses ToA ranges", None),
-    ("output inside an experiments folder", ["evaluate", "--model", "knn", "--data", "{DS}", "--estimate", "true", "--json", "{EXP}/results/x.json", "--force"], "lies inside", "{EXP}/results/x.json"),
-    ("locate digits with an underscore", ["locate", "--data", "{DS}", "--map", "0", "--bs", "2_0", "--pathloss=-90"], "--bs: expected comma-separated integers", None),
+    (
+        "locate cells with data",
+        ["locate", "--data", "{DS}", "--map", "0", "--bs", "1", "--pathloss=-90", "--cells", "1"],
+        "--cells applies with --deployment only",
+        None,
+    ),
+    (
+        "locate estimator on a deployment",
+        ["locate", "--deployment", "x", "--cells", "1", "--rss=-70", "--estimator", "median"],
+        "--estimator applies with --data",
+        None,
+    ),
+    (
+        "toa sigma without a ToA model",
+        ["evaluate", "--model", "knn,bayes", "--data", "{DS}", "--estimate", "true", "--toa-sigma", "5"],
+        "--toa-sigma: no model of --model knn,bayes uses ToA ranges",
+        None,
+    ),
+    (
+        "output inside an experiments folder",
+        ["evaluate", "--model", "knn", "--data", "{DS}", "--estimate", "true", "--json", "{EXP}/results/x.json", "--force"],
+        "lies inside",
+        "{EXP}/results/x.json",
+    ),
+    (
+        "locate digits with an underscore",
+        ["locate", "--data", "{DS}", "--map", "0", "--bs", "2_0", "--pathloss=-90"],
+        "--bs: expected comma-separated integers",
+        None,
+    ),
     ("locate an empty item", ["locate", "--data", "{DS}", "--map", "0", "--bs", "1,,2", "--pathloss=-90,-91"], "--bs: expected comma-separated integers", None),
-    ("locate other scripts' digits", ["locate", "--data", "{DS}", "--map", "0", "--bs", "\uff12\uff10", "--pathloss=-90"], "--bs: expected comma-separated integers", None),
+    (
+        "locate other scripts' digits",
+        ["locate", "--data", "{DS}", "--map", "0", "--bs", "\uff12\uff10", "--pathloss=-90"],
+        "--bs: expected comma-separated integers",
+        None,
+    ),
     ("deploy home inside a dataset", ["deploy", "create", "x", "--home", "{DS}/homes"], "lies in", "{DS}/homes"),
     ("deploy home is a dataset", ["deploy", "list", "--home", "{DS}"], ": is ", None),
     ("deploy home is a file", ["deploy", "list", "--home", "{FILE}"], "is a file", None),
@@ -143,7 +233,15 @@ def places(small_dataset, tmp_path):
     (tmp_path / "exp" / "scale.json").write_text("{}")
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "summary.json").write_text('{"the user": "results"}')
-    return {"{EXP}": str(tmp_path / "exp"), "{FULL}": str(tmp_path / "full"), "{DS}": str(root), "{FILE}": str(tmp_path / "file.txt"), "{DIR}": str(tmp_path / "empty"), "{NEW}": str(tmp_path / "new"), "{RAND}": str(tmp_path / "random.pt")}
+    return {
+        "{EXP}": str(tmp_path / "exp"),
+        "{FULL}": str(tmp_path / "full"),
+        "{DS}": str(root),
+        "{FILE}": str(tmp_path / "file.txt"),
+        "{DIR}": str(tmp_path / "empty"),
+        "{NEW}": str(tmp_path / "new"),
+        "{RAND}": str(tmp_path / "random.pt"),
+    }
 
 
 def fill(text: str, places: dict) -> str:
@@ -166,7 +264,9 @@ def test_bad_input_is_a_one_line_error(places, name, argv, message, absent):
 
 
 def test_errors_reach_the_installed_script_as_one_line_and_status_2(places):
-    result = subprocess.run([sys.executable, "-m", "radioloc.cli", "evaluate", "--model", "knn", "--data", places["{DS}"], "--limit", "0"], capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "radioloc.cli", "evaluate", "--model", "knn", "--data", places["{DS}"], "--limit", "0"], capture_output=True, text=True
+    )
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and "--limit" in result.stderr and result.stdout == ""
 
 
@@ -214,7 +314,6 @@ def test_a_locked_dataset_refuses_a_second_writer(small_dataset, tmp_path):
 @pytest.mark.parametrize("damaged,remade", [("DPM/true/1_2.png", "[1]"), ("buildings/2.png", "[2]"), ("TxRx.mat", "none")])
 def test_a_damaged_file_is_found_repaired_and_remade_identically(small_dataset, tmp_path, damaged, remade):
     import shutil
-
 
     copy = tmp_path / "ds"
     shutil.copytree(small_dataset[0], copy)

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import small_config
 from typer.testing import CliRunner
 
-from conftest import small_config
 from radioloc.cli import app
 from radioloc.cluster import ClusterConfig, run_tasks
 from radioloc.datasets.builder import generate_dataset
@@ -139,6 +139,7 @@ def test_estimates_are_the_same_on_one_and_two_workers(small_dataset, tmp_path):
 
 def test_a_deployment_built_on_two_workers_has_the_same_arrays(deployment_home, tmp_path):
     from deploy_spec import SMALL_DEPLOYMENT
+
     from radioloc.deploy.build import build_deployment
     from radioloc.deploy.deployment import DeploymentStore
 

@@ -98,7 +98,10 @@ def test_a_json_output_that_is_a_link_or_a_device_is_refused(small_dataset, tmp_
 
 
 def _feature_collection(rings):
-    return {"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {}, "geometry": {"type": "Polygon", "coordinates": [ring]}} for ring in rings]}
+    return {
+        "type": "FeatureCollection",
+        "features": [{"type": "Feature", "properties": {}, "geometry": {"type": "Polygon", "coordinates": [ring]}} for ring in rings],
+    }
 
 
 def _square(x, y, side):
@@ -139,7 +142,10 @@ def test_a_one_bit_png_is_not_a_radio_map(small_dataset, tmp_path):
 @pytest.mark.parametrize(
     "damage,message",
     [
-        (lambda root: _edit_json(root / "manifest.json", lambda m: m | {"maps": "0,1,2"}), "manifest.json: corrupt manifest (maps: Input should be a valid list)"),
+        (
+            lambda root: _edit_json(root / "manifest.json", lambda m: m | {"maps": "0,1,2"}),
+            "manifest.json: corrupt manifest (maps: Input should be a valid list)",
+        ),
         (lambda root: _edit_json(root / "manifest.json", lambda m: [m]), "manifest.json: corrupt manifest (a JSON object is expected)"),
         (lambda root: _edit_json(root / "maps" / "0.json", lambda r: [r]), "0.json: corrupt map record (the whole file"),
         (lambda root: _edit_json(root / "maps" / "0.json", lambda r: r | {"style": 5}), "0.json: corrupt map record (style:"),
@@ -272,7 +278,11 @@ def test_existing_outputs_are_replaced_only_with_force(small_dataset, tmp_path):
     for argv, flag, message in cases:
         result = CliRunner().invoke(app, argv)
         assert result.exit_code == 2 and f"{flag} " in result.output and message in result.output and "give --force" in result.output, (argv, result.output)
-    assert previous.read_text() == '{"the user": "results"}' and figure.read_bytes() == b"the user's figure" and (figures / "error_cdf_test.png").read_bytes() == b"the user's cdf"
+    assert (
+        previous.read_text() == '{"the user": "results"}'
+        and figure.read_bytes() == b"the user's figure"
+        and (figures / "error_cdf_test.png").read_bytes() == b"the user's cdf"
+    )
     for argv, _, _ in cases:
         result = CliRunner().invoke(app, argv + ["--force"])
         assert result.exit_code == 0, (argv, result.output)

@@ -6,6 +6,7 @@ import shutil
 import numpy as np
 import pytest
 import scipy.io
+from conftest import SMALL, small_config
 from PIL import Image
 
 from radioloc.datasets import layout
@@ -13,8 +14,6 @@ from radioloc.datasets.builder import DatasetConfig, generate_dataset, read_map_
 from radioloc.datasets.loader import RadioLocDataset
 from radioloc.errors import RadiolocError
 from radioloc.propagation import DominantPathSimulator, db_to_gray
-
-from conftest import SMALL, small_config
 
 
 def test_layout_and_manifest(small_dataset):

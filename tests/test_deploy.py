@@ -7,6 +7,7 @@ import os
 
 import numpy as np
 import pytest
+from deploy_spec import SMALL_DEPLOYMENT as SPEC
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
@@ -18,8 +19,6 @@ from radioloc.deploy.deployment import WINDOW, DeploymentStore, UnknownCells
 from radioloc.deploy.georef import Georeference
 from radioloc.deploy.serving import DeploymentLocator
 from radioloc.errors import RadiolocError
-
-from deploy_spec import SMALL_DEPLOYMENT as SPEC
 
 
 @pytest.fixture(scope="module")
@@ -141,8 +140,14 @@ def test_any_bs_list_is_read_in_range_or_refused_in_one_line(tmp_path, records):
 
 @pytest.mark.parametrize(
     "overrides, message",
-    [({"id": "Bad_Id"}, "lower-case"), ({"maps": "IRT9"}, "--sim"), ({"truth": "X"}, "--truth"), ({"localizers": ("knn",)}, "--localizers"),
-     ({"survey": 10}, "--survey"), ({"size_m": 100}, "--size")],  # fmt: skip
+    [
+        ({"id": "Bad_Id"}, "lower-case"),
+        ({"maps": "IRT9"}, "--sim"),
+        ({"truth": "X"}, "--truth"),
+        ({"localizers": ("knn",)}, "--localizers"),
+        ({"survey": 10}, "--survey"),
+        ({"size_m": 100}, "--size"),
+    ],  # fmt: skip
 )
 def test_bad_specs_are_one_line_errors(overrides, message):
     with pytest.raises(RadiolocError, match=message):
@@ -335,7 +340,10 @@ def test_a_dataset_map_deployment_answers_as_evaluate_does(small_dataset, tmp_pa
     assert np.abs(answer.radii - evaluated.radii).max() <= 0.01
     app = create_app(Settings(home=tmp_path, run_jobs=False))
     _, key = app.state.radioloc.db.create_key("c", "client", "map0")
-    reports = [{"cells": [int(b) for b in ids if b >= 0], "pathloss_db": [float(p) for b, p in zip(ids, values) if b >= 0]} for ids, values in zip(q.bs_ids, q.pathloss_db)]
+    reports = [
+        {"cells": [int(b) for b in ids if b >= 0], "pathloss_db": [float(p) for b, p in zip(ids, values) if b >= 0]}
+        for ids, values in zip(q.bs_ids, q.pathloss_db)
+    ]
     with TestClient(app) as client:
         response = client.post(f"/v1/deployments/map0/locate?key={key}", json={"reports": reports})
     assert response.status_code == 200, response.text

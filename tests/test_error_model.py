@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from test_localizers import queries_at, ramp_scene
 
 from radioloc.datasets.localization import LocalizationData
 from radioloc.errors import RadiolocError
@@ -13,10 +14,17 @@ from radioloc.localizers.bayes import BayesLocalizer, BayesTrainConfig, train_ba
 from radioloc.localizers.registry import resolve_localizer
 from radioloc.models.checkpoint import save_checkpoint
 from radioloc.models.error_model import (
-    KIND, MIN_LOG_SCALE, ErrorModel, ErrorModelConfig, error_inputs, laplace_nll, load_error_model, predict_log_scale, reliability_bins,
+    KIND,
+    MIN_LOG_SCALE,
+    ErrorModel,
+    ErrorModelConfig,
+    error_inputs,
+    laplace_nll,
+    load_error_model,
+    predict_log_scale,
+    reliability_bins,
 )  # fmt: skip
 from radioloc.models.likelihood import code_maps, pair_counts
-from test_localizers import queries_at, ramp_scene
 
 SOURCE = {"sim": "DPM", "estimate": "true", "measurement_sim": "DPM"}
 
@@ -147,12 +155,11 @@ def test_shipped_bayes_learned_loads_with_its_error_model():
 def test_train_error_model_then_bayes_learned_on_a_small_dataset(small_dataset, tmp_path):
     """The two training commands end to end (tiny budgets): an error model, then a calibration counted per bin of
     it, which locates; the training resumes from last.pt and refuses another configuration."""
+    import shutil
+
     from typer.testing import CliRunner
 
     from radioloc.cli import app
-
-    import shutil
-
     from radioloc.models.estimate import estimate_dataset
 
     root = tmp_path / "ds"

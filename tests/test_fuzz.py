@@ -4,10 +4,10 @@
 from __future__ import annotations
 
 import pytest
+from deploy_spec import SMALL_DEPLOYMENT
 
 from radioloc.service.app import Settings, create_app
 from radioloc.service.fuzzing import envelope_problem, fuzz
-from deploy_spec import SMALL_DEPLOYMENT
 
 
 def test_envelope_check_itself():

@@ -15,9 +15,9 @@ from radioloc.datasets import layout
 from radioloc.datasets.localization import SceneBank, concat_localization, load_localization, validate_queries
 from radioloc.errors import RadiolocError
 from radioloc.evaluation.localization import by_detectable, error_stats
-from radioloc.propagation.graylevel import DB_PER_GRAY, NOISE_FLOOR_DB
-from radioloc.models.locunet import load_locunet
 from radioloc.localizers.locunet import LocUNetLocalizer, fit_checkpoint
+from radioloc.models.locunet import load_locunet
+from radioloc.propagation.graylevel import DB_PER_GRAY, NOISE_FLOOR_DB
 from radioloc.training.locunet import LocUNetTrainConfig, load_training_splits, train_locunet
 
 TINY = dict(epochs=2, samples_per_epoch=64, batch_size=16, val_queries=20)
@@ -183,7 +183,19 @@ def test_evaluate_cli_writes_the_report(trained, small_dataset, tmp_path):
     report_path = tmp_path / "report.json"
     result = CliRunner().invoke(
         app,
-        ["evaluate", "--model", f"{out / 'best.pt'},knn", "--data", str(root), "--estimate", "true", "--json", str(report_path), "--figures", str(tmp_path / "fig")],
+        [
+            "evaluate",
+            "--model",
+            f"{out / 'best.pt'},knn",
+            "--data",
+            str(root),
+            "--estimate",
+            "true",
+            "--json",
+            str(report_path),
+            "--figures",
+            str(tmp_path / "fig"),
+        ],
     )
     assert result.exit_code == 0, result.output
     report = json.loads(report_path.read_text())
@@ -215,7 +227,10 @@ def test_cli_errors_are_one_line(small_dataset, tmp_path):
         (["train", "locunet", "--data", str(root), "--out", str(tmp_path / "r"), "--preset", "gpu"], "unknown LocUNet preset"),
         (["train", "locunet", "--data", ",", "--out", str(tmp_path / "r")], "name at least one dataset folder"),
         (["train", "locunet", "--data", f"{root},{tmp_path / 'nowhere'}", "--out", str(tmp_path / "r2")], "nowhere: no such dataset folder"),
-        (["train", "locunet", "--data", str(root), "--out", str(tmp_path / "r3"), "--head", "posterior", "--estimate", "true"], "--head posterior needs --likelihood"),
+        (
+            ["train", "locunet", "--data", str(root), "--out", str(tmp_path / "r3"), "--head", "posterior", "--estimate", "true"],
+            "--head posterior needs --likelihood",
+        ),
         (["train", "bayes", "--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "b")], "nowhere: no such dataset folder"),
         (["evaluate", "--model", "bayes:network", "--data", str(root)], "unknown option 'network'"),
         # the shipped calibration is for RadioUNet estimates with DPM reports, not for true maps
@@ -375,8 +390,8 @@ def _calibration_and_checkpoint(trained, small_dataset, tmp_path):
 
 
 def test_the_quasi_heatmap_as_a_learned_prior_round_trip(trained, small_dataset, tmp_path, monkeypatch):
-    from radioloc.localizers.bayes import BayesLocalizer
     from radioloc.localizers import heatmap_prior
+    from radioloc.localizers.bayes import BayesLocalizer
     from radioloc.localizers.heatmap_prior import BETAS, FLOORS, HeatmapPriorLocalizer, fuse_checkpoint, prior_cost
     from radioloc.localizers.registry import resolve_localizer
 

@@ -334,7 +334,7 @@ def test_likelihood_weights_scale_each_bs_term_of_the_posterior():
     """Weights exp(w) on BS j's log-likelihood: the posterior is softmax(prior + sum_j exp(w_j) l_j), cell by cell."""
     import torch
 
-    from radioloc.models.locunet import LocUNet, WEIGHT_RANGE, preset_config
+    from radioloc.models.locunet import WEIGHT_RANGE, LocUNet, preset_config
 
     model = LocUNet(preset_config("cpu", head="posterior", likelihood_weights=True, prior="outdoor")).eval()
     assert model.config.out_channels == 1 + model.config.max_bs

@@ -6,6 +6,7 @@ import torch
 
 from radioloc.datasets.localization import LocalizationData, Queries, SceneBank
 from radioloc.errors import RadiolocError
+from radioloc.localizers.locunet import refine_positions
 from radioloc.models.checkpoint import save_checkpoint
 from radioloc.models.locunet import (
     PAPER_DECODER_KERNELS,
@@ -19,7 +20,6 @@ from radioloc.models.locunet import (
     load_locunet,
     preset_config,
 )
-from radioloc.localizers.locunet import refine_positions
 from radioloc.propagation.graylevel import DB_PER_GRAY, NOISE_FLOOR_DB
 from radioloc.training.locunet import dihedral_batch, localization_loss, random_subsets
 
@@ -256,7 +256,9 @@ def test_shipped_model_loads_and_localizes(name):
     assert localizer.model.config.preset == expected and Path(localizer.checkpoint).parent == WEIGHTS_DIR
     assert (WEIGHTS_DIR / (Path(localizer.checkpoint).stem + ".md")).exists()  # every shipped model has its card
     scene = toy_scene()
-    queries = Queries(np.zeros(2, np.int64), np.array([[0, 1, 2], [0, 1, -1]]), np.array([[-90.0, -80.0, -100.0], [-90.0, -80.0, np.nan]], np.float32), np.zeros((2, 2)))
+    queries = Queries(
+        np.zeros(2, np.int64), np.array([[0, 1, 2], [0, 1, -1]]), np.array([[-90.0, -80.0, -100.0], [-90.0, -80.0, np.nan]], np.float32), np.zeros((2, 2))
+    )
     estimate = localizer.locate(LocalizationData(scene, queries, {}))
     assert estimate.positions.shape == (2, 2) and np.isfinite(estimate.positions).all()
     # shipped models carry calibrated radii: 95 % discs are wider than 68 % ones

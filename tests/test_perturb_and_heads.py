@@ -104,7 +104,7 @@ def test_toa_channels_start_at_zero_and_read_the_range_residual(small_dataset):
     with torch.no_grad():
         torch.testing.assert_close(fused(inputs), rss(plain))  # zero-initialized: the RSS model's answers
     # noise-free ranges: the residual is smallest in the UE's own cell
-    toa = inputs[:, plain.shape[1]:].abs().sum(dim=1)
+    toa = inputs[:, plain.shape[1] :].abs().sum(dim=1)
     cells = (q.position // 4).astype(int)
     for i in range(len(cells)):
         assert toa[i, cells[i, 0], cells[i, 1]] <= toa[i].min() + 0.3

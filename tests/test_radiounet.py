@@ -1,15 +1,14 @@
 """RadioUNet: architecture, the free-space head, augmentation, censored loss, checkpoints."""
 
-
 import numpy as np
 import pytest
 import torch
 
+from radioloc.datasets.radiomaps import RadioMapSet
 from radioloc.errors import RadiolocError
 from radioloc.models.checkpoint import load_checkpoint, save_checkpoint
 from radioloc.models.radiounet import PRESETS, RadioUNet, RadioUNetConfig, count_parameters, grow_radiounet, load_radiounet, preset_config
 from radioloc.propagation import db_to_gray, free_space_loss_db
-from radioloc.datasets.radiomaps import RadioMapSet
 from radioloc.training.radiounet import CoarseDPMCache, augmented_geometry, censored_mse, dihedral
 
 

@@ -24,7 +24,9 @@ def test_a_roof_covers_exactly_the_pixels_under_it():
     np.testing.assert_array_equal(out, expected)
 
 
-@pytest.mark.parametrize("tags, metres", [({"height": "12"}, 12.0), ({"height": "7.5 m"}, 7.5), ({"building:levels": "4"}, 12.0), ({"height": "tall"}, math.nan), ({}, math.nan)])
+@pytest.mark.parametrize(
+    "tags, metres", [({"height": "12"}, 12.0), ({"height": "7.5 m"}, 7.5), ({"building:levels": "4"}, 12.0), ({"height": "tall"}, math.nan), ({}, math.nan)]
+)
 def test_osm_heights(tags, metres):
     got = parse_height(tags)
     assert (math.isnan(got) and math.isnan(metres)) or got == metres
@@ -141,7 +143,11 @@ def test_city_tiles_command_writes_tiles_usable_as_building_maps(tmp_path):
     again = subprocess.run([sys.executable, "-m", "radioloc.cli", "city", "tiles", "etoile", "--out", str(out)], capture_output=True, text=True)
     assert again.returncode == 2 and "already holds files; give --force" in again.stderr and again.stderr.strip().count("\n") == 0
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == tiles  # nothing replaced without --force
-    bad = subprocess.run([sys.executable, "-m", "radioloc.cli", "city", "tiles", "etoile", "--out", str(out), "--min-coverage", "0.95", "--max-coverage", "1", "--force"], capture_output=True, text=True)
+    bad = subprocess.run(
+        [sys.executable, "-m", "radioloc.cli", "city", "tiles", "etoile", "--out", str(out), "--min-coverage", "0.95", "--max-coverage", "1", "--force"],
+        capture_output=True,
+        text=True,
+    )
     assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and "no 256 x 256 m tile" in bad.stderr
     # a second city joins the index; a narrower recut of the first removes its tiles it no longer holds
     runner = CliRunner()

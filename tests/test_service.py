@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+from deploy_spec import SMALL_DEPLOYMENT
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
@@ -18,7 +19,6 @@ from radioloc.deploy.deployment import DeploymentStore
 from radioloc.deploy.serving import DeploymentLocator
 from radioloc.service.app import Settings, create_app
 from radioloc.service.db import hash_key
-from deploy_spec import SMALL_DEPLOYMENT
 
 POSTGRES = os.environ.get("RADIOLOC_TEST_POSTGRES")
 DEPLOYMENT = SMALL_DEPLOYMENT.id
@@ -127,7 +127,10 @@ def test_accuracy_through_the_api_equals_the_locator(service, deployment_home):
 
 def test_batch_reports_without_a_known_cell_get_an_error_entry(service):
     c, key = service["client"], service["key"]
-    response = c.post(f"/v1/deployments/{DEPLOYMENT}/locate?key={key}", json={"reports": [{"cells": [999999], "pathloss_db": [-90.0]}, {"cells": [1, 2], "pathloss_db": [-90.0, -100.0]}]})
+    response = c.post(
+        f"/v1/deployments/{DEPLOYMENT}/locate?key={key}",
+        json={"reports": [{"cells": [999999], "pathloss_db": [-90.0]}, {"cells": [1, 2], "pathloss_db": [-90.0, -100.0]}]},
+    )
     assert response.status_code == 200
     first, second = response.json()["results"]
     assert first["error"].startswith("notFound") and first["lat"] is None
@@ -153,21 +156,60 @@ def test_errors_come_in_googles_envelope(service):
     _envelope(c.post(f"/v1/geolocate?key={key}", content=b"{oops", headers={"content-type": "application/json"}), 400, "parseError", "JSON")
     _envelope(c.post(f"/v1/geolocate?key={key}", json={"cellTowers": [{"cellId": 1, "signalStrength": 50}]}), 400, "parseError", "signalStrength")
     _envelope(c.post(f"/v1/geolocate?key={key}", json={"cellTowers": []}), 404, "notFound", "no cell")
-    _envelope(c.post(f"/v1/geolocate?key={key}", json={"cellTowers": [{"cellId": 424242, "signalStrength": -70}]}), 404, "notFound", "none of the reported cells")
-    _envelope(c.post(f"/v1/geolocate?key={key}", json={"cellTowers": [{"cellId": 1, "signalStrength": -70}], "radioloc": {"deployment": "other"}}), 403, "insufficientPermissions")
-    _envelope(c.post(f"/v1/geolocate?key={service['roaming']}", json={"cellTowers": [{"cellId": 1, "signalStrength": -70}]}), 400, "parseError", "radioloc.deployment")
-    _envelope(c.post(f"/v1/geolocate?key={admin}", json={"cellTowers": [{"cellId": 1, "signalStrength": -70}], "radioloc": {"deployment": "missing"}}), 404, "notFound", "missing")
-    _envelope(c.post(f"/v1/geolocate?key={key}", json={"cellTowers": [{"cellId": 1, "signalStrength": -70}], "radioloc": {"localizer": "knn"}}), 400, "parseError", "localizer")
-    _envelope(c.post(f"/v1/geolocate?key={key}", content=b"[" + b"0," * 3_000_000 + b"0]", headers={"content-type": "application/json"}), 413, "requestTooLarge")
+    _envelope(
+        c.post(f"/v1/geolocate?key={key}", json={"cellTowers": [{"cellId": 424242, "signalStrength": -70}]}), 404, "notFound", "none of the reported cells"
+    )
+    _envelope(
+        c.post(f"/v1/geolocate?key={key}", json={"cellTowers": [{"cellId": 1, "signalStrength": -70}], "radioloc": {"deployment": "other"}}),
+        403,
+        "insufficientPermissions",
+    )
+    _envelope(
+        c.post(f"/v1/geolocate?key={service['roaming']}", json={"cellTowers": [{"cellId": 1, "signalStrength": -70}]}), 400, "parseError", "radioloc.deployment"
+    )
+    _envelope(
+        c.post(f"/v1/geolocate?key={admin}", json={"cellTowers": [{"cellId": 1, "signalStrength": -70}], "radioloc": {"deployment": "missing"}}),
+        404,
+        "notFound",
+        "missing",
+    )
+    _envelope(
+        c.post(f"/v1/geolocate?key={key}", json={"cellTowers": [{"cellId": 1, "signalStrength": -70}], "radioloc": {"localizer": "knn"}}),
+        400,
+        "parseError",
+        "localizer",
+    )
+    _envelope(
+        c.post(f"/v1/geolocate?key={key}", content=b"[" + b"0," * 3_000_000 + b"0]", headers={"content-type": "application/json"}), 413, "requestTooLarge"
+    )
     # a chunked body declares no length: it is read up to the limit, then refused; one under the limit reaches the route
-    _envelope(c.post(f"/v1/geolocate?key={key}", content=iter([b"[" + b"0," * 1_000_000] * 3 + [b"0]"]), headers={"content-type": "application/json"}), 413, "requestTooLarge")
+    _envelope(
+        c.post(f"/v1/geolocate?key={key}", content=iter([b"[" + b"0," * 1_000_000] * 3 + [b"0]"]), headers={"content-type": "application/json"}),
+        413,
+        "requestTooLarge",
+    )
     chunked = c.post(f"/v1/geolocate?key={key}", content=iter([b'{"cellTowers": ', b"[]}"]), headers={"content-type": "application/json"})
     _envelope(chunked, 404, "notFound", "no cell")
-    _envelope(c.post(f"/v1/deployments/{DEPLOYMENT}/locate?key={key}", json={"reports": [{"cells": [1], "pathloss_db": [-90.0, -80.0]}]}), 400, "parseError", "reports.0")
-    _envelope(c.post(f"/v1/geolocate?key={key}", json={"cellTowers": [{"cellId": 1, "signalStrength": -70}, {"cellId": 1, "signalStrength": -80}]}), 400, "parseError", "cellTowers.cellId: cell 1 is listed twice")
+    _envelope(
+        c.post(f"/v1/deployments/{DEPLOYMENT}/locate?key={key}", json={"reports": [{"cells": [1], "pathloss_db": [-90.0, -80.0]}]}),
+        400,
+        "parseError",
+        "reports.0",
+    )
+    _envelope(
+        c.post(f"/v1/geolocate?key={key}", json={"cellTowers": [{"cellId": 1, "signalStrength": -70}, {"cellId": 1, "signalStrength": -80}]}),
+        400,
+        "parseError",
+        "cellTowers.cellId: cell 1 is listed twice",
+    )
     _envelope(c.post(f"/v1/deployments/{DEPLOYMENT}/locate?key={key}", json={"reports": [{"cells": [1, 2], "pathloss_db": [-90.0, -80.0]}, {"cells": [2, 2], "pathloss_db": [-90.0, -80.0]}]}),
               400, "parseError", "reports.1.cells: cell 2 is listed twice")  # fmt: skip
-    _envelope(c.post(f"/v1/deployments/{DEPLOYMENT}/locate?key={key}", json={"reports": [{"cells": [1], "pathloss_db": [-90.0]}] * 10_001}), 400, "parseError", "reports")
+    _envelope(
+        c.post(f"/v1/deployments/{DEPLOYMENT}/locate?key={key}", json={"reports": [{"cells": [1], "pathloss_db": [-90.0]}] * 10_001}),
+        400,
+        "parseError",
+        "reports",
+    )
     _envelope(c.get(f"/v1/deployments/{DEPLOYMENT}/reports", params={"lat": 10.0, "lng": 10.0, "key": key}), 400, "parseError", "outside")
     _envelope(c.get("/v1/nothing-here"), 404, "notFound")
     _envelope(c.delete("/__version__"), 405, "methodNotAllowed")
@@ -237,7 +279,12 @@ def test_a_deployment_built_through_the_api(service):
                                                            "maps": "RadioUNet"})  # fmt: skip
     assert job.status_code == 202 and job.json()["state"] == "queued"
     assert c.get(f"/v1/deployments/{name}", params={"key": admin}).json()["state"] == "building"
-    _envelope(c.post("/v1/geolocate", params={"key": admin}, json={"cellTowers": [{"cellId": 1, "signalStrength": -60}], "radioloc": {"deployment": name}}), 404, "notFound", "being built")
+    _envelope(
+        c.post("/v1/geolocate", params={"key": admin}, json={"cellTowers": [{"cellId": 1, "signalStrength": -60}], "radioloc": {"deployment": name}}),
+        404,
+        "notFound",
+        "being built",
+    )
     claimed = state.jobs._claim()
     assert claimed is not None and claimed.id == job.json()["id"]
     state.jobs.run(claimed)

@@ -94,8 +94,8 @@ def test_a_toa_file_of_another_shape_is_named(small_dataset, tmp_path):
     ],
 )
 def test_a_calibration_whose_metadata_has_the_wrong_shape_is_named(tmp_path, key, value, message):
-    from safetensors.numpy import load_file, save_file
     from safetensors import safe_open
+    from safetensors.numpy import load_file, save_file
 
     from radioloc.models.likelihood import LikelihoodCalibration
 
@@ -158,7 +158,9 @@ def test_overlapping_splits_in_a_manifest_are_refused(small_dataset, tmp_path):
     manifest["split"]["train"] = manifest["split"]["train"] + manifest["split"]["test"][:1]
     (copy / "manifest.json").write_text(json.dumps(manifest))
     result = CliRunner().invoke(app, ["evaluate", "--model", "knn", "--data", str(copy), "--estimate", "true", "--limit", "5"])
-    assert result.exit_code == 2 and "manifest.json: corrupt manifest" in result.output and "in both the train and the test split" in result.output, result.output
+    assert result.exit_code == 2 and "manifest.json: corrupt manifest" in result.output and "in both the train and the test split" in result.output, (
+        result.output
+    )
 
 
 @pytest.mark.parametrize("damage,message", [(lambda t: np.where(np.isnan(t), np.nan, -1e30), "negative or infinite delays"),
@@ -215,7 +217,9 @@ def test_a_misspelt_bs_field_is_named(tmp_path):
 def test_geojson_with_a_nan_coordinate_is_one_line(tmp_path):
     source = tmp_path / "nan.geojson"
     ring = [[0, 0], [10, float("nan")], [10, 10], [0, 0]]
-    source.write_text(json.dumps({"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {}, "geometry": {"type": "Polygon", "coordinates": [ring]}}]}))
+    source.write_text(
+        json.dumps({"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {}, "geometry": {"type": "Polygon", "coordinates": [ring]}}]})
+    )
     result = CliRunner().invoke(app, ["city", "import", str(source), "--out", str(tmp_path / "b.png")])
     assert result.exit_code == 2 and "coordinates must be finite numbers" in result.output and "Warning" not in result.output, result.output
 

@@ -8,8 +8,8 @@ from radioloc.baselines.toa import METHODS, ToALocalizer, bisection, mcc, pocs, 
 from radioloc.datasets.localization import LocalizationData, Queries, SceneBank, load_localization
 from radioloc.datasets.ranging import attach_ranges, nlos_bias, read_path_lengths
 from radioloc.errors import RadiolocError
-from radioloc.localizers.bayes import BayesLocalizer
 from radioloc.localizers.base import localization_errors
+from radioloc.localizers.bayes import BayesLocalizer
 from radioloc.localizers.registry import resolve_localizer
 
 TRUTH = np.array([[120.0, 131.0], [90.5, 160.0], [150.0, 100.0]])

@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import uvicorn
+from deploy_spec import SMALL_DEPLOYMENT
 
 from radioloc.deploy.deployment import DeploymentStore
 from radioloc.service.app import Settings, create_app
-from deploy_spec import SMALL_DEPLOYMENT
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "out" / "test-artifacts"
 

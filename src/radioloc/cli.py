@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import math
-import re
 import os
+import re
 import shlex
 import sys
 from pathlib import Path
@@ -15,18 +15,29 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from radioloc.clitools import (RadiolocGroup, device_option, force_option, nproc_option, output_dir_option, output_file_option, rate_option, scheduler_option,
-                               simulation_option, stopping_on_signal)
+from radioloc.clitools import (
+    RadiolocGroup,
+    device_option,
+    force_option,
+    nproc_option,
+    output_dir_option,
+    output_file_option,
+    rate_option,
+    scheduler_option,
+    simulation_option,
+    stopping_on_signal,
+)
 from radioloc.errors import RadiolocError
 from radioloc.limits import CELL_ID_MAX, MAX_MAPS, RSS_DBM_RANGE, SEED_MAX
-
 
 app = typer.Typer(cls=RadiolocGroup, add_completion=False, no_args_is_help=True, help="RSS localization with radio maps (LocUNet).")
 dataset_app = typer.Typer(cls=RadiolocGroup, no_args_is_help=True, help="Generate, inspect and load RadioLocSeer-layout datasets.")
 city_app = typer.Typer(cls=RadiolocGroup, no_args_is_help=True, help="Building maps: procedural generation and import.")
 app.add_typer(dataset_app, name="dataset")
 train_app = typer.Typer(cls=RadiolocGroup, no_args_is_help=True, help="Train models.")
-evaluate_app = typer.Typer(cls=RadiolocGroup, help="Evaluate localizers (radioloc evaluate --model ...) and radio-map estimators (radioloc evaluate radiounet).")
+evaluate_app = typer.Typer(
+    cls=RadiolocGroup, help="Evaluate localizers (radioloc evaluate --model ...) and radio-map estimators (radioloc evaluate radiounet)."
+)
 app.add_typer(city_app, name="city")
 app.add_typer(train_app, name="train")
 app.add_typer(evaluate_app, name="evaluate")
@@ -68,14 +79,22 @@ def _parse_sims(sims: str, option: str = "--sims") -> tuple[str, ...]:
 
 @dataset_app.command("generate")
 def dataset_generate(
-    out: Path = output_dir_option(..., "--out", help="Dataset folder (created; an unfinished one is resumed, an existing one gets the missing --sims).", resumes="manifest.json"),
+    out: Path = output_dir_option(
+        ..., "--out", help="Dataset folder (created; an unfinished one is resumed, an existing one gets the missing --sims).", resumes="manifest.json"
+    ),
     maps: Optional[int] = typer.Option(None, "--maps", min=1, max=MAX_MAPS, help="Number of procedural city maps (default 99, or the existing dataset's)."),
     seed: Optional[int] = typer.Option(None, "--seed", min=0, max=SEED_MAX, help="Seed of the whole dataset (default 0, or the existing dataset's)."),
-    candidates: Optional[int] = typer.Option(None, "--candidates", min=5, max=1_000, help="Candidate BS positions per map (default 80, the paper's; 30 for the CPU-scale robustness dataset)."),
-    buildings: Optional[Path] = typer.Option(None, "--buildings", exists=True, file_okay=False, help="Folder of 256x256 building PNGs to use instead of procedural maps."),
+    candidates: Optional[int] = typer.Option(
+        None, "--candidates", min=5, max=1_000, help="Candidate BS positions per map (default 80, the paper's; 30 for the CPU-scale robustness dataset)."
+    ),
+    buildings: Optional[Path] = typer.Option(
+        None, "--buildings", exists=True, file_okay=False, help="Folder of 256x256 building PNGs to use instead of procedural maps."
+    ),
     sims: str = typer.Option("DPM", "--sims", help="Simulations, comma separated: DPM, DPMcars, IRT2, IRT2cars (ray traced, Sionna RT). DPM is always made."),
     rays: Optional[int] = typer.Option(None, "--rays", min=1000, max=10**9, help="Rays per transmitter for IRT2/IRT2cars (default 2,000,000)."),
-    workers: Optional[int] = typer.Option(None, "--workers", min=1, max=256, help="Local Dask worker processes, one map per task (default: all cores; 1: no cluster)."),
+    workers: Optional[int] = typer.Option(
+        None, "--workers", min=1, max=256, help="Local Dask worker processes, one map per task (default: all cores; 1: no cluster)."
+    ),
     scheduler: Optional[str] = scheduler_option(),
 ) -> None:
     """Generate a dataset: city maps, cars, radio maps, ToA, positions (resumable)."""
@@ -133,7 +152,9 @@ def dataset_show(
 @dataset_app.command("verify")
 def dataset_verify(
     directory: Path = typer.Argument(..., exists=True, file_okay=False, help="Dataset folder."),
-    repair: bool = typer.Option(False, "--repair", help="Remove the damaged files and their maps' records, so that `dataset generate` (and `dataset estimate`) remake them."),
+    repair: bool = typer.Option(
+        False, "--repair", help="Remove the damaged files and their maps' records, so that `dataset generate` (and `dataset estimate`) remake them."
+    ),
 ) -> None:
     """Check every file of a dataset against the checksums written when it was made."""
     from radioloc.datasets.checksums import CHECKSUMS, damaged_files
@@ -141,7 +162,9 @@ def dataset_verify(
     from radioloc.io import folder_lock
 
     if not (directory / CHECKSUMS).exists():
-        raise RadiolocError(f"{directory}: no {CHECKSUMS} (not a dataset, or made before radioloc recorded checksums; rerun `radioloc dataset generate --out {directory}` to record them)")
+        raise RadiolocError(
+            f"{directory}: no {CHECKSUMS} (not a dataset, or made before radioloc recorded checksums; rerun `radioloc dataset generate --out {directory}` to record them)"
+        )
     with folder_lock(directory, "dataset", shared=not repair):
         problems = damaged_files(directory)
         if not problems:
@@ -154,7 +177,10 @@ def dataset_verify(
         if not repair:
             raise RadiolocError(f"{directory}: {len(problems)} file(s) damaged; `radioloc dataset verify {directory} --repair` removes them for regeneration")
         maps = repair_files(directory, problems)
-    console.print(f"removed {len(problems)} damaged file(s); maps to remake: {maps or 'none'}. Now run `radioloc dataset generate --out {directory}` (and `radioloc dataset estimate {directory}` if it had estimates).", soft_wrap=True)
+    console.print(
+        f"removed {len(problems)} damaged file(s); maps to remake: {maps or 'none'}. Now run `radioloc dataset generate --out {directory}` (and `radioloc dataset estimate {directory}` if it had estimates).",
+        soft_wrap=True,
+    )
 
 
 def _parse_folders(data: str) -> list[Path]:
@@ -237,8 +263,15 @@ def city_import(
 
 @city_app.command("tiles")
 def city_tiles(
-    source: str = typer.Argument(..., help="A bundled Sionna RT scene (munich, etoile, florence, san_francisco), a Mitsuba scene XML, an OpenStreetMap .osm.pbf / .osm file, or GeoJSON footprints (.geojson / .json)."),
-    out: Path = output_dir_option(..., "--out", help="Folder for the tiles: {name}_{k}.png, {name}_{k}.heights.npz, tiles.json (indexing every city cut into it), figures/{name}_overview.png."),
+    source: str = typer.Argument(
+        ...,
+        help="A bundled Sionna RT scene (munich, etoile, florence, san_francisco), a Mitsuba scene XML, an OpenStreetMap .osm.pbf / .osm file, or GeoJSON footprints (.geojson / .json).",
+    ),
+    out: Path = output_dir_option(
+        ...,
+        "--out",
+        help="Folder for the tiles: {name}_{k}.png, {name}_{k}.heights.npz, tiles.json (indexing every city cut into it), figures/{name}_overview.png.",
+    ),
     force: bool = force_option(),
     min_coverage: float = typer.Option(0.1, "--min-coverage", min=0.0, max=1.0, help="Keep tiles with at least this building coverage."),
     max_coverage: float = typer.Option(0.6, "--max-coverage", min=0.0, max=1.0, help="... and at most this one."),
@@ -273,9 +306,13 @@ def train_radiounet_command(
     out: Path = output_dir_option(..., "--out", help="Run folder (best.pt, last.pt, summary.json); an unfinished run resumes.", resumes="train_config.json"),
     preset: str = typer.Option("cpu", "--preset", help="cpu, cpu-open, cpu-small or paper."),
     sim: str = simulation_option("--sim", help="Simulation to learn."),
-    init: Optional[Path] = typer.Option(None, "--init", exists=True, dir_okay=False, help="Start from this RadioUNet checkpoint (the same preset, or cpu for cpu-open)."),
+    init: Optional[Path] = typer.Option(
+        None, "--init", exists=True, dir_okay=False, help="Start from this RadioUNet checkpoint (the same preset, or cpu for cpu-open)."
+    ),
     epochs_first: Optional[int] = typer.Option(None, "--epochs-first", min=1, max=100_000, help="Epochs of the first U (default: the preset's)."),
-    epochs_second: Optional[int] = typer.Option(None, "--epochs-second", min=0, max=100_000, help="Epochs of the second U, 0 to skip it (default: the preset's)."),
+    epochs_second: Optional[int] = typer.Option(
+        None, "--epochs-second", min=0, max=100_000, help="Epochs of the second U, 0 to skip it (default: the preset's)."
+    ),
     samples_per_epoch: Optional[int] = typer.Option(None, "--samples-per-epoch", min=1, max=10**8, help="Radio maps drawn per epoch (default: the preset's)."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, max=65_536, help="Radio maps per step (default: the preset's)."),
     lr: Optional[float] = rate_option("--lr", help="Adam learning rate (default: the preset's)."),
@@ -285,12 +322,16 @@ def train_radiounet_command(
 ) -> None:
     """Train RadioUNet in two phases (first U, then the second U with the first frozen)."""
     from radioloc.models.radiounet import preset_config
+    from radioloc.models.runtime import Runtime
     from radioloc.training import distributed
     from radioloc.training.radiounet import RadioUNetTrainConfig, train_radiounet
-    from radioloc.models.runtime import Runtime
 
     preset_config(preset)  # fail fast on an unknown preset
-    overrides = {k: v for k, v in dict(epochs_first=epochs_first, epochs_second=epochs_second, samples_per_epoch=samples_per_epoch, batch_size=batch_size, lr=lr).items() if v is not None}
+    overrides = {
+        k: v
+        for k, v in dict(epochs_first=epochs_first, epochs_second=epochs_second, samples_per_epoch=samples_per_epoch, batch_size=batch_size, lr=lr).items()
+        if v is not None
+    }
     config = RadioUNetTrainConfig.for_preset(preset, sim=sim, seed=seed, init=str(init) if init else None, **overrides)
     if _relaunched(nproc, config.batch_size):
         return
@@ -300,7 +341,9 @@ def train_radiounet_command(
         console.print(f"training RadioUNet '{preset}' on {data} ({runtime.describe()}{f', {place.world_size} processes' if place.active else ''})")
     summary = train_radiounet(data, out, config, runtime)
     if place.main:
-        console.print(f"best validation RMSE {summary['best_val_rmse_db']['2']:.2f} dB after {summary['training_minutes']} min; weights: {summary['checkpoint']}")
+        console.print(
+            f"best validation RMSE {summary['best_val_rmse_db']['2']:.2f} dB after {summary['training_minutes']} min; weights: {summary['checkpoint']}"
+        )
 
 
 def _relaunched(nproc: int, batch_size: int) -> bool:
@@ -325,17 +368,35 @@ def train_locunet_command(
     estimate: str = typer.Option("estimate", "--estimate", help="Radio maps the model sees: estimate (nominal: RadioUNet), true, or noisy:SIGMA_DB."),
     measurement: str = simulation_option("--measurement", help="Simulation whose truth the UEs report: DPM (nominal), DPMcars, IRT2, IRT2cars (robustness)."),
     epochs: Optional[int] = typer.Option(None, "--epochs", min=1, max=100_000, help="Training epochs (default: the preset's)."),
-    samples_per_epoch: Optional[int] = typer.Option(None, "--samples-per-epoch", min=0, max=10**8, help="Random queries per epoch, 0 = the whole split (default: the preset's)."),
+    samples_per_epoch: Optional[int] = typer.Option(
+        None, "--samples-per-epoch", min=0, max=10**8, help="Random queries per epoch, 0 = the whole split (default: the preset's)."
+    ),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, max=65_536, help="Queries per step (default: the preset's)."),
     lr: Optional[float] = rate_option("--lr", help="Adam learning rate (default: the preset's)."),
-    activation: Optional[str] = typer.Option(None, "--activation", help="Before the centre of mass: leaky_relu, relu, softmax, sigmoid (default: the preset's)."),
+    activation: Optional[str] = typer.Option(
+        None, "--activation", help="Before the centre of mass: leaky_relu, relu, softmax, sigmoid (default: the preset's)."
+    ),
     loss: Optional[str] = typer.Option(None, "--loss", help="mae or mse (default: the preset's)."),
     city_map: bool = typer.Option(True, "--city-map/--no-city-map", help="Give the model the building map."),
     tx_maps: bool = typer.Option(True, "--tx-maps/--no-tx-maps", help="Give the model the BS positions."),
-    init: Optional[str] = typer.Option(None, "--init", help="Start from this LocUNet checkpoint or shipped model (fine-tuning; same preset, or one it grows into; a com model starts a posterior head)."),
-    head: str = typer.Option("com", "--head", help="com: the paper's centre of mass of the quasi-heatmap; posterior: the quasi-heatmap is a learned prior on the calibrated likelihood (needs --likelihood)."),
-    likelihood: Optional[str] = typer.Option(None, "--likelihood", help="Posterior head: the likelihood calibration (bayes, bayes-robust, or a file from `radioloc train bayes`)."),
-    likelihood_weights: bool = typer.Option(False, "--likelihood-weights", help="Posterior head: also learn a weight per BS and cell on that BS's log-likelihood (where its radio map is more or less reliable)."),
+    init: Optional[str] = typer.Option(
+        None,
+        "--init",
+        help="Start from this LocUNet checkpoint or shipped model (fine-tuning; same preset, or one it grows into; a com model starts a posterior head).",
+    ),
+    head: str = typer.Option(
+        "com",
+        "--head",
+        help="com: the paper's centre of mass of the quasi-heatmap; posterior: the quasi-heatmap is a learned prior on the calibrated likelihood (needs --likelihood).",
+    ),
+    likelihood: Optional[str] = typer.Option(
+        None, "--likelihood", help="Posterior head: the likelihood calibration (bayes, bayes-robust, or a file from `radioloc train bayes`)."
+    ),
+    likelihood_weights: bool = typer.Option(
+        False,
+        "--likelihood-weights",
+        help="Posterior head: also learn a weight per BS and cell on that BS's log-likelihood (where its radio map is more or less reliable).",
+    ),
     seed: int = typer.Option(0, "--seed", min=0, max=SEED_MAX, help="Seed of the initialization and sampling."),
     device: Optional[str] = device_option(),
     nproc: int = nproc_option(),
@@ -372,18 +433,34 @@ def train_locunet_command(
     fitted = fit_checkpoint(summary["checkpoint"], train, val, runtime=runtime)
     atomic_write_json(out / "localizer.json", fitted)
     refine = fitted["refinement"]
-    console.print(f"refinement {refine['radius_m']:g} m, k = {refine['k']} and uncertainty radii calibrated on the validation split; saved in {fitted['checkpoint']}")
+    console.print(
+        f"refinement {refine['radius_m']:g} m, k = {refine['k']} and uncertainty radii calibrated on the validation split; saved in {fitted['checkpoint']}"
+    )
 
 
 @train_app.command("bayes")
 def train_bayes_command(
-    data: str = typer.Option(..., "--data", help="Dataset with radio maps (its train split is counted, its val split tunes and calibrates); comma-separated folders: their splits joined."),
+    data: str = typer.Option(
+        ...,
+        "--data",
+        help="Dataset with radio maps (its train split is counted, its val split tunes and calibrates); comma-separated folders: their splits joined.",
+    ),
     out: Path = output_dir_option(..., "--out", help="Folder for calibration.safetensors, train_config.json and summary.json."),
     estimate: str = typer.Option("estimate", "--estimate", help="Radio maps the localizer sees: estimate (nominal: RadioUNet), true, or noisy:SIGMA_DB."),
     measurement: str = simulation_option("--measurement", help="Simulation whose truth the UEs report: DPM (nominal), DPMcars, IRT2, IRT2cars (robustness)."),
-    prior: str = typer.Option("ue-box", "--prior", help="Prior support: ue-box (outdoor pixels of the middle 164 x 164 m, where the protocol puts UEs), outdoor, map."),
-    error_model: Optional[Path] = typer.Option(None, "--error-model", help="A learned error model (`radioloc train error-model`; error-model, error-model-robust = the shipped ones): count the likelihood per bin of its reliability (bayes-learned)."),
-    bins: Optional[str] = typer.Option(None, "--bins", help="With --error-model: numbers of reliability bins to try (comma separated, each 2..64; edges at quantiles over the training queries), chosen on validation queries (default 4,6,8,12)."),
+    prior: str = typer.Option(
+        "ue-box", "--prior", help="Prior support: ue-box (outdoor pixels of the middle 164 x 164 m, where the protocol puts UEs), outdoor, map."
+    ),
+    error_model: Optional[Path] = typer.Option(
+        None,
+        "--error-model",
+        help="A learned error model (`radioloc train error-model`; error-model, error-model-robust = the shipped ones): count the likelihood per bin of its reliability (bayes-learned).",
+    ),
+    bins: Optional[str] = typer.Option(
+        None,
+        "--bins",
+        help="With --error-model: numbers of reliability bins to try (comma separated, each 2..64; edges at quantiles over the training queries), chosen on validation queries (default 4,6,8,12).",
+    ),
     seed: int = typer.Option(0, "--seed", min=0, max=SEED_MAX, help="Seed of the validation queries used for tuning."),
     force: bool = force_option(),
 ) -> None:
@@ -405,7 +482,9 @@ def train_bayes_command(
         choices = ()
     if not choices or not all(2 <= b <= 64 for b in choices):
         raise RadiolocError(f"--bins must be comma-separated numbers of bins, each 2..64, got {bins!r}")
-    config = BayesTrainConfig(estimate=estimate, measurement=measurement, likelihood=LikelihoodConfig(prior=prior), seed=seed, error_model=error_file, reliability_bins=choices)
+    config = BayesTrainConfig(
+        estimate=estimate, measurement=measurement, likelihood=LikelihoodConfig(prior=prior), seed=seed, error_model=error_file, reliability_bins=choices
+    )
     summary = train_bayes(folders, out, config)
     console.print(
         f"calibration {summary['calibration']}: {summary['pairs']:,} (map, report) pairs, {summary['reliability_bins']} reliability bin(s), "
@@ -415,7 +494,9 @@ def train_bayes_command(
 
 @train_app.command("error-model")
 def train_error_model_command(
-    data: Path = typer.Option(..., "--data", exists=True, file_okay=False, help="Dataset with radio maps and the estimates the localizer sees (train and val splits)."),
+    data: Path = typer.Option(
+        ..., "--data", exists=True, file_okay=False, help="Dataset with radio maps and the estimates the localizer sees (train and val splits)."
+    ),
     out: Path = output_dir_option(..., "--out", help="Run folder (best.pt, last.pt, summary.json); an unfinished run resumes.", resumes="train_config.json"),
     estimate: str = typer.Option("estimate", "--estimate", help="Radio maps the localizer sees: estimate (nominal: RadioUNet), or noisy:SIGMA_DB."),
     measurement: str = simulation_option("--measurement", help="Simulation whose truth the UEs report: DPM (nominal), DPMcars, IRT2, IRT2cars (robustness)."),
@@ -423,7 +504,9 @@ def train_error_model_command(
     batch_size: int = typer.Option(8, "--batch-size", min=1, max=65_536, help="Radio maps per step (all of one city map)."),
     lr: Optional[float] = rate_option("--lr", help="Peak AdamW learning rate of the one-cycle schedule (default 2e-3)."),
     seed: int = typer.Option(0, "--seed", min=0, max=SEED_MAX, help="Seed of the initialization and sampling."),
-    init: Optional[Path] = typer.Option(None, "--init", help="Start from this error model's weights (fine-tuning; error-model, error-model-robust = the shipped ones)."),
+    init: Optional[Path] = typer.Option(
+        None, "--init", help="Start from this error model's weights (fine-tuning; error-model, error-model-robust = the shipped ones)."
+    ),
 ) -> None:
     """Train the radio-map error model: per pixel, the scale of (truth - the radio map seen); bayes-learned
     counts its likelihood per bin of it."""
@@ -443,22 +526,33 @@ def train_error_model_command(
 def calibrate_command(
     model: str = typer.Option(..., "--model", help="LocUNet checkpoint or shipped model (locunet, locunet-robust)."),
     data: str = typer.Option(..., "--data", help="Dataset(s) whose val split chooses the refinement and calibrates the radii (comma-separated: joined)."),
-    out: Path = output_file_option(..., "--out", help="Checkpoint to write: the weights with the refinement and radius calibration.", suffixes=(".pt",), updates_input=True),
+    out: Path = output_file_option(
+        ..., "--out", help="Checkpoint to write: the weights with the refinement and radius calibration.", suffixes=(".pt",), updates_input=True
+    ),
     force: bool = force_option(),
     estimate: str = typer.Option("estimate", "--estimate", help="Radio maps the model sees: estimate, true, or noisy:SIGMA_DB."),
     measurement: str = simulation_option("--measurement", help="Simulation whose truth the UEs report."),
-    split: str = typer.Option("val", "--split", help="Split(s) of maps the model was not trained on (comma separated, e.g. train,val of a dataset of another seed)."),
-    spread: Optional[str] = typer.Option(None, "--spread", help="A bayes calibration (bayes, bayes-learned, bayes-robust or a .safetensors file): also calibrate the radii on its posterior's mass around each answer (used by default when present; :heatmap-radii keeps the quasi-heatmap's)."),
-    fuse: Optional[str] = typer.Option(None, "--fuse", help="A bayes calibration (e.g. bayes-learned): also fit the quasi-heatmap as the learned prior of its posterior (weight and floor, radii); the registry then answers with that posterior (:paper keeps the centre of mass)."),
+    split: str = typer.Option(
+        "val", "--split", help="Split(s) of maps the model was not trained on (comma separated, e.g. train,val of a dataset of another seed)."
+    ),
+    spread: Optional[str] = typer.Option(
+        None,
+        "--spread",
+        help="A bayes calibration (bayes, bayes-learned, bayes-robust or a .safetensors file): also calibrate the radii on its posterior's mass around each answer (used by default when present; :heatmap-radii keeps the quasi-heatmap's).",
+    ),
+    fuse: Optional[str] = typer.Option(
+        None,
+        "--fuse",
+        help="A bayes calibration (e.g. bayes-learned): also fit the quasi-heatmap as the learned prior of its posterior (weight and floor, radii); the registry then answers with that posterior (:paper keeps the centre of mass).",
+    ),
 ) -> None:
     """Fit a trained LocUNet as a localizer (refinement, uncertainty radii, learned-prior fusion) without training it again."""
-    from radioloc.datasets.localization import parse_estimate
+    from radioloc.datasets.localization import concat_localization, load_localization, parse_estimate
     from radioloc.io import atomic_write_json
     from radioloc.localizers.heatmap_prior import fuse_checkpoint
     from radioloc.localizers.locunet import fit_checkpoint
     from radioloc.localizers.radii import check_unseen_maps
     from radioloc.localizers.registry import resolve_localizer
-    from radioloc.datasets.localization import concat_localization, load_localization
     from radioloc.models.likelihood import SHIPPED_CALIBRATIONS, calibration_path
     from radioloc.models.locunet import locunet_weights
 
@@ -482,9 +576,19 @@ def calibrate_command(
 
 @train_app.command("radii")
 def train_radii_command(
-    model: str = typer.Option(..., "--model", help="A fitted localizer: a shipped name (locunet, locunet:paper, bayes, bayes-learned, their -robust ones), a LocUNet checkpoint or a bayes calibration."),
+    model: str = typer.Option(
+        ...,
+        "--model",
+        help="A fitted localizer: a shipped name (locunet, locunet:paper, bayes, bayes-learned, their -robust ones), a LocUNet checkpoint or a bayes calibration.",
+    ),
     data: str = typer.Option(..., "--data", help="Datasets whose maps calibrate the radii (comma separated: joined), of seeds no benchmark evaluates on."),
-    out: Path = output_file_option(..., "--out", help="File to write: the localizer's checkpoint or calibration with the new radii (a bayes-learned calibration must lie beside its error model).", suffixes=(".pt", ".safetensors"), updates_input=True),
+    out: Path = output_file_option(
+        ...,
+        "--out",
+        help="File to write: the localizer's checkpoint or calibration with the new radii (a bayes-learned calibration must lie beside its error model).",
+        suffixes=(".pt", ".safetensors"),
+        updates_input=True,
+    ),
     force: bool = force_option(),
     split: str = typer.Option("train,val,test", "--split", help="Split(s) of maps used (comma separated); the model must not have been trained on them."),
     estimate: str = typer.Option("estimate", "--estimate", help="Radio maps the localizer sees: estimate, true, or noisy:SIGMA_DB (its own scenario's)."),
@@ -493,9 +597,8 @@ def train_radii_command(
 ) -> None:
     """Refit a fitted localizer's uncertainty radii across the maps of many datasets (nothing else changes; the
     calibration records the datasets it saw)."""
-    from radioloc.localizers.radii import refit_radii
-
     from radioloc.datasets.localization import parse_estimate
+    from radioloc.localizers.radii import refit_radii
 
     parse_estimate(estimate)
     summary = refit_radii(model, _parse_folders(data), out, split, estimate, measurement, queries)
@@ -507,16 +610,30 @@ def train_radii_command(
 @evaluate_app.callback(invoke_without_command=True)
 def evaluate_command(
     ctx: typer.Context,
-    model: Optional[str] = typer.Option(None, "--model", help="Comma-separated: locunet, locunet-robust (shipped: the quasi-heatmap as the learned prior of the bayes-learned posterior; :paper = the paper's centre of mass with the local refinement, :network = without the refinement, :heatmap-radii = radii from the quasi-heatmap), bayes, bayes-robust (shipped calibrations; :median = spatial median, :fit = calibrated on this dataset's train split), bayes-learned, bayes-learned-robust (with the learned error model), knn, knn-cond, adaptive-knn, toa-pocs, toa-sdp, toa-rsdp1, toa-rsdp2, toa-bisection, toa-mcc (ToA ranging, with --toa-sigma; :b=M bias bound), a LocUNet checkpoint (.pt) or a bayes calibration (.safetensors)."),
+    model: Optional[str] = typer.Option(
+        None,
+        "--model",
+        help="Comma-separated: locunet, locunet-robust (shipped: the quasi-heatmap as the learned prior of the bayes-learned posterior; :paper = the paper's centre of mass with the local refinement, :network = without the refinement, :heatmap-radii = radii from the quasi-heatmap), bayes, bayes-robust (shipped calibrations; :median = spatial median, :fit = calibrated on this dataset's train split), bayes-learned, bayes-learned-robust (with the learned error model), knn, knn-cond, adaptive-knn, toa-pocs, toa-sdp, toa-rsdp1, toa-rsdp2, toa-bisection, toa-mcc (ToA ranging, with --toa-sigma; :b=M bias bound), a LocUNet checkpoint (.pt) or a bayes calibration (.safetensors).",
+    ),
     data: Optional[Path] = typer.Option(None, "--data", exists=True, file_okay=False, help="Dataset folder."),
     split: str = typer.Option("test", "--split", help="Split(s) whose queries are answered: train, val, test, comma separated."),
     estimate: str = typer.Option("estimate", "--estimate", help="Radio maps the localizers see: estimate, true, or noisy:SIGMA_DB."),
-    measurement: str = typer.Option("DPM", "--measurement", help="Simulation whose truth the UEs report: DPM (nominal), DPMcars, IRT2, IRT2cars (robustness); several, comma separated, give the Table V matrix."),
+    measurement: str = typer.Option(
+        "DPM",
+        "--measurement",
+        help="Simulation whose truth the UEs report: DPM (nominal), DPMcars, IRT2, IRT2cars (robustness); several, comma separated, give the Table V matrix.",
+    ),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, max=10**9, help="Evaluate a random subset of this many queries (default: all)."),
     figures: Optional[Path] = output_dir_option(None, "--figures", help="Folder for the error CDF and example figures."),
     json_out: Optional[Path] = output_file_option(None, "--json", help="Write mae, rmse, n and the details to this JSON file.", suffixes=(".json",)),
     force: bool = force_option(),
-    toa_sigma: Optional[float] = typer.Option(None, "--toa-sigma", min=0.0, max=10_000.0, help="The UEs also report a ToA range per BS: dominant-path length + N(0, SIGMA^2) m (for toa-* models and bayes:toa=SIGMA)."),
+    toa_sigma: Optional[float] = typer.Option(
+        None,
+        "--toa-sigma",
+        min=0.0,
+        max=10_000.0,
+        help="The UEs also report a ToA range per BS: dominant-path length + N(0, SIGMA^2) m (for toa-* models and bayes:toa=SIGMA).",
+    ),
 ) -> None:
     """Localization errors (MAE, RMSE, median, p90 in metres) with 5 BSs and with 3-BS subsets, by number of BSs
     above the noise floor; error CDF and Fig. 3-style figures."""
@@ -553,7 +670,11 @@ def _parse_list(text: str, kind, option: str, bounds: tuple[float, float] | None
     if not values:
         raise RadiolocError(f"{option}: give at least one value")
     if bounds is not None and not all(bounds[0] <= v <= bounds[1] for v in values):
-        raise RadiolocError(f"{option}: every value must lie in {bounds[0]:g}..{bounds[1]:g}, got {text!r}" if kind is float else f"{option}: every value must lie in {bounds[0]}..{bounds[1]}, got {text!r}")
+        raise RadiolocError(
+            f"{option}: every value must lie in {bounds[0]:g}..{bounds[1]:g}, got {text!r}"
+            if kind is float
+            else f"{option}: every value must lie in {bounds[0]}..{bounds[1]}, got {text!r}"
+        )
     return values
 
 
@@ -567,7 +688,11 @@ def locate_command(
     map_id: Optional[int] = typer.Option(None, "--map", min=0, max=10**6, help="Map id (with --data)."),
     bs: Optional[str] = typer.Option(None, "--bs", help="Comma-separated candidate BS ids (1 to 5), with --data."),
     pathloss: Optional[str] = typer.Option(None, "--pathloss", help="Comma-separated reported pathloss in dB, one per BS (e.g. -92.5,-101)."),
-    model: Optional[str] = typer.Option(None, "--model", help="A localizer: locunet, locunet-robust, bayes, bayes-robust, bayes-learned, bayes-learned-robust, a LocUNet checkpoint (.pt) or a bayes calibration (.safetensors); with --deployment one of its localizers."),
+    model: Optional[str] = typer.Option(
+        None,
+        "--model",
+        help="A localizer: locunet, locunet-robust, bayes, bayes-robust, bayes-learned, bayes-learned-robust, a LocUNet checkpoint (.pt) or a bayes calibration (.safetensors); with --deployment one of its localizers.",
+    ),
     estimator: Optional[str] = typer.Option(None, "--estimator", help="bayes only: mean (posterior mean, default) or median (spatial median)."),
     estimate: str = typer.Option("estimate", "--estimate", help="Radio maps the model sees: estimate, true, noisy:SIGMA_DB (with --data)."),
     deployment: Optional[str] = typer.Option(None, "--deployment", help="Answer on a deployment (radioloc deploy create) instead of a dataset map."),
@@ -681,7 +806,9 @@ def evaluate_radiounet_command(
         table.add_row(name.replace("_", " "), f"{row['rmse_db']:.2f}", f"{row['mae_db']:.2f}", f"{row['pixels']:,}")
     console.print(table)
     large = result["large_errors"]["over_10_db"]
-    console.print(f"{100 * large['pixel_share']:.1f} % of the outdoor pixels are off by more than 10 dB and carry {100 * large['squared_error_share']:.0f} % of the squared error")
+    console.print(
+        f"{100 * large['pixel_share']:.1f} % of the outdoor pixels are off by more than 10 dB and carry {100 * large['squared_error_share']:.0f} % of the squared error"
+    )
     console.print(f"{result['ms_per_map']} ms per map (batched); figures in {figures}")
     if json_out:
         atomic_write_json(json_out, result)
@@ -693,7 +820,9 @@ def dataset_estimate(
     model: Optional[Path] = typer.Option(None, "--model", exists=True, dir_okay=False, help="RadioUNet checkpoint (default: the shipped CPU model)."),
     sim: str = simulation_option("--sim", help="Simulation whose estimates are written to {SIM}/estimate."),
     batch_size: int = typer.Option(16, "--batch-size", min=1, max=65_536, help="Radio maps estimated per batch."),
-    workers: int = typer.Option(1, "--workers", min=1, max=256, help="Local Dask worker processes, one map per task (1: no cluster; torch then uses every core)."),
+    workers: int = typer.Option(
+        1, "--workers", min=1, max=256, help="Local Dask worker processes, one map per task (1: no cluster; torch then uses every core)."
+    ),
     scheduler: Optional[str] = scheduler_option(),
 ) -> None:
     """Write RadioUNet estimates {SIM}/estimate/{map}_{tx}.png for every map and BS (resumable)."""
@@ -709,7 +838,12 @@ def dataset_estimate(
             row = stats[where][name]
             table.add_row(f"{where.replace('_', ' ')}, {name.replace('_', ' ')}", f"{row['rmse_db']:.2f}", f"{row['mae_db']:.2f}", f"{row['pixels']:,}")
     console.print(table)
-    figure = draw_difference_histogram(stats["difference_sample_db"], stats["pixels"], directory / "figures" / f"estimate_error_{sim}.png", f"RadioUNet estimate - {sim} truth ({directory.name})")
+    figure = draw_difference_histogram(
+        stats["difference_sample_db"],
+        stats["pixels"],
+        directory / "figures" / f"estimate_error_{sim}.png",
+        f"RadioUNet estimate - {sim} truth ({directory.name})",
+    )
     console.print(f"histogram (paper Fig. 2): {figure}; statistics: {directory / sim / 'estimate_stats.json'}")
 
 
@@ -762,9 +896,17 @@ def deploy_create(
     city: str = typer.Option("generated:0", "--city", help="generated:SEED, scene:NAME (Sionna RT), or a building PNG, GeoJSON or OSM (.osm, .osm.pbf) file."),
     size: int = typer.Option(1024, "--size", min=256, max=8192, help="Side in metres of a generated city."),
     origin: Optional[str] = typer.Option(None, "--origin", help="LAT,LNG of the area's centre (imported cities bring their own; default Munich)."),
-    bs: str = typer.Option("auto:150", "--bs", help="auto:SPACING (one BS per SPACING m cell) or a CSV/JSON list (cell_id, lat/lng or row/col, height_m, tx_power_dbm)."),
-    sim: str = typer.Option("DPM", "--sim", help="Radio maps the localizers see: DPM, or RadioUNet / IRT2 (ray tracer) on the 256 m tile around each BS with DPM beyond."),
-    truth: str = typer.Option("DPMcars", "--truth", help="Simulator of the reports simulated phones give (survey, /reports): DPM, DPMcars, IRT2 or IRT2cars (ray-traced near each BS)."),
+    bs: str = typer.Option(
+        "auto:150", "--bs", help="auto:SPACING (one BS per SPACING m cell) or a CSV/JSON list (cell_id, lat/lng or row/col, height_m, tx_power_dbm)."
+    ),
+    sim: str = typer.Option(
+        "DPM", "--sim", help="Radio maps the localizers see: DPM, or RadioUNet / IRT2 (ray tracer) on the 256 m tile around each BS with DPM beyond."
+    ),
+    truth: str = typer.Option(
+        "DPMcars",
+        "--truth",
+        help="Simulator of the reports simulated phones give (survey, /reports): DPM, DPMcars, IRT2 or IRT2cars (ray-traced near each BS).",
+    ),
     localizers: str = typer.Option("bayes,locunet", "--localizers", help="Serving localizers, the first answers by default: bayes, locunet."),
     survey: int = typer.Option(6000, "--survey", min=600, max=10**7, help="Simulated phones that fit the calibrations (2/3 likelihood, 1/3 radii)."),
     seed: int = typer.Option(0, "--seed", min=0, max=SEED_MAX, help="Seed of the BS placement, cars and survey."),

@@ -15,10 +15,10 @@ from typing import Any
 
 import typer
 import typer.core
-from typer import _click as click  # typer (pinned) vendors click: its Context and exceptions live here
-from typer._click.exceptions import BadParameter, ClickException, NoArgsIsHelpError
 from rich.console import Console
 from rich.text import Text
+from typer import _click as click  # typer (pinned) vendors click: its Context and exceptions live here
+from typer._click.exceptions import BadParameter, ClickException, NoArgsIsHelpError
 
 from radioloc.errors import RadiolocError
 from radioloc.io import LOCK_FILE, check_output_path
@@ -125,7 +125,9 @@ class RadiolocGroup(typer.core.TyperGroup):
             fail(str(exc))
         except OSError as exc:
             if exc.errno in DISK_FULL:
-                fail(f"{exc.filename or 'a file being written'}: {exc.strerror or exc}; that file was not written, everything written before it is kept (free space, then run the same command again to resume)")
+                fail(
+                    f"{exc.filename or 'a file being written'}: {exc.strerror or exc}; that file was not written, everything written before it is kept (free space, then run the same command again to resume)"
+                )
             if exc.filename is None or exc.errno == errno.EPIPE:
                 raise
             fail(f"{exc.filename}: {exc.strerror or exc}")
@@ -284,7 +286,9 @@ def check_outputs(ctx: click.Context) -> None:
             if inside[0] != "figures":
                 fail(f"{flag} {path}: lies inside {artifact}, whose files only its own commands write; write it elsewhere (or under its figures/)")
         if artifact is not None and artifact == resolved and output.resumes is None:
-            fail(f"{flag} {path}: is a dataset, deployment, experiments or demo folder, whose files only its own commands write; write elsewhere (or under its figures/)")
+            fail(
+                f"{flag} {path}: is a dataset, deployment, experiments or demo folder, whose files only its own commands write; write elsewhere (or under its figures/)"
+            )
         if output.resumes is not None and _holds_files(path) and not (path / output.resumes).is_file():
             fail(f"{flag} {path}: holds files but no {output.resumes}, so it is not this command's folder to resume; choose a new or empty folder")
         replaces = path.is_file() if output.kind == "file" else output.resumes is None and _holds_files(path)

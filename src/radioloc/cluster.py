@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import re
+import signal
 import uuid
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import CancelledError
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -48,11 +49,11 @@ class ClusterConfig:
             raise RadiolocError(f"--scheduler {self.scheduler!r}: expected a Dask scheduler address such as tcp://HOST:8786")
 
     @staticmethod
-    def local(workers: int | None) -> "ClusterConfig":
+    def local(workers: int | None) -> ClusterConfig:
         """``workers`` local processes; None = one per core."""
         return ClusterConfig(workers=workers or os.cpu_count() or 1)
 
-    def at_most(self, tasks: int) -> "ClusterConfig":
+    def at_most(self, tasks: int) -> ClusterConfig:
         """The same cluster with no more local workers than there are tasks (an existing one is what it is)."""
         return ClusterConfig(workers=max(1, min(self.workers, tasks)), scheduler=self.scheduler)
 
@@ -157,7 +158,9 @@ def run_tasks(
                 except KilledWorker:
                     raise RadiolocError(f"{description}: task {index} ({tasks[index][1:2]}) lost its worker too many times") from None
                 except CancelledError:  # the client lost its scheduler: what finished is on disk
-                    raise RadiolocError(f"{description}: the Dask scheduler {config.scheduler or '(local)'} went away; run the command again to resume") from None
+                    raise RadiolocError(
+                        f"{description}: the Dask scheduler {config.scheduler or '(local)'} went away; run the command again to resume"
+                    ) from None
                 if on_result is not None:
                     on_result(index, results[index])
                 progress.advance(bar)

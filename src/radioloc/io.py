@@ -6,8 +6,8 @@ import contextlib
 import io as _io
 import json
 import os
-import zipfile
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -196,8 +196,7 @@ def folder_lock(root: str | os.PathLike, what: str, shared: bool = False):
         except BlockingIOError:
             holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
             raise RadiolocError(
-                f"{root}: another radioloc process{f' (pid {holder})' if holder else ''} is writing this {what}; "
-                "wait for it to finish or choose another folder"
+                f"{root}: another radioloc process{f' (pid {holder})' if holder else ''} is writing this {what}; wait for it to finish or choose another folder"
             ) from None
         if not shared:
             os.ftruncate(fd, 0)

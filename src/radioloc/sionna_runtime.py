@@ -64,5 +64,3 @@ def sionna_rt():
         raise RadiolocError(f"Sionna RT could not start on {path} ({str(exc).splitlines()[0]}); {LLVM_HINT}") from None
     _SIONNA = rt
     return rt
-
-

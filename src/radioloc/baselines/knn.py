@@ -35,7 +35,7 @@ gigabytes of them. The raw uncertainty spread of an estimate is the spread of it
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

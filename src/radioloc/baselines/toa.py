@@ -344,7 +344,9 @@ class ToALocalizer(Localizer):
     def _locate(self, data: LocalizationData, heatmaps: bool):
         q = data.queries
         if q.ranges_m is None:
-            raise RadiolocError(f"{self.name}: the queries carry no ToA ranges (give --toa-sigma SIGMA to `radioloc evaluate`; in Python, radioloc.datasets.ranging.attach_ranges)")
+            raise RadiolocError(
+                f"{self.name}: the queries carry no ToA ranges (give --toa-sigma SIGMA to `radioloc evaluate`; in Python, radioloc.datasets.ranging.attach_ranges)"
+            )
         present = (q.bs_ids >= 0) & np.isfinite(q.ranges_m)
         bs = data.scenes.bs_positions[q.map_slot[:, None], np.maximum(q.bs_ids, 0)].astype(np.float64)
         ranges = np.where(present, q.ranges_m, 0.0)

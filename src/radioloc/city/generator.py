@@ -97,7 +97,7 @@ def _grid_streets(rng, config: CityConfig, extent: float):
     centre = np.array([config.size / 2, config.size / 2])
     base_angle = rng.uniform(0, math.pi)
     streets = []
-    for family, angle in enumerate((base_angle, base_angle + math.pi / 2 + rng.uniform(-0.3, 0.3))):
+    for angle in (base_angle, base_angle + math.pi / 2 + rng.uniform(-0.3, 0.3)):
         spacing = rng.uniform(*config.block_spacing_m)
         offset = -extent + rng.uniform(0, spacing)
         while offset < extent:

@@ -13,7 +13,6 @@ longitude/latitude, are cut into tiles by :mod:`radioloc.city.real`.
 from __future__ import annotations
 
 import math
-
 from pathlib import Path
 
 import numpy as np
@@ -24,8 +23,8 @@ from shapely.geometry import Polygon, shape
 from radioloc.city.generator import CityMap, rasterize
 from radioloc.city.grid import MAP_SIZE
 from radioloc.errors import RadiolocError
-from radioloc.limits import MAX_CITY_EXTENT_M
 from radioloc.io import read_json
+from radioloc.limits import MAX_CITY_EXTENT_M
 
 METRES_PER_LEVEL = 3.0
 
@@ -123,9 +122,7 @@ def read_geojson_footprints(path: str | Path) -> list[tuple[Polygon, float]]:
     return footprints
 
 
-def load_geojson_footprints(
-    path: str | Path, origin: tuple[float, float] | None = None, size: int = MAP_SIZE
-) -> tuple[CityMap, np.ndarray]:
+def load_geojson_footprints(path: str | Path, origin: tuple[float, float] | None = None, size: int = MAP_SIZE) -> tuple[CityMap, np.ndarray]:
     """Rasterize GeoJSON footprints onto a ``size`` x ``size`` m tile; returns the map and a height map (NaN = unknown)."""
     footprints = read_geojson_footprints(path)
     check_metric_extent(path, footprints)

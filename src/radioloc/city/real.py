@@ -190,7 +190,9 @@ def geojson_height_map(path: str | Path, coordinates: str = "lonlat") -> HeightM
     if coordinates == "lonlat":
         minx, miny, maxx, maxy = shapely.union_all([p for p, _ in footprints]).bounds
         if minx < -180 or maxx > 180 or miny < -90 or maxy > 90:
-            raise RadiolocError(f"{path}: coordinates outside longitude / latitude ranges (x {minx:.0f}..{maxx:.0f}, y {miny:.0f}..{maxy:.0f}); for a projected CRS in metres use --coordinates metres")
+            raise RadiolocError(
+                f"{path}: coordinates outside longitude / latitude ranges (x {minx:.0f}..{maxx:.0f}, y {miny:.0f}..{maxy:.0f}); for a projected CRS in metres use --coordinates metres"
+            )
     return footprint_height_map(footprints, lonlat=coordinates == "lonlat", source=f"geojson:{Path(path).name}")
 
 
@@ -201,10 +203,7 @@ def footprint_height_map(footprints: list[tuple[Polygon, float]], lonlat: bool, 
         lon0, lat0 = shapely.union_all([p for p, _ in footprints]).centroid.coords[0]
         scale_x = math.radians(1) * EARTH_RADIUS_M * math.cos(math.radians(lat0))
         scale_y = math.radians(1) * EARTH_RADIUS_M
-        footprints = [
-            (shapely.transform(p, lambda ll: np.column_stack([(ll[:, 0] - lon0) * scale_x, (ll[:, 1] - lat0) * scale_y])), h)
-            for p, h in footprints
-        ]
+        footprints = [(shapely.transform(p, lambda ll: np.column_stack([(ll[:, 0] - lon0) * scale_x, (ll[:, 1] - lat0) * scale_y])), h) for p, h in footprints]
     minx, miny, maxx, maxy = shapely.union_all([p for p, _ in footprints]).bounds
     if not (math.isfinite(minx + miny + maxx + maxy) and max(maxx - minx, maxy - miny) <= MAX_CITY_EXTENT_M):
         raise RadiolocError(f"{source}: the footprints span {(maxx - minx) / 1000:,.0f} x {(maxy - miny) / 1000:,.0f} km, more than one city "

@@ -24,12 +24,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 import radioloc
 from radioloc.city import CarConfig, CityConfig, generate_city, load_building_png, place_cars
+from radioloc.cluster import ClusterConfig, run_tasks
 from radioloc.datasets import layout
+from radioloc.datasets.checksums import check_dataset, record_checksums
 from radioloc.datasets.protocol import ProtocolConfig, sample_bs_sets, sample_candidates, sample_ues, split_maps
 from radioloc.datasets.state import MapRecordFields
 from radioloc.errors import RadiolocError
-from radioloc.datasets.checksums import check_dataset, record_checksums
-from radioloc.cluster import ClusterConfig, run_tasks
 from radioloc.io import NUMPY_READ_ERRORS, atomic_write_json, atomic_write_npz, atomic_write_png, check_state, folder_lock, numpy_read_reason
 from radioloc.propagation import DominantPathModel, DominantPathSimulator, db_to_gray
 from radioloc.propagation.graylevel import conversion_record
@@ -244,8 +244,7 @@ def _check_resume(root: Path, config: DatasetConfig) -> dict | None:
             continue
         if previous.get(key) != value:
             raise RadiolocError(
-                f"{root}: already holds a dataset generated with a different '{key}' "
-                f"({previous.get(key)!r} there, {value!r} now); choose another --out folder"
+                f"{root}: already holds a dataset generated with a different '{key}' ({previous.get(key)!r} there, {value!r} now); choose another --out folder"
             )
     return manifest
 
@@ -331,7 +330,13 @@ def _generate_locked(root: Path, config: DatasetConfig, files: list, workers: in
     records = [read_map_record(root, m) for m in range(len(files))]
     layout.write_positions(root, _positions_from_records(records))
     seconds = round(time.perf_counter() - started, 1)
-    run = {"finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "workers": cluster.workers, "scheduler": scheduler, "maps_made": len(pending), "seconds": seconds}
+    run = {
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "workers": cluster.workers,
+        "scheduler": scheduler,
+        "maps_made": len(pending),
+        "seconds": seconds,
+    }
     runs = [*manifest["runs"], run]
     # generation_seconds: the whole dataset's, over every run that made part of it.
     manifest.update(complete=True, generation_seconds=round(sum(r["seconds"] for r in runs), 1), workers=cluster.workers, runs=runs)

@@ -203,7 +203,9 @@ def _best_in_disc(maps, buildings, slot, ids, tables, start, radius, k, width, o
             out[q, 0], out[q, 1] = row / count, col / count
 
 
-def best_in_disc(radio_maps: np.ndarray, buildings: np.ndarray, map_slot: np.ndarray, bs_ids: np.ndarray, tables: np.ndarray, start: np.ndarray, radius_m: float, k: int) -> np.ndarray:
+def best_in_disc(
+    radio_maps: np.ndarray, buildings: np.ndarray, map_slot: np.ndarray, bs_ids: np.ndarray, tables: np.ndarray, start: np.ndarray, radius_m: float, k: int
+) -> np.ndarray:
     """(n, 2) centroid of the ``k`` outdoor pixels within ``radius_m`` of ``start`` of lowest cost; ``start``
     where the disc holds no outdoor pixel."""
     m, _, h, w = radio_maps.shape
@@ -234,7 +236,9 @@ def min_cost_per_cell(radio_maps: np.ndarray, map_slot: np.ndarray, bs_ids: np.n
     width = radio_maps.shape[-1]
     cells = width // factor
     out = np.empty((len(map_slot), cells, cells), dtype=np.float32)
-    _min_cost_per_cell(flat_maps(radio_maps), np.asarray(map_slot, dtype=np.int64), np.asarray(bs_ids, dtype=np.int64), np.ascontiguousarray(tables), factor, width, out)
+    _min_cost_per_cell(
+        flat_maps(radio_maps), np.asarray(map_slot, dtype=np.int64), np.asarray(bs_ids, dtype=np.int64), np.ascontiguousarray(tables), factor, width, out
+    )
     return out
 
 

@@ -206,4 +206,3 @@ def enclosing_artifact(path: Path) -> Path | None:
         if (folder / "manifest.json").is_file() and ((folder / "TxRx.mat").is_file() or (folder / "buildings").is_dir()):
             return folder
     return None
-

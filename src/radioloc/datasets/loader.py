@@ -89,9 +89,7 @@ class RadioLocDataset(Dataset):
         txs = self.positions.bs_sets[map_id, s]
         row, col = self.positions.ue[map_id, u]
         maps = np.stack([self._cache.get(layout.radio_map_path(self.root, self.map_sim, self.map_kind, map_id, int(t))) for t in txs])
-        measured = np.array(
-            [self._cache.get(layout.radio_map_path(self.root, self.measurement, "true", map_id, int(t)))[row, col] for t in txs]
-        )
+        measured = np.array([self._cache.get(layout.radio_map_path(self.root, self.measurement, "true", map_id, int(t)))[row, col] for t in txs])
         buildings = self._cache.get(layout.building_path(self.root, map_id), radio_map=False)
         return {
             "radio_maps": torch.from_numpy(maps.astype(np.float32) / 255.0),

@@ -82,7 +82,7 @@ class Queries:
         return len(self.map_slot)
 
     @staticmethod
-    def from_reports(map_slot, bs_ids, pathloss_db, scenes: "SceneBank", field_name: str = "query") -> "Queries":
+    def from_reports(map_slot, bs_ids, pathloss_db, scenes: SceneBank, field_name: str = "query") -> Queries:
         """Queries from user reports, checked (one-line errors) and padded to 5 BSs; positions unknown (NaN)."""
         slots = np.atleast_1d(np.asarray(map_slot, dtype=np.int64))
         given = np.atleast_2d(np.asarray(bs_ids))
@@ -100,7 +100,7 @@ class Queries:
             pathloss = np.pad(pathloss, ((0, 0), (0, pad)), constant_values=np.nan)
         return Queries(slots, ids, pathloss, np.full((len(ids), 2), np.nan))
 
-    def subset(self, index: np.ndarray) -> "Queries":
+    def subset(self, index: np.ndarray) -> Queries:
         index = np.asarray(index)
         return Queries(
             self.map_slot[index],
@@ -113,7 +113,7 @@ class Queries:
         )
 
     @staticmethod
-    def concat(parts: list["Queries"], slot_offsets: list[int] | None = None) -> "Queries":
+    def concat(parts: list[Queries], slot_offsets: list[int] | None = None) -> Queries:
         """The queries of ``parts`` one after the other, map slots shifted by ``slot_offsets``."""
         offsets = slot_offsets or [0] * len(parts)
         ranges = [p.ranges_m for p in parts]
@@ -127,7 +127,7 @@ class Queries:
             None if any(r is None for r in ranges) else np.concatenate(ranges),
         )
 
-    def first_bs(self, count: int) -> "Queries":
+    def first_bs(self, count: int) -> Queries:
         """The same queries with only their first ``count`` BSs (the paper's 3-BS subsets); the rest absent."""
         if not 1 <= count <= self.bs_ids.shape[1]:
             raise RadiolocError(f"count must be 1..{self.bs_ids.shape[1]}, got {count}")
@@ -155,13 +155,13 @@ class LocalizationData:
     queries: Queries
     source: dict  # what was loaded: root, split, sims, estimate kind
 
-    def subset(self, index: np.ndarray) -> "LocalizationData":
+    def subset(self, index: np.ndarray) -> LocalizationData:
         return LocalizationData(self.scenes, self.queries.subset(index), self.source)
 
-    def with_queries(self, queries: Queries) -> "LocalizationData":
+    def with_queries(self, queries: Queries) -> LocalizationData:
         return LocalizationData(self.scenes, queries, self.source)
 
-    def first_bs(self, count: int) -> "LocalizationData":
+    def first_bs(self, count: int) -> LocalizationData:
         """The same data with each query keeping its first ``count`` BSs (itself when it has no more)."""
         return self if count >= self.queries.bs_ids.shape[1] else self.with_queries(self.queries.first_bs(count))
 
@@ -198,8 +198,7 @@ def validate_queries(bs_ids: np.ndarray, pathloss_db: np.ndarray, n_bs: int, fie
     if outside.any():
         q, j = np.argwhere(outside)[0]
         raise RadiolocError(
-            f"{field_name} {q}: pathloss {pathloss[q, j]:g} dB out of range [{MIN_REPORTED_DB:g}, {MAX_REPORTED_DB:g}] "
-            "(pathloss is negative dB, e.g. -95)"
+            f"{field_name} {q}: pathloss {pathloss[q, j]:g} dB out of range [{MIN_REPORTED_DB:g}, {MAX_REPORTED_DB:g}] (pathloss is negative dB, e.g. -95)"
         )
     clipped = np.where(present, np.maximum(np.nan_to_num(pathloss, nan=NOISE_FLOOR_DB), NOISE_FLOOR_DB), np.nan)
     return ids.astype(np.int64), clipped.astype(np.float32)

@@ -110,9 +110,7 @@ def sample_bs_sets(candidates: np.ndarray, rng: np.random.Generator, config: Pro
     return sets
 
 
-def sample_ues(
-    free: np.ndarray, detectable: np.ndarray, sets: np.ndarray, rng: np.random.Generator, config: ProtocolConfig, where: str
-) -> np.ndarray:
+def sample_ues(free: np.ndarray, detectable: np.ndarray, sets: np.ndarray, rng: np.random.Generator, config: ProtocolConfig, where: str) -> np.ndarray:
     """``ues_per_map`` open pixels in the UE box, each above the noise floor for at least one BS of every set.
 
     ``detectable`` is a (n_candidates, H, W) bool array: pixel above the noise floor for that candidate.

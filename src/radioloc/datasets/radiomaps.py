@@ -104,7 +104,7 @@ class ErrorSums:
             self.sums[row] += (np.sum(values**2), np.sum(np.abs(values)), values.size)
 
     @staticmethod
-    def combine(parts: list["ErrorSums"]) -> "ErrorSums":
+    def combine(parts: list[ErrorSums]) -> ErrorSums:
         total = ErrorSums()
         for part in parts:  # in the order given: the same floating-point sums every time
             total.sums += part.sums

@@ -40,7 +40,9 @@ def read_path_lengths(root: Path, map_id: int, sim: str = "DPM", transmitters: i
     path = layout.toa_path(root, sim, map_id)
     if not path.is_file():
         if sim in layout.TOA_SIMULATIONS:
-            raise RadiolocError(f"{path}: missing ToA file of map {map_id} (the dataset is incomplete: `radioloc dataset verify {root} --repair` says how to remake it)")
+            raise RadiolocError(
+                f"{path}: missing ToA file of map {map_id} (the dataset is incomplete: `radioloc dataset verify {root} --repair` says how to remake it)"
+            )
         raise RadiolocError(f"{path}: no ToA file ({sim} makes none; ToA comes with {' and '.join(layout.TOA_SIMULATIONS)})")
     try:
         with np.load(path) as stored:

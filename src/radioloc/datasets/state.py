@@ -31,7 +31,7 @@ class ManifestFields(BaseModel):
     complete: bool = False
 
     @model_validator(mode="after")
-    def _disjoint_splits(self) -> "ManifestFields":
+    def _disjoint_splits(self) -> ManifestFields:
         seen: dict[int, str] = {}
         for name, maps in self.split.items():
             for m in maps:

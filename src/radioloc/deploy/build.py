@@ -47,6 +47,7 @@ from radioloc import __version__
 from radioloc.city.cars import CarConfig, place_cars
 from radioloc.city.generator import CityConfig, generate_city
 from radioloc.city.grid import MAP_SIZE
+from radioloc.cluster import ClusterConfig, run_tasks
 from radioloc.deploy.deployment import (
     ARRAYS,
     WINDOW,
@@ -61,12 +62,21 @@ from radioloc.deploy.deployment import (
     save_config,
 )
 from radioloc.deploy.georef import Georeference
+from radioloc.deploy.radiomaps import MAP_SOURCES, TRUTH_SOURCES, AreaRadioMaps
 from radioloc.deploy.state import SERVING, ProgressFields, StationsFields, SurveyFields
 from radioloc.errors import RadiolocError, first_validation_error
+from radioloc.io import (
+    LOCK_FILE,
+    NUMPY_READ_ERRORS,
+    atomic_write_json,
+    atomic_write_npy,
+    atomic_write_npz,
+    folder_lock,
+    numpy_read_reason,
+    read_json_object,
+    read_state,
+)
 from radioloc.limits import CELL_ID_MAX, SEED_MAX
-from radioloc.io import LOCK_FILE, NUMPY_READ_ERRORS, atomic_write_json, atomic_write_npy, atomic_write_npz, folder_lock, numpy_read_reason, read_json_object, read_state
-from radioloc.deploy.radiomaps import MAP_SOURCES, TRUTH_SOURCES, AreaRadioMaps
-from radioloc.cluster import ClusterConfig, run_tasks
 
 CARS_PER_TILE = 100  # CarConfig's default density, per 256 x 256 m
 DEFAULT_ORIGIN = (48.1372, 11.5756)  # Munich's Marienplatz: generated cities need somewhere to be
@@ -235,8 +245,6 @@ def auto_base_stations(obstacles: np.ndarray, spacing: int, seed: int) -> list[B
     return [BaseStation(cell_id=k + 1, row=r, col=c) for k, (r, c) in enumerate(found)]
 
 
-
-
 def _whole_number(value: object) -> object:
     """An integer field: JSON integers and CSV digit strings; refuses booleans, fractions and other text (``true``
     must not become cell 1, nor ``4.7`` cell 4)."""
@@ -277,7 +285,7 @@ class BaseStationEntry(BaseModel):
     tx_power_dbm: FiniteNumber = Field(23.0, ge=-50, le=80)
 
     @model_validator(mode="after")
-    def _one_position(self) -> "BaseStationEntry":
+    def _one_position(self) -> BaseStationEntry:
         if (self.lat is None or self.lng is None) and (self.row is None or self.col is None):
             raise ValueError("a position is needed: lat and lng, or row and col")
         return self
@@ -401,7 +409,9 @@ def _build_locked(store: DeploymentStore, spec: DeploymentSpec, staging: Path, c
         previous = read_json_object(spec_file, "build specification")
         if previous != json.loads(json.dumps(spec.to_dict())):
             changed = sorted(k for k in previous if previous.get(k) != spec.to_dict().get(k))
-            raise RadiolocError(f"deployment {spec.id!r}: an unfinished build with other settings ({', '.join(changed)}) is in {staging}; rerun it as it was, or `radioloc deploy delete {spec.id}`")
+            raise RadiolocError(
+                f"deployment {spec.id!r}: an unfinished build with other settings ({', '.join(changed)}) is in {staging}; rerun it as it was, or `radioloc deploy delete {spec.id}`"
+            )
     else:
         for leftover in staging.iterdir():  # files of a failed attempt with other settings must not be reused
             if leftover.name != LOCK_FILE and leftover.is_file():
@@ -521,7 +531,9 @@ def _check_servable(staging: Path, spec: DeploymentSpec) -> None:
         for name in staged.config.localizers:
             DeploymentLocator(staged, name)
     except RadiolocError as exc:
-        raise RadiolocError(f"deployment {spec.id!r}: the build in {staging} is damaged, nothing was published ({exc}); delete the file it names and rerun") from None
+        raise RadiolocError(
+            f"deployment {spec.id!r}: the build in {staging} is damaged, nothing was published ({exc}); delete the file it names and rerun"
+        ) from None
 
 
 def _note_progress(staging: Path, stage: str, done: int, total: int) -> None:

@@ -69,7 +69,9 @@ def resolve_home(home: Path | None) -> Path:
         raise RadiolocError(f"{source} {home}: not a folder; give the folder that holds (or will hold) the deployments")
     artifact = enclosing_artifact(home.resolve())
     if artifact is not None:
-        raise RadiolocError(f"{source} {home}: {'is' if artifact == home.resolve() else 'lies in'} {artifact}, whose files only its own commands write; choose a folder outside it")
+        raise RadiolocError(
+            f"{source} {home}: {'is' if artifact == home.resolve() else 'lies in'} {artifact}, whose files only its own commands write; choose a folder outside it"
+        )
     return home
 
 
@@ -123,7 +125,7 @@ class DeploymentConfig:
         return out
 
     @staticmethod
-    def from_dict(data: object, where: str) -> "DeploymentConfig":
+    def from_dict(data: object, where: str) -> DeploymentConfig:
         fields = check_state(DeploymentFields, data, where, "deployment")
         return DeploymentConfig(
             id=fields.id,
@@ -172,7 +174,12 @@ class Deployment:
         self._overview: tuple[SceneBank, int] | None = None
         self._overview_outdoor: np.ndarray | None = None
         rows, cols = config.shape
-        if self.buildings.shape != (rows, cols) or self.obstacles.shape != (rows, cols) or self.maps.shape != (len(self.cell_ids), rows, cols) or self.truth.shape != self.maps.shape:
+        if (
+            self.buildings.shape != (rows, cols)
+            or self.obstacles.shape != (rows, cols)
+            or self.maps.shape != (len(self.cell_ids), rows, cols)
+            or self.truth.shape != self.maps.shape
+        ):
             raise RadiolocError(f"{root}: deployment arrays do not match its {len(self.cell_ids)} BSs on a {rows} x {cols} grid")
         if rows < WINDOW or cols < WINDOW:
             raise RadiolocError(f"{root}: a deployment needs at least {WINDOW} x {WINDOW} m, got {rows} x {cols}")

@@ -57,5 +57,5 @@ class Georeference:
         return {"lat": self.lat, "lng": self.lng, "rows": self.rows, "cols": self.cols, "projection": "aeqd/WGS84 at the grid centre"}
 
     @staticmethod
-    def from_dict(data: dict) -> "Georeference":
+    def from_dict(data: dict) -> Georeference:
         return Georeference(float(data["lat"]), float(data["lng"]), int(data["rows"]), int(data["cols"]))

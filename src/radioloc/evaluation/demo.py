@@ -22,7 +22,6 @@ from radioloc.localizers.registry import names
 from radioloc.models.estimate import estimate_dataset
 
 
-
 @dataclass(frozen=True)
 class DemoConfig:
     maps: int = 12  # maps of the localization dataset (train/val/test 69/15/15 proportions)
@@ -106,7 +105,9 @@ def run_demo(out: Path, config: DemoConfig, console: Console | None = None) -> d
     )
 
     if config.train:
-        locunet_config = LocUNetTrainConfig.for_preset("cpu", epochs=config.locunet_epochs, samples_per_epoch=config.locunet_samples_per_epoch, seed=config.seed)
+        locunet_config = LocUNetTrainConfig.for_preset(
+            "cpu", epochs=config.locunet_epochs, samples_per_epoch=config.locunet_samples_per_epoch, seed=config.seed
+        )
         summary = timer.run("LocUNet training", train_locunet, data, out / "locunet_run", locunet_config)
         locunet_model = summary["checkpoint"]
         timer.run("LocUNet refinement and radii", fit_checkpoint, locunet_model, *load_training_splits([data], locunet_config, quiet=True))
@@ -126,7 +127,9 @@ def run_demo(out: Path, config: DemoConfig, console: Console | None = None) -> d
     )
 
     def draw() -> list[Path]:
-        drawn = [draw_difference_histogram(stats["difference_sample_db"], pixels, figures / "estimate_error_DPM.png", "RadioUNet estimate - DPM truth (demo maps)")]
+        drawn = [
+            draw_difference_histogram(stats["difference_sample_db"], pixels, figures / "estimate_error_DPM.png", "RadioUNet estimate - DPM truth (demo maps)")
+        ]
         for map_id in manifest["split"]["test"]:
             drawn.append(show_map(data, map_id, figures / f"map_{map_id}.png"))
             drawn.append(show_map(data, map_id, figures / f"map_{map_id}_estimate.png", kind="estimate"))
@@ -138,7 +141,10 @@ def run_demo(out: Path, config: DemoConfig, console: Console | None = None) -> d
         "seconds": {name: round(s, 1) for name, s in timer.seconds.items()},
         "total_seconds": round(timer.total(), 1),
         "radiounet_estimate": pixels,
-        "localization": {name: {s: {k: r[k] for k in ("mae", "rmse", "median", "p90", "n", "ms_per_query")} for s, r in entry.items()} for name, entry in report["models"].items()},
+        "localization": {
+            name: {s: {k: r[k] for k in ("mae", "rmse", "median", "p90", "n", "ms_per_query")} for s, r in entry.items()}
+            for name, entry in report["models"].items()
+        },
         "figures": report.get("figures", []) + [str(p) for p in drawn],
     }
     atomic_write_json(out / "demo_summary.json", summary)

@@ -13,7 +13,16 @@ from rich.table import Table
 from radioloc.datasets.localization import LocalizationData, load_localization
 from radioloc.datasets.ranging import attach_ranges
 from radioloc.errors import RadiolocError
-from radioloc.evaluation.localization import ExampleAnswer, SettingResult, by_detectable, draw_error_cdf, draw_example, draw_reliability, error_stats, run_setting
+from radioloc.evaluation.localization import (
+    ExampleAnswer,
+    SettingResult,
+    by_detectable,
+    draw_error_cdf,
+    draw_example,
+    draw_reliability,
+    error_stats,
+    run_setting,
+)
 from radioloc.io import atomic_write_json
 from radioloc.localizers.registry import resolve_localizer
 
@@ -132,8 +141,7 @@ def evaluate_across_measurements(
             specs, data_dir, split, estimate, limit, figures / sim if figures else None, None, console=console, measurement=sim, toa_sigma=toa_sigma
         )
     matrix = {
-        label: {sim: {s: reports[sim]["models"][label][s]["mae"] for s, _ in SETTINGS} for sim in measurements}
-        for label in reports[measurements[0]]["models"]
+        label: {sim: {s: reports[sim]["models"][label][s]["mae"] for s, _ in SETTINGS} for sim in measurements} for label in reports[measurements[0]]["models"]
     }
     table = Table(title=f"MAE (m) by the truth the UEs report ({split} split, {estimate} radio maps): 5 BSs / 3 BSs")
     table.add_column("model", no_wrap=True)
@@ -167,10 +175,22 @@ def print_comparison(report: dict, console: Console) -> None:
         table.add_column(column, justify="right" if column not in ("model", "fitted") else "left", no_wrap=column == "model")
     for label, entry in report["models"].items():
         for setting, r in entry.items():
-            fitted = {k: v for k, v in r["fitted"].items() if k in ("k", "k_by_detectable_bs", "delta_db", "mean_k", "region", "preset", "temperature", "estimator")}
+            fitted = {
+                k: v for k, v in r["fitted"].items() if k in ("k", "k_by_detectable_bs", "delta_db", "mean_k", "region", "preset", "temperature", "estimator")
+            }
             fitted_text = ", ".join(f"{k}={_short(v)}" for k, v in fitted.items())
             cover = f"{r['coverage_68']:.2f} / {r['coverage_95']:.2f}"
-            table.add_row(label, setting[0], f"{r['mae']:.2f}", f"{r['rmse']:.2f}", f"{r['median']:.2f}", f"{r['p90']:.2f}", cover, f"{r['ms_per_query']:.2f}", fitted_text)
+            table.add_row(
+                label,
+                setting[0],
+                f"{r['mae']:.2f}",
+                f"{r['rmse']:.2f}",
+                f"{r['median']:.2f}",
+                f"{r['p90']:.2f}",
+                cover,
+                f"{r['ms_per_query']:.2f}",
+                fitted_text,
+            )
     console.print(table)
     counts = Table(title="MAE (m) by number of BSs above the noise floor at the UE, 5 BSs (share of queries)")
     counts.add_column("model", no_wrap=True)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
+
 from radioloc.datasets.localization import LocalizationData
 from radioloc.evaluation.figures import save_figure
 from radioloc.localizers.base import LocalizationEstimate, Localizer, localization_errors
@@ -115,7 +116,9 @@ def draw_reliability(results: list[SettingResult], out: Path, title: str) -> Pat
     ax.plot([0.4, 1.0], [0.4, 1.0], color="0.6", lw=1, ls="--", label="perfectly calibrated")
     for r in results:
         coverage = r.coverage()
-        ax.plot(list(coverage), list(coverage.values()), marker="o", ms=4, label=f"{r.name}, {r.setting} (68 %: {coverage[0.68]:.2f}, 95 %: {coverage[0.95]:.2f})")
+        ax.plot(
+            list(coverage), list(coverage.values()), marker="o", ms=4, label=f"{r.name}, {r.setting} (68 %: {coverage[0.68]:.2f}, 95 %: {coverage[0.95]:.2f})"
+        )
     ax.set_xlabel("nominal coverage of the reported radius")
     ax.set_ylabel("measured coverage (truth within the radius)")
     ax.set_xlim(0.4, 1.0)
@@ -192,7 +195,9 @@ def draw_example(data: LocalizationData, query: int, answers: list[ExampleAnswer
     for answer in answers:
         color = color_of[answer.label]
         error = float(np.hypot(*(answer.position - truth)))
-        ax.plot(answer.position[1], answer.position[0], "+", color=color, ms=11, mew=2.5, label=f"{answer.label} ({error:.1f} m, 68 % r {answer.radius_68:.1f} m)")
+        ax.plot(
+            answer.position[1], answer.position[0], "+", color=color, ms=11, mew=2.5, label=f"{answer.label} ({error:.1f} m, 68 % r {answer.radius_68:.1f} m)"
+        )
         _circles(ax, answer, color)
     ax.set_xlim(-0.5, 255.5)
     ax.set_ylim(255.5, -0.5)

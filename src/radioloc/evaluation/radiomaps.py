@@ -13,8 +13,8 @@ from radioloc.datasets.radiomaps import error_summary, load_radio_maps, pathloss
 from radioloc.evaluation.figures import save_figure
 from radioloc.models.estimate import predict_gray
 from radioloc.models.radiounet import RadioUNet
-from radioloc.propagation.graylevel import NOISE_FLOOR_DB, MAX_PATHLOSS_DB, gray_to_db
 from radioloc.models.runtime import Runtime
+from radioloc.propagation.graylevel import MAX_PATHLOSS_DB, NOISE_FLOOR_DB, gray_to_db
 
 
 def evaluate_radiounet(model: RadioUNet, data_dir: str | Path, split: str = "test", sim: str = "DPM", figures: Path | None = None, quiet: bool = False) -> dict:
@@ -60,7 +60,9 @@ def evaluate_radiounet(model: RadioUNet, data_dir: str | Path, split: str = "tes
     result["mae_db"] = result["outdoor"]["mae_db"]
     if figures is not None:
         draw_examples(examples, figures / f"radiounet_{split}_examples.png")
-        draw_difference_histogram(diff_all, result, figures / f"radiounet_{split}_histogram.png", f"RadioUNet ({model.config.preset}) minus {sim} truth, {split} maps")
+        draw_difference_histogram(
+            diff_all, result, figures / f"radiounet_{split}_histogram.png", f"RadioUNet ({model.config.preset}) minus {sim} truth, {split} maps"
+        )
     return result
 
 
@@ -73,7 +75,10 @@ def large_error_shares(diff_db: np.ndarray, thresholds_db: tuple[float, ...] = (
     shares = {}
     for threshold in thresholds_db:
         beyond = np.abs(diff_db) > threshold
-        shares[f"over_{threshold:g}_db"] = {"pixel_share": float(beyond.mean()) if beyond.size else 0.0, "squared_error_share": float(squared[beyond].sum() / total)}
+        shares[f"over_{threshold:g}_db"] = {
+            "pixel_share": float(beyond.mean()) if beyond.size else 0.0,
+            "squared_error_share": float(squared[beyond].sum() / total),
+        }
     return shares
 
 

@@ -72,7 +72,7 @@ class Localizer(ABC):
         self.ms_per_query = float("nan")
 
     # -- what each localizer implements -------------------------------------------------------------------------
-    def _fit(self, train: LocalizationData, val: LocalizationData | None) -> None:
+    def _fit(self, train: LocalizationData, val: LocalizationData | None) -> None:  # noqa: B027 (a no-op by default, not abstract)
         """Learn from the training split (nothing by default: a pre-trained or parameter-free localizer)."""
 
     @abstractmethod
@@ -89,7 +89,7 @@ class Localizer(ABC):
         return False
 
     # -- shared by all ------------------------------------------------------------------------------------------
-    def fit(self, train: LocalizationData, val: LocalizationData | None = None) -> "Localizer":
+    def fit(self, train: LocalizationData, val: LocalizationData | None = None) -> Localizer:
         """Learn from ``train`` and calibrate the radii on ``val`` (on other queries of ``train`` without one)."""
         if len(train.queries) == 0:
             raise RadiolocError(f"{self.name}: fit needs training queries, the training split has none")

@@ -28,6 +28,7 @@ from pathlib import Path
 import numba as nb
 import numpy as np
 
+from radioloc.datasets.checksums import sha256 as sha256_of
 from radioloc.datasets.fit_cost import CHUNK, flat_maps, pixel_cost, range_cost
 from radioloc.datasets.localization import LocalizationData, concat_localization, load_localization
 from radioloc.datasets.protocol import ue_region
@@ -35,7 +36,6 @@ from radioloc.errors import RadiolocError
 from radioloc.io import atomic_write_bytes, atomic_write_json
 from radioloc.localizers.base import Localizer, localization_errors
 from radioloc.localizers.uncertainty import RADIUS_BIN_M, RADIUS_BINS, RadiusCalibration, disc_radius
-from radioloc.datasets.checksums import sha256 as sha256_of
 from radioloc.models.error_model import ErrorModel, error_model_weights, load_error_model, predict_log_scale, reliability_bins
 from radioloc.models.likelihood import LikelihoodCalibration, LikelihoodConfig, calibration_path, code_maps
 
@@ -122,7 +122,9 @@ def _posterior_weights(maps, slot, ids, table, pixels, lengths, ranges, inv_two_
 
 
 @nb.njit(parallel=True, cache=True, nogil=True)
-def _posterior_estimates(maps, slot, ids, tables, pixels, offsets, width, median, lengths, ranges, inv_two_var, prior_costs, cell, bilinear, centres, out_pos, out_raw):
+def _posterior_estimates(
+    maps, slot, ids, tables, pixels, offsets, width, median, lengths, ranges, inv_two_var, prior_costs, cell, bilinear, centres, out_pos, out_raw
+):
     """Posterior mean (or median) per query, and the 68 % / 95 % mass radii around it, or around ``centres[q]``
     where that is finite (another localizer's answer)."""
     for q in nb.prange(ids.shape[0]):
@@ -222,7 +224,7 @@ class BayesLocalizer(Localizer):
         self.toa_sigma_m: float | None = None
 
     @classmethod
-    def load(cls, spec: str | Path | None = None, estimator: str | None = None, prior: str | None = None) -> "BayesLocalizer":
+    def load(cls, spec: str | Path | None = None, estimator: str | None = None, prior: str | None = None) -> BayesLocalizer:
         path = calibration_path(spec)
         calibration = LikelihoodCalibration.load(path)
         if calibration.radius is None:
@@ -325,7 +327,9 @@ class BayesLocalizer(Localizer):
         if self.toa_sigma_m is None:
             return np.zeros((1, 1, 1), np.float32), np.full(q.bs_ids.shape, np.nan), 0.0
         if q.ranges_m is None or data.scenes.path_length_m is None:
-            raise RadiolocError(f"{self.name}: fusing ToA needs queries with ranges and scenes with path-length maps (give --toa-sigma SIGMA; in Python, radioloc.datasets.ranging.attach_ranges)")
+            raise RadiolocError(
+                f"{self.name}: fusing ToA needs queries with ranges and scenes with path-length maps (give --toa-sigma SIGMA; in Python, radioloc.datasets.ranging.attach_ranges)"
+            )
         sigma = max(self.toa_sigma_m, MIN_TOA_SIGMA_M)
         return flat_maps(data.scenes.path_length_m), q.ranges_m.astype(np.float64), 1.0 / (2.0 * sigma**2)
 
@@ -379,7 +383,9 @@ class BayesLocalizer(Localizer):
             for i in range(n):
                 s = int(q.map_slot[i])
                 support = prior.pixels[prior.offsets[s] : prior.offsets[s + 1]]
-                _posterior_image(maps, s, q.bs_ids[i].astype(np.int64), tables[i], support, lengths, ranges[i], inv_two_var, costs[i], cell, bilinear, width, images[i])
+                _posterior_image(
+                    maps, s, q.bs_ids[i].astype(np.int64), tables[i], support, lengths, ranges[i], inv_two_var, costs[i], cell, bilinear, width, images[i]
+                )
             images = images.reshape(n, *data.scenes.radio_maps.shape[-2:])
         return positions, raw, images
 
@@ -439,7 +445,9 @@ def train_bayes(roots: list[Path], out_dir: Path, config: BayesTrainConfig, quie
         out_dir.mkdir(parents=True, exist_ok=True)
         if source.resolve() != error_file.resolve():
             atomic_write_bytes(error_file, source.read_bytes())
-    localizer = BayesLocalizer(config.likelihood, seed=config.seed, error_model=error_model, error_model_file=error_file, reliability_bins=config.reliability_bins)
+    localizer = BayesLocalizer(
+        config.likelihood, seed=config.seed, error_model=error_model, error_model_file=error_file, reliability_bins=config.reliability_bins
+    )
     localizer.fit(train, val)
     atomic_write_json(out_dir / "train_config.json", {**asdict(config), "data": [str(r) for r in roots]})
     path = localizer.save(out_dir / "calibration.safetensors")

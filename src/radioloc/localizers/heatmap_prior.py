@@ -90,7 +90,9 @@ class HeatmapPriorLocalizer(Localizer):
     heatmap_kind = "posterior"
     calibration_per_count = 6000
 
-    def __init__(self, network: LocUNetLocalizer, posterior: BayesLocalizer, posterior_spec: str, beta: float = 1.0, floor: float = 0.01, interpolation: str = "bilinear"):
+    def __init__(
+        self, network: LocUNetLocalizer, posterior: BayesLocalizer, posterior_spec: str, beta: float = 1.0, floor: float = 0.01, interpolation: str = "bilinear"
+    ):
         super().__init__()
         if interpolation not in INTERPOLATIONS:
             raise RadiolocError(f"learned prior: interpolation must be one of {', '.join(INTERPOLATIONS)}, got {interpolation!r}")
@@ -107,7 +109,7 @@ class HeatmapPriorLocalizer(Localizer):
         self.grid_mae: dict[str, float] = {}
 
     @classmethod
-    def load(cls, spec: str | Path | None = None, runtime: Runtime | None = None) -> "HeatmapPriorLocalizer":
+    def load(cls, spec: str | Path | None = None, runtime: Runtime | None = None) -> HeatmapPriorLocalizer:
         """The fused localizer a checkpoint's ``fusion`` section describes (one-line errors when it has none, or
         its calibration file changed since)."""
         path = locunet_weights(spec)
@@ -118,7 +120,9 @@ class HeatmapPriorLocalizer(Localizer):
         if not calibration_path(calibration).is_file():
             raise RadiolocError(f"{path}: its fusion calibration {calibration} is missing")
         if not matches_calibration(calibration, stored["sha256"]):
-            raise RadiolocError(f"{path}: it was fused with another {calibration} calibration (SHA-256 differs); run radioloc train calibrate --fuse {calibration} again")
+            raise RadiolocError(
+                f"{path}: it was fused with another {calibration} calibration (SHA-256 differs); run radioloc train calibrate --fuse {calibration} again"
+            )
         network = LocUNetLocalizer(load_locunet(path), str(path), runtime, refine=False)
         try:
             localizer = cls(network, BayesLocalizer.load(calibration), calibration, stored["beta"], stored["floor"], stored.get("interpolation", "cells"))
@@ -191,7 +195,9 @@ class HeatmapPriorLocalizer(Localizer):
                 "posterior": self.posterior_spec, "beta": self.beta, "floor": self.floor, "interpolation": self.interpolation}  # fmt: skip
 
 
-def fuse_checkpoint(checkpoint: str | Path, calibration: str, train: LocalizationData, val: LocalizationData, out: str | Path, runtime: Runtime | None = None) -> dict:
+def fuse_checkpoint(
+    checkpoint: str | Path, calibration: str, train: LocalizationData, val: LocalizationData, out: str | Path, runtime: Runtime | None = None
+) -> dict:
     """Fit the learned-prior fusion of a trained LocUNet with a bayes calibration on ``val`` and store it in ``out``."""
     path = locunet_weights(checkpoint)
     network = LocUNetLocalizer(load_locunet(path), str(path), runtime, refine=False)

@@ -46,7 +46,9 @@ REFINE_KS = (1, 2, 4, 8, 16, 32)
 TUNE_QUERIES = 6000
 
 
-def refine_positions(scenes: SceneBank, map_slot: np.ndarray, bs_ids: np.ndarray, pathloss_db: np.ndarray, positions: np.ndarray, radius_m: float, k: int) -> np.ndarray:
+def refine_positions(
+    scenes: SceneBank, map_slot: np.ndarray, bs_ids: np.ndarray, pathloss_db: np.ndarray, positions: np.ndarray, radius_m: float, k: int
+) -> np.ndarray:
     """The centroid of the ``k`` outdoor pixels within ``radius_m`` of each position of lowest squared residual
     over the query's BSs (ties: the earlier pixel); the position itself where the disc holds no outdoor pixel.
     ``k`` or ``radius_m`` 0: unchanged. Ids -1 / NaN pathloss = absent BS."""
@@ -122,7 +124,9 @@ class LocUNetLocalizer(Localizer):
         self._encoder: tuple[object, InputEncoder] | None = None
 
     @classmethod
-    def load(cls, spec: str | Path | None = None, runtime: Runtime | None = None, refine: bool = True, posterior_spread: bool | None = False) -> "LocUNetLocalizer":
+    def load(
+        cls, spec: str | Path | None = None, runtime: Runtime | None = None, refine: bool = True, posterior_spread: bool | None = False
+    ) -> LocUNetLocalizer:
         """Weights with their refinement and radii; ``posterior_spread``: the radii calibrated on the posterior's
         spread the checkpoint names (a one-line error when it has none, or that calibration file changed); None:
         those where the checkpoint has them, else the quasi-heatmap's."""
@@ -139,7 +143,9 @@ class LocUNetLocalizer(Localizer):
                 raise RadiolocError(f"{path}: no radii calibrated on a posterior's spread (radioloc train calibrate --spread)")
             spread = stored["calibration"]
             if not matches_calibration(spread, stored.get("sha256")):
-                raise RadiolocError(f"{path}: its radii were calibrated on the spread of another {spread} calibration (SHA-256 differs); run radioloc train calibrate --spread {spread} again")
+                raise RadiolocError(
+                    f"{path}: its radii were calibrated on the spread of another {spread} calibration (SHA-256 differs); run radioloc train calibrate --spread {spread} again"
+                )
         localizer = cls(model, str(path), runtime, refine, spread)
         if key in stored:
             localizer.uncertainty = RadiusCalibration.from_dict(stored[key], str(path))
@@ -164,7 +170,9 @@ class LocUNetLocalizer(Localizer):
         positions, raw, maps = network_outputs(self.network, self.encoder_for(data), data, self.runtime, heatmaps=heatmaps)
         if self.refine:
             q = data.queries
-            positions = refine_positions(data.scenes, q.map_slot, q.bs_ids, q.pathloss_db, positions, self.model.config.refine_radius_m, self.model.config.refine_k)
+            positions = refine_positions(
+                data.scenes, q.map_slot, q.bs_ids, q.pathloss_db, positions, self.model.config.refine_radius_m, self.model.config.refine_k
+            )
         if self._spread_posterior is not None:
             raw = self._spread_posterior.spread_around(data, positions, SPREAD_STRIDE)
         return positions, raw, maps
@@ -201,10 +209,20 @@ class LocUNetLocalizer(Localizer):
             section = dict(uncertainty.get("posterior") or {})
             if section.get("calibration") != self.spread:  # radii of another spread's calibration do not carry over
                 section = {}
-            section.update({"calibration": self.spread, "sha256": LikelihoodCalibration.load(calibration_path(self.spread)).fingerprint(), key: self.uncertainty.to_dict()})
+            section.update(
+                {"calibration": self.spread, "sha256": LikelihoodCalibration.load(calibration_path(self.spread)).fingerprint(), key: self.uncertainty.to_dict()}
+            )
             uncertainty["posterior"] = section
         state = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
-        save_checkpoint(path, KIND, self.model.config.to_dict(), state, **extra, uncertainty=uncertainty, refine_grid_mae_m=self.refine_table or source.get("refine_grid_mae_m"))
+        save_checkpoint(
+            path,
+            KIND,
+            self.model.config.to_dict(),
+            state,
+            **extra,
+            uncertainty=uncertainty,
+            refine_grid_mae_m=self.refine_table or source.get("refine_grid_mae_m"),
+        )
         self.checkpoint = str(path)
         return path
 

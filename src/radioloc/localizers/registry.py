@@ -30,10 +30,10 @@ packages add localizers through the ``radioloc.localizers`` entry-point group (a
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Callable
 
 from radioloc.errors import RadiolocError
 from radioloc.localizers.base import Localizer
@@ -57,12 +57,40 @@ def register(name: str, factory: str | Callable, description: str, needs_fit: bo
     REGISTRY[name] = LocalizerEntry(name, factory, description, needs_fit, options, scenario)
 
 
-register("locunet", "radioloc.localizers.heatmap_prior:shipped", "shipped LocUNet, nominal scenario (DPM reports): its quasi-heatmap the prior of the bayes-learned posterior", False, LOCUNET_OPTIONS, "nominal")
-register("locunet-robust", "radioloc.localizers.heatmap_prior:shipped", "shipped LocUNet, robustness scenario (IRT2cars reports): the prior of bayes-learned-robust", False, LOCUNET_OPTIONS, "robust")
+register(
+    "locunet",
+    "radioloc.localizers.heatmap_prior:shipped",
+    "shipped LocUNet, nominal scenario (DPM reports): its quasi-heatmap the prior of the bayes-learned posterior",
+    False,
+    LOCUNET_OPTIONS,
+    "nominal",
+)
+register(
+    "locunet-robust",
+    "radioloc.localizers.heatmap_prior:shipped",
+    "shipped LocUNet, robustness scenario (IRT2cars reports): the prior of bayes-learned-robust",
+    False,
+    LOCUNET_OPTIONS,
+    "robust",
+)
 register("bayes", "radioloc.localizers.bayes:shipped", "grid posterior, shipped nominal calibration", False, ("median", "fit", "toa="), "nominal")
 register("bayes-robust", "radioloc.localizers.bayes:shipped", "grid posterior, shipped robustness calibration", False, ("median", "fit", "toa="), "robust")
-register("bayes-learned", "radioloc.localizers.bayes:shipped", "grid posterior with a learned radio-map error model, nominal", False, ("median", "fit", "toa="), "nominal")
-register("bayes-learned-robust", "radioloc.localizers.bayes:shipped", "grid posterior with the learned radio-map error model, robustness", False, ("median", "fit", "toa="), "robust")
+register(
+    "bayes-learned",
+    "radioloc.localizers.bayes:shipped",
+    "grid posterior with a learned radio-map error model, nominal",
+    False,
+    ("median", "fit", "toa="),
+    "nominal",
+)
+register(
+    "bayes-learned-robust",
+    "radioloc.localizers.bayes:shipped",
+    "grid posterior with the learned radio-map error model, robustness",
+    False,
+    ("median", "fit", "toa="),
+    "robust",
+)
 register("knn", "radioloc.baselines.knn:make", "kNN fingerprinting, k by grid search", True, ("region=",))
 register("knn-cond", "radioloc.baselines.knn:make", "kNN Cond.: a k per number of BSs above the floor", True, ("region=",))
 register("adaptive-knn", "radioloc.baselines.knn:make", "adaptive kNN: a k per query", True, ("region=",))
@@ -72,7 +100,10 @@ for _method, _label in (("pocs", "POCS"), ("sdp", "SDP (Vaghefi)"), ("rsdp1", "r
     register(f"toa-{_method}", "radioloc.baselines.toa:make", f"ToA ranging: {_label}; :b=M bias bound, :sigma=M range noise, :region=map unclipped", True,
              ("b=", "sigma=", "region="), "ranging")  # fmt: skip
 
-CHECKPOINT_FACTORIES = {".pt": ("radioloc.localizers.heatmap_prior:shipped", LOCUNET_OPTIONS), ".safetensors": ("radioloc.localizers.bayes:from_calibration", ("median",))}
+CHECKPOINT_FACTORIES = {
+    ".pt": ("radioloc.localizers.heatmap_prior:shipped", LOCUNET_OPTIONS),
+    ".safetensors": ("radioloc.localizers.bayes:from_calibration", ("median",)),
+}
 
 
 @dataclass

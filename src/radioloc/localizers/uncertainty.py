@@ -73,7 +73,13 @@ def mass_radii(weights: np.ndarray, rows: np.ndarray, cols: np.ndarray, centres:
     """(B, 2) radii of the smallest discs around ``centres`` (B, 2) holding 68 % and 95 % of the non-negative
     mass of ``weights`` (B, H, W), whose cells are centred at ``rows`` x ``cols`` metres (negative values ignored)."""
     out = np.empty((len(weights), 2))
-    _mass_radii(np.ascontiguousarray(weights, dtype=np.float32), np.asarray(rows, dtype=np.float64), np.asarray(cols, dtype=np.float64), np.ascontiguousarray(centres, dtype=np.float64), out)
+    _mass_radii(
+        np.ascontiguousarray(weights, dtype=np.float32),
+        np.asarray(rows, dtype=np.float64),
+        np.asarray(cols, dtype=np.float64),
+        np.ascontiguousarray(centres, dtype=np.float64),
+        out,
+    )
     return out
 
 
@@ -181,7 +187,7 @@ class RadiusCalibration:
 
     @staticmethod
     def fit(raw: np.ndarray, errors: np.ndarray, n_bs: np.ndarray, features: np.ndarray | None = None, maps: np.ndarray | None = None,
-            fitted_on: list[dict] | None = None) -> "RadiusCalibration":  # fmt: skip
+            fitted_on: list[dict] | None = None) -> RadiusCalibration:  # fmt: skip
         """Fit on calibration queries. With ``features`` (:func:`query_features`), the log scale is regressed on
         them first; with ``maps`` (a map id per query), each map weighs the same in the quantiles: the map, not the
         query, is the exchangeable unit (queries of one map share its radio-map errors), so a map with many
@@ -236,7 +242,7 @@ class RadiusCalibration:
         return data
 
     @staticmethod
-    def from_dict(data: dict, where: str = "radius calibration") -> "RadiusCalibration":
+    def from_dict(data: dict, where: str = "radius calibration") -> RadiusCalibration:
         try:
             scale = {str(k): [float(x) for x in v] for k, v in data["scale"].items()}
             version = data.get("version")

@@ -4,8 +4,9 @@ checkpoint file can never run code."""
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -35,7 +36,11 @@ def load_checkpoint(path: str | Path, kind: str) -> dict:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for truncated or foreign files; its texts run for lines
-        reason = "truncated or damaged archive" if "zip" in str(exc).lower() or isinstance(exc, EOFError) else f"holds objects other than tensors and plain values ({type(exc).__name__})"
+        reason = (
+            "truncated or damaged archive"
+            if "zip" in str(exc).lower() or isinstance(exc, EOFError)
+            else f"holds objects other than tensors and plain values ({type(exc).__name__})"
+        )
         raise RadiolocError(f"{path}: not a readable radioloc checkpoint ({reason})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise RadiolocError(f"{path}: not a radioloc checkpoint (no '{FORMAT}' header)")
@@ -47,7 +52,9 @@ def load_checkpoint(path: str | Path, kind: str) -> dict:
     return payload
 
 
-def load_model(path: Path, kind: str, label: str, config_from_dict: Callable[[dict], Any], build: Callable[[Any], torch.nn.Module], preset: str | None = None) -> torch.nn.Module:
+def load_model(
+    path: Path, kind: str, label: str, config_from_dict: Callable[[dict], Any], build: Callable[[Any], torch.nn.Module], preset: str | None = None
+) -> torch.nn.Module:
     """A model in eval mode from a ``kind`` checkpoint: config rebuilt with ``config_from_dict``, module with
     ``build``; ``preset``, when given, must match the checkpoint's. One-line errors for every mismatch."""
     payload = load_checkpoint(path, kind)
@@ -63,7 +70,11 @@ def load_model(path: Path, kind: str, label: str, config_from_dict: Callable[[di
         raise RadiolocError(f"{path}: malformed {label} configuration ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
     if not isinstance(payload["state_dict"], dict):
         raise RadiolocError(f"{path}: malformed {label} weights (not a table of tensors)")
-    bad = [name for name, tensor in payload["state_dict"].items() if isinstance(tensor, torch.Tensor) and tensor.is_floating_point() and not torch.isfinite(tensor).all()]
+    bad = [
+        name
+        for name, tensor in payload["state_dict"].items()
+        if isinstance(tensor, torch.Tensor) and tensor.is_floating_point() and not torch.isfinite(tensor).all()
+    ]
     if bad:
         raise RadiolocError(f"{path}: weights that are not finite numbers ({bad[0]})")
     try:

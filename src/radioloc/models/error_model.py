@@ -60,7 +60,7 @@ class ErrorModelConfig:
         return asdict(self)
 
     @staticmethod
-    def from_dict(data: dict) -> "ErrorModelConfig":
+    def from_dict(data: dict) -> ErrorModelConfig:
         data = dict(data)
         data["widths"] = tuple(data["widths"])
         return ErrorModelConfig(**data)
@@ -86,7 +86,9 @@ class ErrorModel(nn.Module):
         if self.config.geometry_preset is not None:
             source = _geometry_source(self.config.geometry_preset)
             if source.config.fold != f:
-                raise RadiolocError(f"error model: RadioUNet preset {self.config.geometry_preset!r} works on {source.config.fold} m cells, the error model on {f} m")
+                raise RadiolocError(
+                    f"error model: RadioUNet preset {self.config.geometry_preset!r} works on {source.config.fold} m cells, the error model on {f} m"
+                )
             geometry = 2 * source.config.visibility + source.config.detour + (source.coarse_dpm_channels() if source.config.coarse_dpm else 0)
         self.unet = UNet(INPUT_CHANNELS * f * f + geometry, f * f, spec)
 

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from radioloc.cluster import ClusterConfig, run_tasks
 from radioloc.datasets import layout
 from radioloc.datasets.checksums import check_dataset, forget, record_checksums, sha256
-from radioloc.cluster import ClusterConfig, run_tasks
 from radioloc.datasets.radiomaps import ErrorSums, pathloss_difference_db
 from radioloc.datasets.state import EstimatesRecordFields
 from radioloc.errors import RadiolocError
@@ -144,7 +144,9 @@ def finish_replacement(sim_folder: Path) -> None:
         shutil.rmtree(old)
 
 
-def _estimate_locked(root: Path, manifest: dict, positions, model_path: str | Path | None, sim: str, batch_size: int, quiet: bool, cluster: ClusterConfig) -> dict:
+def _estimate_locked(
+    root: Path, manifest: dict, positions, model_path: str | Path | None, sim: str, batch_size: int, quiet: bool, cluster: ClusterConfig
+) -> dict:
     model_path = Path(model_path) if model_path is not None else SHIPPED_WEIGHTS
     load_radiounet(model_path)  # a bad checkpoint fails here, with one line, before any worker starts
     # Estimates on disk are reused (a killed run resumes) only if this very model wrote them.

@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -143,7 +143,7 @@ class LikelihoodCalibration:
 
     @staticmethod
     def fit(data: LocalizationData, config: LikelihoodConfig, bins: np.ndarray | None = None, edges: np.ndarray | None = None,
-            error_model: dict | None = None) -> "LikelihoodCalibration":  # fmt: skip
+            error_model: dict | None = None) -> LikelihoodCalibration:  # fmt: skip
         """Count the table on ``data``; with reliability ``bins`` of its radio maps (cut at ``edges`` from the
         ``error_model``'s scales), one table per bin."""
         n_bins = 1 if edges is None else len(edges) + 1
@@ -153,7 +153,7 @@ class LikelihoodCalibration:
             "datasets": dataset_provenance(data),  # with their seeds: calibrations refuse these maps
             "queries": len(data.queries),
             "pairs": int(counts.sum()),
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
         }
         return LikelihoodCalibration(log_likelihood_table(counts, config), counts.astype(np.float32), scenario_of(data), config, provenance=provenance,
                                      reliability_edges=None if edges is None else np.asarray(edges, dtype=np.float32), error_model=error_model)  # fmt: skip
@@ -208,7 +208,7 @@ class LikelihoodCalibration:
         return path
 
     @staticmethod
-    def load(path: str | Path) -> "LikelihoodCalibration":
+    def load(path: str | Path) -> LikelihoodCalibration:
         from safetensors import SafetensorError
         from safetensors.numpy import load
 
@@ -249,7 +249,11 @@ class LikelihoodCalibration:
             for key, value in (("scenario", scenario), ("config", config), ("provenance", provenance), ("radius_calibration", radius or {})):
                 if not isinstance(value, dict):
                     raise ValueError(f"{key} must be a JSON object")
-            if not (isinstance(scenario.get("sim"), str) and isinstance(scenario.get("estimate"), str) and isinstance(scenario.get("measurement"), (str, type(None)))):
+            if not (
+                isinstance(scenario.get("sim"), str)
+                and isinstance(scenario.get("estimate"), str)
+                and isinstance(scenario.get("measurement"), (str, type(None)))
+            ):
                 raise ValueError("scenario must name its sim and estimate (and measurement, or null)")
             calibration = LikelihoodCalibration(
                 table.astype(np.float32), counts.astype(np.float32), scenario, LikelihoodConfig(**config),

@@ -178,7 +178,7 @@ class LocUNetConfig:
         return data
 
     @staticmethod
-    def from_dict(data: dict) -> "LocUNetConfig":
+    def from_dict(data: dict) -> LocUNetConfig:
         data = dict(data)
         data["encoder"] = tuple((int(c), int(k), bool(p)) for c, k, p in data["encoder"])
         data["decoder_kernels"] = tuple(int(k) for k in data["decoder_kernels"])
@@ -363,12 +363,7 @@ def grow_locunet(source: LocUNet, config: LocUNetConfig) -> LocUNet:
     small, n_small, n_big = source.config, len(source.config.encoder), len(config.encoder)
     own = ("preset", "encoder", "decoder_kernels", "refine_radius_m", "refine_k")
     same_rest = all(getattr(config, f.name) == getattr(small, f.name) for f in fields(config) if f.name not in own)
-    if (
-        n_big <= n_small
-        or config.encoder[:n_small] != small.encoder
-        or config.decoder_kernels[n_big - n_small :] != small.decoder_kernels
-        or not same_rest
-    ):
+    if n_big <= n_small or config.encoder[:n_small] != small.encoder or config.decoder_kernels[n_big - n_small :] != small.decoder_kernels or not same_rest:
         raise RadiolocError(f"preset {config.preset!r} does not extend preset {small.preset!r} with deeper levels only")
     grown = LocUNet(config)
     state = grown.state_dict()
@@ -471,13 +466,15 @@ class InputEncoder:
         self.lengths = None
         if config.toa_channels:
             if scenes.path_length_m is None:
-                raise RadiolocError("a LocUNet with ToA channels needs scenes with path-length maps (give --toa-sigma SIGMA; in Python, radioloc.datasets.ranging.attach_ranges)")
+                raise RadiolocError(
+                    "a LocUNet with ToA channels needs scenes with path-length maps (give --toa-sigma SIGMA; in Python, radioloc.datasets.ranging.attach_ranges)"
+                )
             # no path to a pixel: as if it were far (the residual clips there)
             far = np.nan_to_num(scenes.path_length_m, nan=1e4)
             self.lengths = torch.from_numpy(pool_to_cells(far, scenes.buildings, factor)[0]).to(self.device)
-        self.bs_cells = torch.from_numpy(
-            np.clip(np.floor(scenes.bs_positions / factor).astype(np.int64), 0, config.input_size - 1)
-        ).to(self.device)  # (M, n_bs, 2)
+        self.bs_cells = torch.from_numpy(np.clip(np.floor(scenes.bs_positions / factor).astype(np.int64), 0, config.input_size - 1)).to(
+            self.device
+        )  # (M, n_bs, 2)
 
     def encode(self, map_slot: np.ndarray | torch.Tensor, bs_ids: np.ndarray | torch.Tensor, pathloss_db: np.ndarray | torch.Tensor,
                ranges_m: np.ndarray | None = None) -> torch.Tensor:  # fmt: skip
@@ -522,7 +519,9 @@ class InputEncoder:
             channels.append(self.buildings[slot][:, None])
         if cfg.toa_channels:
             if ranges_m is None:
-                raise RadiolocError("this LocUNet fuses ToA: the queries must carry ranges (give --toa-sigma SIGMA; in Python, radioloc.datasets.ranging.attach_ranges)")
+                raise RadiolocError(
+                    "this LocUNet fuses ToA: the queries must carry ranges (give --toa-sigma SIGMA; in Python, radioloc.datasets.ranging.attach_ranges)"
+                )
             ranges = torch.as_tensor(np.asarray(ranges_m, dtype=np.float32), device=self.device)
             known = present & torch.isfinite(ranges)
             lengths = self.lengths[slot[:, None], safe_ids]

@@ -37,8 +37,8 @@ below the noise floor) from :meth:`RadioUNet.forward`, dB from :meth:`RadioUNet.
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -84,7 +84,7 @@ class RadioUNetConfig:
         return asdict(self)
 
     @staticmethod
-    def from_dict(data: dict) -> "RadioUNetConfig":
+    def from_dict(data: dict) -> RadioUNetConfig:
         data = dict(data)
         data["first"] = UNetSpec(**{k: tuple(v) for k, v in data["first"].items()})
         data["second"] = UNetSpec(**{k: tuple(v) for k, v in data["second"].items()})
@@ -279,9 +279,7 @@ class RadioUNet(nn.Module):
             gray = torch.clamp(gray, 0.0, 1.0)
         return gray * (1.0 - buildings)
 
-    def geometry_features(
-        self, buildings: np.ndarray, rows: np.ndarray, cols: np.ndarray, dpm_cells: list[np.ndarray] | None = None
-    ) -> np.ndarray | None:
+    def geometry_features(self, buildings: np.ndarray, rows: np.ndarray, cols: np.ndarray, dpm_cells: list[np.ndarray] | None = None) -> np.ndarray | None:
         """The coarse geometry input channels (B, C, H / fold, W / fold) float32 for building masks (B, H, W)
         and Tx pixels, or None when the preset uses none. Pure NumPy/numba, so a caller may compute the next
         batch's while the network runs on this one (:func:`radioloc.models.estimate.predict_gray`).

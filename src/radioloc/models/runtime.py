@@ -25,7 +25,7 @@ class Runtime:
     dtype: torch.dtype | None  # autocast dtype, None = full precision
 
     @staticmethod
-    def pick(device: str | None = None, precision: str = "auto") -> "Runtime":
+    def pick(device: str | None = None, precision: str = "auto") -> Runtime:
         dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         if precision == "fp32":
             return Runtime(dev, None)

@@ -93,9 +93,7 @@ class DominantPathSimulator:
             raise RadiolocError(f"transmitter ({row}, {col}) is outside the {h} x {w} map")
         if self.obstacles[row, col]:
             raise RadiolocError(f"transmitter ({row}, {col}) is inside an obstacle")
-        length, deflection, bends = dominant_paths(
-            self._padded, self._corners, row, col, self.model.diffraction_db_per_rad
-        )
+        length, deflection, bends = dominant_paths(self._padded, self._corners, row, col, self.model.diffraction_db_per_rad)
         reachable = np.isfinite(length)
         safe_length = np.where(reachable, np.maximum(length, 1.0), 1.0)
         m = self.model

@@ -28,7 +28,6 @@ from pathlib import Path
 import numpy as np
 
 from radioloc.errors import RadiolocError
-from radioloc.sionna_runtime import sionna_rt
 from radioloc.propagation.scene3d import (
     MeshBuilder,
     building_footprints,
@@ -36,6 +35,7 @@ from radioloc.propagation.scene3d import (
     car_boxes,
     write_ply,
 )
+from radioloc.sionna_runtime import sionna_rt
 
 
 @dataclass(frozen=True)

@@ -70,8 +70,7 @@ def car_boxes(cars: np.ndarray) -> list[Polygon]:
         ux, uy = axis / np.linalg.norm(axis)
         half_l, half_w = CAR_LENGTH_M / 2, CAR_WIDTH_M / 2
         corners = [
-            (centre_x + sx * half_l * ux - sy * half_w * uy, centre_y + sx * half_l * uy + sy * half_w * ux)
-            for sx, sy in ((-1, -1), (1, -1), (1, 1), (-1, 1))
+            (centre_x + sx * half_l * ux - sy * half_w * uy, centre_y + sx * half_l * uy + sy * half_w * ux) for sx, sy in ((-1, -1), (1, -1), (1, 1), (-1, 1))
         ]
         boxes.append(shapely.geometry.polygon.orient(Polygon(corners), sign=1.0))
     return boxes

@@ -38,13 +38,13 @@ from sqlalchemy import delete, select
 
 from radioloc import __version__
 from radioloc.datasets.localization import MAX_REPORTED_DB, MIN_REPORTED_DB
-from radioloc.service.environment import service_environment
 from radioloc.deploy.deployment import DeploymentStore, UnknownCells, check_deployment_id
 from radioloc.errors import RadiolocError
 from radioloc.io import atomic_write_bytes
 from radioloc.service import errors as envelope_errors
 from radioloc.service.db import ApiKeyRow, Database, DeploymentRow, JobRow, database_url, migrate
 from radioloc.service.engine import LARGE_BATCH, Engine
+from radioloc.service.environment import service_environment
 from radioloc.service.errors import ApiError
 from radioloc.service.jobs import JobRunner
 from radioloc.service.schemas import (
@@ -80,7 +80,7 @@ class Settings:
     warm_up: bool = True  # answer one report per deployment and localizer before serving
 
     @staticmethod
-    def from_env() -> "Settings":
+    def from_env() -> Settings:
         from radioloc.deploy.deployment import resolve_home
 
         environment = service_environment()
@@ -276,7 +276,10 @@ def _routes(app: FastAPI) -> None:
     @app.get("/__heartbeat__", tags=["operations"])
     def heartbeat(request: Request) -> JSONResponse:
         state = state_of(request)
-        checks = {"database": "ok" if state.db.alive() else "down", "storage": "ok" if state.store.root.is_dir() and os.access(state.store.root, os.W_OK) else "down"}
+        checks = {
+            "database": "ok" if state.db.alive() else "down",
+            "storage": "ok" if state.store.root.is_dir() and os.access(state.store.root, os.W_OK) else "down",
+        }
         ok = all(v == "ok" for v in checks.values())
         return JSONResponse({"status": "ok" if ok else "down", "checks": checks}, status_code=200 if ok else 503)
 
@@ -339,11 +342,22 @@ def _routes(app: FastAPI) -> None:
         for ok in known:
             if ok:
                 location, _, answer = _answer(located, row, deployment_id, locator)
-                results.append(LocateResult(lat=location.lat, lng=location.lng, row_m=answer.row_m, col_m=answer.col_m, accuracy_68=answer.accuracy_68, accuracy_95=answer.accuracy_95))
+                results.append(
+                    LocateResult(
+                        lat=location.lat,
+                        lng=location.lng,
+                        row_m=answer.row_m,
+                        col_m=answer.col_m,
+                        accuracy_68=answer.accuracy_68,
+                        accuracy_95=answer.accuracy_95,
+                    )
+                )
                 row += 1
             else:
                 results.append(LocateResult(error="notFound: no reported cell belongs to this deployment"))
-        return LocateResponse(deployment=deployment_id, localizer=locator.name, results=results, ms=round(1000 * (time.perf_counter() - started), 3), heatmap=picture)
+        return LocateResponse(
+            deployment=deployment_id, localizer=locator.name, results=results, ms=round(1000 * (time.perf_counter() - started), 3), heatmap=picture
+        )
 
     @app.get("/v1/deployments/{deployment_id}/reports", response_model=ReportsResponse, tags=["deployments"])
     def reports(deployment_id: str, request: Request, lat: float = Query(..., ge=-90, le=90, allow_inf_nan=False), lng: float = Query(..., ge=-180, le=180, allow_inf_nan=False),
@@ -356,7 +370,12 @@ def _routes(app: FastAPI) -> None:
             heard = deployment.reports_at(row, col)
         except RadiolocError as exc:
             raise ApiError(400, "parseError", f"lat, lng: {exc}") from None
-        return ReportsResponse(deployment=deployment_id, row_m=round(row, 2), col_m=round(col, 2), cellTowers=[CellReport(cellId=h["cellId"], signalStrength=h["signalStrength"]) for h in heard])
+        return ReportsResponse(
+            deployment=deployment_id,
+            row_m=round(row, 2),
+            col_m=round(col, 2),
+            cellTowers=[CellReport(cellId=h["cellId"], signalStrength=h["signalStrength"]) for h in heard],
+        )
 
     @app.get("/v1/whoami", tags=["keys"])
     def whoami(who: Caller = Depends(caller)) -> dict:
@@ -449,7 +468,9 @@ def _routes(app: FastAPI) -> None:
     @app.get("/v1/keys", response_model=list[KeyInfo], tags=["admin"])
     def list_keys(request: Request, _: Caller = Depends(admin)) -> list[KeyInfo]:
         with state_of(request).db.session() as session:
-            return [KeyInfo(id=k.id, name=k.name, role=k.role, deployment_id=k.deployment_id) for k in session.scalars(select(ApiKeyRow).order_by(ApiKeyRow.id))]
+            return [
+                KeyInfo(id=k.id, name=k.name, role=k.role, deployment_id=k.deployment_id) for k in session.scalars(select(ApiKeyRow).order_by(ApiKeyRow.id))
+            ]
 
     @app.post("/v1/keys", response_model=KeyInfo, status_code=201, tags=["admin"])
     def create_key(body: KeyCreate, request: Request, _: Caller = Depends(admin)) -> KeyInfo:
@@ -512,7 +533,11 @@ def _check_unique_cells(cells: list[int], field: str) -> None:
 def _check_pathloss(values, field: str) -> None:
     for v in values:
         if not (MIN_REPORTED_DB <= v <= MAX_REPORTED_DB):
-            raise ApiError(400, "parseError", f"{field}: pathloss {v:.1f} dB is outside {MIN_REPORTED_DB:g}..{MAX_REPORTED_DB:g} dB (signal strength minus the BS's transmit power)")
+            raise ApiError(
+                400,
+                "parseError",
+                f"{field}: pathloss {v:.1f} dB is outside {MIN_REPORTED_DB:g}..{MAX_REPORTED_DB:g} dB (signal strength minus the BS's transmit power)",
+            )
 
 
 def _upload_path(state: State, name: str, field: str = "name") -> Path:

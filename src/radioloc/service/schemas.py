@@ -67,7 +67,9 @@ class GeolocateResponse(BaseModel):
 class Report(BaseModel):
     model_config = ConfigDict(extra="forbid")
     cells: list[int] = Field(min_length=1, max_length=MAX_CELLS)
-    pathloss_db: list[float] = Field(min_length=1, max_length=MAX_CELLS, description=f"Pathloss in dB per cell ({MIN_REPORTED_DB:g}..{MAX_REPORTED_DB:g}; {FLOOR_NOTE})")
+    pathloss_db: list[float] = Field(
+        min_length=1, max_length=MAX_CELLS, description=f"Pathloss in dB per cell ({MIN_REPORTED_DB:g}..{MAX_REPORTED_DB:g}; {FLOOR_NOTE})"
+    )
 
 
 class LocateRequest(BaseModel):
@@ -122,8 +124,13 @@ class DeploymentCreate(BaseModel):
     size_m: int = Field(1024, ge=256, le=8192)
     origin: tuple[float, float] | None = None
     base_stations: str = Field("auto:150", max_length=300, description="auto:SPACING, or upload:NAME (CSV or JSON)")
-    maps: Literal["DPM", "RadioUNet", "IRT2"] = Field("DPM", description="the radio maps the localizers see: DPM over the area; RadioUNet or the ray tracer (IRT2) on the 256 m tile around each BS, DPM beyond")
-    truth: Literal["DPM", "DPMcars", "IRT2", "IRT2cars"] = Field("DPMcars", description="the simulator of the reports simulated phones give (survey, /reports); IRT2*: ray-traced near each BS, DPM beyond")
+    maps: Literal["DPM", "RadioUNet", "IRT2"] = Field(
+        "DPM",
+        description="the radio maps the localizers see: DPM over the area; RadioUNet or the ray tracer (IRT2) on the 256 m tile around each BS, DPM beyond",
+    )
+    truth: Literal["DPM", "DPMcars", "IRT2", "IRT2cars"] = Field(
+        "DPMcars", description="the simulator of the reports simulated phones give (survey, /reports); IRT2*: ray-traced near each BS, DPM beyond"
+    )
     localizers: list[Literal["bayes", "locunet"]] = Field(default_factory=lambda: ["bayes", "locunet"], min_length=1, max_length=2)
     survey: int = Field(6000, ge=600, le=100_000)
     seed: int = Field(0, ge=0, le=2**31 - 1)

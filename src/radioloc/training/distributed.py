@@ -49,7 +49,9 @@ class Distributed:
 
     def check_batch(self, batch_size: int) -> None:
         if batch_size % self.world_size:
-            raise RadiolocError(f"--batch-size {batch_size} must be a multiple of the {self.world_size} training processes (the global batch is split among them)")
+            raise RadiolocError(
+                f"--batch-size {batch_size} must be a multiple of the {self.world_size} training processes (the global batch is split among them)"
+            )
 
     def wrap(self, model: torch.nn.Module) -> torch.nn.Module:
         """The module to run forward and backward through: DDP around ``model`` when there are several processes."""

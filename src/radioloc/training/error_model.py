@@ -131,14 +131,34 @@ def train_error_model(data_dir: str | Path, out_dir: str | Path, config: ErrorMo
             if state["step"] % config.eval_every == 0 or state["step"] == config.steps:
                 val_nll = validate(model, val_seen, val_truth, val_region, val_sample, runtime)
                 state["seconds"] = time.perf_counter() - started
-                state["history"].append({"step": state["step"], "train_nll": round(float(np.mean(losses)), 4), "val_nll": round(val_nll, 4), "seconds": round(state["seconds"], 1)})
+                state["history"].append(
+                    {"step": state["step"], "train_nll": round(float(np.mean(losses)), 4), "val_nll": round(val_nll, 4), "seconds": round(state["seconds"], 1)}
+                )
                 losses = []
                 weights = {name: v.detach().cpu() for name, v in model.state_dict().items()}
                 if val_nll < state["best_val_nll"]:
                     state["best_val_nll"] = val_nll
-                    save_checkpoint(best_path, KIND, model_config.to_dict(), weights, val_nll=val_nll, step=state["step"], data=str(data_dir), scenario={"estimate": config.estimate, "sim": config.sim, "measurement": config.measurement})
+                    save_checkpoint(
+                        best_path,
+                        KIND,
+                        model_config.to_dict(),
+                        weights,
+                        val_nll=val_nll,
+                        step=state["step"],
+                        data=str(data_dir),
+                        scenario={"estimate": config.estimate, "sim": config.sim, "measurement": config.measurement},
+                    )
                 next_seed = int(rng.integers(2**63))
-                save_checkpoint(last_path, KIND + "-training", model_config.to_dict(), weights, optimizer=optimizer.state_dict(), scheduler=schedule.state_dict(), state=json.dumps(state), rng_seed=next_seed)
+                save_checkpoint(
+                    last_path,
+                    KIND + "-training",
+                    model_config.to_dict(),
+                    weights,
+                    optimizer=optimizer.state_dict(),
+                    scheduler=schedule.state_dict(),
+                    state=json.dumps(state),
+                    rng_seed=next_seed,
+                )
                 rng = np.random.default_rng(next_seed)  # the stream a resumed run continues with
                 progress.update(task, status=f"val NLL {val_nll:.3f} (best {state['best_val_nll']:.3f})")
     summary = {

@@ -30,7 +30,7 @@ from radioloc.errors import RadiolocError
 from radioloc.io import atomic_write_json, read_json_object
 from radioloc.models.checkpoint import save_checkpoint
 from radioloc.models.likelihood import LikelihoodCalibration, calibration_path
-from radioloc.models.locunet import KIND, InputEncoder, add_toa_channels, LocUNet, count_parameters, grow_locunet, load_locunet, preset_config
+from radioloc.models.locunet import KIND, InputEncoder, LocUNet, add_toa_channels, count_parameters, grow_locunet, load_locunet, preset_config
 from radioloc.models.runtime import Runtime
 from radioloc.training import distributed
 from radioloc.training.resume import progress_columns, resume_training
@@ -58,7 +58,9 @@ class LocUNetTrainConfig:
     tx_maps: bool = True
     toa_channels: bool = False  # RSS + ToA fusion: range residual channels (the data must carry ranges)
     init: str | None = None  # start from this LocUNet checkpoint's weights (fine-tuning): same model config, or a smaller one that grows into it
-    head: str = "com"  # com (the paper's centre of mass), posterior (a learned prior on the calibrated likelihood), or a keypoint baseline: heatmap, direct, classify
+    head: str = (
+        "com"  # com (the paper's centre of mass), posterior (a learned prior on the calibrated likelihood), or a keypoint baseline: heatmap, direct, classify
+    )
     heatmap_sigma_m: float = 4.0  # head heatmap: the Gaussian target's standard deviation
     likelihood: str | None = None  # posterior head: a likelihood calibration file or a shipped one (bayes, bayes-robust)
     likelihood_weights: bool = False  # posterior head: also learn a weight per BS and cell on its log-likelihood
@@ -69,7 +71,7 @@ class LocUNetTrainConfig:
             raise RadiolocError(f"--likelihood and --likelihood-weights apply to --head posterior only, not to --head {self.head}")
 
     @staticmethod
-    def for_preset(preset: str, **overrides) -> "LocUNetTrainConfig":
+    def for_preset(preset: str, **overrides) -> LocUNetTrainConfig:
         if preset == "paper":  # the published recipe
             base = dict(lr=1e-5, schedule="step", step_epochs=30, epochs=50, batch_size=15, samples_per_epoch=0, grad_clip=0.0)
         else:
@@ -124,7 +126,7 @@ def gaussian_targets(position: torch.Tensor, rows: torch.Tensor, cols: torch.Ten
     return torch.exp(-d2 / (2.0 * sigma_m**2))
 
 
-def training_loss(model: LocUNet, inputs: torch.Tensor, extra: list, position: torch.Tensor, config: "LocUNetTrainConfig", runtime: Runtime,
+def training_loss(model: LocUNet, inputs: torch.Tensor, extra: list, position: torch.Tensor, config: LocUNetTrainConfig, runtime: Runtime,
                   net: torch.nn.Module | None = None) -> torch.Tensor:  # fmt: skip
     """The loss each head trains with: the localization loss on the answer (com, posterior, direct), the squared
     error to a Gaussian target heatmap (heatmap), the cross-entropy of the truth's cell (classify). ``net``: the
@@ -244,7 +246,9 @@ def train_locunet(
     last_path, best_path = out_dir / "last.pt", out_dir / "best.pt"
     if config.init and not last_path.exists():
         start = load_locunet(config.init)
-        head_fields = dict(head=model_config.head, temperature=model_config.temperature, prior=model_config.prior, likelihood_weights=model_config.likelihood_weights)
+        head_fields = dict(
+            head=model_config.head, temperature=model_config.temperature, prior=model_config.prior, likelihood_weights=model_config.likelihood_weights
+        )
         if replace(start.config, refine_radius_m=0.0, refine_k=0) == model_config:
             model.load_state_dict(start.state_dict())
         elif not start.config.toa_channels and replace(start.config, refine_radius_m=0.0, refine_k=0, toa_channels=True) == model_config:
@@ -299,7 +303,9 @@ def train_locunet(
             val_mae = _mae(network_positions(model, val_encoder, val_data, runtime), val_data.queries.position) if place.main else float("nan")
             state["epoch"] += 1
             state["seconds"] = time.perf_counter() - started
-            state["history"].append({"epoch": state["epoch"], "train_loss": round(float(np.mean(losses)), 6), "val_mae_m": round(val_mae, 3), "seconds": round(state["seconds"], 1)})
+            state["history"].append(
+                {"epoch": state["epoch"], "train_loss": round(float(np.mean(losses)), 6), "val_mae_m": round(val_mae, 3), "seconds": round(state["seconds"], 1)}
+            )
             next_seed = int(rng.integers(2**63))
             if place.main:
                 if val_mae < state["best_val_mae_m"]:

@@ -23,8 +23,8 @@ from radioloc.errors import RadiolocError
 from radioloc.io import atomic_write_json, read_json_object
 from radioloc.models.checkpoint import load_checkpoint, save_checkpoint
 from radioloc.models.radiounet import RadioUNet, count_parameters, grow_radiounet, load_radiounet, preset_config
-from radioloc.propagation.graylevel import DB_PER_GRAY
 from radioloc.models.runtime import Runtime
+from radioloc.propagation.graylevel import DB_PER_GRAY
 from radioloc.training import distributed
 from radioloc.training.resume import check_schedule, check_training_state, progress_columns
 
@@ -44,7 +44,7 @@ class RadioUNetTrainConfig:
     init: str | None = None  # start from this RadioUNet checkpoint: the same preset, or one it grows into (cpu -> cpu-open)
 
     @staticmethod
-    def for_preset(preset: str, **overrides) -> "RadioUNetTrainConfig":
+    def for_preset(preset: str, **overrides) -> RadioUNetTrainConfig:
         if preset == "paper":  # the published recipe: Adam 1e-4, 50 epochs per U, batch 15
             base = dict(lr=1e-4, epochs_first=50, epochs_second=50, batch_size=15)
         else:
@@ -99,7 +99,9 @@ class CoarseDPMCache:
         return [torch.from_numpy(store[index].astype(np.float32)) for store in self.grids]
 
 
-def augmented_geometry(model: RadioUNet, buildings: torch.Tensor, tx: torch.Tensor, cells: list[torch.Tensor] | None, k: int = 0, transpose: bool = False) -> np.ndarray | None:
+def augmented_geometry(
+    model: RadioUNet, buildings: torch.Tensor, tx: torch.Tensor, cells: list[torch.Tensor] | None, k: int = 0, transpose: bool = False
+) -> np.ndarray | None:
     """The model's geometry input for maps and Tx already rotated by (k, transpose), from coarse-DPM cells of
     the unrotated maps (or None to compute everything on the rotated maps)."""
     if not (model.config.visibility or model.config.detour or model.config.coarse_dpm):
@@ -130,7 +132,9 @@ def rmse_db(pred_gray: torch.Tensor, truth_gray: torch.Tensor, outdoor: torch.Te
 
 
 @torch.no_grad()
-def validate(model: RadioUNet, data: RadioMapSet, index: np.ndarray, runtime: Runtime, second: bool, batch: int = 32, cache: CoarseDPMCache | None = None) -> float:
+def validate(
+    model: RadioUNet, data: RadioMapSet, index: np.ndarray, runtime: Runtime, second: bool, batch: int = 32, cache: CoarseDPMCache | None = None
+) -> float:
     model.eval()
     sse, count = 0.0, 0
     for start in range(0, len(index), batch):
@@ -236,12 +240,27 @@ def train_radiounet(data_dir: str | Path, out_dir: str | Path, config: RadioUNet
                 state["epoch"] += 1
                 state["seconds"] = time.perf_counter() - started
                 train_rmse = float(np.sqrt(np.mean(losses))) * 255.0 * DB_PER_GRAY
-                state["history"].append({"phase": phase, "epoch": state["epoch"], "train_rmse_db_all_pixels": round(train_rmse, 3), "val_rmse_db": round(val_rmse, 3), "seconds": round(state["seconds"], 1)})
+                state["history"].append(
+                    {
+                        "phase": phase,
+                        "epoch": state["epoch"],
+                        "train_rmse_db_all_pixels": round(train_rmse, 3),
+                        "val_rmse_db": round(val_rmse, 3),
+                        "seconds": round(state["seconds"], 1),
+                    }
+                )
                 next_seed = int(rng.integers(2**63))
                 if place.main:
                     if val_rmse < state["best"][str(phase)]:
                         state["best"][str(phase)] = val_rmse
-                        save_checkpoint(best_path, "radiounet", model_config.to_dict(), {k: v.cpu() for k, v in model.state_dict().items()}, val_rmse_db=val_rmse, phase=phase)
+                        save_checkpoint(
+                            best_path,
+                            "radiounet",
+                            model_config.to_dict(),
+                            {k: v.cpu() for k, v in model.state_dict().items()},
+                            val_rmse_db=val_rmse,
+                            phase=phase,
+                        )
                     save_checkpoint(
                         last_path,
                         "radiounet-training",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -17,7 +17,14 @@ from radioloc.models.checkpoint import load_checkpoint
 
 def progress_columns() -> tuple:
     """Fresh columns (they keep per-bar state): description, bar, done / total, status, elapsed, remaining."""
-    return (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TimeRemainingColumn())
+    return (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
 
 
 def resume_training(last_path: Path, kind: str, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler, fresh: dict,
@@ -40,7 +47,9 @@ def check_schedule(scheduler, steps: int, path: Path) -> None:
     """A resumed learning-rate schedule must be where the loop is (``steps`` taken), or the run would end early or
     step past the schedule's end."""
     if scheduler.last_epoch != steps:
-        raise RadiolocError(f"{path}: corrupt training state (its schedule took {scheduler.last_epoch} steps, its loop {steps}); delete it to train from the start")
+        raise RadiolocError(
+            f"{path}: corrupt training state (its schedule took {scheduler.last_epoch} steps, its loop {steps}); delete it to train from the start"
+        )
 
 
 def _like(value: object, fresh: object) -> bool:

@@ -25,7 +25,11 @@ TABLE8_LOCUNET = {0: (4.80, 10.70), 10: (13.14, 19.06), 20: (13.14, 19.06), "ms"
 LOCSWINNET = {"rss_toa_m": 1.9, "rss_m": 5.9}
 
 # Table VI: MAE (m) by the noise (m) on the training positions, robustness scenario
-TABLE6 = {"sigma_m": (0, 2, 5, 10, 15, 20, 25), "locunet": (13.14, 12.76, 13.47, 13.90, 13.79, 14.18, 13.58), "knn": (27.38, 27.38, 27.20, 27.13, 27.13, 27.12, 27.20)}
+TABLE6 = {
+    "sigma_m": (0, 2, 5, 10, 15, 20, 25),
+    "locunet": (13.14, 12.76, 13.47, 13.90, 13.79, 14.18, 13.58),
+    "knn": (27.38, 27.38, 27.20, 27.13, 27.13, 27.12, 27.20),
+}
 
 # Table VII: MAE (m) by the noise (m) on the position each BS's report is read at
 TABLE7 = {

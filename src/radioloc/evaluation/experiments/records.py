@@ -66,6 +66,8 @@ def read_result(path: Path, name: str, scale: str) -> dict:
     result = read_json_object(path, "experiment result")
     found = (result.get("experiment"), result.get("scale"))
     if found != (name, scale):
-        raise RadiolocError(f"{path}: a result of experiment {found[0]!r} at scale {found[1]!r}, not of {name!r} at this folder's scale {scale!r}: delete it to recompute it")
+        raise RadiolocError(
+            f"{path}: a result of experiment {found[0]!r} at scale {found[1]!r}, not of {name!r} at this folder's scale {scale!r}: delete it to recompute it"
+        )
     check_values(result, path)
     return result

@@ -4,16 +4,16 @@ finding-by-finding verdict. Written from the result files alone, so it can be re
 from __future__ import annotations
 
 import os
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable
 
 import radioloc
+from radioloc.errors import RadiolocError
 from radioloc.evaluation.experiments import paper
+from radioloc.evaluation.experiments.records import read_result
 from radioloc.evaluation.experiments.runner import EXPERIMENTS
 from radioloc.evaluation.experiments.scales import Scale
-from radioloc.errors import RadiolocError
-from radioloc.evaluation.experiments.records import read_result
 from radioloc.io import atomic_write_bytes
 
 
@@ -84,7 +84,11 @@ def _table8(r: dict, out: Path) -> list[str]:
                 theirs = f" ({published[int(sigma)][i]})" if published else ""
                 cells.append(f"**{_f(row['mae_all_m'])}** / {_f(row['mae_successful_m'])}{fail}{theirs}")
         label = next(x["label"] for x in r["rows"] if x["method"] == method)
-        lines.append(f"| {label} | {'-' if b is None else f'{b:g}'} | " + " | ".join(cells) + f" | {_f(sum(ms) / len(ms), 1)} ({published['ms'] if published else '-'}) |")
+        lines.append(
+            f"| {label} | {'-' if b is None else f'{b:g}'} | "
+            + " | ".join(cells)
+            + f" | {_f(sum(ms) / len(ms), 1)} ({published['ms'] if published else '-'}) |"
+        )
     for model in dict.fromkeys(x["model"] for x in r["rss"]):
         rows = [x for x in r["rss"] if x["model"] == model]
         cells = []
@@ -129,7 +133,9 @@ def _table6(r: dict, out: Path) -> list[str]:
              "| sigma (m) | LocUNet | kNN (k) |", "|---|---|---|"]  # fmt: skip
     for row in r["rows"]:
         theirs = published.get(int(row["sigma_m"]), (None, None))
-        lines.append(f"| {row['sigma_m']:g} | {_nc(row['locunet_mae_m'], row['locunet_converged'])} ({_f(theirs[0])}) | {_f(row['knn_mae_m'])} ({_f(theirs[1])}), k={row['knn_k']} |")
+        lines.append(
+            f"| {row['sigma_m']:g} | {_nc(row['locunet_mae_m'], row['locunet_converged'])} ({_f(theirs[0])}) | {_f(row['knn_mae_m'])} ({_f(theirs[1])}), k={row['knn_k']} |"
+        )
     return lines
 
 
@@ -141,7 +147,7 @@ def _table7(r: dict, out: Path) -> list[str]:
     for row in r["rows"]:
         i = p["sigma_m"].index(int(row["sigma_m"])) if int(row["sigma_m"]) in p["sigma_m"] else None
 
-        def theirs(key):
+        def theirs(key, i=i):
             return f" ({p[key][i]})" if i is not None else ""
 
         lines.append(
@@ -169,12 +175,19 @@ def _pct1(value) -> str:
 
 
 def _fig4(r: dict, out: Path) -> list[str]:
-    lines = [f"LocUNet (spatial regression, the same budget): {_f(r['locunet_mae_m'])} m.", "", "| target sigma (m) | CoM (mean) | argmax (mode) |", "|---|---|---|"]
+    lines = [
+        f"LocUNet (spatial regression, the same budget): {_f(r['locunet_mae_m'])} m.",
+        "",
+        "| target sigma (m) | CoM (mean) | argmax (mode) |",
+        "|---|---|---|",
+    ]
     for h in r["heatmap"]:
         lines.append(f"| {h['sigma_m']:g} | {_nc(h['com_mae_m'], h['converged'])} | {_nc(h['argmax_mae_m'], h['converged'])} |")
     for head, label in (("direct", "direct regression (fully connected head)"), ("classify", "direct classification (a class per cell)")):
         o = r["others"][head]
-        lines.append(f"| {label} | {'converged' if o['converged'] else 'n.c.'}: MAE {_f(o['mae_m'])} (best val {_f(o['best_val_mae_m'])}, constant answer {_f(o['constant_answer_val_mae_m'])}) | |")
+        lines.append(
+            f"| {label} | {'converged' if o['converged'] else 'n.c.'}: MAE {_f(o['mae_m'])} (best val {_f(o['best_val_mae_m'])}, constant answer {_f(o['constant_answer_val_mae_m'])}) | |"
+        )
     return [*lines, "", *_figures(r, out)]
 
 
@@ -211,7 +224,9 @@ def findings(results: dict[str, dict]) -> list[tuple[str, bool | None, str, str]
             all_cases = [c for c in every["locunet_beats_every_toa_method"]["cases"] if c["sigma_m"] in sigmas]
             holds = all(c["holds"] for c in cases)
             numbers = "; ".join(f"sigma {c['sigma_m']:g}, {c['bs']} BSs: {c['locunet_mae_m']:.2f} vs {c['best_toa']} {c['best_toa_mae_m']:.2f}" for c in cases)
-            numbers += f" (ToA: successful queries, the paper's protocol; over all queries it {'holds' if all(c['holds'] for c in all_cases) else 'does not hold'})"
+            numbers += (
+                f" (ToA: successful queries, the paper's protocol; over all queries it {'holds' if all(c['holds'] for c in all_cases) else 'does not hold'})"
+            )
             why = ""
             if not holds and sigmas[0] > 0 and "fig2-estimate-error" in results:
                 fig2 = results["fig2-estimate-error"]["robust"]
@@ -249,7 +264,14 @@ def findings(results: dict[str, dict]) -> list[tuple[str, bool | None, str, str]
                     "" if r["finding"]["holds"] else _budget(results)))  # fmt: skip
     if "fusion-rss-toa" in results:
         g = results["fusion-rss-toa"]["goal"]
-        out.append(("Goal: RSS + ToA fusion <= 0.7 x the better of RSS-only locunet and the best ToA method (sigma 10 m, nominal, 5 BSs)", g["met"], f"ratio {g['ratio']:.2f}", ""))
+        out.append(
+            (
+                "Goal: RSS + ToA fusion <= 0.7 x the better of RSS-only locunet and the best ToA method (sigma 10 m, nominal, 5 BSs)",
+                g["met"],
+                f"ratio {g['ratio']:.2f}",
+                "",
+            )
+        )
     return out
 
 
@@ -272,7 +294,7 @@ def write_report(out: Path, scale: Scale, command: str) -> Path:
         f"- scale: **{scale.name}** ({scale.description}): {scale.maps} maps of seed {scale.seed}, {scale.protocol.candidates_per_map} BS candidates per map,"
         f" {scale.protocol.sets_per_map} BS sets x {scale.protocol.ues_per_map} UEs per map, {scale.queries or 'all'} test queries per table",
         f"- command: `{command}`",
-        f"- radioloc {radioloc.__version__}, written {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
+        f"- radioloc {radioloc.__version__}, written {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
         "- every number comes from the result files in `results/`; the shipped models (`locunet`, `locunet-robust`, `bayes`, `bayes-robust`) were"
         " fitted on other seeds than this dataset's",
         "",
@@ -283,7 +305,7 @@ def write_report(out: Path, scale: Scale, command: str) -> Path:
     ]
     # A result file is radioloc's own, but may be damaged or hand-edited: each section is rendered from its file
     # alone, so a field that is missing or of the wrong kind names that file (and how to recompute it).
-    sections = {name: _rendered(out / "results" / f"{name}.json", lambda: [f"`{name}`, {result['seconds']:.0f} s", "", *SECTIONS[name](result, out)])
+    sections = {name: _rendered(out / "results" / f"{name}.json", lambda name=name, result=result: [f"`{name}`, {result['seconds']:.0f} s", "", *SECTIONS[name](result, out)])
                 for name, result in results.items()}  # fmt: skip
     for finding, holds, numbers, why in _rendered(out / "results", lambda: list(findings(results))):
         lines.append(f"| {finding} | {_verdict(holds)} | {numbers} | {why} |")

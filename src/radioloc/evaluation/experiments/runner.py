@@ -21,9 +21,9 @@ import json
 import shlex
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from rich.console import Console
@@ -32,8 +32,8 @@ from radioloc.datasets.builder import DatasetConfig, generate_dataset
 from radioloc.datasets.localization import LocalizationData, load_localization
 from radioloc.datasets.ranging import attach_ranges
 from radioloc.errors import RadiolocError
-from radioloc.evaluation.experiments.scales import Scale, get_scale
 from radioloc.evaluation.experiments.records import read_cached, read_result
+from radioloc.evaluation.experiments.scales import Scale, get_scale
 from radioloc.io import atomic_write_json, json_safe, read_json_object
 
 NOMINAL = "DPM"
@@ -44,7 +44,7 @@ ROBUST = "IRT2cars"
 class Experiment:
     name: str
     title: str  # what of the paper it reproduces
-    run: Callable[["Context"], dict]
+    run: Callable[[Context], dict]
     needs: tuple[str, ...] = ()  # experiments whose results it reads
 
 
@@ -54,7 +54,7 @@ EXPERIMENTS: dict[str, Experiment] = {}
 def experiment(name: str, title: str, needs: tuple[str, ...] = ()):
     """Register an experiment function ``f(ctx) -> result dict``."""
 
-    def wrap(function: Callable[["Context"], dict]):
+    def wrap(function: Callable[[Context], dict]):
         EXPERIMENTS[name] = Experiment(name, title, function, needs)
         return function
 
@@ -102,7 +102,11 @@ class Context:
                     full = full.subset(np.sort(np.random.default_rng(self.scale.seed).choice(len(full.queries), size=limit, replace=False)))
                 self._loaded[(split, measurement, queries, None)] = full
             base = self._loaded[(split, measurement, queries, None)]
-            self._loaded[key] = base if toa_sigma is None else attach_ranges(base, toa_sigma, seed=int(round(toa_sigma * 1000)) + {"test": 0, "val": 1, "train": 2}.get(split, 3))
+            self._loaded[key] = (
+                base
+                if toa_sigma is None
+                else attach_ranges(base, toa_sigma, seed=int(round(toa_sigma * 1000)) + {"test": 0, "val": 1, "train": 2}.get(split, 3))
+            )
         return self._loaded[key]
 
     # -- caching ----------------------------------------------------------------------------------------------
@@ -161,7 +165,9 @@ def order(names: list[str]) -> list[str]:
     return [name for name in EXPERIMENTS if name in wanted]
 
 
-def run_experiments(names: list[str], scale_name: str, out: str | Path, console: Console | None = None, workers: int | None = None, command: str | None = None) -> dict:
+def run_experiments(
+    names: list[str], scale_name: str, out: str | Path, console: Console | None = None, workers: int | None = None, command: str | None = None
+) -> dict:
     """Run (or resume) the experiments ``names`` (all when empty) at a scale into ``out``; returns the results."""
     from radioloc.evaluation.experiments.report import write_report
 

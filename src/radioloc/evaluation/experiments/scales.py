@@ -28,8 +28,8 @@ class Scale:
     # Table IX cells (activation, loss, city map, Tx maps): every activation and loss with both input maps, and the
     # input ablations with LeakyReLU (enough for Table X's LeakyReLU row); ``paper`` runs the full 32
     ablation_grid: tuple[tuple[str, str, bool, bool], ...] = (
-        *((a, l, True, True) for a in ("leaky_relu", "relu", "softmax", "sigmoid") for l in ("mae", "mse")),
-        *(("leaky_relu", l, c, t) for c, t in ((False, True), (True, False), (False, False)) for l in ("mae", "mse")),
+        *((a, loss, True, True) for a in ("leaky_relu", "relu", "softmax", "sigmoid") for loss in ("mae", "mse")),
+        *(("leaky_relu", loss, c, t) for c, t in ((False, True), (True, False), (False, False)) for loss in ("mae", "mse")),
     )  # fmt: skip
     heatmap_sigmas_m: tuple[float, ...] = (2.0, 4.0, 8.0, 16.0)  # Fig. 4
 
@@ -52,7 +52,7 @@ SCALES = {
     "paper": Scale(
         "paper", "the paper's sizes (99 maps, 80 candidates, 50 BS sets, 200 UEs; the published training recipe): for a GPU",
         maps=99, seed=9191, queries=0, calibration_queries=6000, train_preset="paper", train_epochs=50, train_samples_per_epoch=0,
-        ablation_grid=tuple((a, l, c, t) for a in ("leaky_relu", "relu", "softmax", "sigmoid") for l in ("mae", "mse") for c in (True, False) for t in (True, False)),
+        ablation_grid=tuple((a, loss, c, t) for a in ("leaky_relu", "relu", "softmax", "sigmoid") for loss in ("mae", "mse") for c in (True, False) for t in (True, False)),
     ),
 }  # fmt: skip
 

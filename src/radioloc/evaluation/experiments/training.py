@@ -53,7 +53,9 @@ class Trainer:
 
     def base_config(self, **overrides) -> LocUNetTrainConfig:
         s = self.ctx.scale
-        settings = dict(measurement=ROBUST, epochs=s.train_epochs, samples_per_epoch=s.train_samples_per_epoch, val_queries=min(1000, s.calibration_queries), seed=0)
+        settings = dict(
+            measurement=ROBUST, epochs=s.train_epochs, samples_per_epoch=s.train_samples_per_epoch, val_queries=min(1000, s.calibration_queries), seed=0
+        )
         return LocUNetTrainConfig.for_preset(s.train_preset, **{**settings, **overrides})
 
     def train(self, key: str, config: LocUNetTrainConfig, train: LocalizationData, val: LocalizationData, tests: dict[str, LocalizationData]) -> dict:
@@ -87,7 +89,9 @@ class Trainer:
             with torch.no_grad():
                 for start in range(0, len(q), 64):
                     part = slice(start, min(start + 64, len(q)))
-                    inputs = encoder.encode(q.map_slot[part], q.bs_ids[part], q.pathloss_db[part], None if q.ranges_m is None else q.ranges_m[part]).to(self.runtime.dtype or torch.float32)
+                    inputs = encoder.encode(q.map_slot[part], q.bs_ids[part], q.pathloss_db[part], None if q.ranges_m is None else q.ranges_m[part]).to(
+                        self.runtime.dtype or torch.float32
+                    )
                     with self.runtime.autocast():
                         modes[part] = model.argmax_position(model.heatmap(inputs.contiguous(memory_format=torch.channels_last)).float()).cpu().numpy()
             out["argmax"] = error_stats(localization_errors(modes, q.position))
@@ -129,7 +133,15 @@ def table6(ctx: Context) -> dict:
         else:
             net = trainer.train(f"locunet_label_noise_{sigma:g}", trainer.base_config(), noisy_train, noisy_val, {"clean": test})
         knn = trainer.knn(f"knn_label_noise_{sigma:g}", noisy_train, {"clean": test})
-        rows.append({"sigma_m": sigma, "locunet_mae_m": net["tests"]["clean"]["mae"], "locunet_converged": net["converged"], "knn_mae_m": knn["tests"]["clean"]["mae"], "knn_k": knn["k"]})
+        rows.append(
+            {
+                "sigma_m": sigma,
+                "locunet_mae_m": net["tests"]["clean"]["mae"],
+                "locunet_converged": net["converged"],
+                "knn_mae_m": knn["tests"]["clean"]["mae"],
+                "knn_k": knn["k"],
+            }
+        )
         ctx.console.print(f"label noise {sigma:g} m: LocUNet {rows[-1]['locunet_mae_m']:.2f} m, kNN {rows[-1]['knn_mae_m']:.2f} m (k={knn['k']})")
     base = rows[0]["locunet_mae_m"]
     worst = max(abs(r["locunet_mae_m"] - base) / base for r in rows)
@@ -155,9 +167,15 @@ def table7(ctx: Context) -> dict:
             "knn_zero_shot_mae_m": knn_zero_shot["tests"][key]["mae"], "knn_trained_mae_m": knn["tests"][key]["mae"], "knn_k": knn["k"],
         })  # fmt: skip
         r = rows[-1]
-        ctx.console.print(f"Tx sigma {sigma:g} m: LocUNet ZS {r['locunet_zero_shot_mae_m']:.2f} / trained {r['locunet_trained_mae_m']:.2f}; kNN ZS {r['knn_zero_shot_mae_m']:.2f} / trained {r['knn_trained_mae_m']:.2f}")
+        ctx.console.print(
+            f"Tx sigma {sigma:g} m: LocUNet ZS {r['locunet_zero_shot_mae_m']:.2f} / trained {r['locunet_trained_mae_m']:.2f}; kNN ZS {r['knn_zero_shot_mae_m']:.2f} / trained {r['knn_trained_mae_m']:.2f}"
+        )
     holds = all(r["locunet_trained_mae_m"] < r["locunet_zero_shot_mae_m"] for r in rows)
-    return {"rows": rows, "paper": paper.TABLE7, "finding": {"holds": bool(holds), "knn_holds": bool(all(r["knn_trained_mae_m"] < r["knn_zero_shot_mae_m"] for r in rows))}}
+    return {
+        "rows": rows,
+        "paper": paper.TABLE7,
+        "finding": {"holds": bool(holds), "knn_holds": bool(all(r["knn_trained_mae_m"] < r["knn_zero_shot_mae_m"] for r in rows))},
+    }
 
 
 @experiment("fig4-keypoint-baselines", "Fig. 4: heatmap regression (CoM and argmax), direct regression and classification vs LocUNet (robustness scenario)")
@@ -192,8 +210,9 @@ def fig4(ctx: Context) -> dict:
     return {"locunet_mae_m": locunet["mae"], "heatmap": heatmaps, "others": others, "finding": {"holds": bool(trails)}, "figures": [str(figure)]}
 
 
-
-@experiment("fusion-locunet-toa", "Beyond the paper: LocUNet with ToA channels (RSS + ToA), against bayes:toa, on the fusion queries", needs=("fusion-rss-toa",))
+@experiment(
+    "fusion-locunet-toa", "Beyond the paper: LocUNet with ToA channels (RSS + ToA), against bayes:toa, on the fusion queries", needs=("fusion-rss-toa",)
+)
 def fusion_locunet(ctx: Context) -> dict:
     """The shipped nominal LocUNet grown by one zero-initialized ToA residual channel per BS and fine-tuned on this
     dataset's training maps with ranges of the same noise (the paper preset trains from scratch)."""
@@ -213,7 +232,9 @@ def fusion_locunet(ctx: Context) -> dict:
             rows.append({"sigma_m": sigma, "bs": count, "converged": run["converged"], "locunet_toa_mae_m": run["tests"][f"{count}bs"]["mae"],
                          "bayes_toa_mae_m": bayes["fused_mae_m"], "locunet_rss_mae_m": bayes["locunet_rss_mae_m"], "best_toa_mae_m": bayes["best_toa_mae_m"]})  # fmt: skip
             r = rows[-1]
-            ctx.console.print(f"sigma {sigma:g} m, {count} BSs: LocUNet+ToA {r['locunet_toa_mae_m']:.2f} m, bayes+ToA {r['bayes_toa_mae_m']:.2f}, LocUNet RSS {r['locunet_rss_mae_m']:.2f}")
+            ctx.console.print(
+                f"sigma {sigma:g} m, {count} BSs: LocUNet+ToA {r['locunet_toa_mae_m']:.2f} m, bayes+ToA {r['bayes_toa_mae_m']:.2f}, LocUNet RSS {r['locunet_rss_mae_m']:.2f}"
+            )
     return {"rows": rows, "init": "shipped locunet" if ctx.scale.train_preset == "cpu" else "from scratch"}
 
 
@@ -232,7 +253,9 @@ def table9(ctx: Context) -> dict:
         t = run["tests"]["clean"]
         cells.append({"activation": activation, "loss": loss, "inputs": INPUTS[(city, tx)], "converged": run["converged"], "mae_m": t["mae"], "rmse_m": t["rmse"],
                       "n": t["n"], "best_val_mae_m": run["best_val_mae_m"]})  # fmt: skip
-        ctx.console.print(f"{activation:10s} {loss} {INPUTS[(city, tx)]:9s}: " + (f"MAE {t['mae']:.2f} m, RMSE {t['rmse']:.2f} m" if run["converged"] else "n.c."))
+        ctx.console.print(
+            f"{activation:10s} {loss} {INPUTS[(city, tx)]:9s}: " + (f"MAE {t['mae']:.2f} m, RMSE {t['rmse']:.2f} m" if run["converged"] else "n.c.")
+        )
     improvements = table10(cells)
     leaky = next((c for c in cells if c["activation"] == "leaky_relu" and c["loss"] == "mae" and c["inputs"] == "wC wT"), None)
     done = [c for c in cells if c["converged"] and c["inputs"] == "wC wT"]
