@@ -128,6 +128,31 @@ def dataset_generate(
     )
 
 
+@dataset_app.command("coverage")
+def dataset_coverage_command(
+    directory: Path = typer.Argument(..., exists=True, file_okay=False, help="Dataset folder."),
+    split: str = typer.Option("all", "--split", help="Maps whose query links are counted: train, val, test or all."),
+    json_out: Optional[Path] = output_file_option(None, "--json", help="Write the statistics to this JSON file.", suffixes=(".json",)),
+    force: bool = force_option(),
+) -> None:
+    """Per simulation (and estimate set), over the query links (UE, BS): share above the noise floor, share that
+    no path reaches, and the difference to DPM over the links above the floor in both."""
+    from radioloc.datasets.coverage import dataset_coverage
+    from radioloc.io import atomic_write_json
+
+    result = dataset_coverage(directory, split)
+    table = Table(title=f"{directory}: {split} split, {result['maps']} maps, query links", caption="-: not recorded by this simulation")
+    for column in ("sim", "links", "above floor", "no path", "RMSE vs DPM dB", "mean - DPM dB"):
+        table.add_column(column, no_wrap=column == "sim")
+    for name, row in result["sims"].items():
+        shown = [f"{100 * row['above_floor']:.1f} %", "-" if row["no_path"] is None else f"{100 * row['no_path']:.1f} %"]
+        differences = ["" if row[key] is None else f"{row[key]:.2f}" for key in ("rmse_to_DPM_db", "mean_difference_to_DPM_db")]
+        table.add_row(name, f"{row['links']:,}", *shown, *differences)
+    console.print(table)
+    if json_out:
+        atomic_write_json(json_out, result)
+
+
 @dataset_app.command("show")
 def dataset_show(
     directory: Path = typer.Argument(..., exists=True, file_okay=False, help="Dataset folder."),
