@@ -29,6 +29,7 @@ from radioloc.clitools import (
 )
 from radioloc.errors import RadiolocError
 from radioloc.limits import CELL_ID_MAX, MAX_MAPS, RSS_DBM_RANGE, SEED_MAX
+from radioloc.localizers.registry import spec_help
 
 app = typer.Typer(cls=RadiolocGroup, add_completion=False, no_args_is_help=True, help="RSS localization with radio maps (LocUNet).")
 dataset_app = typer.Typer(cls=RadiolocGroup, no_args_is_help=True, help="Generate, inspect and load RadioLocSeer-layout datasets.")
@@ -638,7 +639,7 @@ def evaluate_command(
     model: Optional[str] = typer.Option(
         None,
         "--model",
-        help="Comma-separated: locunet, locunet-robust (shipped: the quasi-heatmap as the learned prior of the bayes-learned posterior; :paper = the paper's centre of mass with the local refinement, :network = without the refinement, :heatmap-radii = radii from the quasi-heatmap), bayes, bayes-robust (shipped calibrations; :median = spatial median, :fit = calibrated on this dataset's train split), bayes-learned, bayes-learned-robust (with the learned error model), knn, knn-cond, adaptive-knn, toa-pocs, toa-sdp, toa-rsdp1, toa-rsdp2, toa-bisection, toa-mcc (ToA ranging, with --toa-sigma; :b=M bias bound), a LocUNet checkpoint (.pt) or a bayes calibration (.safetensors).",
+        help=f"Comma-separated: {spec_help()}; the toa-* ones need --toa-sigma.",
     ),
     data: Optional[Path] = typer.Option(None, "--data", exists=True, file_okay=False, help="Dataset folder."),
     split: str = typer.Option("test", "--split", help="Split(s) whose queries are answered: train, val, test, comma separated."),
@@ -716,7 +717,7 @@ def locate_command(
     model: Optional[str] = typer.Option(
         None,
         "--model",
-        help="A localizer: locunet, locunet-robust, bayes, bayes-robust, bayes-learned, bayes-learned-robust, a LocUNet checkpoint (.pt) or a bayes calibration (.safetensors); with --deployment one of its localizers.",
+        help=f"A localizer: {spec_help(shipped_only=True)}; with --deployment one of its localizers.",
     ),
     estimator: Optional[str] = typer.Option(None, "--estimator", help="bayes only: mean (posterior mean, default) or median (spatial median)."),
     estimate: str = typer.Option("estimate", "--estimate", help="Radio maps the model sees: estimate, true, noisy:SIGMA_DB (with --data)."),

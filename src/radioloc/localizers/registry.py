@@ -34,9 +34,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from radioloc.errors import RadiolocError
-from radioloc.localizers.base import Localizer
+
+if TYPE_CHECKING:  # the registry names localizers without importing them (help texts stay cheap)
+    from radioloc.localizers.base import Localizer
 
 
 @dataclass(frozen=True)
@@ -124,6 +127,19 @@ def _load(factory: str | Callable) -> Callable:
         return factory
     module, attribute = factory.split(":")
     return getattr(importlib.import_module(module), attribute)
+
+
+def spec_help(shipped_only: bool = False) -> str:
+    """What ``--model`` takes, from the registry: every name (``shipped_only``: those that need no fitting on the
+    evaluated dataset) with its options, then the file forms."""
+    _plugins()
+    forms = []
+    for name, entry in REGISTRY.items():
+        if shipped_only and entry.needs_fit:
+            continue
+        options = " ".join(f":{option}V" if option.endswith("=") else f":{option}" for option in entry.options)
+        forms.append(f"{name} ({options})" if options else name)
+    return ", ".join(forms) + ", a LocUNet checkpoint (.pt) or a bayes calibration (.safetensors)"
 
 
 def names(scenario: str | None = None) -> list[str]:
