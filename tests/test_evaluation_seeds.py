@@ -2,17 +2,16 @@
 one among the seeds it was fitted on, and no shipped radius calibration records a dataset of one."""
 
 import importlib.util
-import re
 from pathlib import Path
 
 import pytest
 
+from radioloc.localizers.radii import card_seeds, parse_seed_list
 from radioloc.localizers.registry import resolve_localizer
 from radioloc.models.checkpoint import load_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
 WEIGHTS = ROOT / "src" / "radioloc" / "models" / "weights"
-FITTING_LINE = re.compile(r"^\*\*Fitting seeds:\*\* (?P<seeds>[0-9][0-9, -]*)", re.M)
 SHIPPED_RADII = ("locunet", "locunet:paper", "bayes", "bayes-learned", "locunet-robust", "locunet-robust:paper", "bayes-robust", "bayes-learned-robust")
 
 
@@ -23,18 +22,9 @@ def benchmark_seeds():
     return module
 
 
-def parse_seeds(text: str) -> set[int]:
-    """``0, 1000, 5101-5106`` -> {0, 1000, 5101, ..., 5106}."""
-    seeds: set[int] = set()
-    for part in (p.strip() for p in text.split(",") if p.strip()):
-        low, _, high = part.partition("-")
-        seeds.update(range(int(low), int(high or low) + 1))
-    return seeds
-
-
 def test_parse_seeds():
-    assert parse_seeds("0, 1000, 5101-5103") == {0, 1000, 5101, 5102, 5103}
-    assert parse_seeds("7") == {7}
+    assert parse_seed_list("0, 1000, 5101-5103") == {0, 1000, 5101, 5102, 5103}
+    assert parse_seed_list("7") == {7}
 
 
 def test_calibration_pool_and_evaluation_seeds_are_disjoint():
@@ -46,9 +36,8 @@ def test_calibration_pool_and_evaluation_seeds_are_disjoint():
 
 @pytest.mark.parametrize("card", sorted(WEIGHTS.glob("*.md")), ids=lambda p: p.name)
 def test_model_cards_list_fitting_seeds_outside_the_evaluation_seeds(card):
-    match = FITTING_LINE.search(card.read_text())
-    assert match, f"{card.name}: no '**Fitting seeds:** ...' line"
-    listed = parse_seeds(match.group("seeds"))
+    listed = card_seeds(card.with_suffix(".pt"))
+    assert listed is not None, f"{card.name}: no '**Fitting seeds:** ...' line"
     assert listed and not listed & benchmark_seeds().EVALUATION_SEEDS
 
 

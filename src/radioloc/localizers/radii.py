@@ -24,17 +24,20 @@ RADII_QUERIES = 4000  # calibration queries per number of BSs (1..5), spread ove
 CARD_SEEDS = re.compile(r"^\*\*Fitting seeds:\*\* (?P<seeds>[0-9][0-9, -]*)", re.M)  # the line every model card opens with
 
 
-def _card_seeds(weights: Path) -> set[int] | None:
-    """``0, 5101-5106`` on the ``**Fitting seeds:**`` line of the model card beside shipped weights."""
-    card = weights.with_suffix(".md")
-    match = CARD_SEEDS.search(card.read_text()) if card.is_file() else None
-    if match is None:
-        return None
+def parse_seed_list(text: str) -> set[int]:
+    """``0, 1000, 5101-5106`` -> {0, 1000, 5101, ..., 5106}."""
     seeds: set[int] = set()
-    for part in (p.strip() for p in match.group("seeds").split(",") if p.strip()):
+    for part in (p.strip() for p in text.split(",") if p.strip()):
         low, _, high = part.partition("-")
         seeds.update(range(int(low), int(high or low) + 1))
     return seeds
+
+
+def card_seeds(weights: Path) -> set[int] | None:
+    """The seeds on the ``**Fitting seeds:**`` line of the model card beside shipped weights (None without one)."""
+    card = weights.with_suffix(".md")
+    match = CARD_SEEDS.search(card.read_text()) if card.is_file() else None
+    return None if match is None else parse_seed_list(match.group("seeds"))
 
 
 def _recorded_seeds(weights: Path, radii_seeds: set) -> set[int] | None:
@@ -52,7 +55,7 @@ def _recorded_seeds(weights: Path, radii_seeds: set) -> set[int] | None:
         entries = LikelihoodCalibration.load(weights).provenance.get("datasets")
     if isinstance(entries, list):
         return {entry["seed"] for entry in entries if isinstance(entry, dict) and isinstance(entry.get("seed"), int)}
-    listed = _card_seeds(weights)
+    listed = card_seeds(weights)
     return None if listed is None else listed - radii_seeds
 
 
