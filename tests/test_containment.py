@@ -64,7 +64,7 @@ def test_outputs_never_replace_a_dataset_file_or_an_input(small_dataset, tmp_pat
     before = _snapshot(root)
     cases = [
         (["dataset", "show", str(root), "--map", "0", "--out", str(root / "buildings" / "0.png")], "lies inside"),
-        (["evaluate", "--model", "knn", "--data", str(root), "--estimate", "true", "--limit", "5", "--json", str(root / "TxRx.mat")], "lies inside"),
+        (["evaluate", "--model", "knn", "--data", str(root), "--estimate", "true", "--limit", "5", "--json", str(root / "manifest.json")], "lies inside"),
         (["dataset", "generate", "--out", str(root / "DPM")], "lies inside"),
         (["city", "import", str(root / "buildings" / "1.png"), "--out", str(root / "buildings" / "1.png")], "is also this command's input"),
     ]
