@@ -135,8 +135,10 @@ def test_batch_reports_without_a_known_cell_get_an_error_entry(service):
     first, second = response.json()["results"]
     assert first["error"].startswith("notFound") and first["lat"] is None
     assert second["error"] is None and second["accuracy_95"] > 0
-    heat = c.post(f"/v1/deployments/{DEPLOYMENT}/locate?key={key}", json={"reports": [{"cells": [1, 2], "pathloss_db": [-90.0, -100.0]}], "heatmap": True})
-    assert heat.status_code == 200 and heat.json()["heatmap"]["size"] == 256 and len(heat.json()["heatmap"]["png_base64"]) > 100
+    for localizer in ("bayes", "locunet"):  # the posterior on 1 m pixels, the quasi-heatmap on 4 m cells
+        body = {"reports": [{"cells": [1, 2], "pathloss_db": [-90.0, -100.0]}], "heatmap": True, "localizer": localizer}
+        heat = c.post(f"/v1/deployments/{DEPLOYMENT}/locate?key={key}", json=body)
+        assert heat.status_code == 200 and heat.json()["heatmap"]["size"] == 256 and len(heat.json()["heatmap"]["png_base64"]) > 100, heat.text
 
 
 def _envelope(response, status: int, reason: str, *words: str) -> None:

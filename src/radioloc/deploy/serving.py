@@ -146,8 +146,9 @@ class DeploymentLocator:
             estimate = self.localizer.locate(windowed.data, heatmaps=heatmaps)
             positions[part] = windowed.to_area(estimate.positions)
             radii[part] = estimate.radii
-            if heatmaps:
-                maps[part] = estimate.heatmaps
+            if heatmaps:  # on the window's 1 m pixels (LocUNet's quasi-heatmap has 4 m cells)
+                factor = WINDOW // estimate.heatmaps.shape[-1]
+                maps[part] = np.repeat(np.repeat(estimate.heatmaps, factor, axis=1), factor, axis=2)
         lat, lng = deployment.georef.to_latlng(positions[:, 0], positions[:, 1])
         located = Located(positions, radii, np.atleast_1d(lat), np.atleast_1d(lng), ids, self.name, 1000.0 * (time.perf_counter() - started) / max(n, 1))
         return located, maps, origins
