@@ -367,6 +367,14 @@ def test_a_replacement_killed_between_its_renames_restores_the_old_deployment(de
     loaded = store.load(deployment_id)  # any reader (the service, locate) puts the old one back, whole
     assert loaded is not None and store.ids() == [deployment_id] and not store.replaced(deployment_id).exists()
     assert {p.relative_to(store.path(deployment_id)): p.read_bytes() for p in store.path(deployment_id).rglob("*") if p.is_file()} == before
+    # deleted while a cut swap left a linked old copy aside: it never comes back, and what it links to stays
+    outside = tmp_path / "outside"
+    shutil.copytree(store.path(deployment_id), outside)
+    store.replaced(deployment_id).symlink_to(outside)
+    store.delete(deployment_id)
+    with pytest.raises(RadiolocError, match="no deployment"):
+        store.load(deployment_id)
+    assert not store.replaced(deployment_id).is_symlink() and (outside / "deployment.json").is_file()
 
 
 @pytest.mark.parametrize("name,content,message", [("stations.json", '{"georef": 1}', "corrupt BS placement"), ("stations.json", "[]", "corrupt BS placement"), ("stations.json", json.dumps({"georef": {"lat": 48.0, "lng": 11.0, "rows": 256, "cols": 256}, "base_stations": [{"cell_id": True, "row": 3, "col": 4, "height_m": 1.5, "tx_power_dbm": 23.0}]}), "base_stations.0.cell_id"),

@@ -59,6 +59,7 @@ from radioloc.deploy.deployment import (
     holds_a_mask,
     load_deployment,
     read_arrays,
+    remove_folder,
     save_config,
 )
 from radioloc.deploy.georef import Georeference
@@ -510,12 +511,12 @@ def _build_locked(store: DeploymentStore, spec: DeploymentSpec, staging: Path, c
     # 4. publish whole
     target = store.path(spec.id)
     target.parent.mkdir(parents=True, exist_ok=True)
-    if target.exists():
+    if target.exists() or target.is_symlink():
         old = store.replaced(spec.id)
-        shutil.rmtree(old, ignore_errors=True)
+        remove_folder(old)
         target.rename(old)
         staging.rename(target)
-        shutil.rmtree(old, ignore_errors=True)
+        remove_folder(old)  # a linked deployment: the link goes, never what it points to
     else:
         staging.rename(target)
     return store.load(spec.id)

@@ -351,6 +351,15 @@ class Deployment:
         return positions, ids, values
 
 
+def remove_folder(path: Path) -> None:
+    """Remove a folder radioloc made, or only the link when ``path`` is a symbolic link (``shutil.rmtree`` refuses
+    links, and with ``ignore_errors`` would leave one behind without a word)."""
+    if path.is_symlink():
+        path.unlink()
+    elif path.exists():
+        shutil.rmtree(path)
+
+
 class DeploymentStore:
     """Deployments under ``ROOT/deployments/<id>``; ``ROOT/staging/<id>`` holds builds in progress (never served)."""
 
@@ -371,7 +380,7 @@ class DeploymentStore:
         """Undo a swap that a kill cut between its two renames: the old deployment goes back in place, whole (the
         rebuild, still complete in staging, is published again by the next ``deploy create --replace``)."""
         path, old = self.path(deployment_id), self.replaced(deployment_id)
-        if old.is_dir() and not path.exists():
+        if old.is_dir() and not path.exists() and not path.is_symlink():
             old.rename(path)
 
     def ids(self) -> list[str]:
@@ -408,6 +417,7 @@ class DeploymentStore:
                 shutil.rmtree(doomed, ignore_errors=True)
                 folder.rename(doomed)
                 shutil.rmtree(doomed)
+        remove_folder(self.replaced(deployment_id))  # an old copy a cut swap left behind must not come back
 
 
 def load_deployment(path: str | Path, expected_id: str | None = None) -> Deployment:
