@@ -251,6 +251,13 @@ def test_keys_are_stored_hashed_and_shown_once(service):
     assert all(k["key"] is None for k in c.get("/v1/keys", params={"key": admin}).json())
     assert c.get("/v1/whoami", params={"key": secret}).json() == {"role": "client", "deployment_id": DEPLOYMENT, "name": "ops"}
     _envelope(c.post("/v1/keys", params={"key": admin}, json={"name": "x", "role": "client", "deployment_id": "nope"}), 404, "notFound")
+    scoped_admin = c.post("/v1/keys", params={"key": admin}, json={"name": "x", "role": "admin", "deployment_id": DEPLOYMENT})
+    _envelope(scoped_admin, 400, "parseError", "scopes client keys")  # an admin key would ignore the scope
+    for path in ("/v1/jobs/99999999999999999999999", "/v1/keys/99999999999999999999999"):  # beyond a 64-bit row id
+        method = "GET" if "jobs" in path else "DELETE"
+        _envelope(c.request(method, path, params={"key": admin}), 400, "parseError")
+    huge_cell = {"reports": [{"cells": [2**63], "pathloss_db": [-90.0]}]}
+    _envelope(c.post(f"/v1/deployments/{DEPLOYMENT}/locate", params={"key": admin}, json=huge_cell), 400, "parseError")
     assert c.delete(f"/v1/keys/{made.json()['id']}", params={"key": admin}).status_code == 204
     _envelope(c.get("/v1/whoami", params={"key": secret}), 400, "keyInvalid")
 

@@ -64,6 +64,7 @@ from radioloc.service.schemas import (
     LocateResult,
     RadiolocAnswer,
     ReportsResponse,
+    RowId,
     StationInfo,
 )
 
@@ -461,7 +462,7 @@ def _routes(app: FastAPI) -> None:
             return [_job_info(state, j) for j in session.scalars(select(JobRow).order_by(JobRow.id))]
 
     @app.get("/v1/jobs/{job_id}", response_model=JobInfo, tags=["admin"])
-    def get_job(job_id: int, request: Request, _: Caller = Depends(admin)) -> JobInfo:
+    def get_job(job_id: RowId, request: Request, _: Caller = Depends(admin)) -> JobInfo:
         state = state_of(request)
         return _job_info(state, _row_or_404(state, JobRow, job_id, f"no job {job_id}"))
 
@@ -484,7 +485,7 @@ def _routes(app: FastAPI) -> None:
         return KeyInfo(id=row.id, name=row.name, role=row.role, deployment_id=row.deployment_id, key=key)
 
     @app.delete("/v1/keys/{key_id}", status_code=204, tags=["admin"])
-    def delete_key(key_id: int, request: Request, who: Caller = Depends(admin)) -> Response:
+    def delete_key(key_id: RowId, request: Request, who: Caller = Depends(admin)) -> Response:
         state = state_of(request)
         if key_id == who.key.id:
             raise ApiError(409, "conflict", "a key cannot delete itself")

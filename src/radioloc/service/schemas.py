@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from radioloc.datasets.localization import FLOOR_NOTE, MAX_REPORTED_DB, MIN_REPORTED_DB
-from radioloc.limits import RSS_DBM_RANGE
+from radioloc.limits import CELL_ID_MAX, RSS_DBM_RANGE
 
 MAX_BATCH = 10_000
 MAX_CELLS = 64  # per report; the 5 strongest known are used
 DBM = dict(ge=RSS_DBM_RANGE[0], le=RSS_DBM_RANGE[1], allow_inf_nan=False)
+CellId = Annotated[int, Field(ge=0, le=CELL_ID_MAX, description="Operator cell id (a 36-bit NR cell identity at most)")]
+RowId = Annotated[int, Field(ge=1, le=2**63 - 1)]  # a database row id (jobs, keys): SQLite and PostgreSQL bigint
 
 
 class CellTower(BaseModel):
     """One cell a phone hears (Geolocation API fields; radioloc uses ``cellId`` and ``signalStrength``)."""
 
     model_config = ConfigDict(extra="ignore")
-    cellId: int = Field(ge=0, le=2**63 - 1)
+    cellId: CellId
     signalStrength: float = Field(description="Received power in dBm; pathloss = signalStrength - the BS's transmit power", **DBM)
     locationAreaCode: int | None = None
     mobileCountryCode: int | None = None
@@ -66,7 +68,7 @@ class GeolocateResponse(BaseModel):
 
 class Report(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    cells: list[int] = Field(min_length=1, max_length=MAX_CELLS)
+    cells: list[CellId] = Field(min_length=1, max_length=MAX_CELLS)
     pathloss_db: list[float] = Field(
         min_length=1, max_length=MAX_CELLS, description=f"Pathloss in dB per cell ({MIN_REPORTED_DB:g}..{MAX_REPORTED_DB:g}; {FLOOR_NOTE})"
     )
@@ -184,7 +186,15 @@ class KeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=200)
     role: Literal["admin", "client"]
-    deployment_id: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+    deployment_id: str | None = Field(
+        None, pattern=r"^[a-z0-9][a-z0-9-]{0,62}$", description="Client keys only: the one deployment the key may locate on (none: every deployment)"
+    )
+
+    @model_validator(mode="after")
+    def _scoped_clients_only(self) -> "KeyCreate":
+        if self.role == "admin" and self.deployment_id is not None:  # an admin manages every deployment and key
+            raise ValueError("deployment_id scopes client keys; an admin key cannot be limited to one deployment")
+        return self
 
 
 class KeyInfo(BaseModel):
