@@ -191,7 +191,7 @@ class KeyCreate(BaseModel):
     )
 
     @model_validator(mode="after")
-    def _scoped_clients_only(self) -> "KeyCreate":
+    def _scoped_clients_only(self) -> KeyCreate:
         if self.role == "admin" and self.deployment_id is not None:  # an admin manages every deployment and key
             raise ValueError("deployment_id scopes client keys; an admin key cannot be limited to one deployment")
         return self
