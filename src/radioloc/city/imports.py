@@ -84,8 +84,8 @@ def check_metric_extent(path: str | Path, footprints: list[tuple[Polygon, float]
         raise RadiolocError(f"{path}: the footprints span {high_x - low_x:.5f} x {high_y - low_y:.5f} units: longitude/latitude, not metres; "
                             "use `radioloc city tiles FILE --coordinates lonlat` (projects them), or give metres")  # fmt: skip
     if max(high_x - low_x, high_y - low_y) > MAX_CITY_EXTENT_M:
-        raise RadiolocError(f"{path}: the footprints span {(high_x - low_x) / 1000:,.0f} x {(high_y - low_y) / 1000:,.0f} km, more than one city "
-                            f"({MAX_CITY_EXTENT_M / 1000:g} km at most)")  # fmt: skip
+        raise RadiolocError(f"{path}: the footprints span {(high_x - low_x) / 1000:,.0f} x {(high_y - low_y) / 1000:,.0f} km, more than radioloc rasterizes "
+                            f"({MAX_CITY_EXTENT_M / 1000:g} km at most: cut an extract)")  # fmt: skip
 
 
 def read_geojson_footprints(path: str | Path) -> list[tuple[Polygon, float]]:

@@ -206,8 +206,8 @@ def footprint_height_map(footprints: list[tuple[Polygon, float]], lonlat: bool, 
         footprints = [(shapely.transform(p, lambda ll: np.column_stack([(ll[:, 0] - lon0) * scale_x, (ll[:, 1] - lat0) * scale_y])), h) for p, h in footprints]
     minx, miny, maxx, maxy = shapely.union_all([p for p, _ in footprints]).bounds
     if not (math.isfinite(minx + miny + maxx + maxy) and max(maxx - minx, maxy - miny) <= MAX_CITY_EXTENT_M):
-        raise RadiolocError(f"{source}: the footprints span {(maxx - minx) / 1000:,.0f} x {(maxy - miny) / 1000:,.0f} km, more than one city "
-                            f"({MAX_CITY_EXTENT_M / 1000:g} km at most; longitude / latitude given as metres?)")  # fmt: skip
+        raise RadiolocError(f"{source}: the footprints span {(maxx - minx) / 1000:,.0f} x {(maxy - miny) / 1000:,.0f} km, more than radioloc rasterizes "
+                            f"({MAX_CITY_EXTENT_M / 1000:g} km at most: cut an extract; or longitude / latitude given as metres?)")  # fmt: skip
     x_left, y_top = math.floor(minx), math.ceil(maxy)
     width, height = int(math.ceil(maxx) - x_left), int(y_top - math.floor(miny))
     size = max(width, height)
