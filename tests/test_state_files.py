@@ -3,6 +3,7 @@ checkpoints) that parse but are not what radioloc wrote: one line naming the fil
 computed from them (issue 32)."""
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -298,3 +299,29 @@ def test_a_text_file_as_an_array_is_called_what_it_is(small_dataset, tmp_path):
     (copy / "DPM" / "toa" / f"{test_map}.npz").write_text("not an array")
     result = CliRunner().invoke(app, ["evaluate", "--model", "toa-pocs", "--data", str(copy), "--estimate", "true", "--toa-sigma", "1", "--limit", "5"])
     assert result.exit_code == 2 and "not a NumPy .npy/.npz file" in result.output and "pickled" not in result.output, result.output
+
+
+@pytest.mark.parametrize("damage,message", [({"state_dict": {"weight": torch.zeros(3, 3)}}, "corrupt training checkpoint (Error(s) in loading state_dict"),
+                                            ({"rng_seed": -5}, "rng_seed -5 is not a seed"), ({"optimizer": None}, "a part is missing")])  # fmt: skip
+def test_a_tampered_training_checkpoint_is_one_line(tmp_path, damage, message):
+    from radioloc.models.checkpoint import save_checkpoint
+    from radioloc.training.resume import resume_training
+
+    def parts():
+        model = torch.nn.Linear(4, 2)
+        optimizer = torch.optim.Adam(model.parameters())
+        return model, optimizer, torch.optim.lr_scheduler.StepLR(optimizer, 5)
+
+    model, optimizer, scheduler = parts()
+    state = {"epoch": 0, "best_val_mae_m": float("inf"), "history": [], "seconds": 0.0}
+    payload = {
+        "state_dict": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "state": json.dumps(state),
+        "rng_seed": 7,
+    }
+    path = tmp_path / "last.pt"
+    save_checkpoint(path, "test-training", {}, **{**payload, **damage})
+    with pytest.raises(RadiolocError, match=re.escape(message)):
+        resume_training(path, "test-training", *parts(), state, lambda s: 0)

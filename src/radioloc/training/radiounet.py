@@ -26,7 +26,7 @@ from radioloc.models.radiounet import RadioUNet, count_parameters, grow_radioune
 from radioloc.models.runtime import Runtime
 from radioloc.propagation.graylevel import DB_PER_GRAY
 from radioloc.training import distributed
-from radioloc.training.resume import check_schedule, check_training_state, progress_columns
+from radioloc.training.resume import check_schedule, load_part, progress_columns, read_training_checkpoint
 
 
 @dataclass(frozen=True)
@@ -187,12 +187,9 @@ def train_radiounet(data_dir: str | Path, out_dir: str | Path, config: RadioUNet
     last_path, best_path = out_dir / "last.pt", out_dir / "best.pt"
     optimizer = None
     if last_path.exists():
-        payload = load_checkpoint(last_path, "radiounet-training")
-        model.load_state_dict(payload["state_dict"])
-        state = check_training_state(payload["state"], state, last_path)
+        payload, state, rng = read_training_checkpoint(last_path, "radiounet-training", model, state)
         if state["phase"] not in (1, 2, 3):  # 3: both phases done
             raise RadiolocError(f"{last_path}: corrupt training state (phase {state['phase']}); delete it to train from the start")
-        rng = np.random.default_rng(payload["rng_seed"])
     phases = {1: config.epochs_first, 2: config.epochs_second}
     started = time.perf_counter() - state["seconds"]
     with Progress(*progress_columns(), disable=quiet) as progress:
@@ -211,8 +208,8 @@ def train_radiounet(data_dir: str | Path, out_dir: str | Path, config: RadioUNet
             if last_path.exists():
                 payload = load_checkpoint(last_path, "radiounet-training")
                 if payload.get("optimizer_phase") == phase and "optimizer" in payload:
-                    optimizer.load_state_dict(payload["optimizer"])
-                    scheduler.load_state_dict(payload["scheduler"])
+                    load_part(last_path, optimizer.load_state_dict, payload.get("optimizer"))
+                    load_part(last_path, scheduler.load_state_dict, payload.get("scheduler"))
                     check_schedule(scheduler, state["epoch"], last_path)
             task = progress.add_task(f"phase {phase} ({'first' if phase == 1 else 'second'} U)", total=phases[phase], completed=state["epoch"], status="")
             while state["epoch"] < phases[phase]:

@@ -34,13 +34,35 @@ def resume_training(last_path: Path, kind: str, model: torch.nn.Module, optimize
     steps) and the random stream it continues with, or None when there is none yet."""
     if not last_path.exists():
         return None
-    payload = load_checkpoint(last_path, kind)
-    model.load_state_dict(payload["state_dict"])
-    optimizer.load_state_dict(payload["optimizer"])
-    scheduler.load_state_dict(payload["scheduler"])
-    state = check_training_state(payload["state"], fresh, last_path)
+    payload, state, rng = read_training_checkpoint(last_path, kind, model, fresh)
+    load_part(last_path, optimizer.load_state_dict, payload.get("optimizer"))
+    load_part(last_path, scheduler.load_state_dict, payload.get("scheduler"))
     check_schedule(scheduler, steps_done(state), last_path)
-    return state, np.random.default_rng(payload["rng_seed"])
+    return state, rng
+
+
+def read_training_checkpoint(last_path: Path, kind: str, model: torch.nn.Module, fresh: dict) -> tuple[dict, dict, np.random.Generator]:
+    """A ``kind`` training checkpoint with its weights loaded into ``model``: the payload, the loop state (checked
+    against ``fresh``) and the random stream it continues with; one line naming the file when any part is damaged."""
+    payload = load_checkpoint(last_path, kind)
+    load_part(last_path, model.load_state_dict, payload.get("state_dict"))
+    state = check_training_state(payload.get("state"), fresh, last_path)
+    seed = payload.get("rng_seed")
+    if type(seed) is not int or not 0 <= seed < 2**63:
+        raise RadiolocError(f"{last_path}: corrupt training checkpoint (rng_seed {seed!r} is not a seed); delete it to train from the start")
+    return payload, state, np.random.default_rng(seed)
+
+
+def load_part(last_path: Path, load: Callable[[dict], object], value: object) -> None:
+    """``load(value)`` (a model's, optimizer's or scheduler's ``load_state_dict``), or one line naming the file
+    when the part is missing or does not fit (tensors of another shape)."""
+    try:
+        if not isinstance(value, dict):
+            raise ValueError("a part is missing")
+        load(value)
+    except (KeyError, RuntimeError, ValueError, TypeError, IndexError) as exc:
+        reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise RadiolocError(f"{last_path}: corrupt training checkpoint ({reason}); delete it to train from the start") from None
 
 
 def check_schedule(scheduler, steps: int, path: Path) -> None:
