@@ -138,7 +138,7 @@ def test_a_damaged_cached_result_is_named(smoke):
         for path in cached:
             path.write_text('{"unexpected": 1}')
         result = runner.invoke(app, ["experiments", "run", "table8-toa", "--scale", "smoke", "--out", str(smoke)])
-        assert result.exit_code == 2 and "a cached result may be damaged" in result.output and "cache/table8-toa/" in result.output, result.output
+        assert result.exit_code == 2 and "a file it read may be damaged" in result.output and "cache/table8-toa/" in result.output, result.output
         assert "Traceback" not in result.output
     finally:
         for path, content in kept.items():
@@ -150,6 +150,8 @@ def test_a_damaged_cached_result_is_named(smoke):
     ("fig1-nlos-bias", {"experiment": "table8-toa"}, "a result of experiment 'table8-toa'"),
     ("fig1-nlos-bias", {"line_of_sight_share": 7.0}, "line_of_sight_share = 7 is outside [0, 1]"),
     ("fig1-nlos-bias", {"seconds": -50.0}, "seconds = -50 is negative"),
+    ("fig1-nlos-bias", {"bias_cdf_0.5_m": 1e308}, "bias_cdf_0.5_m = 1e+308 is above 1e+06"),
+    ("table8-toa", {"rows": []}, "rows is empty"),
 ])  # fmt: skip
 def test_a_result_no_experiment_writes_is_refused_naming_the_file_and_field(smoke, tmp_path, name, damage, message):
     import shutil
@@ -177,3 +179,18 @@ def test_an_experiment_reading_a_damaged_needed_result_names_that_file(smoke, tm
     fig1.write_text(json.dumps({**strict_json(fig1), "bias_cdf_0.9_m": -5.0}))  # table8's bias bound b
     ran = runner.invoke(app, ["experiments", "run", "table8-toa", "--scale", "smoke", "--out", str(copy)])
     assert ran.exit_code == 2 and f"{fig1}: bias_cdf_0.9_m = -5 is negative" in " ".join(ran.output.split()), ran.output
+
+
+def test_a_result_with_rows_missing_is_named_when_the_report_is_written(smoke, tmp_path):
+    import shutil
+
+    from radioloc.errors import RadiolocError
+    from radioloc.evaluation.experiments.report import write_report
+
+    out = tmp_path / "copy"
+    shutil.copytree(smoke / "results", out / "results")
+    path = out / "results" / "table8-toa.json"
+    result = strict_json(path)
+    path.write_text(json.dumps({**result, "rows": result["rows"][:3]}))
+    with pytest.raises(RadiolocError, match="table8-toa.json: corrupt experiment result"):
+        write_report(out, SCALES["smoke"], "radioloc experiments run")

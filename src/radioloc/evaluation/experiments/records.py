@@ -25,6 +25,13 @@ FRACTION_PREFIXES = ("coverage",)
 FRACTION_ENDINGS = ("_share", "_rate", "_probability")
 
 
+LARGEST = {"_m": 1e6, "_db": 1e3}  # no error or distance of a city reaches 1,000 km, no pathloss difference 1,000 dB
+
+
+def _largest(name: str) -> float:
+    return next((limit for ending, limit in LARGEST.items() if name.endswith(ending)), math.inf)
+
+
 def _kind(name: str) -> str | None:
     if name.startswith(FRACTION_PREFIXES) or name.endswith(FRACTION_ENDINGS):
         return "fraction"
@@ -40,6 +47,10 @@ def check_values(value: object, path: Path, field: str = "", kind: str | None = 
     if isinstance(value, dict):
         for key, item in value.items():
             check_values(item, path, f"{field}.{key}" if field else str(key), _kind(str(key)))
+            if key == "rows" and item == []:  # every experiment that writes rows writes at least one
+                raise RadiolocError(
+                    f"{path}: {field + '.' if field else ''}rows is empty, which no experiment writes (a damaged or edited file): delete it to recompute it"
+                )
     elif isinstance(value, list):
         for index, item in enumerate(value):
             check_values(item, path, f"{field}[{index}]", kind)
@@ -48,6 +59,7 @@ def check_values(value: object, path: Path, field: str = "", kind: str | None = 
             "not finite" if not math.isfinite(value)
             else "negative" if kind == "nonnegative" and value < 0
             else "outside [0, 1]" if kind == "fraction" and not 0 <= value <= 1
+            else f"above {_largest(field):g}" if abs(value) > _largest(field)
             else None
         )  # fmt: skip
         if wrong:

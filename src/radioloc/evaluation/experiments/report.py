@@ -278,7 +278,7 @@ def findings(results: dict[str, dict]) -> list[tuple[str, bool | None, str, str]
 def _rendered(source: Path, render: Callable[[], list]) -> list:
     try:
         return render()
-    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, StopIteration) as exc:
         raise RadiolocError(f"{source}: corrupt experiment result ({type(exc).__name__}: {exc}); delete it to run its experiment again") from None
 
 

@@ -67,7 +67,7 @@ class Context:
     def __init__(self, out: Path, scale: Scale, console: Console, workers: int | None = None):
         self.out, self.scale, self.console, self.workers = out, scale, console, workers
         self.experiment = ""
-        self.cache_reads: list[Path] = []  # cached results the current experiment read back
+        self.reads: list[Path] = []  # cached results and other experiments' results the current experiment read back
         self._loaded: dict[tuple, LocalizationData] = {}
 
     # -- data -------------------------------------------------------------------------------------------------
@@ -122,13 +122,14 @@ class Context:
     def read_cached(self, path: Path, what: str) -> dict:
         """A cached result read back, its values checked (:mod:`records`); remembered, so that a failure of the
         experiment that read it can name it."""
-        self.cache_reads.append(path)
+        self.reads.append(path)
         return read_cached(path, what)
 
     def result(self, name: str) -> dict:
         path = self.out / "results" / f"{name}.json"
         if not path.exists():
             raise RadiolocError(f"{path}: experiment {name!r} has not run here yet")
+        self.reads.append(path)
         return read_result(path, name, self.scale.name)
 
     def figure(self, name: str) -> Path:
@@ -191,17 +192,17 @@ def run_experiments(
             results[name] = read_result(path, name, scale.name)
             continue
         console.rule(f"{name}: {EXPERIMENTS[name].title}")
-        ctx.experiment, ctx.cache_reads = name, []
+        ctx.experiment, ctx.reads = name, []
         started = time.perf_counter()
         try:
             result = EXPERIMENTS[name].run(ctx)
-        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
-            if not ctx.cache_reads:
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError, StopIteration) as exc:
+            if not ctx.reads:
                 raise
-            # a cached result is radioloc's own file, but may be damaged or hand-edited (a field missing or of the
-            # wrong kind; values out of range fail as they are read): name the last ones read, the likeliest
-            last = [str(p.relative_to(out)) for p in ctx.cache_reads[::-1][:3]]
-            raise RadiolocError(f"{out / 'cache'}: {name} failed on what it read back ({type(exc).__name__}: {exc}); a cached result may be damaged: "
+            # a cached or needed result is radioloc's own file, but may be damaged or hand-edited (a field missing,
+            # of the wrong kind or too short; values out of range fail as they are read): name the last ones read
+            last = [str(p.relative_to(out)) for p in ctx.reads[::-1][:3]]
+            raise RadiolocError(f"{out}: {name} failed on what it read back ({type(exc).__name__}: {exc}); a file it read may be damaged: "
                                 f"delete {' or '.join(last)} (the last read{'' if len(last) == 1 else ', newest first'}) to recompute it") from None  # fmt: skip
         result = {"experiment": name, "scale": scale.name, "seconds": round(time.perf_counter() - started, 1), **result}
         atomic_write_json(path, result)
