@@ -325,3 +325,14 @@ def test_a_tampered_training_checkpoint_is_one_line(tmp_path, damage, message):
     save_checkpoint(path, "test-training", {}, **{**payload, **damage})
     with pytest.raises(RadiolocError, match=re.escape(message)):
         resume_training(path, "test-training", *parts(), state, lambda s: 0)
+
+
+@pytest.mark.parametrize("key,value,message", [("scale", 1e308, "numbers in (0, 10000]"), ("weights", 1e6, "numbers in [-50, 50]")])
+def test_radius_calibrations_that_would_overflow_are_refused(key, value, message):
+    from radioloc.localizers.registry import resolve_localizer
+    from radioloc.localizers.uncertainty import RadiusCalibration
+
+    stored = resolve_localizer("bayes").localizer.uncertainty.to_dict()
+    stored[key] = {group: (np.full_like(np.asarray(v, dtype=float), value)).tolist() for group, v in stored[key].items()}
+    with pytest.raises(RadiolocError, match=re.escape(message)):
+        RadiusCalibration.from_dict(stored, "deployment.json")

@@ -35,6 +35,10 @@ CALIBRATION_QUERIES = 2000  # per number of BSs
 RADIUS_BIN_M = 0.25
 RADIUS_BINS = 1500  # 375 m: beyond the map's diagonal
 FEATURES = ("detectable_share", "log1p_fit_residual_db", "local_building_share")  # what query_features returns, in order
+# a stored calibration beyond these is damaged: fitted scales stay within 0.1-100 and weights within +-5, and the
+# radii of larger ones overflow
+MAX_SCALE = 1e4
+MAX_WEIGHT = 50.0
 LOCAL_HALF_M = 32  # the square of the local building share: 65 x 65 m around the answer
 
 
@@ -248,13 +252,13 @@ class RadiusCalibration:
             version = data.get("version")
             if version not in (1, 2) or "all" not in scale or list(data.get("levels", [])) != list(LEVELS):
                 raise ValueError("unsupported version or levels")
-            if not all(len(v) == len(LEVELS) and np.isfinite(v).all() and v[0] > 0 for v in scale.values()):
-                raise ValueError(f"scales must be {len(LEVELS)} finite positive numbers per group")
+            if not all(len(v) == len(LEVELS) and all(0 < x <= MAX_SCALE for x in v) for v in scale.values()):
+                raise ValueError(f"scales must be {len(LEVELS)} numbers in (0, {MAX_SCALE:g}] per group")
             weights = {str(k): [[float(x) for x in column] for column in v] for k, v in (data.get("weights") or {}).items()}
             if weights and (list(data.get("features", [])) != list(FEATURES) or "all" not in weights):
                 raise ValueError(f"weights need the features {', '.join(FEATURES)} and an 'all' group")
-            if not all(np.shape(v) == (2, 2 + len(FEATURES)) and np.isfinite(v).all() for v in weights.values()):
-                raise ValueError(f"weights must be 2 x {2 + len(FEATURES)} finite numbers per group")
+            if not all(np.shape(v) == (2, 2 + len(FEATURES)) and (np.abs(v) <= MAX_WEIGHT).all() for v in weights.values()):
+                raise ValueError(f"weights must be 2 x {2 + len(FEATURES)} numbers in [-{MAX_WEIGHT:g}, {MAX_WEIGHT:g}] per group")
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise RadiolocError(f"{where}: malformed radius calibration ({exc})") from None
         try:
