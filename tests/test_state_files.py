@@ -215,6 +215,22 @@ def test_a_misspelt_bs_field_is_named(tmp_path):
         read_base_stations(listing, Georeference(48.1, 11.5, 256, 256))
 
 
+def test_bs_lists_from_spreadsheets_and_ambiguous_rows(tmp_path):
+    from radioloc.deploy.build import read_base_stations
+    from radioloc.deploy.georef import Georeference
+
+    georef = Georeference(48.1, 11.5, 256, 256)
+    listing = tmp_path / "bs.csv"
+    listing.write_bytes("\ufeffcell_id,row,col\n7,10,20\n".encode())  # Excel's UTF-8 CSV starts with a byte-order mark
+    assert [(bs.cell_id, bs.row, bs.col) for bs in read_base_stations(listing, georef)] == [(7, 10, 20)]
+    listing.write_text("cell_id,row,col\n7,10,20,99\n")
+    with pytest.raises(RadiolocError, match="entry 1: more values than the header has columns \\(99 left over\\)"):
+        read_base_stations(listing, georef)
+    listing.write_text("cell_id,row,col,lat,lng\n7,10,20,48.1,11.5\n")
+    with pytest.raises(RadiolocError, match="entry 1: give lat and lng, or row and col, not both"):
+        read_base_stations(listing, georef)
+
+
 def test_geojson_with_a_nan_coordinate_is_one_line(tmp_path):
     source = tmp_path / "nan.geojson"
     ring = [[0, 0], [10, float("nan")], [10, 10], [0, 0]]

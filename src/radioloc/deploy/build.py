@@ -287,8 +287,11 @@ class BaseStationEntry(BaseModel):
 
     @model_validator(mode="after")
     def _one_position(self) -> BaseStationEntry:
-        if (self.lat is None or self.lng is None) and (self.row is None or self.col is None):
+        geographic, grid = (self.lat, self.lng), (self.row, self.col)
+        if None in geographic and None in grid:
             raise ValueError("a position is needed: lat and lng, or row and col")
+        if any(v is not None for v in geographic) and any(v is not None for v in grid):  # which one would count?
+            raise ValueError("give lat and lng, or row and col, not both")
         return self
 
 
@@ -303,7 +306,7 @@ def read_base_stations(path: Path, georef: Georeference) -> list[BaseStation]:
             if not isinstance(records, list):
                 raise ValueError("expected a JSON list of objects")
         else:
-            with path.open(newline="") as handle:
+            with path.open(newline="", encoding="utf-8-sig") as handle:  # a spreadsheet's byte-order mark is no header
                 records = list(csv.DictReader(handle))
     except (json.JSONDecodeError, UnicodeDecodeError, ValueError, csv.Error) as exc:
         raise RadiolocError(f"--bs {path}: not a readable BS list ({exc})") from None
@@ -312,6 +315,8 @@ def read_base_stations(path: Path, georef: Georeference) -> list[BaseStation]:
         where = f"--bs {path}, entry {n}"
         if not isinstance(record, dict):
             raise RadiolocError(f"{where}: not an object")
+        if None in record:  # csv.DictReader's key for the values of a row longer than its header
+            raise RadiolocError(f"{where}: more values than the header has columns ({', '.join(map(str, record[None]))} left over)")
         try:  # an empty CSV cell is a field left out
             entry = BaseStationEntry.model_validate({k: v for k, v in record.items() if k is not None and v not in (None, "")})
         except ValidationError as exc:
