@@ -944,13 +944,17 @@ def deploy_create(
 ) -> None:
     """Build (or resume building) a deployment: city, BSs, radio maps, survey calibrations; published whole."""
     from radioloc.deploy.build import DeploymentSpec, build_deployment
-    from radioloc.deploy.deployment import DeploymentStore, resolve_home
+    from radioloc.deploy.deployment import ANTENNA_HEIGHT_M, DeploymentStore, resolve_home
 
     spec = DeploymentSpec(id=deployment_id, name=name, city=city, size_m=size, origin=_parse_pair(origin, "--origin", "'LAT,LNG' in degrees"), base_stations=bs,
                           maps=sim, truth=truth, localizers=tuple(v.strip() for v in localizers.split(",") if v.strip()), survey=survey, seed=seed)  # fmt: skip
     store = DeploymentStore(resolve_home(home))
     built = build_deployment(store, spec, workers=workers, replace=replace, scheduler=scheduler)
     _print_deployment(built)
+    heights = sorted({bs.height_m for bs in built.config.base_stations} - {ANTENNA_HEIGHT_M})
+    if heights:  # recorded for the operator, not simulated: say so rather than let a rooftop cell look modelled
+        console.print(f"note: BS heights {', '.join(f'{h:g}' for h in heights[:5])} m are recorded, but the radio maps do not depend on them "
+                      f"(the dominant-path model is 2-D, with every antenna {ANTENNA_HEIGHT_M:g} m above ground)", soft_wrap=True)  # fmt: skip
 
 
 def _print_deployment(deployment) -> None:

@@ -49,6 +49,7 @@ from radioloc.city.generator import CityConfig, generate_city
 from radioloc.city.grid import MAP_SIZE
 from radioloc.cluster import ClusterConfig, run_tasks
 from radioloc.deploy.deployment import (
+    ANTENNA_HEIGHT_M,
     ARRAYS,
     WINDOW,
     BaseStation,
@@ -282,7 +283,7 @@ class BaseStationEntry(BaseModel):
     lng: FiniteNumber | None = Field(None, ge=-180, le=180)
     row: FiniteNumber | None = None
     col: FiniteNumber | None = None
-    height_m: FiniteNumber = Field(1.5, ge=0, le=500)
+    height_m: FiniteNumber = Field(ANTENNA_HEIGHT_M, ge=0, le=500)
     tx_power_dbm: FiniteNumber = Field(23.0, ge=-50, le=80)
 
     @model_validator(mode="after")

@@ -47,6 +47,7 @@ OVERVIEW_CELLS = 256  # cells per side of the coarse overview (4 m cells on a 1 
 ID_PATTERN = re.compile(ID_REGEX)
 ARRAYS = ("buildings", "obstacles", "maps", "truth")
 MASKS = ("buildings", "obstacles")
+ANTENNA_HEIGHT_M = 1.5  # where the maps put every antenna (the dominant-path model is 2-D); a BS's height_m is recorded only
 SURVEY_SILENT_ROUNDS = 20  # draws in a row without one phone that hears a BS: the truth hears nothing
 
 
@@ -88,7 +89,7 @@ class BaseStation:
     cell_id: int
     row: int
     col: int
-    height_m: float = 1.5
+    height_m: float = ANTENNA_HEIGHT_M
     tx_power_dbm: float = 23.0  # the paper's Table II
 
     def to_dict(self) -> dict:
