@@ -24,6 +24,7 @@ from radioloc.clitools import (
     output_file_option,
     rate_option,
     scheduler_option,
+    signal_received,
     simulation_option,
     stopping_on_signal,
 )
@@ -1057,11 +1058,13 @@ def serve(
         client, admin = ensure_demo(DeploymentStore(home), Database(url), workers=max(os.cpu_count() or 1, 1))
         console.print(f"demo deployment ready; client key: {client}  admin key: {admin}", soft_wrap=True)
         console.print(f"web page: http://{host}:{port}/?key={client}", soft_wrap=True)
-    with stopping_on_signal():
+    with stopping_on_signal("the service stopped after answering the requests in flight; the database and deployments are as they were"):
         if workers == 1:
             uvicorn.run("radioloc.service.app:app_from_env", factory=True, host=host, port=port, log_level="warning")
         else:  # a socket per worker, so connections spread over them (radioloc.service.workers)
-            run_workers(host, port, workers)
+            received = run_workers(host, port, workers)
+            if received is not None:
+                signal_received(received)
 
 
 def main() -> None:

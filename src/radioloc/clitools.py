@@ -42,23 +42,32 @@ def _catch_signals() -> dict:
     return {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
 
 
-def _interrupted(received: int) -> int:
+def _interrupted(received: int, note: str = "files finished before are kept; run the same command again to resume") -> int:
     """The one line of an interrupted command, and its exit status (128 + the signal)."""
     _release_live_display()
-    print_error(f"interrupted ({signal.Signals(received).name}): files finished before are kept; run the same command again to resume")
+    print_error(f"interrupted ({signal.Signals(received).name}): {note}")
     return 128 + received
 
 
 @contextmanager
-def stopping_on_signal():
-    """Around a service's serving loop: SIGINT and SIGTERM stop it the way its supervisor asks (the server answers
-    the requests in flight first), exit status 0, as the multi-worker supervisor (:mod:`radioloc.service.workers`)
-    ends too; an interrupt before serving began keeps the one-line message and 130/143."""
+def stopping_on_signal(note: str):
+    """Around a service's serving loop, which stops on SIGINT or SIGTERM after answering the requests in flight:
+    like any command, one line (saying ``note``) and exit status 130 / 143, whether the signal reached this
+    process as an interrupt or a supervisor reported it (:func:`signal_received`)."""
     try:
         yield
     except KeyboardInterrupt:
-        pass
-    _RECEIVED.pop("signal", None)
+        received = _RECEIVED.pop("signal", None) or signal.SIGINT
+    else:
+        received = _RECEIVED.pop("signal", None)
+        if received is None:
+            return
+    raise typer.Exit(_interrupted(received, note))
+
+
+def signal_received(signum: int) -> None:
+    """Record the signal a serving loop stopped on (it handled the signal itself)."""
+    _RECEIVED["signal"] = signum
 
 
 def _release_live_display() -> None:

@@ -97,11 +97,11 @@ def _worker(host: str, port: int, log_level: str, index: int, counts) -> None:
     server.run(sockets=[listening_socket(host, port, reuse_port=True)])
 
 
-def run_workers(host: str, port: int, workers: int, log_level: str = "warning") -> None:
+def run_workers(host: str, port: int, workers: int, log_level: str = "warning") -> int | None:
     """Serve :func:`radioloc.service.app.app_from_env` with ``workers`` processes until SIGINT or SIGTERM (the caller checked the address with
-    :func:`check_address`)."""
+    :func:`check_address`); the signal it stopped on."""
     spawn = multiprocessing.get_context("spawn")
-    stopping = False
+    stopping: int | None = None
     counts = spawn.Array("i", workers, lock=False)  # open connections per worker (ConnectionBalance)
 
     def start(index: int):
@@ -110,18 +110,18 @@ def run_workers(host: str, port: int, workers: int, log_level: str = "warning") 
         process.start()
         return process
 
-    def stop(_signum, _frame):
+    def stop(signum, _frame):
         nonlocal stopping
-        stopping = True
+        stopping = signum
 
     previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
     processes = []
     try:
         processes = [start(n) for n in range(workers)]
-        while not stopping:
+        while stopping is None:
             time.sleep(0.2)
             for n, process in enumerate(processes):
-                if not process.is_alive() and not stopping:
+                if not process.is_alive() and stopping is None:
                     time.sleep(RESTART_PAUSE_S)
                     processes[n] = start(n)
     finally:
@@ -131,3 +131,4 @@ def run_workers(host: str, port: int, workers: int, log_level: str = "warning") 
             process.join(timeout=10)
         for s, handler in previous.items():
             signal.signal(s, handler)
+    return stopping
