@@ -66,6 +66,8 @@ def test_cell_ids_and_signal_strengths_out_of_range_are_refused_by_locate(deploy
         (["--cells", str(2**64), "--rss=-70"], f"--cells: every value must lie in 0..{2**36 - 1}"),
         (["--cells", "1", "--rss", "1e308"], "--rss: every value must lie in -200..60"),
         (["--cells", "1,2", "--rss=-70,-1e308"], "--rss: every value must lie in -200..60"),
+        (["--cells", "1,2", "--rss=-20,-70"], "--rss -20 dBm of cell 1: pathloss -43 dB (-20 dBm minus the BS's 23 dBm) is outside"),
+        (["--cells", "1,1", "--rss=-70,-80"], "--cells: cell 1 listed twice"),
     ):
         result = CliRunner().invoke(app, ["locate", "--deployment", deployment_id, *argv], env=env)
         assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output and "Warning" not in result.output, result.output
@@ -352,3 +354,13 @@ def test_radius_calibrations_that_would_overflow_are_refused(key, value, message
     stored[key] = {group: (np.full_like(np.asarray(v, dtype=float), value)).tolist() for group, v in stored[key].items()}
     with pytest.raises(RadiolocError, match=re.escape(message)):
         RadiusCalibration.from_dict(stored, "deployment.json")
+
+
+def test_city_tiles_of_an_area_smaller_than_a_tile_says_so(tmp_path):
+    square = [[0, 0], [20, 0], [20, 20], [0, 20], [0, 0]]
+    source = tmp_path / "small.geojson"
+    source.write_text(
+        json.dumps({"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {}, "geometry": {"type": "Polygon", "coordinates": [square]}}]})
+    )
+    result = CliRunner().invoke(app, ["city", "tiles", str(source), "--coordinates", "metres", "--out", str(tmp_path / "tiles"), "--min-coverage", "0"])
+    assert result.exit_code == 2 and "less than one 256 x 256 m tile" in result.output, result.output

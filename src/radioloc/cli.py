@@ -305,6 +305,7 @@ def city_tiles(
     coordinates: str = typer.Option("lonlat", "--coordinates", help="GeoJSON only: lonlat (RFC 7946, WGS 84) or metres (a projected CRS, x east, y north)."),
 ) -> None:
     """Cut real city geometry into 256 x 256 m building maps with their heights (usable with `dataset generate --buildings`)."""
+    from radioloc.city.grid import MAP_SIZE
     from radioloc.city.real import cut_tiles, geojson_height_map, osm_height_map, scene_height_map, write_tiles
     from radioloc.datasets.plot import draw_city_tiles
 
@@ -318,6 +319,9 @@ def city_tiles(
         city = geojson_height_map(source, coordinates)
     else:
         city = scene_height_map(source)
+    height, width = city.buildings.shape
+    if min(height, width) < MAP_SIZE:
+        raise RadiolocError(f"{source}: the area spans {height} x {width} m, less than one {MAP_SIZE} x {MAP_SIZE} m tile")
     tiles = cut_tiles(city, min_coverage=min_coverage, max_coverage=max_coverage)
     if not tiles:
         raise RadiolocError(f"{source}: no 256 x 256 m tile with building coverage in [{min_coverage}, {max_coverage}]")
@@ -782,6 +786,7 @@ def _note_below_floor(pathloss_db: list[float]) -> None:
 
 
 def _locate_on_deployment(deployment_id: str, cells: str | None, rss: str | None, pathloss: str | None, model: str | None, home: Path | None) -> None:
+    from radioloc.datasets.localization import MAX_REPORTED_DB, MIN_REPORTED_DB
     from radioloc.deploy.deployment import DeploymentStore, resolve_home
     from radioloc.deploy.serving import DeploymentLocator
 
@@ -793,12 +798,20 @@ def _locate_on_deployment(deployment_id: str, cells: str | None, rss: str | None
     values = _parse_list(rss, float, "--rss", RSS_DBM_RANGE) if rss is not None else _parse_list(pathloss, float, "--pathloss")
     if len(ids) != len(values):
         raise RadiolocError(f"--cells lists {len(ids)} cells but {'--rss' if rss is not None else '--pathloss'} {len(values)} values")
+    repeated = sorted({cell for cell in ids if ids.count(cell) > 1})
+    if repeated:
+        raise RadiolocError(f"--cells: cell {repeated[0]} listed twice (a phone reports each cell once)")
     target = DeploymentStore(resolve_home(home)).load(deployment_id)
     locator = DeploymentLocator(target, model)
     pathloss_db = np.array(values, dtype=np.float64)
     index = target.bs_index(np.array(ids))
     if rss is not None:
-        pathloss_db = pathloss_db - np.where(index >= 0, target.tx_power_dbm[np.maximum(index, 0)], 0.0)
+        power = np.where(index >= 0, target.tx_power_dbm[np.maximum(index, 0)], 0.0)
+        pathloss_db = pathloss_db - power
+        for cell, dbm, watts, known, loss in zip(ids, values, power, index >= 0, pathloss_db):
+            if known and not MIN_REPORTED_DB <= loss <= MAX_REPORTED_DB:
+                raise RadiolocError(f"--rss {dbm:g} dBm of cell {cell}: pathloss {loss:g} dB ({dbm:g} dBm minus the BS's {watts:g} dBm) is outside "
+                                    f"{MIN_REPORTED_DB:g}..{MAX_REPORTED_DB:.1f} dB, what a phone can report")  # fmt: skip
     answer = locator.locate(np.array([ids]), pathloss_db[None])
     _note_below_floor([float(v) for v, i in zip(pathloss_db, index) if i >= 0])  # unknown cells are ignored
     row, col = answer.positions[0]

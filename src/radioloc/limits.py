@@ -8,3 +8,4 @@ CELL_ID_MAX = 2**36 - 1  # a 3GPP NR cell identity has 36 bits
 # rasterized (a whole metropolis is cut into extracts first)
 MAX_CITY_EXTENT_M = 12_000.0
 RSS_DBM_RANGE = (-200.0, 60.0)  # a received signal strength a phone may report, in dBm (CLI --rss and the API alike)
+MAX_LATITUDE = 85.0  # a deployment's origin: the local metric grid (pyproj) degenerates towards the poles

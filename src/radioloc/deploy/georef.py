@@ -16,6 +16,7 @@ from functools import cached_property
 import numpy as np
 
 from radioloc.errors import RadiolocError
+from radioloc.limits import MAX_LATITUDE
 
 
 @dataclass(frozen=True)
@@ -28,8 +29,8 @@ class Georeference:
     cols: int
 
     def __post_init__(self):
-        if not (np.isfinite(self.lat) and -85.0 <= self.lat <= 85.0):
-            raise RadiolocError(f"origin latitude must be within -85..85 degrees, got {self.lat}")
+        if not (np.isfinite(self.lat) and -MAX_LATITUDE <= self.lat <= MAX_LATITUDE):
+            raise RadiolocError(f"origin latitude must be within -{MAX_LATITUDE:g}..{MAX_LATITUDE:g} degrees, got {self.lat}")
         if not (np.isfinite(self.lng) and -180.0 <= self.lng <= 180.0):
             raise RadiolocError(f"origin longitude must be within -180..180 degrees, got {self.lng}")
 

@@ -11,7 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from radioloc.deploy.radiomaps import MAP_SOURCES, TRUTH_SOURCES
-from radioloc.limits import CELL_ID_MAX, MAX_CITY_EXTENT_M
+from radioloc.limits import CELL_ID_MAX, MAX_CITY_EXTENT_M, MAX_LATITUDE
 
 FORMAT = "radioloc-deployment/1"
 ID_REGEX = r"^[a-z0-9][a-z0-9-]{0,62}$"
@@ -21,7 +21,7 @@ SERVING = ("bayes", "locunet")  # the localizers a deployment can serve
 
 class GeoreferenceFields(BaseModel):
     model_config = ConfigDict(extra="allow", strict=True)
-    lat: float = Field(ge=-90, le=90, allow_inf_nan=False)
+    lat: float = Field(ge=-MAX_LATITUDE, le=MAX_LATITUDE, allow_inf_nan=False)
     lng: float = Field(ge=-180, le=180, allow_inf_nan=False)
     rows: int = Field(ge=1, le=GRID_MAX)
     cols: int = Field(ge=1, le=GRID_MAX)

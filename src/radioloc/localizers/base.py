@@ -122,7 +122,14 @@ class Localizer(ABC):
     def locate(self, data: LocalizationData, heatmaps: bool = False) -> LocalizationEstimate:
         """Positions with their calibrated 68 % / 95 % radii (and the heatmaps, when asked)."""
         if self.uncertainty is None:
-            raise RadiolocError(f"{self.name}: no radius calibration (call fit, or load a fitted model)")
+            described = self.describe()
+            source = described.get("checkpoint") or described.get("calibration")
+            raise RadiolocError(
+                f"{source}: not calibrated (no uncertainty radii); run `radioloc train {'radii' if str(source).endswith('.safetensors') else 'calibrate'} "
+                f"--model {source} ...` on maps it was not trained on"
+                if source
+                else f"{self.name}: no radius calibration (fit it first)"
+            )
         positions, raw, maps = self._run(data, heatmaps)
         features = query_features(data, positions) if self.uncertainty.uses_features else None
         return LocalizationEstimate(positions, self.uncertainty.apply(raw, (data.queries.bs_ids >= 0).sum(axis=1), features), maps)

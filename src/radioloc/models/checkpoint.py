@@ -60,13 +60,13 @@ def load_model(
     payload = load_checkpoint(path, kind)
     try:
         config = config_from_dict(payload["config"])
-    except (TypeError, KeyError, ValueError) as exc:
+    except (TypeError, KeyError, ValueError, RadiolocError) as exc:  # RadiolocError: the configuration's own checks
         raise RadiolocError(f"{path}: malformed {label} configuration ({exc})") from None
     if preset is not None and config.preset != preset:
         raise RadiolocError(f"{path}: checkpoint of preset {config.preset!r}, expected {preset!r}")
     try:
         model = build(config)
-    except (TypeError, ValueError, RuntimeError) as exc:  # a configuration no network can be built from
+    except (TypeError, ValueError, RuntimeError, RadiolocError) as exc:  # a configuration no network can be built from
         raise RadiolocError(f"{path}: malformed {label} configuration ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
     if not isinstance(payload["state_dict"], dict):
         raise RadiolocError(f"{path}: malformed {label} weights (not a table of tensors)")

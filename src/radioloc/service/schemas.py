@@ -7,13 +7,15 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from radioloc.datasets.localization import FLOOR_NOTE, MAX_REPORTED_DB, MIN_REPORTED_DB
-from radioloc.limits import CELL_ID_MAX, RSS_DBM_RANGE
+from radioloc.limits import CELL_ID_MAX, MAX_LATITUDE, RSS_DBM_RANGE
 
 MAX_BATCH = 10_000
 MAX_CELLS = 64  # per report; the 5 strongest known are used
 DBM = dict(ge=RSS_DBM_RANGE[0], le=RSS_DBM_RANGE[1], allow_inf_nan=False)
 CellId = Annotated[int, Field(ge=0, le=CELL_ID_MAX, description="Operator cell id (a 36-bit NR cell identity at most)")]
-RowId = Annotated[int, Field(ge=1, le=2**63 - 1)]  # a database row id (jobs, keys): SQLite and PostgreSQL bigint
+RowId = Annotated[int, Field(ge=1, le=2**63 - 1)]
+Latitude = Annotated[float, Field(ge=-MAX_LATITUDE, le=MAX_LATITUDE, allow_inf_nan=False)]
+Longitude = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]  # a database row id (jobs, keys): SQLite and PostgreSQL bigint
 
 
 class CellTower(BaseModel):
@@ -124,7 +126,7 @@ class DeploymentCreate(BaseModel):
     name: str = Field("", max_length=200)
     city: str = Field("generated:0", max_length=300, description="generated:SEED, or upload:NAME (a file sent to PUT /v1/uploads/NAME)")
     size_m: int = Field(1024, ge=256, le=8192)
-    origin: tuple[float, float] | None = None
+    origin: tuple[Latitude, Longitude] | None = Field(None, description="[lat, lng] of the area's centre (imported cities bring their own)")
     base_stations: str = Field("auto:150", max_length=300, description="auto:SPACING, or upload:NAME (CSV or JSON)")
     maps: Literal["DPM", "RadioUNet", "IRT2"] = Field(
         "DPM",
