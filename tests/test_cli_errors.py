@@ -212,6 +212,7 @@ CASES = [
     ("deploy home is a dataset", ["deploy", "list", "--home", "{DS}"], ": is ", None),
     ("deploy home is a file", ["deploy", "list", "--home", "{FILE}"], "is a file", None),
     ("serve database inside a dataset", ["serve", "--db", "sqlite:///{DS}/radioloc.db", "--home", "{NEW}"], "put the database elsewhere", "{DS}/radioloc.db"),
+    ("serve database named as a folder", ["serve", "--db", "sqlite:///{DIR}/", "--home", "{NEW}"], "names a folder", "{NEW}"),
     ("serve home inside a dataset", ["serve", "--home", "{DS}/home"], "lies in", "{DS}/home"),
     ("file output written as a folder", ["train", "radii", "--model", "bayes", "--data", "{DS}", "--out", "{DIR}/radii/"], "names a folder", "{DIR}/radii"),
     ("figure in another format", ["deploy", "show", "x", "--figure", "{DIR}/x.jpg", "--home", "{NEW}"], "must end in .png", "{DIR}/x.jpg"),

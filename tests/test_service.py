@@ -271,6 +271,10 @@ def test_uploads_stay_in_the_uploads_folder(service):
     assert not any(p.name == "escape" for p in Path(home).parent.rglob("escape"))
     ok = c.put("/v1/uploads/stations.csv", params={"key": admin}, content=b"cell_id,row,col\n1,5,5\n")
     assert ok.status_code == 201 and (home / "uploads" / "stations.csv").read_bytes() == b"cell_id,row,col\n1,5,5\n"
+    again = c.put("/v1/uploads/stations.csv", params={"key": admin}, content=b"cell_id,row,col\n1,5,5\n")
+    assert again.status_code == 201  # the same content again: nothing changes
+    _envelope(c.put("/v1/uploads/stations.csv", params={"key": admin}, content=b"cell_id,row,col\n2,9,9\n"), 409, "conflict", "new name")
+    assert (home / "uploads" / "stations.csv").read_bytes() == b"cell_id,row,col\n1,5,5\n"
     _envelope(c.put("/v1/uploads/big.png", params={"key": admin}, content=b"x" * (64 * 2**20 + 1)), 413, "requestTooLarge")
     _envelope(c.post("/v1/deployments", params={"key": admin}, json={"id": "x1", "city": "/etc/passwd"}), 400, "parseError", "city")
     _envelope(c.post("/v1/deployments", params={"key": admin}, json={"id": "x1", "base_stations": "upload:../../x"}), 400, "parseError", "base_stations")

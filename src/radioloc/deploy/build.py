@@ -353,6 +353,20 @@ def check_base_stations(stations: list[BaseStation], obstacles: np.ndarray, wher
         raise RadiolocError(f"{where}: no base station in the area")
 
 
+def _check_staged_position(path: Path, bs: BaseStation) -> None:
+    """A BS's staged maps were simulated where ``stations.json`` places it (an edited placement is not silently
+    served with the maps of the old position)."""
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            position = stored["position"].tolist() if "position" in stored.files else None
+    except NUMPY_READ_ERRORS as exc:
+        raise RadiolocError(f"{path}: unreadable staging file ({numpy_read_reason(exc)}); delete it to redo its step") from None
+    if position != [bs.row, bs.col]:
+        raise RadiolocError(
+            f"{path}: simulated at {position} but stations.json places cell {bs.cell_id} at [{bs.row}, {bs.col}]; delete it to simulate that BS again"
+        )
+
+
 def _read_staged_arrays(path: Path, keys: tuple[str, ...], masks: bool, shape: tuple[int, int] | None = None) -> dict[str, np.ndarray]:
     """2-D arrays of a build's staging ``.npz`` file (0/1 ``masks``, else uint8 gray levels) of ``shape``, or one
     line naming the file."""
@@ -378,7 +392,7 @@ def _simulate_bs(args) -> tuple[int, float]:
     area = AreaRadioMaps(city["buildings"], city["cars"])
     maps = area.gray(maps_sim, row, col)
     truth = maps if truth_sim == maps_sim else area.gray(truth_sim, row, col)
-    atomic_write_npz(staging / "bs" / f"{index}.npz", maps=maps, truth=truth)
+    atomic_write_npz(staging / "bs" / f"{index}.npz", maps=maps, truth=truth, position=np.array([row, col]))
     return index, time.perf_counter() - started
 
 
@@ -457,6 +471,8 @@ def _build_locked(store: DeploymentStore, spec: DeploymentSpec, staging: Path, c
     placement = read_state(StationsFields, staging / "stations.json", "BS placement", "delete it (and city.npz) to place the BSs again")
     georef = Georeference.from_dict(placement.georef.model_dump())
     stations = [BaseStation(**bs.model_dump()) for bs in placement.base_stations]
+    staged_city = _read_staged_arrays(staging / "city.npz", ("buildings", "cars"), masks=True, shape=(georef.rows, georef.cols))
+    check_base_stations(stations, staged_city["buildings"] | staged_city["cars"], str(staging / "stations.json"))
 
     # 2. one BS at a time, resumable
     (staging / "bs").mkdir(exist_ok=True)
@@ -479,8 +495,9 @@ def _build_locked(store: DeploymentStore, spec: DeploymentSpec, staging: Path, c
         city = _read_staged_arrays(staging / "city.npz", ("buildings", "cars"), masks=True, shape=(rows, cols))
         for kind in ("maps", "truth"):
             stack = np.lib.format.open_memmap(staging / f".{kind}.npy.tmp", mode="w+", dtype=np.uint8, shape=(len(stations), rows, cols))
-            for i in range(len(stations)):
+            for i, bs in enumerate(stations):
                 stack[i] = _read_staged_arrays(staging / "bs" / f"{i}.npz", (kind,), masks=False, shape=(rows, cols))[kind]
+                _check_staged_position(staging / "bs" / f"{i}.npz", bs)
             stack.flush()
             del stack
             os.replace(staging / f".{kind}.npy.tmp", staging / f"{kind}.npy")

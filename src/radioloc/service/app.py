@@ -503,6 +503,8 @@ def _routes(app: FastAPI) -> None:
         body = await request.body()
         if not body:
             raise ApiError(400, "parseError", "body: empty upload")
+        if target.is_file() and target.read_bytes() != body:  # a build may be reading it: uploads never change under it
+            raise ApiError(409, "conflict", f"upload {name!r} exists with other content; upload under a new name")
         atomic_write_bytes(target, body)
         return {"name": name, "bytes": len(body)}
 

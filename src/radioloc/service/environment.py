@@ -63,6 +63,8 @@ def check_database_url(url: str, option: str = "RADIOLOC_DB") -> None:
         path = url.removeprefix("sqlite:").removeprefix("///")
         if url in ("sqlite:", "sqlite://") or path in ("", ":memory:") or "mode=memory" in url:
             raise RadiolocError(f"{option} {url!r}: an in-memory SQLite database is not shared by the service's workers; give sqlite:///PATH")
+        if path.split("?", 1)[0].endswith("/"):  # SQLite would create a file named like the folder
+            raise RadiolocError(f"{option} {url!r}: names a folder; give the database file, e.g. sqlite:///{path.split('?', 1)[0]}radioloc.db")
         from radioloc.datasets.layout import enclosing_artifact
 
         artifact = enclosing_artifact(Path(path.split("?", 1)[0]).resolve().parent)  # the database and its -wal/-shm files
