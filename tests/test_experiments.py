@@ -111,8 +111,9 @@ def test_a_folder_of_another_scale_is_refused(smoke):
     assert "holds results of scale 'smoke'" in result.output
 
 
-@pytest.mark.parametrize("name,damage", [("table8-toa", {"rows": "none"}), ("table8-toa", {"verdicts": []}), ("fig1-nlos-bias", {"seconds": "slow"})])
-def test_a_damaged_result_file_is_named_when_the_report_is_written(smoke, tmp_path, name, damage):
+def _report_refusal(smoke, tmp_path, name: str, damage) -> tuple:
+    """A copy of the smoke results with ``name``'s file damaged (``damage``: fields to set, or a function of the
+    result giving them); the error writing the report raised, and the damaged file."""
     import shutil
 
     from radioloc.errors import RadiolocError
@@ -121,11 +122,19 @@ def test_a_damaged_result_file_is_named_when_the_report_is_written(smoke, tmp_pa
     out = tmp_path / "copy"
     shutil.copytree(smoke / "results", out / "results")
     path = out / "results" / f"{name}.json"
-    path.write_text(json.dumps({**strict_json(path), **damage}))
+    result = strict_json(path)
+    path.write_text(json.dumps({**result, **(damage(result) if callable(damage) else damage)}))
     with pytest.raises(RadiolocError) as caught:
         write_report(out, SCALES["smoke"], "radioloc experiments run")
-    assert str(caught.value).startswith(f"{path}: corrupt experiment result (") or str(caught.value).startswith(f"{out / 'results'}: corrupt"), caught.value
     assert "\n" not in str(caught.value) and not (out / "report.md").exists()
+    return str(caught.value), path
+
+
+@pytest.mark.parametrize("name,damage", [("table8-toa", {"rows": "none"}), ("table8-toa", {"verdicts": []}), ("fig1-nlos-bias", {"seconds": "slow"}),
+                                         ("table8-toa", lambda result: {"rows": result["rows"][:3]})])  # fmt: skip
+def test_a_damaged_result_file_is_named_when_the_report_is_written(smoke, tmp_path, name, damage):
+    message, path = _report_refusal(smoke, tmp_path, name, damage)
+    assert message.startswith(f"{path}: corrupt experiment result (") or message.startswith(f"{path.parent}: corrupt"), message
 
 
 def test_a_damaged_cached_result_is_named(smoke):
@@ -154,19 +163,8 @@ def test_a_damaged_cached_result_is_named(smoke):
     ("table8-toa", {"rows": []}, "rows is empty"),
 ])  # fmt: skip
 def test_a_result_no_experiment_writes_is_refused_naming_the_file_and_field(smoke, tmp_path, name, damage, message):
-    import shutil
-
-    from radioloc.errors import RadiolocError
-    from radioloc.evaluation.experiments.report import write_report
-
-    out = tmp_path / "copy"
-    shutil.copytree(smoke / "results", out / "results")
-    path = out / "results" / f"{name}.json"
-    path.write_text(json.dumps({**strict_json(path), **damage}))
-    with pytest.raises(RadiolocError) as caught:
-        write_report(out, SCALES["smoke"], "radioloc experiments run")
-    assert str(caught.value).startswith(f"{path}: ") and message in str(caught.value), caught.value
-    assert not (out / "report.md").exists()
+    refused, path = _report_refusal(smoke, tmp_path, name, damage)
+    assert refused.startswith(f"{path}: ") and message in refused, refused
 
 
 def test_an_experiment_reading_a_damaged_needed_result_names_that_file(smoke, tmp_path):
@@ -179,18 +177,3 @@ def test_an_experiment_reading_a_damaged_needed_result_names_that_file(smoke, tm
     fig1.write_text(json.dumps({**strict_json(fig1), "bias_cdf_0.9_m": -5.0}))  # table8's bias bound b
     ran = runner.invoke(app, ["experiments", "run", "table8-toa", "--scale", "smoke", "--out", str(copy)])
     assert ran.exit_code == 2 and f"{fig1}: bias_cdf_0.9_m = -5 is negative" in " ".join(ran.output.split()), ran.output
-
-
-def test_a_result_with_rows_missing_is_named_when_the_report_is_written(smoke, tmp_path):
-    import shutil
-
-    from radioloc.errors import RadiolocError
-    from radioloc.evaluation.experiments.report import write_report
-
-    out = tmp_path / "copy"
-    shutil.copytree(smoke / "results", out / "results")
-    path = out / "results" / "table8-toa.json"
-    result = strict_json(path)
-    path.write_text(json.dumps({**result, "rows": result["rows"][:3]}))
-    with pytest.raises(RadiolocError, match="table8-toa.json: corrupt experiment result"):
-        write_report(out, SCALES["smoke"], "radioloc experiments run")

@@ -345,7 +345,7 @@ def test_a_tampered_training_checkpoint_is_one_line(tmp_path, damage, message):
         resume_training(path, "test-training", *parts(), state, lambda s: 0)
 
 
-@pytest.mark.parametrize("key,value,message", [("scale", 1e308, "numbers in (0, 10000]"), ("weights", 1e6, "numbers in [-50, 50]")])
+@pytest.mark.parametrize("key,value,message", [("scale", 1e308, "numbers in (0, 10000]"), ("weights", 1e300, "numbers in [-1e+06, 1e+06]")])
 def test_radius_calibrations_that_would_overflow_are_refused(key, value, message):
     from radioloc.localizers.registry import resolve_localizer
     from radioloc.localizers.uncertainty import RadiusCalibration
@@ -354,6 +354,10 @@ def test_radius_calibrations_that_would_overflow_are_refused(key, value, message
     stored[key] = {group: (np.full_like(np.asarray(v, dtype=float), value)).tolist() for group, v in stored[key].items()}
     with pytest.raises(RadiolocError, match=re.escape(message)):
         RadiusCalibration.from_dict(stored, "deployment.json")
+    if key == "weights":  # large but admitted weights still give finite radii (the factor is held within 1e-4..1e4)
+        stored[key] = {group: (np.full_like(np.asarray(v, dtype=float), 1e5)).tolist() for group, v in stored[key].items()}
+        radii = RadiusCalibration.from_dict(stored).apply(np.full((2, 2), 10.0), np.array([3, 5]), np.full((2, 3), 0.5))
+        assert np.isfinite(radii).all() and radii.max() <= 1.0001e4 * 10.0 * max(max(v) for v in stored["scale"].values())
 
 
 def test_city_tiles_of_an_area_smaller_than_a_tile_says_so(tmp_path):

@@ -35,10 +35,11 @@ CALIBRATION_QUERIES = 2000  # per number of BSs
 RADIUS_BIN_M = 0.25
 RADIUS_BINS = 1500  # 375 m: beyond the map's diagonal
 FEATURES = ("detectable_share", "log1p_fit_residual_db", "local_building_share")  # what query_features returns, in order
-# a stored calibration beyond these is damaged: fitted scales stay within 0.1-100 and weights within +-5, and the
-# radii of larger ones overflow
+# a stored calibration beyond these is damaged (fitted scales stay within 0.1-100), and the radii of larger ones
+# overflow; the feature-conditioned factor is held within 1e-4..1e4 (weights fitted on a few maps can be large)
 MAX_SCALE = 1e4
-MAX_WEIGHT = 50.0
+MAX_WEIGHT = 1e6
+MAX_LOG_FACTOR = float(np.log(1e4))
 LOCAL_HALF_M = 32  # the square of the local building share: 65 x 65 m around the answer
 
 
@@ -236,7 +237,7 @@ class RadiusCalibration:
                 raise RadiolocError("radius calibration: it conditions on query features, none given")
             w = np.array([self.weights.get(k, self.weights["all"]) for k in keys])  # (6, 2, regressors)
             log_factor = np.einsum("ncr,ncr->nc", _design(raw, features), w[group])  # per query and raw column
-            radii *= np.exp(log_factor[:, list(RAW_COLUMN)])
+            radii *= np.exp(np.clip(log_factor[:, list(RAW_COLUMN)], -MAX_LOG_FACTOR, MAX_LOG_FACTOR))
         return np.maximum.accumulate(radii, axis=1)
 
     def to_dict(self) -> dict:
