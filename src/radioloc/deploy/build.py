@@ -493,11 +493,12 @@ def _build_locked(store: DeploymentStore, spec: DeploymentSpec, staging: Path, c
     rows, cols = georef.rows, georef.cols
     if not all((staging / f"{name}.npy").is_file() for name in ARRAYS):
         city = _read_staged_arrays(staging / "city.npz", ("buildings", "cars"), masks=True, shape=(rows, cols))
+        for i, bs in enumerate(stations):  # once per BS, before either stack is written
+            _check_staged_position(staging / "bs" / f"{i}.npz", bs)
         for kind in ("maps", "truth"):
             stack = np.lib.format.open_memmap(staging / f".{kind}.npy.tmp", mode="w+", dtype=np.uint8, shape=(len(stations), rows, cols))
-            for i, bs in enumerate(stations):
+            for i in range(len(stations)):
                 stack[i] = _read_staged_arrays(staging / "bs" / f"{i}.npz", (kind,), masks=False, shape=(rows, cols))[kind]
-                _check_staged_position(staging / "bs" / f"{i}.npz", bs)
             stack.flush()
             del stack
             os.replace(staging / f".{kind}.npy.tmp", staging / f"{kind}.npy")

@@ -35,7 +35,7 @@ def _largest(name: str) -> float:
 def _kind(name: str) -> str | None:
     if name.startswith(FRACTION_PREFIXES) or name.endswith(FRACTION_ENDINGS):
         return "fraction"
-    if "gain" in name or "bias_cdf" in name and not name.endswith("_m"):
+    if "gain" in name or ("bias_cdf" in name and not name.endswith("_m")):
         return None
     if name in NONNEGATIVE_NAMES or name.endswith(NONNEGATIVE_ENDINGS):
         return "nonnegative"
